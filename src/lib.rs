@@ -1,0 +1,1 @@
+//! Corral: a ZooKeeper-compatible coordination server.
