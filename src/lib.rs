@@ -1,1 +1,9 @@
-//! Corral: a ZooKeeper-compatible coordination server.
+//! Corral: a ZooKeeper-compatible coordination server on a thread-per-core io_uring runtime.
+//!
+//! See `docs/ARCHITECTURE.md` for the map. In one paragraph: shard executors own client
+//! connections and serve reads from their replica of the data tree; one ZAB executor
+//! validates writes into idempotent transactions, orders them by zxid and delivers the
+//! committed stream to every shard, which applies it, fires watches and answers the writer.
+
+pub mod jute;
+pub mod proto;
