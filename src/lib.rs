@@ -7,3 +7,6 @@
 
 pub mod jute;
 pub mod proto;
+pub mod session;
+pub mod tree;
+pub mod zab;

@@ -1,0 +1,432 @@
+//! The data tree: znodes, their Stat, ephemerals by session, containers, TTL nodes and
+//! quota usage, and [`DataTree::apply`], the one way it changes.
+//!
+//! Every shard holds a replica and the ZAB executor holds the copy at the last proposed
+//! zxid; all of them apply the same transaction stream, so `apply` must be deterministic
+//! and must accept only transactions the sequencer validated (it asserts what the
+//! sequencer guarantees). Matches `org.apache.zookeeper.server.DataTree` / `DataNode`.
+//!
+//! cversion: like ZooKeeper, a node stores the number of child *creations*
+//! (`cversion_creations`) and reports `2 * creations - numChildren` (= creates + deletes);
+//! the sequential suffix uses the stored count.
+
+pub mod acl;
+pub mod quota;
+pub mod txn;
+pub mod watches;
+
+use crate::proto::{
+    path, Acl, ErrorCode, SessionId, Stat, CONFIG_PATH, QUOTA_PATH, ZOOKEEPER_PATH,
+};
+use bytes::Bytes;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+pub use txn::{CreateTxn, Txn, TxnRecord};
+
+/// One znode.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub data: Bytes,
+    pub acl: Arc<Vec<Acl>>,
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime_ms: i64,
+    pub mtime_ms: i64,
+    pub version: i32,
+    pub cversion_creations: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub pzxid: i64,
+    pub children: BTreeSet<Arc<str>>,
+}
+
+impl Node {
+    fn new(data: Bytes, acl: Arc<Vec<Acl>>) -> Node {
+        Node {
+            data,
+            acl,
+            czxid: 0,
+            mzxid: 0,
+            ctime_ms: 0,
+            mtime_ms: 0,
+            version: 0,
+            cversion_creations: 0,
+            aversion: 0,
+            ephemeral_owner: 0,
+            pzxid: 0,
+            children: BTreeSet::new(),
+        }
+    }
+
+    /// The Stat clients see.
+    pub fn stat(&self) -> Stat {
+        let num_children = self.children.len() as i32;
+        Stat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime_ms,
+            mtime: self.mtime_ms,
+            version: self.version,
+            cversion: self
+                .cversion_creations
+                .wrapping_mul(2)
+                .wrapping_sub(num_children),
+            aversion: self.aversion,
+            ephemeral_owner: txn::visible_owner(self.ephemeral_owner),
+            data_length: self.data.len() as i32,
+            num_children,
+            pzxid: self.pzxid,
+        }
+    }
+}
+
+/// A watch trigger produced by `apply`: which path, which event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub path: Arc<str>,
+    pub event_type: i32,
+}
+
+/// The result of one applied op, for the reply to the client that asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpResult {
+    Created { path: Arc<str>, stat: Stat },
+    Deleted,
+    SetData { stat: Stat },
+    SetAcl { stat: Stat },
+    Checked,
+    SessionCreated,
+    SessionClosed,
+    Error(ErrorCode),
+    Multi(Vec<OpResult>),
+}
+
+#[derive(Debug, Default)]
+pub struct DataTree {
+    nodes: HashMap<Arc<str>, Node>,
+    ephemerals: HashMap<SessionId, BTreeSet<Arc<str>>>,
+    /// Containers and TTL nodes: candidates for the reaper.
+    extended: HashSet<Arc<str>>,
+    quotas: quota::QuotaIndex,
+    last_zxid: i64,
+    data_bytes: u64,
+}
+
+impl DataTree {
+    /// A fresh tree with `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
+    pub fn new(config_data: Bytes) -> DataTree {
+        let mut tree = DataTree::default();
+        let open = Arc::new(Acl::open_unsafe());
+        let mut root = Node::new(Bytes::new(), open.clone());
+        root.children.insert(Arc::from("zookeeper"));
+        let mut zk = Node::new(Bytes::new(), open.clone());
+        zk.children.insert(Arc::from("quota"));
+        zk.children.insert(Arc::from("config"));
+        tree.nodes.insert(Arc::from("/"), root);
+        tree.nodes.insert(Arc::from(ZOOKEEPER_PATH), zk);
+        tree.nodes
+            .insert(Arc::from(QUOTA_PATH), Node::new(Bytes::new(), open));
+        tree.data_bytes = config_data.len() as u64;
+        tree.nodes.insert(
+            Arc::from(CONFIG_PATH),
+            Node::new(config_data, Arc::new(Acl::read_unsafe())),
+        );
+        tree
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// Sum of data lengths (mntr's zk_approximate_data_size counts paths too).
+    pub fn approximate_data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    pub fn ephemerals_of(&self, session: SessionId) -> impl Iterator<Item = &Arc<str>> {
+        self.ephemerals.get(&session).into_iter().flatten()
+    }
+
+    /// Sessions that own ephemerals, for the `dump` four-letter word.
+    pub fn ephemeral_sessions(&self) -> impl Iterator<Item = (&SessionId, &BTreeSet<Arc<str>>)> {
+        self.ephemerals.iter()
+    }
+
+    /// Containers and TTL nodes, for the reaper.
+    pub fn extended_nodes(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.extended.iter()
+    }
+
+    /// Number of descendants of `path` (not counting itself).
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(p.as_str()) {
+                for c in &n.children {
+                    count += 1;
+                    stack.push(path::join(&p, c));
+                }
+            }
+        }
+        count
+    }
+
+    /// Interned path if present (lets transactions share the tree's allocation).
+    pub fn interned(&self, path: &str) -> Option<Arc<str>> {
+        self.nodes.get_key_value(path).map(|(k, _)| k.clone())
+    }
+
+    /// Applies one ordered transaction. Returns the op result and the watch triggers,
+    /// in the order ZooKeeper fires them.
+    pub fn apply(&mut self, rec: &TxnRecord, triggers: &mut Vec<Trigger>) -> OpResult {
+        assert!(
+            rec.zxid >= self.last_zxid,
+            "transactions apply in zxid order: {} after {}",
+            rec.zxid,
+            self.last_zxid
+        );
+        self.last_zxid = rec.zxid;
+        self.apply_txn(&rec.txn, rec.zxid, rec.time_ms, rec.session_id, triggers)
+    }
+
+    fn apply_txn(
+        &mut self,
+        txn: &Txn,
+        zxid: i64,
+        time_ms: i64,
+        session: SessionId,
+        triggers: &mut Vec<Trigger>,
+    ) -> OpResult {
+        match txn {
+            Txn::CreateSession { .. } => OpResult::SessionCreated,
+            Txn::CloseSession { ephemerals } => {
+                for p in ephemerals {
+                    // The sequencer lists exactly the session's ephemerals; a node already
+                    // gone (deleted in the same batch by the client) is simply skipped.
+                    if self.nodes.contains_key(&**p) {
+                        self.delete_node(p, zxid, triggers);
+                    }
+                }
+                self.ephemerals.remove(&session);
+                OpResult::SessionClosed
+            }
+            Txn::Create(c) => self.create_node(c, zxid, time_ms, triggers),
+            Txn::Delete { path } | Txn::DeleteContainer { path } => {
+                self.delete_node(path, zxid, triggers);
+                OpResult::Deleted
+            }
+            Txn::SetData {
+                path,
+                data,
+                version,
+            } => {
+                let node = self
+                    .nodes
+                    .get_mut(&**path)
+                    .unwrap_or_else(|| panic!("setData txn on missing node {path}"));
+                let old_len = node.data.len() as i64;
+                self.data_bytes = self.data_bytes - old_len as u64 + data.len() as u64;
+                node.data = data.clone();
+                node.version = *version;
+                node.mzxid = zxid;
+                node.mtime_ms = time_ms;
+                let stat = node.stat();
+                self.quotas
+                    .on_data_change(path, data.len() as i64 - old_len);
+                self.refresh_quota_stats_for(path);
+                triggers.push(Trigger {
+                    path: path.clone(),
+                    event_type: crate::proto::event::NODE_DATA_CHANGED,
+                });
+                OpResult::SetData { stat }
+            }
+            Txn::SetAcl {
+                path,
+                acl,
+                aversion,
+            } => {
+                let node = self
+                    .nodes
+                    .get_mut(&**path)
+                    .unwrap_or_else(|| panic!("setACL txn on missing node {path}"));
+                node.acl = acl.clone();
+                node.aversion = *aversion;
+                OpResult::SetAcl { stat: node.stat() }
+            }
+            Txn::Check { .. } => OpResult::Checked,
+            Txn::Error { err } => OpResult::Error(*err),
+            Txn::Multi { ops } => {
+                let results = ops
+                    .iter()
+                    .map(|op| self.apply_txn(op, zxid, time_ms, session, triggers))
+                    .collect();
+                OpResult::Multi(results)
+            }
+        }
+    }
+
+    fn create_node(
+        &mut self,
+        c: &CreateTxn,
+        zxid: i64,
+        time_ms: i64,
+        triggers: &mut Vec<Trigger>,
+    ) -> OpResult {
+        let parent_path = path::parent(&c.path).expect("create txn for /");
+        let name: Arc<str> = Arc::from(path::name(&c.path));
+        let parent = self
+            .nodes
+            .get_mut(parent_path)
+            .unwrap_or_else(|| panic!("create txn {} without parent", c.path));
+        parent.children.insert(name);
+        parent.cversion_creations = c.parent_cversion;
+        parent.pzxid = zxid;
+        let parent_key = self.interned(parent_path).expect("parent present");
+        let mut node = Node::new(c.data.clone(), c.acl.clone());
+        node.czxid = zxid;
+        node.mzxid = zxid;
+        node.pzxid = zxid;
+        node.ctime_ms = time_ms;
+        node.mtime_ms = time_ms;
+        node.ephemeral_owner = c.ephemeral_owner;
+        let stat = node.stat();
+        self.data_bytes += c.data.len() as u64;
+        let previous = self.nodes.insert(c.path.clone(), node);
+        assert!(previous.is_none(), "create txn over existing {}", c.path);
+        if txn::is_session_owner(c.ephemeral_owner) {
+            self.ephemerals
+                .entry(c.ephemeral_owner)
+                .or_default()
+                .insert(c.path.clone());
+        } else if c.ephemeral_owner != 0 {
+            self.extended.insert(c.path.clone());
+        }
+        self.quotas.on_create(&c.path, c.data.len() as i64);
+        self.after_quota_node_change(&c.path);
+        self.refresh_quota_stats_for(&c.path);
+        triggers.push(Trigger {
+            path: c.path.clone(),
+            event_type: crate::proto::event::NODE_CREATED,
+        });
+        triggers.push(Trigger {
+            path: parent_key,
+            event_type: crate::proto::event::NODE_CHILDREN_CHANGED,
+        });
+        OpResult::Created {
+            path: c.path.clone(),
+            stat,
+        }
+    }
+
+    fn delete_node(&mut self, p: &Arc<str>, zxid: i64, triggers: &mut Vec<Trigger>) {
+        let node = self
+            .nodes
+            .remove(&**p)
+            .unwrap_or_else(|| panic!("delete txn on missing node {p}"));
+        assert!(node.children.is_empty(), "delete txn on non-empty {p}");
+        self.data_bytes -= node.data.len() as u64;
+        if txn::is_session_owner(node.ephemeral_owner) {
+            if let Some(set) = self.ephemerals.get_mut(&node.ephemeral_owner) {
+                set.remove(&**p);
+                if set.is_empty() {
+                    self.ephemerals.remove(&node.ephemeral_owner);
+                }
+            }
+        } else if node.ephemeral_owner != 0 {
+            self.extended.remove(&**p);
+        }
+        let parent_path = path::parent(p).expect("delete txn for /");
+        let parent_key = self.interned(parent_path).expect("parent of a node exists");
+        if let Some(parent) = self.nodes.get_mut(parent_path) {
+            parent.children.remove(path::name(p));
+            parent.pzxid = zxid;
+        }
+        self.quotas.on_delete(p, node.data.len() as i64);
+        self.after_quota_node_change(p);
+        self.refresh_quota_stats_for(p);
+        triggers.push(Trigger {
+            path: p.clone(),
+            event_type: crate::proto::event::NODE_DELETED,
+        });
+        triggers.push(Trigger {
+            path: parent_key,
+            event_type: crate::proto::event::NODE_CHILDREN_CHANGED,
+        });
+    }
+
+    /// A `zookeeper_limits` node appearing or going away changes which subtrees are
+    /// tracked; a `zookeeper_stats` node appearing asks for a recount (as ZooKeeper does).
+    fn after_quota_node_change(&mut self, changed: &str) {
+        let Some(root) = quota::quota_root_of_quota_node(changed) else {
+            return;
+        };
+        let limits_path = quota::limits_path(&root);
+        if self.nodes.contains_key(limits_path.as_str()) {
+            let (count, bytes) = self.subtree_usage(&root);
+            self.quotas.track(&root, count, bytes);
+        } else {
+            self.quotas.untrack(&root);
+        }
+    }
+
+    /// Rewrites the `zookeeper_stats` node of the quota root covering `changed`.
+    fn refresh_quota_stats_for(&mut self, changed: &str) {
+        let Some((root, usage)) = self.quotas.covering(changed) else {
+            return;
+        };
+        let stats_path = quota::stats_path(&root);
+        let text = format!("count={},bytes={}", usage.count, usage.bytes);
+        if let Some(stats) = self.nodes.get_mut(stats_path.as_str()) {
+            if stats.data != text.as_bytes() {
+                self.data_bytes = self.data_bytes - stats.data.len() as u64 + text.len() as u64;
+                stats.data = Bytes::from(text);
+            }
+        }
+    }
+
+    /// (count, bytes) of the subtree at `root`, counting `root` itself.
+    pub fn subtree_usage(&self, root: &str) -> (i64, i64) {
+        let mut count = 0;
+        let mut bytes = 0;
+        let mut stack = vec![root.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(p.as_str()) {
+                count += 1;
+                bytes += n.data.len() as i64;
+                for c in &n.children {
+                    stack.push(path::join(&p, c));
+                }
+            }
+        }
+        (count, bytes)
+    }
+
+    /// Quota usage and limits covering `path`, for enforcement in the sequencer.
+    pub fn quota_for(&self, path: &str) -> Option<(String, quota::Usage, quota::Limits)> {
+        let (root, usage) = self.quotas.covering(path)?;
+        let limits_node = self.nodes.get(quota::limits_path(&root).as_str())?;
+        let limits = quota::Limits::parse(&String::from_utf8_lossy(&limits_node.data));
+        Some((root, usage, limits))
+    }
+
+    /// All paths, for 4lw `dump`-style walks and tests; not for hot paths.
+    pub fn paths(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.nodes.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests;

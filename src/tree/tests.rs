@@ -1,0 +1,338 @@
+//! Tree semantics through the sequencer's validation, as ZooKeeper 3.8 behaves.
+
+use super::*;
+use crate::proto::request::{CreateRequest, MultiOp, PathVersion, SetDataRequest};
+use crate::proto::{event, op, ErrorCode, Request};
+use crate::zab::prep::{prepare, Caller, PrepConfig};
+
+struct Harness {
+    tree: DataTree,
+    zxid: i64,
+    cfg: PrepConfig,
+    triggers: Vec<Trigger>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness {
+            tree: DataTree::new(Bytes::new()),
+            zxid: 0,
+            cfg: PrepConfig {
+                extended_types_enabled: true,
+                ..PrepConfig::default()
+            },
+            triggers: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, session: i64, req: Request) -> OpResult {
+        let caller = Caller {
+            session_id: session,
+            auth_ids: &[],
+        };
+        let txn = prepare(&self.tree, &req, &caller, &self.cfg);
+        self.zxid += 1;
+        self.triggers.clear();
+        self.tree.apply(
+            &TxnRecord {
+                zxid: self.zxid,
+                time_ms: 1000 + self.zxid,
+                session_id: session,
+                cxid: 0,
+                txn,
+            },
+            &mut self.triggers,
+        )
+    }
+
+    fn create(&mut self, path: &str, flags: i32) -> OpResult {
+        self.run(
+            1,
+            Request::Create {
+                op: op::CREATE2,
+                req: CreateRequest {
+                    path: path.into(),
+                    data: Bytes::from_static(b"d"),
+                    acl: Acl::open_unsafe(),
+                    flags,
+                    ttl: None,
+                },
+            },
+        )
+    }
+
+    fn delete(&mut self, path: &str) -> OpResult {
+        self.run(
+            1,
+            Request::Delete(PathVersion {
+                path: path.into(),
+                version: -1,
+            }),
+        )
+    }
+}
+
+fn created_path(r: &OpResult) -> String {
+    match r {
+        OpResult::Created { path, .. } => path.to_string(),
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+#[test]
+fn special_nodes_exist_with_zero_stat() {
+    let h = Harness::new();
+    for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+        let s = h.tree.get(p).unwrap().stat();
+        assert_eq!((s.czxid, s.mzxid, s.version), (0, 0, 0), "{p}");
+    }
+    assert_eq!(h.tree.get("/").unwrap().stat().num_children, 1);
+}
+
+#[test]
+fn sequential_suffix_counts_creations_not_visible_cversion() {
+    let mut h = Harness::new();
+    h.create("/p", 0);
+    h.create("/p/a", 0);
+    h.create("/p/b", 0);
+    assert_eq!(created_path(&h.create("/p/s-", 2)), "/p/s-0000000002");
+    h.delete("/p/a");
+    assert_eq!(created_path(&h.create("/p/s-", 2)), "/p/s-0000000003");
+    // 4 creations, 1 delete, 3 children left -> cversion 2*4-3 = 5 = creates + deletes.
+    assert_eq!(h.tree.get("/p").unwrap().stat().cversion, 5);
+}
+
+#[test]
+fn create_updates_parent_stat_and_fires_triggers() {
+    let mut h = Harness::new();
+    let r = h.create("/a", 0);
+    let OpResult::Created { stat, .. } = r else {
+        panic!()
+    };
+    assert_eq!(stat.czxid, 1);
+    assert_eq!(stat.mzxid, 1);
+    assert_eq!(stat.pzxid, 1);
+    assert_eq!(stat.data_length, 1);
+    let root = h.tree.get("/").unwrap().stat();
+    assert_eq!(root.pzxid, 1);
+    // The special nodes were not "created", so / reports 2*1 - 2 = 0 (it read -1 before),
+    // exactly as ZooKeeper 3.8 shows for a fresh server.
+    assert_eq!(root.cversion, 0);
+    assert_eq!(root.mzxid, 0);
+    assert_eq!(
+        h.triggers,
+        vec![
+            Trigger {
+                path: Arc::from("/a"),
+                event_type: event::NODE_CREATED
+            },
+            Trigger {
+                path: Arc::from("/"),
+                event_type: event::NODE_CHILDREN_CHANGED
+            },
+        ]
+    );
+}
+
+#[test]
+fn error_codes_follow_zookeeper_order() {
+    let mut h = Harness::new();
+    assert_eq!(h.create("/a/b", 0), OpResult::Error(ErrorCode::NoNode));
+    h.create("/a", 0);
+    assert_eq!(h.create("/a", 0), OpResult::Error(ErrorCode::NodeExists));
+    assert_eq!(h.create("/a/", 0), OpResult::Error(ErrorCode::BadArguments));
+    assert_eq!(h.create("/a/x/..", 0), OpResult::Error(ErrorCode::NoNode));
+    assert_eq!(
+        h.create("/a/..", 0),
+        OpResult::Error(ErrorCode::BadArguments)
+    );
+    assert_eq!(h.create("//x", 0), OpResult::Error(ErrorCode::NoNode));
+    assert_eq!(h.create("/b", 9), OpResult::Error(ErrorCode::BadArguments));
+    h.create("/e", 1);
+    assert_eq!(
+        h.create("/e/c", 0),
+        OpResult::Error(ErrorCode::NoChildrenForEphemerals)
+    );
+    h.create("/a/c", 0);
+    assert_eq!(h.delete("/a"), OpResult::Error(ErrorCode::NotEmpty));
+    for special in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+        assert_eq!(h.delete(special), OpResult::Error(ErrorCode::BadArguments));
+    }
+    let r = h.run(
+        1,
+        Request::SetData(SetDataRequest {
+            path: "/a".into(),
+            data: Bytes::new(),
+            version: 7,
+        }),
+    );
+    assert_eq!(r, OpResult::Error(ErrorCode::BadVersion));
+}
+
+#[test]
+fn config_node_is_read_only_for_everyone() {
+    let mut h = Harness::new();
+    let r = h.run(
+        1,
+        Request::SetData(SetDataRequest {
+            path: "/zookeeper/config".into(),
+            data: Bytes::new(),
+            version: -1,
+        }),
+    );
+    assert_eq!(r, OpResult::Error(ErrorCode::NoAuth));
+}
+
+#[test]
+fn failed_multi_changes_nothing_and_reports_per_op() {
+    let mut h = Harness::new();
+    let ops = vec![
+        MultiOp::Create {
+            op: op::CREATE,
+            req: CreateRequest {
+                path: "/m".into(),
+                data: Bytes::new(),
+                acl: Acl::open_unsafe(),
+                flags: 0,
+                ttl: None,
+            },
+        },
+        MultiOp::Check(PathVersion {
+            path: "/m".into(),
+            version: 0,
+        }),
+        MultiOp::Delete(PathVersion {
+            path: "/nope".into(),
+            version: -1,
+        }),
+        MultiOp::Check(PathVersion {
+            path: "/".into(),
+            version: -1,
+        }),
+    ];
+    let r = h.run(1, Request::Multi(ops));
+    assert_eq!(
+        r,
+        OpResult::Multi(vec![
+            OpResult::Error(ErrorCode::Ok),
+            OpResult::Error(ErrorCode::Ok),
+            OpResult::Error(ErrorCode::NoNode),
+            OpResult::Error(ErrorCode::RuntimeInconsistency),
+        ])
+    );
+    assert!(h.tree.get("/m").is_none());
+}
+
+#[test]
+fn multi_ops_see_earlier_ops() {
+    let mut h = Harness::new();
+    let mk = |p: &str| MultiOp::Create {
+        op: op::CREATE,
+        req: CreateRequest {
+            path: p.into(),
+            data: Bytes::new(),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+            ttl: None,
+        },
+    };
+    let r = h.run(
+        1,
+        Request::Multi(vec![
+            mk("/p"),
+            mk("/p/c"),
+            MultiOp::Delete(PathVersion {
+                path: "/p/c".into(),
+                version: 0,
+            }),
+            MultiOp::Delete(PathVersion {
+                path: "/p".into(),
+                version: -1,
+            }),
+        ]),
+    );
+    let OpResult::Multi(results) = r else {
+        panic!()
+    };
+    assert_eq!(results.len(), 4);
+    assert!(h.tree.get("/p").is_none());
+}
+
+#[test]
+fn ephemerals_are_removed_with_their_session() {
+    let mut h = Harness::new();
+    h.create("/e1", 1);
+    h.create("/e2", 3);
+    assert_eq!(h.tree.ephemeral_count(), 2);
+    let txn = crate::zab::prep::close_session(&h.tree, 1);
+    h.zxid += 1;
+    let mut t = Vec::new();
+    h.tree.apply(
+        &TxnRecord {
+            zxid: h.zxid,
+            time_ms: 0,
+            session_id: 1,
+            cxid: 0,
+            txn,
+        },
+        &mut t,
+    );
+    assert_eq!(h.tree.ephemeral_count(), 0);
+    assert!(h.tree.get("/e1").is_none());
+    assert!(t
+        .iter()
+        .any(|x| &*x.path == "/e1" && x.event_type == event::NODE_DELETED));
+}
+
+#[test]
+fn containers_and_ttl_nodes_hide_their_owner() {
+    let mut h = Harness::new();
+    let OpResult::Created { stat, .. } = h.create("/c", 4) else {
+        panic!()
+    };
+    assert_eq!(stat.ephemeral_owner, 0);
+    let r = h.run(
+        1,
+        Request::Create {
+            op: op::CREATE_TTL,
+            req: CreateRequest {
+                path: "/t".into(),
+                data: Bytes::new(),
+                acl: Acl::open_unsafe(),
+                flags: 5,
+                ttl: Some(100),
+            },
+        },
+    );
+    let OpResult::Created { stat, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(stat.ephemeral_owner, 0);
+    h.cfg.extended_types_enabled = false;
+    let r = h.run(
+        1,
+        Request::Create {
+            op: op::CREATE_TTL,
+            req: CreateRequest {
+                path: "/t2".into(),
+                data: Bytes::new(),
+                acl: Acl::open_unsafe(),
+                flags: 5,
+                ttl: Some(100),
+            },
+        },
+    );
+    assert_eq!(r, OpResult::Error(ErrorCode::Unimplemented));
+}
+
+#[test]
+fn quota_usage_is_tracked_in_the_stats_node() {
+    let mut h = Harness::new();
+    h.create("/q", 0);
+    h.create("/zookeeper/quota/q", 0);
+    h.create("/zookeeper/quota/q/zookeeper_limits", 0);
+    h.create("/zookeeper/quota/q/zookeeper_stats", 0);
+    h.create("/q/a", 0);
+    let stats = h.tree.get("/zookeeper/quota/q/zookeeper_stats").unwrap();
+    assert_eq!(&stats.data[..], b"count=2,bytes=2");
+}

@@ -1,0 +1,320 @@
+//! The ZAB executor's core (sans-IO): validation, zxid ordering, sessions, and the
+//! committed stream every shard applies.
+//!
+//! Run-loop contract (as str0m's): the driver calls [`Sequencer::handle`] with each input
+//! and the current time, then drains [`Sequencer::poll_action`] until `None`. Nothing here
+//! touches sockets, files or clocks. Actions come out in the order they must be performed:
+//! a `Deliver` batch holds committed transactions in zxid order.
+//!
+//! Standalone mode today: a transaction commits as soon as it is ordered (the durable log
+//! and the quorum slot in between `prepare` and `Deliver` later, gated on `LogSynced`).
+//! The sequencer's own tree is the tree at the last ordered zxid, so validation sees every
+//! earlier write, as ZooKeeper's outstanding-changes list provides.
+
+pub mod prep;
+
+use crate::jute::JStr;
+use crate::proto::{Id, Request, SessionId};
+use crate::session::{password_for, SessionTracker};
+use crate::tree::txn::{self, Txn, TxnRecord};
+use crate::tree::watches::ConnId;
+use crate::tree::{DataTree, Trigger};
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// A connection somewhere in the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub shard: usize,
+    pub conn: ConnId,
+}
+
+/// Where the answer to an ordered request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyTo {
+    pub origin: Origin,
+    pub xid: i32,
+    pub op: i32,
+}
+
+#[derive(Debug)]
+pub enum Input {
+    /// A state-changing request from a client session.
+    Write {
+        reply_to: ReplyTo,
+        session_id: SessionId,
+        auth_ids: Arc<[Id]>,
+        req: Request,
+    },
+    /// A sync: answered once everything ordered before it is delivered.
+    Sync { reply_to: ReplyTo, path: JStr },
+    /// A handshake asking for a new session.
+    CreateSession { origin: Origin, timeout_ms: i32 },
+    /// A handshake resuming `session_id`.
+    Revalidate {
+        origin: Origin,
+        session_id: SessionId,
+        passwd: Bytes,
+        timeout_ms: i32,
+    },
+    /// Sessions that sent anything since the last batch.
+    Touch { sessions: Vec<SessionId> },
+    /// Periodic: expire sessions, reap containers.
+    Tick,
+}
+
+/// One entry of the committed stream.
+#[derive(Debug)]
+pub struct Committed {
+    /// The transaction; `None` for a sync barrier.
+    pub rec: Option<TxnRecord>,
+    pub reply_to: Option<ReplyTo>,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    /// Every shard applies this batch, in order.
+    Deliver(Arc<Vec<Committed>>),
+    /// The answer to a Revalidate, for `origin`'s shard; `timeout_ms` None = session invalid.
+    Revalidated {
+        origin: Origin,
+        session_id: SessionId,
+        timeout_ms: Option<i32>,
+    },
+    /// A session was resumed at `keep`: every other connection holding it is closed.
+    SessionMoved { session_id: SessionId, keep: Origin },
+}
+
+#[derive(Debug, Clone)]
+pub struct SequencerConfig {
+    pub server_id: u8,
+    pub tick_ms: u32,
+    pub prep: prep::PrepConfig,
+    pub container_check_interval_ms: i64,
+    pub container_max_per_minute: u32,
+    pub container_max_never_used_interval_ms: i64,
+}
+
+pub struct Sequencer {
+    cfg: SequencerConfig,
+    tree: DataTree,
+    sessions: SessionTracker,
+    owners: HashMap<SessionId, Origin>,
+    last_zxid: i64,
+    batch: Vec<Committed>,
+    actions: VecDeque<Action>,
+    next_reap_at_ms: i64,
+    scratch_triggers: Vec<Trigger>,
+}
+
+impl Sequencer {
+    pub fn new(cfg: SequencerConfig, tree: DataTree, now_ms: i64) -> Sequencer {
+        let sessions = SessionTracker::new(cfg.server_id, cfg.tick_ms, now_ms);
+        let last_zxid = tree.last_zxid();
+        Sequencer {
+            next_reap_at_ms: now_ms + cfg.container_check_interval_ms,
+            cfg,
+            tree,
+            sessions,
+            owners: HashMap::new(),
+            last_zxid,
+            batch: Vec::new(),
+            actions: VecDeque::new(),
+            scratch_triggers: Vec::new(),
+        }
+    }
+
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    pub fn sessions(&self) -> &SessionTracker {
+        &self.sessions
+    }
+
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
+    }
+
+    pub fn handle(&mut self, now_ms: i64, input: Input) {
+        match input {
+            Input::Write {
+                reply_to,
+                session_id,
+                auth_ids,
+                req,
+            } => {
+                let txn = if !self.sessions.is_active(session_id) {
+                    Txn::Error {
+                        err: crate::proto::ErrorCode::SessionExpired,
+                    }
+                } else {
+                    self.sessions.touch(session_id, now_ms);
+                    let caller = prep::Caller {
+                        session_id,
+                        auth_ids: &auth_ids,
+                    };
+                    let t = prep::prepare(&self.tree, &req, &caller, &self.cfg.prep);
+                    if matches!(t, Txn::CloseSession { .. }) {
+                        self.sessions.set_closing(session_id);
+                    }
+                    t
+                };
+                self.order(now_ms, session_id, reply_to.xid, txn, Some(reply_to));
+            }
+            Input::Sync { reply_to, .. } => self.batch.push(Committed {
+                rec: None,
+                reply_to: Some(reply_to),
+            }),
+            Input::CreateSession { origin, timeout_ms } => {
+                if self.sessions.len() >= crate::session::SESSIONS_MAX {
+                    self.flush();
+                    self.actions.push_back(Action::Revalidated {
+                        origin,
+                        session_id: 0,
+                        timeout_ms: None,
+                    });
+                    return;
+                }
+                let id = self.sessions.next_session_id();
+                self.owners.insert(id, origin);
+                let reply_to = ReplyTo {
+                    origin,
+                    xid: 0,
+                    op: crate::proto::op::CREATE_SESSION,
+                };
+                self.order(
+                    now_ms,
+                    id,
+                    0,
+                    Txn::CreateSession { timeout_ms },
+                    Some(reply_to),
+                );
+            }
+            Input::Revalidate {
+                origin,
+                session_id,
+                passwd,
+                timeout_ms,
+            } => {
+                let valid = self.sessions.is_active(session_id)
+                    && passwd.as_ref() == password_for(session_id).as_slice();
+                self.flush();
+                if valid {
+                    self.sessions.touch(session_id, now_ms);
+                    let previous = self.owners.insert(session_id, origin);
+                    if previous.is_some_and(|p| p != origin) {
+                        self.actions.push_back(Action::SessionMoved {
+                            session_id,
+                            keep: origin,
+                        });
+                    }
+                }
+                self.actions.push_back(Action::Revalidated {
+                    origin,
+                    session_id,
+                    timeout_ms: valid.then_some(timeout_ms),
+                });
+            }
+            Input::Touch { sessions } => {
+                for s in sessions {
+                    self.sessions.touch(s, now_ms);
+                }
+            }
+            Input::Tick => {
+                for id in self.sessions.poll_expired(now_ms) {
+                    tracing::info!(session = format_args!("0x{id:x}"), "session expired");
+                    let t = prep::close_session(&self.tree, id);
+                    self.order(now_ms, id, 0, t, None);
+                }
+                if now_ms >= self.next_reap_at_ms {
+                    self.next_reap_at_ms = now_ms + self.cfg.container_check_interval_ms;
+                    self.reap_containers(now_ms);
+                }
+            }
+        }
+    }
+
+    /// Assigns the next zxid, applies to the sequencer's tree and queues for delivery.
+    fn order(
+        &mut self,
+        now_ms: i64,
+        session_id: SessionId,
+        cxid: i32,
+        txn: Txn,
+        reply_to: Option<ReplyTo>,
+    ) {
+        self.last_zxid += 1;
+        let rec = TxnRecord {
+            zxid: self.last_zxid,
+            time_ms: now_ms,
+            session_id,
+            cxid,
+            txn,
+        };
+        self.scratch_triggers.clear();
+        self.tree.apply(&rec, &mut self.scratch_triggers);
+        match &rec.txn {
+            Txn::CreateSession { timeout_ms } => self.sessions.add(session_id, *timeout_ms, now_ms),
+            Txn::CloseSession { .. } => {
+                self.sessions.remove(session_id);
+                self.owners.remove(&session_id);
+            }
+            _ => {}
+        }
+        self.batch.push(Committed {
+            rec: Some(rec),
+            reply_to,
+        });
+    }
+
+    /// Deletes empty used containers and expired TTL nodes, as ContainerManager does.
+    fn reap_containers(&mut self, now_ms: i64) {
+        let per_run_max = ((self.cfg.container_max_per_minute as i64)
+            * self.cfg.container_check_interval_ms.max(1)
+            / 60_000)
+            .max(1) as usize;
+        let mut doomed: Vec<Arc<str>> = Vec::new();
+        for p in self.tree.extended_nodes() {
+            let Some(n) = self.tree.get(p) else { continue };
+            if !n.children.is_empty() {
+                continue;
+            }
+            let due = if n.ephemeral_owner == txn::CONTAINER_OWNER {
+                n.cversion_creations > 0
+                    || (self.cfg.container_max_never_used_interval_ms > 0
+                        && now_ms - n.mtime_ms > self.cfg.container_max_never_used_interval_ms)
+            } else if let Some(ttl) = txn::ttl_of(n.ephemeral_owner) {
+                now_ms - n.mtime_ms > ttl
+            } else {
+                false
+            };
+            if due {
+                doomed.push(p.clone());
+            }
+        }
+        doomed.sort();
+        for p in doomed.into_iter().take(per_run_max) {
+            self.order(now_ms, 0, 0, Txn::DeleteContainer { path: p }, None);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.actions.push_back(Action::Deliver(Arc::new(batch)));
+        }
+    }
+
+    /// The next action to perform, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if self.actions.is_empty() {
+            self.flush();
+        }
+        self.actions.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,367 @@
+//! Request validation into idempotent transactions (ZooKeeper's PrepRequestProcessor).
+//!
+//! Runs on the ZAB executor against the tree at the last *proposed* zxid, so a request
+//! sees the effects of every write ordered before it. Within a multi, ops see the effects
+//! of earlier ops through an [`Overlay`]; nothing touches the tree until the whole multi
+//! validated, which is what makes multi atomic.
+//!
+//! Validation order follows ZooKeeper 3.8 op by op (zk-surface §4): the first failing
+//! check decides the error code clients see.
+
+use crate::proto::request::{CreateRequest, MultiOp, PathVersion, SetAclRequest, SetDataRequest};
+use crate::proto::{op, path, perms, Acl, CreateMode, ErrorCode, Id, SessionId};
+use crate::proto::{CONFIG_PATH, QUOTA_PATH, ZOOKEEPER_PATH};
+use crate::tree::quota::Limits;
+use crate::tree::txn::{self, CreateTxn, Txn};
+use crate::tree::{acl, DataTree};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Server switches that change validation.
+#[derive(Debug, Clone, Default)]
+pub struct PrepConfig {
+    pub extended_types_enabled: bool,
+    pub skip_acl: bool,
+    pub enforce_quota: bool,
+}
+
+/// Who is asking.
+pub struct Caller<'a> {
+    pub session_id: SessionId,
+    pub auth_ids: &'a [Id],
+}
+
+/// The validation-relevant part of a node, possibly changed by earlier ops of a multi.
+#[derive(Debug, Clone)]
+struct Rec {
+    version: i32,
+    aversion: i32,
+    cversion_creations: i32,
+    num_children: i32,
+    ephemeral_owner: i64,
+    acl: Arc<Vec<Acl>>,
+    data_len: i64,
+}
+
+/// Pending changes of the ops validated so far in one multi.
+#[derive(Default)]
+struct Overlay {
+    changes: HashMap<String, Option<Rec>>,
+}
+
+struct View<'a> {
+    tree: &'a DataTree,
+    overlay: Overlay,
+}
+
+impl View<'_> {
+    fn get(&self, p: &str) -> Option<Rec> {
+        if let Some(change) = self.overlay.changes.get(p) {
+            return change.clone();
+        }
+        let n = self.tree.get(p)?;
+        Some(Rec {
+            version: n.version,
+            aversion: n.aversion,
+            cversion_creations: n.cversion_creations,
+            num_children: n.children.len() as i32,
+            ephemeral_owner: n.ephemeral_owner,
+            acl: n.acl.clone(),
+            data_len: n.data.len() as i64,
+        })
+    }
+
+    fn set(&mut self, p: &str, rec: Option<Rec>) {
+        self.overlay.changes.insert(p.to_string(), rec);
+    }
+
+    fn intern(&self, p: &str) -> Arc<str> {
+        self.tree.interned(p).unwrap_or_else(|| Arc::from(p))
+    }
+}
+
+fn is_special(p: &str) -> bool {
+    matches!(p, "/" | ZOOKEEPER_PATH | QUOTA_PATH | CONFIG_PATH)
+}
+
+/// ZooKeeper takes `path[..last_slash]` as the parent, with "" meaning the root. A parent
+/// spelled "/" therefore only arises from `//x`, which ZooKeeper answers with NoNode.
+fn parent_of(p: &str) -> Result<&str, ErrorCode> {
+    let last_slash = p.rfind('/').ok_or(ErrorCode::BadArguments)?;
+    Ok(match &p[..last_slash] {
+        "" => "/",
+        "/" => "//",
+        parent => parent,
+    })
+}
+
+fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(current.wrapping_add(1))
+}
+
+fn require(rec: &Rec, perm: i32, caller: &Caller, cfg: &PrepConfig) -> Result<(), ErrorCode> {
+    if acl::check(&rec.acl, perm, caller.auth_ids, cfg.skip_acl) {
+        Ok(())
+    } else {
+        Err(ErrorCode::NoAuth)
+    }
+}
+
+fn valid_path(p: &str) -> Result<(), ErrorCode> {
+    path::validate(p).map_err(|_| ErrorCode::BadArguments)
+}
+
+/// Hard quota check for adding `count_delta` nodes and `bytes_delta` bytes under `p`.
+fn check_quota(
+    tree: &DataTree,
+    p: &str,
+    count_delta: i64,
+    bytes_delta: i64,
+    cfg: &PrepConfig,
+) -> Result<(), ErrorCode> {
+    if !cfg.enforce_quota {
+        return Ok(());
+    }
+    let Some((_, usage, limits)) = tree.quota_for(p) else {
+        return Ok(());
+    };
+    let Limits {
+        count_hard,
+        bytes_hard,
+        ..
+    } = limits;
+    if count_hard >= 0 && count_delta > 0 && usage.count + count_delta > count_hard {
+        return Err(ErrorCode::QuotaExceeded);
+    }
+    if bytes_hard >= 0 && bytes_delta > 0 && usage.bytes + bytes_delta > bytes_hard {
+        return Err(ErrorCode::QuotaExceeded);
+    }
+    Ok(())
+}
+
+/// Validates one write request (not multi) into a transaction. Errors become
+/// `Txn::Error`, which still takes a zxid, as in ZooKeeper.
+pub fn prepare(
+    tree: &DataTree,
+    req: &crate::proto::Request,
+    caller: &Caller,
+    cfg: &PrepConfig,
+) -> Txn {
+    use crate::proto::Request as R;
+    let mut view = View {
+        tree,
+        overlay: Overlay::default(),
+    };
+    let result = match req {
+        R::Create { op, req } => prep_create(&mut view, *op, req, caller, cfg),
+        R::Delete(d) => prep_delete(&mut view, d, caller, cfg),
+        R::SetData(s) => prep_set_data(&mut view, s, caller, cfg),
+        R::SetAcl(s) => prep_set_acl(&mut view, s, caller, cfg),
+        R::Check(c) => prep_check(&mut view, c, caller, cfg),
+        R::Multi(ops) => return prep_multi(tree, ops, caller, cfg),
+        R::CloseSession => Ok(close_session(tree, caller.session_id)),
+        R::Reconfig(_) => Err(ErrorCode::Unimplemented),
+        _ => Err(ErrorCode::Unimplemented),
+    };
+    result.unwrap_or_else(|err| Txn::Error { err })
+}
+
+/// The close-session transaction: deletes every ephemeral of the session.
+pub fn close_session(tree: &DataTree, session_id: SessionId) -> Txn {
+    Txn::CloseSession {
+        ephemerals: tree.ephemerals_of(session_id).cloned().collect(),
+    }
+}
+
+fn prep_multi(tree: &DataTree, ops: &[MultiOp], caller: &Caller, cfg: &PrepConfig) -> Txn {
+    let mut view = View {
+        tree,
+        overlay: Overlay::default(),
+    };
+    let mut txns = Vec::with_capacity(ops.len());
+    for (i, o) in ops.iter().enumerate() {
+        let r = match o {
+            MultiOp::Create { op, req } => prep_create(&mut view, *op, req, caller, cfg),
+            MultiOp::Delete(d) => prep_delete(&mut view, d, caller, cfg),
+            MultiOp::SetData(s) => prep_set_data(&mut view, s, caller, cfg),
+            MultiOp::Check(c) => prep_check(&mut view, c, caller, cfg),
+        };
+        match r {
+            Ok(t) => txns.push(t),
+            Err(err) => return txn::multi_error(ops.len(), i, err),
+        }
+    }
+    Txn::Multi { ops: txns }
+}
+
+fn prep_create(
+    view: &mut View,
+    opcode: i32,
+    req: &CreateRequest,
+    caller: &Caller,
+    cfg: &PrepConfig,
+) -> Result<Txn, ErrorCode> {
+    let mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
+    let ttl = req.ttl.unwrap_or(-1);
+    if mode.is_ttl() {
+        if !cfg.extended_types_enabled {
+            return Err(ErrorCode::Unimplemented);
+        }
+        if ttl <= 0 || ttl > txn::TTL_MAX_MS {
+            return Err(ErrorCode::BadArguments);
+        }
+    } else if ttl >= 0 && opcode == op::CREATE_TTL {
+        return Err(ErrorCode::BadArguments);
+    }
+    if mode.is_container() && opcode == op::CREATE_TTL {
+        return Err(ErrorCode::BadArguments);
+    }
+    let p: &str = &req.path;
+    if p.contains('\0') {
+        return Err(ErrorCode::BadArguments);
+    }
+    let parent_path = parent_of(p)?;
+    let acl = acl::fixup(&req.acl, caller.auth_ids)?;
+    let parent = view.get(parent_path).ok_or(ErrorCode::NoNode)?;
+    require(&parent, perms::CREATE, caller, cfg)?;
+    let full_path = if mode.is_sequential() {
+        format!("{p}{:010}", parent.cversion_creations)
+    } else {
+        p.to_string()
+    };
+    valid_path(&full_path)?;
+    if view.get(&full_path).is_some() {
+        return Err(ErrorCode::NodeExists);
+    }
+    if txn::is_session_owner(parent.ephemeral_owner) {
+        return Err(ErrorCode::NoChildrenForEphemerals);
+    }
+    check_quota(view.tree, &full_path, 1, req.data.len() as i64, cfg)?;
+    let ephemeral_owner = if mode.is_ephemeral() {
+        caller.session_id
+    } else if mode.is_container() {
+        txn::CONTAINER_OWNER
+    } else if mode.is_ttl() {
+        txn::ttl_owner(ttl)
+    } else {
+        0
+    };
+    let parent_cversion = parent.cversion_creations.wrapping_add(1);
+    let mut new_parent = parent.clone();
+    new_parent.cversion_creations = parent_cversion;
+    new_parent.num_children += 1;
+    view.set(parent_path, Some(new_parent));
+    view.set(
+        &full_path,
+        Some(Rec {
+            version: 0,
+            aversion: 0,
+            cversion_creations: 0,
+            num_children: 0,
+            ephemeral_owner,
+            acl: Arc::new(acl.clone()),
+            data_len: req.data.len() as i64,
+        }),
+    );
+    Ok(Txn::Create(CreateTxn {
+        path: Arc::from(full_path.as_str()),
+        data: req.data.clone(),
+        acl: Arc::new(acl),
+        ephemeral_owner,
+        parent_cversion,
+        with_stat: opcode != op::CREATE,
+    }))
+}
+
+fn prep_delete(
+    view: &mut View,
+    d: &PathVersion,
+    caller: &Caller,
+    cfg: &PrepConfig,
+) -> Result<Txn, ErrorCode> {
+    let p: &str = &d.path;
+    if p.contains('\0') || is_special(p) {
+        return Err(ErrorCode::BadArguments);
+    }
+    let parent_path = parent_of(p)?;
+    let parent = view.get(parent_path).ok_or(ErrorCode::NoNode)?;
+    valid_path(p)?;
+    let node = view.get(p).ok_or(ErrorCode::NoNode)?;
+    require(&parent, perms::DELETE, caller, cfg)?;
+    check_version(node.version, d.version)?;
+    if node.num_children > 0 {
+        return Err(ErrorCode::NotEmpty);
+    }
+    let mut new_parent = parent;
+    new_parent.num_children -= 1;
+    view.set(parent_path, Some(new_parent));
+    view.set(p, None);
+    Ok(Txn::Delete {
+        path: view.intern(p),
+    })
+}
+
+fn prep_set_data(
+    view: &mut View,
+    s: &SetDataRequest,
+    caller: &Caller,
+    cfg: &PrepConfig,
+) -> Result<Txn, ErrorCode> {
+    let p: &str = &s.path;
+    valid_path(p)?;
+    let node = view.get(p).ok_or(ErrorCode::NoNode)?;
+    require(&node, perms::WRITE, caller, cfg)?;
+    check_quota(view.tree, p, 0, s.data.len() as i64 - node.data_len, cfg)?;
+    let version = check_version(node.version, s.version)?;
+    let mut new_node = node;
+    new_node.version = version;
+    new_node.data_len = s.data.len() as i64;
+    view.set(p, Some(new_node));
+    Ok(Txn::SetData {
+        path: view.intern(p),
+        data: s.data.clone(),
+        version,
+    })
+}
+
+fn prep_set_acl(
+    view: &mut View,
+    s: &SetAclRequest,
+    caller: &Caller,
+    cfg: &PrepConfig,
+) -> Result<Txn, ErrorCode> {
+    let p: &str = &s.path;
+    valid_path(p)?;
+    let node = view.get(p).ok_or(ErrorCode::NoNode)?;
+    require(&node, perms::ADMIN, caller, cfg)?;
+    let acl = acl::fixup(&s.acl, caller.auth_ids)?;
+    let aversion = check_version(node.aversion, s.version)?;
+    let mut new_node = node;
+    new_node.aversion = aversion;
+    new_node.acl = Arc::new(acl.clone());
+    view.set(p, Some(new_node));
+    Ok(Txn::SetAcl {
+        path: view.intern(p),
+        acl: Arc::new(acl),
+        aversion,
+    })
+}
+
+fn prep_check(
+    view: &mut View,
+    c: &PathVersion,
+    caller: &Caller,
+    cfg: &PrepConfig,
+) -> Result<Txn, ErrorCode> {
+    let p: &str = &c.path;
+    valid_path(p)?;
+    let node = view.get(p).ok_or(ErrorCode::NoNode)?;
+    require(&node, perms::READ, caller, cfg)?;
+    check_version(node.version, c.version)?;
+    Ok(Txn::Check {
+        path: view.intern(p),
+    })
+}

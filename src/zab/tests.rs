@@ -1,0 +1,196 @@
+//! One test per handled input of the sequencer.
+
+use super::*;
+use crate::proto::request::CreateRequest;
+use crate::proto::{op, Acl};
+
+fn seq() -> Sequencer {
+    Sequencer::new(
+        SequencerConfig {
+            server_id: 1,
+            tick_ms: 1000,
+            prep: prep::PrepConfig::default(),
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            container_max_never_used_interval_ms: 0,
+        },
+        DataTree::new(Bytes::new()),
+        0,
+    )
+}
+
+const ORIGIN: Origin = Origin { shard: 0, conn: 1 };
+
+fn drain(s: &mut Sequencer) -> Vec<Action> {
+    std::iter::from_fn(|| s.poll_action()).collect()
+}
+
+fn new_session(s: &mut Sequencer, now_ms: i64) -> SessionId {
+    s.handle(
+        now_ms,
+        Input::CreateSession {
+            origin: ORIGIN,
+            timeout_ms: 4000,
+        },
+    );
+    let actions = drain(s);
+    let Action::Deliver(batch) = &actions[0] else {
+        panic!()
+    };
+    batch[0].rec.as_ref().unwrap().session_id
+}
+
+#[test]
+fn handle_create_session_orders_a_txn() {
+    let mut s = seq();
+    let id = new_session(&mut s, 0);
+    assert_eq!(id >> 56, 1);
+    assert_eq!(s.last_zxid(), 1);
+    assert!(s.sessions().is_active(id));
+}
+
+#[test]
+fn handle_write_assigns_consecutive_zxids_in_one_batch() {
+    let mut s = seq();
+    let id = new_session(&mut s, 0);
+    for i in 0..3 {
+        s.handle(
+            1,
+            Input::Write {
+                reply_to: ReplyTo {
+                    origin: ORIGIN,
+                    xid: i,
+                    op: op::CREATE,
+                },
+                session_id: id,
+                auth_ids: Arc::from(vec![]),
+                req: Request::Create {
+                    op: op::CREATE,
+                    req: CreateRequest {
+                        path: format!("/n{i}").as_str().into(),
+                        data: Bytes::new(),
+                        acl: Acl::open_unsafe(),
+                        flags: 0,
+                        ttl: None,
+                    },
+                },
+            },
+        );
+    }
+    let actions = drain(&mut s);
+    assert_eq!(actions.len(), 1);
+    let Action::Deliver(batch) = &actions[0] else {
+        panic!()
+    };
+    let zxids: Vec<i64> = batch.iter().map(|c| c.rec.as_ref().unwrap().zxid).collect();
+    assert_eq!(zxids, vec![2, 3, 4]);
+}
+
+#[test]
+fn handle_write_from_unknown_session_is_session_expired() {
+    let mut s = seq();
+    s.handle(
+        0,
+        Input::Write {
+            reply_to: ReplyTo {
+                origin: ORIGIN,
+                xid: 1,
+                op: op::DELETE,
+            },
+            session_id: 42,
+            auth_ids: Arc::from(vec![]),
+            req: Request::CloseSession,
+        },
+    );
+    let actions = drain(&mut s);
+    let Action::Deliver(batch) = &actions[0] else {
+        panic!()
+    };
+    assert_eq!(
+        batch[0].rec.as_ref().unwrap().txn,
+        Txn::Error {
+            err: crate::proto::ErrorCode::SessionExpired
+        }
+    );
+}
+
+#[test]
+fn handle_revalidate_checks_password_and_moves_session() {
+    let mut s = seq();
+    let id = new_session(&mut s, 0);
+    let other = Origin { shard: 1, conn: 9 };
+    s.handle(
+        10,
+        Input::Revalidate {
+            origin: other,
+            session_id: id,
+            passwd: Bytes::copy_from_slice(&password_for(id)),
+            timeout_ms: 4000,
+        },
+    );
+    let actions = drain(&mut s);
+    assert!(matches!(actions[0], Action::SessionMoved { keep, .. } if keep == other));
+    assert!(matches!(
+        actions[1],
+        Action::Revalidated {
+            timeout_ms: Some(4000),
+            ..
+        }
+    ));
+    s.handle(
+        10,
+        Input::Revalidate {
+            origin: other,
+            session_id: id,
+            passwd: Bytes::from_static(&[0; 16]),
+            timeout_ms: 4000,
+        },
+    );
+    let actions = drain(&mut s);
+    assert!(matches!(
+        actions[0],
+        Action::Revalidated {
+            timeout_ms: None,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn handle_tick_expires_idle_sessions_and_touch_keeps_them() {
+    let mut s = seq();
+    let a = new_session(&mut s, 0);
+    let b = new_session(&mut s, 0);
+    s.handle(3000, Input::Touch { sessions: vec![b] });
+    s.handle(5500, Input::Tick);
+    let actions = drain(&mut s);
+    let Action::Deliver(batch) = &actions[0] else {
+        panic!()
+    };
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].rec.as_ref().unwrap().session_id, a);
+    assert!(!s.sessions().is_active(a));
+    assert!(s.sessions().is_active(b));
+}
+
+#[test]
+fn handle_sync_is_a_barrier_without_zxid() {
+    let mut s = seq();
+    s.handle(
+        0,
+        Input::Sync {
+            reply_to: ReplyTo {
+                origin: ORIGIN,
+                xid: 5,
+                op: op::SYNC,
+            },
+            path: "/".into(),
+        },
+    );
+    let actions = drain(&mut s);
+    let Action::Deliver(batch) = &actions[0] else {
+        panic!()
+    };
+    assert!(batch[0].rec.is_none());
+    assert_eq!(s.last_zxid(), 0);
+}
