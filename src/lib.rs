@@ -5,8 +5,13 @@
 //! validates writes into idempotent transactions, orders them by zxid and delivers the
 //! committed stream to every shard, which applies it, fires watches and answers the writer.
 
+pub mod cli;
 pub mod jute;
 pub mod proto;
+pub mod runtime;
+pub mod server;
 pub mod session;
+pub mod shard;
 pub mod tree;
+pub mod util;
 pub mod zab;

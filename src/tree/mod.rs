@@ -90,10 +90,19 @@ pub struct Trigger {
 /// The result of one applied op, for the reply to the client that asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpResult {
-    Created { path: Arc<str>, stat: Stat },
+    /// `extended`: a container or TTL node (answered as create2 inside a multi).
+    Created {
+        path: Arc<str>,
+        stat: Stat,
+        extended: bool,
+    },
     Deleted,
-    SetData { stat: Stat },
-    SetAcl { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
+    SetAcl {
+        stat: Stat,
+    },
     Checked,
     SessionCreated,
     SessionClosed,
@@ -328,6 +337,7 @@ impl DataTree {
         OpResult::Created {
             path: c.path.clone(),
             stat,
+            extended: c.ephemeral_owner != 0 && !txn::is_session_owner(c.ephemeral_owner),
         }
     }
 

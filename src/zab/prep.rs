@@ -80,6 +80,13 @@ impl View<'_> {
     }
 }
 
+/// Znode data arrives as a slice of the client's read buffer; keeping that slice would pin
+/// the whole buffer (up to 64 KiB) for as long as the node lives. One copy here, on the
+/// ZAB executor, gives the data its own allocation, which every replica then shares.
+fn compact(data: &bytes::Bytes) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(data)
+}
+
 fn is_special(p: &str) -> bool {
     matches!(p, "/" | ZOOKEEPER_PATH | QUOTA_PATH | CONFIG_PATH)
 }
@@ -268,7 +275,7 @@ fn prep_create(
     );
     Ok(Txn::Create(CreateTxn {
         path: Arc::from(full_path.as_str()),
-        data: req.data.clone(),
+        data: compact(&req.data),
         acl: Arc::new(acl),
         ephemeral_owner,
         parent_cversion,
@@ -322,7 +329,7 @@ fn prep_set_data(
     view.set(p, Some(new_node));
     Ok(Txn::SetData {
         path: view.intern(p),
-        data: s.data.clone(),
+        data: compact(&s.data),
         version,
     })
 }

@@ -1,0 +1,129 @@
+//! Subcommands of the `corral` binary. `anyhow` is allowed here and only here.
+
+use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "corral",
+    version,
+    about = "A ZooKeeper-compatible coordination server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a server in the foreground. Without CFG: the embedded default config
+    /// (127.0.0.1:2181, dataDir ./data).
+    Server {
+        /// A zoo.cfg file.
+        cfg: Option<PathBuf>,
+    },
+    /// Send a four-letter word (ruok, srvr, mntr, ...) and print the reply.
+    #[command(name = "4lw")]
+    FourLetterWord {
+        /// host:port of the server.
+        server: String,
+        /// The word.
+        word: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+    },
+    /// Print Corral's version.
+    Version,
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Server { cfg } => server(cfg),
+        Command::FourLetterWord {
+            server,
+            word,
+            timeout_ms,
+        } => match four_letter_word(&server, &word, timeout_ms) {
+            Ok(text) => {
+                print!("{text}");
+                let _ = std::io::stdout().flush();
+                0
+            }
+            Err(e) => {
+                eprintln!("corral 4lw: {e:#}");
+                1
+            }
+        },
+        Command::Version => {
+            println!(
+                "Corral {} (ZooKeeper 3.8 protocol)",
+                env!("CARGO_PKG_VERSION")
+            );
+            0
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn server(cfg: Option<PathBuf>) -> i32 {
+    init_logging();
+    let settings = match cfg {
+        None => crate::server::settings::Settings::for_address(
+            "127.0.0.1:2181".parse().expect("literal address"),
+            PathBuf::from("data"),
+        ),
+        Some(path) => {
+            eprintln!("{}: zoo.cfg support is being merged", path.display());
+            return 2;
+        }
+    };
+    match crate::server::run(settings) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("corral server: {e}");
+            1
+        }
+    }
+}
+
+fn four_letter_word(server: &str, word: &str, timeout_ms: u64) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::net::ToSocketAddrs;
+    anyhow::ensure!(
+        word.len() == 4,
+        "a four-letter word has four letters: {word:?}"
+    );
+    let timeout = Duration::from_millis(timeout_ms);
+    let addr = server
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {server}"))?
+        .next()
+        .with_context(|| format!("no address for {server}"))?;
+    let mut s = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("cannot connect to {server}"))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(word.as_bytes())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)
+        .with_context(|| format!("reading the reply from {server}"))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}

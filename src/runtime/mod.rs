@@ -1,0 +1,63 @@
+//! glommio glue: executor placement, the wake-up primitive, wall-clock time.
+//!
+//! Everything that names glommio outside `shard/` and `server/` drivers lives here, so the
+//! sans-IO cores never see the runtime (design.md) and a runtime change stays local.
+
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::{LocalExecutorBuilder, Placement};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Wall-clock milliseconds since the Unix epoch (ZooKeeper's ctime/mtime unit).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A level-triggered wake-up for one waiting task on the same executor: `notify` is
+/// idempotent until the waiter runs, so any number of producers cost one wake-up.
+pub struct Notify {
+    tx: LocalSender<()>,
+    rx: LocalReceiver<()>,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        let (tx, rx) = local_channel::new_bounded(1);
+        Notify { tx, rx }
+    }
+}
+
+impl Notify {
+    pub fn notify(&self) {
+        // Full means a wake-up is already pending: nothing to add.
+        let _ = self.tx.try_send(());
+    }
+
+    pub async fn wait(&self) {
+        let _ = self.rx.recv().await;
+    }
+}
+
+/// Where an executor runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorePin {
+    /// Let the kernel schedule the thread (pseudo-clusters, shared hosts).
+    Unpinned,
+    /// Pin to this CPU (dedicated hosts).
+    Core(usize),
+}
+
+/// Builds an executor with our sizing. `io_memory_bytes` is registered with io_uring
+/// against RLIMIT_MEMLOCK, which is why it is a config knob.
+pub fn executor_builder(name: &str, pin: CorePin, io_memory_bytes: usize) -> LocalExecutorBuilder {
+    let placement = match pin {
+        CorePin::Unpinned => Placement::Unbound,
+        CorePin::Core(cpu) => Placement::Fixed(cpu),
+    };
+    LocalExecutorBuilder::new(placement)
+        .name(name)
+        .io_memory(io_memory_bytes)
+        .ring_depth(128)
+}

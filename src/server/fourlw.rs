@@ -1,0 +1,426 @@
+//! Four-letter words: `ruok`, `srvr`, `mntr` … answered as plain text on a fresh
+//! connection, then the connection closes. Output shapes follow ZooKeeper 3.8's
+//! `FourLetterCommands` / `*Command` classes so that scripts and monitoring parse them.
+//!
+//! Most words need every shard's view (connections, watches, counters): the shard asks
+//! the ZAB executor to gather one report per shard plus its own, then renders the text.
+
+use crate::server::msg::{ShardReport, ToZab, ZabReport};
+use crate::shard::{Conn, ShardCtx};
+use bytes::BytesMut;
+use futures_lite::AsyncWriteExt;
+use glommio::channels::local_channel;
+use glommio::net::TcpStream;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Every word ZooKeeper 3.8 knows, and telnet's interrupt sequence.
+const WORDS: [&str; 19] = [
+    "conf", "cons", "crst", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat", "wchc",
+    "wchp", "wchs", "mntr", "isro", "hash", "dirs", "\u{fff4}",
+];
+
+/// ZooKeeper's default trace mask (ZooTrace's default level bits).
+const TRACE_MASK_DEFAULT: i64 = 306;
+
+/// The version string `srvr` and `mntr` report: ZooKeeper's protocol level, then ours.
+pub fn version_line() -> String {
+    format!(
+        "3.8.0-corral-{}, built on 1970-01-01 00:00 UTC",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Recognizes a four-letter word from the first four bytes of a connection.
+pub fn recognize(first4: &[u8]) -> Option<&'static str> {
+    if first4 == [0xff, 0xf4, 0xff, 0xfd] {
+        return Some("telnet-close");
+    }
+    let word = std::str::from_utf8(first4).ok()?;
+    WORDS.iter().copied().find(|w| *w == word)
+}
+
+/// Reports gathered from every shard and the ZAB executor.
+pub struct Gathered {
+    pub reports: Vec<ShardReport>,
+    pub zab: Box<ZabReport>,
+}
+
+static START_MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
+/// Records the server's start (for `zk_uptime`).
+pub fn mark_started() {
+    let _ = START_MS.set(crate::runtime::now_ms());
+}
+
+async fn gather(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>) -> Option<Gathered> {
+    let (tx, rx) = local_channel::new_bounded(1);
+    let query_id = {
+        let mut st = ctx.state.borrow_mut();
+        st.next_query_id += 1;
+        let id = st.next_query_id;
+        st.queries.insert(id, tx);
+        id
+    };
+    ctx.send_to_zab(ToZab::Gather {
+        origin: ctx.origin(conn.id),
+        query_id,
+    });
+    glommio::timer::timeout(Duration::from_secs(5), async { Ok(rx.recv().await) })
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Answers the word and closes. `input` holds the bytes received so far.
+pub async fn answer(
+    ctx: &Rc<ShardCtx>,
+    conn: &Rc<Conn>,
+    word: &'static str,
+    input: &mut BytesMut,
+    stream: &mut TcpStream,
+) -> Result<(), String> {
+    if word == "telnet-close" {
+        return Ok(());
+    }
+    let text = if !ctx.settings.four_letter_allowed(word) {
+        format!("{word} is not executed because it is not in the whitelist.\n")
+    } else {
+        match word {
+            "ruok" => "imok".to_string(),
+            "isro" => "rw".to_string(),
+            "gtmk" => format!("{TRACE_MASK_DEFAULT}\n"),
+            "stmk" => {
+                // The mask follows as an 8-byte big-endian long.
+                let mask = if input.len() >= 12 {
+                    i64::from_be_bytes(input[4..12].try_into().unwrap_or([0; 8]))
+                } else {
+                    TRACE_MASK_DEFAULT
+                };
+                format!("{mask}\n")
+            }
+            "crst" => {
+                reset_conn_stats(ctx);
+                "Connection stats reset.\n".to_string()
+            }
+            "srst" => {
+                reset_server_stats(ctx);
+                "Server stats reset.\n".to_string()
+            }
+            "conf" => {
+                let mut s = String::new();
+                for l in &ctx.settings.conf_lines {
+                    let _ = writeln!(s, "{l}");
+                }
+                s
+            }
+            "envi" => envi(ctx),
+            "dirs" => dirs(ctx),
+            "hash" => String::new(),
+            _ => match gather(ctx, conn).await {
+                None => "This ZooKeeper instance is not currently serving requests\n".to_string(),
+                Some(g) => render(ctx, word, &g),
+            },
+        }
+    };
+    input.clear();
+    stream
+        .write_all(text.as_bytes())
+        .await
+        .map_err(|e| format!("write failed: {e}"))?;
+    let _ = stream.flush().await;
+    Ok(())
+}
+
+fn reset_conn_stats(ctx: &ShardCtx) {
+    let st = ctx.state.borrow();
+    for c in st.conns.values() {
+        let mut cs = c.st.borrow_mut();
+        cs.received = 0;
+        cs.sent = 0;
+        cs.latency_count = 0;
+        cs.latency_sum_ms = 0;
+        cs.latency_max_ms = 0;
+        cs.latency_min_ms = 0;
+    }
+}
+
+fn reset_server_stats(ctx: &ShardCtx) {
+    let mut st = ctx.state.borrow_mut();
+    st.counters = crate::server::msg::ShardCounters {
+        latency_min_ms: i64::MAX,
+        ..Default::default()
+    };
+}
+
+fn hex(v: i64) -> String {
+    format!("0x{v:x}")
+}
+
+struct Totals {
+    received: u64,
+    sent: u64,
+    connections: usize,
+    outstanding: usize,
+    lat_min: i64,
+    lat_avg: f64,
+    lat_max: i64,
+    watches: usize,
+    watch_paths: usize,
+    watch_conns: usize,
+}
+
+fn totals(g: &Gathered) -> Totals {
+    let mut t = Totals {
+        received: 0,
+        sent: 0,
+        connections: 0,
+        outstanding: 0,
+        lat_min: i64::MAX,
+        lat_avg: 0.0,
+        lat_max: 0,
+        watches: 0,
+        watch_paths: 0,
+        watch_conns: 0,
+    };
+    let mut count = 0u64;
+    let mut sum = 0i64;
+    for r in &g.reports {
+        t.received += r.counters.packets_received;
+        t.sent += r.counters.packets_sent;
+        t.connections += r.conns.len();
+        t.outstanding += r.outstanding;
+        t.lat_min = t.lat_min.min(r.counters.latency_min_ms);
+        t.lat_max = t.lat_max.max(r.counters.latency_max_ms);
+        count += r.counters.latency_count;
+        sum += r.counters.latency_sum_ms;
+        t.watches += r.watch_count;
+        t.watch_paths += r.watch_paths;
+        t.watch_conns += r.watch_conns;
+    }
+    if count == 0 {
+        t.lat_min = 0;
+    } else {
+        t.lat_avg = sum as f64 / count as f64;
+    }
+    t
+}
+
+fn brief_conn(s: &mut String, c: &crate::server::msg::ConnReport) {
+    let peer = c.peer.map(|p| p.to_string()).unwrap_or_default();
+    let _ = write!(
+        s,
+        " /{peer}[1](queued={},recved={},sent={}",
+        c.queued, c.received, c.sent
+    );
+}
+
+fn render(ctx: &ShardCtx, word: &str, g: &Gathered) -> String {
+    let t = totals(g);
+    let mode = ctx.settings.mode_name;
+    let mut s = String::new();
+    let stats_tail = |s: &mut String| {
+        let _ = writeln!(
+            s,
+            "Latency min/avg/max: {}/{:.4}/{}",
+            t.lat_min, t.lat_avg, t.lat_max
+        );
+        let _ = writeln!(s, "Received: {}", t.received);
+        let _ = writeln!(s, "Sent: {}", t.sent);
+        let _ = writeln!(s, "Connections: {}", t.connections);
+        let _ = writeln!(s, "Outstanding: {}", t.outstanding);
+        let _ = writeln!(s, "Zxid: {}", hex(g.zab.last_zxid));
+        let _ = writeln!(s, "Mode: {mode}");
+        let _ = writeln!(s, "Node count: {}", g.zab.node_count);
+    };
+    match word {
+        "srvr" => {
+            let _ = writeln!(s, "Zookeeper version: {}", version_line());
+            stats_tail(&mut s);
+        }
+        "stat" => {
+            let _ = writeln!(s, "Zookeeper version: {}", version_line());
+            let _ = writeln!(s, "Clients:");
+            for r in &g.reports {
+                for c in &r.conns {
+                    brief_conn(&mut s, c);
+                    s.push_str(")\n");
+                }
+            }
+            s.push('\n');
+            stats_tail(&mut s);
+        }
+        "cons" => {
+            for r in &g.reports {
+                for c in &r.conns {
+                    brief_conn(&mut s, c);
+                    if c.session_id != 0 {
+                        let _ = write!(
+                            s,
+                            ",sid={},lop={},est={},to={},lcxid={},lzxid={},lresp={},llat={},minlat={},avglat={},maxlat={}",
+                            hex(c.session_id),
+                            c.last_op,
+                            c.established_ms,
+                            c.timeout_ms,
+                            hex(c.last_cxid as i64),
+                            hex(c.last_zxid),
+                            c.last_response_ms,
+                            c.last_latency_ms,
+                            c.min_latency_ms,
+                            c.avg_latency_ms.round() as i64,
+                            c.max_latency_ms
+                        );
+                    }
+                    s.push_str(")\n");
+                }
+            }
+            s.push('\n');
+        }
+        "wchs" => {
+            let _ = writeln!(
+                s,
+                "{} connections watching {} paths",
+                t.watch_conns, t.watch_paths
+            );
+            let _ = writeln!(s, "Total watches:{}", t.watches);
+        }
+        "wchc" => {
+            for r in &g.reports {
+                for c in &r.conns {
+                    if c.watched_paths.is_empty() {
+                        continue;
+                    }
+                    let _ = writeln!(s, "{}", hex(c.session_id));
+                    for p in &c.watched_paths {
+                        let _ = writeln!(s, "\t{p}");
+                    }
+                }
+            }
+            s.push('\n');
+        }
+        "wchp" => {
+            for r in &g.reports {
+                for (p, sessions) in &r.watchers_by_path {
+                    let _ = writeln!(s, "{p}");
+                    for sid in sessions {
+                        let _ = writeln!(s, "\t{}", hex(*sid));
+                    }
+                }
+            }
+            s.push('\n');
+        }
+        "dump" => {
+            let _ = writeln!(s, "SessionTracker dump:");
+            let total: usize = g.zab.expiry_buckets.iter().map(|(_, v)| v.len()).sum();
+            let _ = writeln!(
+                s,
+                "Session Sets ({})/({}):",
+                g.zab.expiry_buckets.len(),
+                total
+            );
+            for (at, ids) in &g.zab.expiry_buckets {
+                let _ = writeln!(
+                    s,
+                    "{} expire at {}:",
+                    ids.len(),
+                    crate::util::java_date(*at)
+                );
+                for id in ids {
+                    let _ = writeln!(s, "\t{}", hex(*id));
+                }
+            }
+            let _ = writeln!(s, "ephemeral nodes dump:");
+            let _ = writeln!(s, "Sessions with Ephemerals ({}):", g.zab.ephemerals.len());
+            for (sid, paths) in &g.zab.ephemerals {
+                let _ = writeln!(s, "{}:", hex(*sid));
+                for p in paths {
+                    let _ = writeln!(s, "\t{p}");
+                }
+            }
+            let _ = writeln!(s, "Connections dump:");
+            let _ = writeln!(s, "Connections Sets (0)/(0):");
+        }
+        "mntr" => {
+            let uptime_ms = crate::runtime::now_ms() - START_MS.get().copied().unwrap_or(0);
+            let (fd_open, fd_max) = crate::util::fd_counts();
+            let kv: Vec<(&str, String)> = vec![
+                ("version", version_line()),
+                ("server_state", mode.to_string()),
+                ("avg_latency", format!("{:.4}", t.lat_avg)),
+                ("max_latency", t.lat_max.to_string()),
+                ("min_latency", t.lat_min.to_string()),
+                ("packets_received", t.received.to_string()),
+                ("packets_sent", t.sent.to_string()),
+                ("num_alive_connections", t.connections.to_string()),
+                ("outstanding_requests", t.outstanding.to_string()),
+                ("uptime", uptime_ms.to_string()),
+                ("znode_count", g.zab.node_count.to_string()),
+                ("watch_count", t.watches.to_string()),
+                (
+                    "ephemerals_count",
+                    g.zab
+                        .ephemerals
+                        .iter()
+                        .map(|(_, v)| v.len())
+                        .sum::<usize>()
+                        .to_string(),
+                ),
+                (
+                    "approximate_data_size",
+                    g.zab.approximate_data_bytes.to_string(),
+                ),
+                ("open_file_descriptor_count", fd_open.to_string()),
+                ("max_file_descriptor_count", fd_max.to_string()),
+                ("global_sessions", g.zab.session_count.to_string()),
+                ("local_sessions", "0".to_string()),
+                ("connection_drop_probability", "0.0".to_string()),
+                ("outstanding_tls_handshake", "0".to_string()),
+                ("auth_failed_count", "0".to_string()),
+                ("corral_shards", g.reports.len().to_string()),
+            ];
+            for (k, v) in kv {
+                let _ = writeln!(s, "zk_{k}\t{v}");
+            }
+        }
+        _ => {}
+    }
+    s
+}
+
+fn envi(ctx: &ShardCtx) -> String {
+    let mut s = String::from("Environment:\n");
+    let host = crate::util::host_name();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let user = std::env::var("USER").unwrap_or_default();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let lines = [
+        ("zookeeper.version", version_line()),
+        ("host.name", host),
+        (
+            "java.version",
+            "n/a (Corral is not a JVM program)".to_string(),
+        ),
+        ("os.name", std::env::consts::OS.to_string()),
+        ("os.arch", std::env::consts::ARCH.to_string()),
+        ("user.name", user),
+        ("user.home", home),
+        ("user.dir", cwd),
+        ("corral.shards", ctx.settings.shard_pins.len().to_string()),
+    ];
+    for (k, v) in lines {
+        let _ = writeln!(s, "{k}={v}");
+    }
+    s
+}
+
+fn dirs(ctx: &ShardCtx) -> String {
+    let size = |p: &std::path::Path| crate::util::dir_size_bytes(&p.join("version-2"));
+    format!(
+        "datadir_size: {}\nlogdir_size: {}\n",
+        size(&ctx.settings.data_dir),
+        size(&ctx.settings.data_log_dir)
+    )
+}

@@ -1,0 +1,329 @@
+//! One server node: starts the ZAB executor and the shard executors, wires them together
+//! and drives the sans-IO sequencer with real time and real channels.
+//!
+//! Executors and what they own:
+//! - `zab` (one): the [`Sequencer`] (validation, zxids, sessions, its copy of the tree)
+//!   and the four-letter-word gather. Inputs from all shards arrive on one inbox.
+//! - `shard-N` (one per configured core): a listener on the client port (SO_REUSEPORT, so
+//!   the kernel spreads connections), the connections, a tree replica and the watches.
+//!
+//! Channels are glommio shared channels (bounded, one per direction per shard). The ZAB
+//! executor only ever awaits sends *to* shards, and shards never block on sends to it
+//! (their outbox is drained by a separate task), so no cycle of waits exists.
+
+pub mod fourlw;
+pub mod msg;
+pub mod settings;
+
+use crate::runtime::{executor_builder, now_ms, Notify};
+use crate::shard::ShardCtx;
+use crate::zab::{Action, Sequencer, SequencerConfig};
+use glommio::channels::shared_channel::{self, ConnectedSender};
+use msg::{ShardReport, ToShard, ToZab, ZabReport};
+use settings::Settings;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Capacity of each cross-executor channel, in messages.
+const CHANNEL_CAPACITY: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start executor {name}: {reason}")]
+    Executor { name: String, reason: String },
+}
+
+/// Runs a server until the process is stopped.
+pub fn run(settings: Settings) -> Result<(), StartError> {
+    // SO_REUSEPORT would let a second server silently share the port: probe first with a
+    // plain socket so "address in use" is reported as ZooKeeper reports it.
+    std::net::TcpListener::bind(settings.client_addr).map_err(|source| StartError::Bind {
+        addr: settings.client_addr,
+        source,
+    })?;
+    for dir in [&settings.data_dir, &settings.data_log_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    fourlw::mark_started();
+    tracing::warn!(
+        "transaction log and snapshots are not implemented yet: data lives in memory only and is lost on restart"
+    );
+    let settings = Arc::new(settings);
+    let shards = settings.shard_pins.len();
+    let mut to_zab_rx = Vec::new();
+    let mut to_zab_tx = Vec::new();
+    let mut to_shard_rx = Vec::new();
+    let mut to_shard_tx = Vec::new();
+    for _ in 0..shards {
+        let (tx, rx) = shared_channel::new_bounded::<ToZab>(CHANNEL_CAPACITY);
+        to_zab_tx.push(tx);
+        to_zab_rx.push(rx);
+        let (tx, rx) = shared_channel::new_bounded::<ToShard>(CHANNEL_CAPACITY);
+        to_shard_tx.push(tx);
+        to_shard_rx.push(rx);
+    }
+    let start_err = |name: &str, e: glommio::GlommioError<()>| StartError::Executor {
+        name: name.to_string(),
+        reason: e.to_string(),
+    };
+    let zab_settings = settings.clone();
+    let zab = executor_builder("zab", settings.zab_pin, settings.io_memory_bytes)
+        .spawn(move || run_zab(zab_settings, to_zab_rx, to_shard_tx))
+        .map_err(|e| start_err("zab", e))?;
+    let mut handles = Vec::new();
+    for (i, (rx, tx)) in to_shard_rx.into_iter().zip(to_zab_tx).enumerate() {
+        let s = settings.clone();
+        let name = format!("shard-{i}");
+        let h = executor_builder(&name, settings.shard_pins[i], settings.io_memory_bytes)
+            .spawn(move || run_shard(i, s, rx, tx))
+            .map_err(|e| start_err(&name, e))?;
+        handles.push(h);
+    }
+    tracing::info!(
+        addr = %settings.client_addr,
+        shards,
+        mode = settings.mode_name,
+        "serving clients"
+    );
+    for h in handles {
+        match h.join() {
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(())) => {}
+            Err(e) => {
+                return Err(StartError::Executor {
+                    name: "shard".into(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    let _ = zab.join();
+    Ok(())
+}
+
+async fn run_shard(
+    id: usize,
+    settings: Arc<Settings>,
+    rx: shared_channel::SharedReceiver<ToShard>,
+    tx: shared_channel::SharedSender<ToZab>,
+) -> Result<(), StartError> {
+    let ctx = ShardCtx::new(id, settings.clone());
+    let tx = tx.connect().await;
+    let rx = rx.connect().await;
+    glommio::spawn_local(ctx.clone().run_outbox(tx)).detach();
+    let c = ctx.clone();
+    glommio::spawn_local(async move {
+        while let Some(msg) = rx.recv().await {
+            c.handle_from_zab(msg);
+        }
+    })
+    .detach();
+    let c = ctx.clone();
+    let touch_every = Duration::from_millis((settings.tick_ms as u64 / 2).clamp(10, 500));
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(touch_every).await;
+            c.flush_touches();
+        }
+    })
+    .detach();
+    let listener =
+        glommio::net::TcpListener::bind(settings.client_addr).map_err(|e| StartError::Bind {
+            addr: settings.client_addr,
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(crate::shard::conn::serve(ctx.clone(), stream)).detach();
+            }
+            Err(e) => {
+                // Out of file descriptors and similar: log, back off briefly, go on.
+                tracing::warn!(error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+struct PendingGather {
+    origin_shard: usize,
+    local_query_id: u64,
+    reports: Vec<ShardReport>,
+}
+
+async fn run_zab(
+    settings: Arc<Settings>,
+    rxs: Vec<shared_channel::SharedReceiver<ToZab>>,
+    txs: Vec<shared_channel::SharedSender<ToShard>>,
+) {
+    let inbox: Rc<RefCell<VecDeque<ToZab>>> = Rc::new(RefCell::new(VecDeque::new()));
+    let wake = Rc::new(Notify::default());
+    for rx in rxs {
+        let inbox = inbox.clone();
+        let wake = wake.clone();
+        glommio::spawn_local(async move {
+            let rx = rx.connect().await;
+            while let Some(m) = rx.recv().await {
+                inbox.borrow_mut().push_back(m);
+                wake.notify();
+            }
+        })
+        .detach();
+    }
+    let mut shards: Vec<ConnectedSender<ToShard>> = Vec::new();
+    for tx in txs {
+        shards.push(tx.connect().await);
+    }
+    {
+        let inbox = inbox.clone();
+        let wake = wake.clone();
+        let every = Duration::from_millis((settings.tick_ms as u64).clamp(10, 250));
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(every).await;
+                inbox
+                    .borrow_mut()
+                    .push_back(ToZab::Input(crate::zab::Input::Tick));
+                wake.notify();
+            }
+        })
+        .detach();
+    }
+    let mut seq = Sequencer::new(
+        SequencerConfig {
+            server_id: settings.server_id,
+            tick_ms: settings.tick_ms,
+            prep: settings.prep.clone(),
+            container_check_interval_ms: settings.container_check_interval_ms,
+            container_max_per_minute: settings.container_max_per_minute,
+            container_max_never_used_interval_ms: settings.container_max_never_used_interval_ms,
+        },
+        crate::tree::DataTree::new(settings.config_node_data.clone()),
+        now_ms(),
+    );
+    let mut gathers: HashMap<u64, PendingGather> = HashMap::new();
+    let mut next_gather_id: u64 = 0;
+    loop {
+        wake.wait().await;
+        loop {
+            let next = inbox.borrow_mut().pop_front();
+            let Some(msg) = next else { break };
+            match msg {
+                ToZab::Input(input) => seq.handle(now_ms(), input),
+                ToZab::Gather { origin, query_id } => {
+                    next_gather_id += 1;
+                    gathers.insert(
+                        next_gather_id,
+                        PendingGather {
+                            origin_shard: origin.shard,
+                            local_query_id: query_id,
+                            reports: Vec::new(),
+                        },
+                    );
+                    for s in &shards {
+                        let _ = s
+                            .send(ToShard::ReportRequest {
+                                query_id: next_gather_id,
+                            })
+                            .await;
+                    }
+                }
+                ToZab::Report { query_id, report } => {
+                    let done = match gathers.get_mut(&query_id) {
+                        Some(g) => {
+                            g.reports.push(*report);
+                            g.reports.len() == shards.len()
+                        }
+                        None => false,
+                    };
+                    if done {
+                        if let Some(mut g) = gathers.remove(&query_id) {
+                            g.reports.sort_by_key(|r| r.shard);
+                            let zab = Box::new(zab_report(&seq));
+                            let _ = shards[g.origin_shard]
+                                .send(ToShard::Gathered {
+                                    query_id: g.local_query_id,
+                                    reports: g.reports,
+                                    zab,
+                                })
+                                .await;
+                        }
+                    }
+                }
+            }
+        }
+        while let Some(action) = seq.poll_action() {
+            match action {
+                Action::Deliver(batch) => {
+                    for s in &shards {
+                        let _ = s.send(ToShard::Deliver(batch.clone())).await;
+                    }
+                }
+                Action::Revalidated {
+                    origin,
+                    session_id,
+                    timeout_ms,
+                } => {
+                    if let Some(s) = shards.get(origin.shard) {
+                        let _ = s
+                            .send(ToShard::Revalidated {
+                                origin,
+                                session_id,
+                                timeout_ms,
+                            })
+                            .await;
+                    }
+                }
+                Action::SessionMoved { session_id, keep } => {
+                    for s in &shards {
+                        let _ = s.send(ToShard::SessionMoved { session_id, keep }).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn zab_report(seq: &Sequencer) -> ZabReport {
+    let tree = seq.tree();
+    let mut ephemerals: Vec<(i64, Vec<Arc<str>>)> = tree
+        .ephemeral_sessions()
+        .map(|(sid, paths)| (*sid, paths.iter().cloned().collect()))
+        .collect();
+    ephemerals.sort();
+    let mut expiry_buckets: Vec<(i64, Vec<i64>)> = seq
+        .sessions()
+        .buckets()
+        .map(|(at, ids)| {
+            let mut v: Vec<i64> = ids.iter().copied().collect();
+            v.sort_unstable();
+            (*at, v)
+        })
+        .collect();
+    expiry_buckets.sort();
+    ZabReport {
+        last_zxid: seq.last_zxid(),
+        node_count: tree.node_count(),
+        approximate_data_bytes: tree.approximate_data_bytes(),
+        session_count: seq.sessions().len(),
+        ephemerals,
+        expiry_buckets,
+    }
+}

@@ -1,0 +1,102 @@
+//! Messages between executors: shards to the ZAB executor and back, and the reports a
+//! four-letter word gathers from every shard.
+
+use crate::proto::SessionId;
+use crate::zab::{Committed, Input, Origin};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub enum ToZab {
+    Input(Input),
+    /// A four-letter word on `origin` wants every shard's report.
+    Gather {
+        origin: Origin,
+        query_id: u64,
+    },
+    /// One shard's answer to a gather.
+    Report {
+        query_id: u64,
+        report: Box<ShardReport>,
+    },
+}
+
+#[derive(Debug)]
+pub enum ToShard {
+    Deliver(Arc<Vec<Committed>>),
+    Revalidated {
+        origin: Origin,
+        session_id: SessionId,
+        timeout_ms: Option<i32>,
+    },
+    SessionMoved {
+        session_id: SessionId,
+        keep: Origin,
+    },
+    /// Send your report for `query_id` to the ZAB executor.
+    ReportRequest {
+        query_id: u64,
+    },
+    /// All reports for a gather this shard asked for.
+    Gathered {
+        query_id: u64,
+        reports: Vec<ShardReport>,
+        zab: Box<ZabReport>,
+    },
+}
+
+/// One client connection as `cons` shows it.
+#[derive(Debug, Clone, Default)]
+pub struct ConnReport {
+    pub peer: Option<SocketAddr>,
+    pub session_id: SessionId,
+    pub timeout_ms: i32,
+    pub queued: usize,
+    pub received: u64,
+    pub sent: u64,
+    pub last_op: &'static str,
+    pub established_ms: i64,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    pub last_response_ms: i64,
+    pub last_latency_ms: i64,
+    pub min_latency_ms: i64,
+    pub avg_latency_ms: f64,
+    pub max_latency_ms: i64,
+    pub watched_paths: Vec<Arc<str>>,
+}
+
+/// Request counters and latency of one shard since the last `srst`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardCounters {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub latency_count: u64,
+    pub latency_sum_ms: i64,
+    pub latency_min_ms: i64,
+    pub latency_max_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ShardReport {
+    pub shard: usize,
+    pub conns: Vec<ConnReport>,
+    pub counters: ShardCounters,
+    pub outstanding: usize,
+    pub watch_count: usize,
+    pub watch_paths: usize,
+    pub watch_conns: usize,
+    pub watchers_by_path: Vec<(Arc<str>, Vec<SessionId>)>,
+    pub last_zxid: i64,
+}
+
+/// What only the ZAB executor knows.
+#[derive(Debug, Clone, Default)]
+pub struct ZabReport {
+    pub last_zxid: i64,
+    pub node_count: usize,
+    pub approximate_data_bytes: u64,
+    pub session_count: usize,
+    pub ephemerals: Vec<(SessionId, Vec<Arc<str>>)>,
+    pub expiry_buckets: Vec<(i64, Vec<SessionId>)>,
+}

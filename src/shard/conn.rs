@@ -1,0 +1,365 @@
+//! One client connection's task: read frames, decode, dispatch; flush replies in batches.
+//!
+//! A single task per connection alternates between flushing its output buffer and waiting
+//! for either input or a wake-up (replies and watch events produced by other tasks of the
+//! shard). Reads are readiness-based, so abandoning a pending read loses nothing.
+//!
+//! Bad input (design.md guarantee 7): an oversized or negative length prefix, an
+//! undecodable handshake or garbage where a request header should be closes the
+//! connection with one log line; an undecodable request body is answered with
+//! MarshallingError, an unknown op code with Unimplemented.
+
+use super::reply;
+use super::{Conn, ConnState, Handshake, ShardCtx};
+use crate::jute::frame::{split_frame, FrameStatus};
+use crate::jute::{Reader, Record};
+use crate::proto::{op, xid, ConnectRequest, ErrorCode, Id, Request, RequestHeader};
+use crate::runtime::{now_ms, Notify};
+use bytes::BytesMut;
+use futures_lite::future;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::Shutdown;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Bytes read per syscall at most; a frame larger than this grows the buffer once.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+enum Woke {
+    Read(std::io::Result<usize>),
+    Wake,
+}
+
+/// Serves a connection until it closes.
+pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    let _ = stream.set_nodelay(true);
+    let conn = {
+        let mut st = ctx.state.borrow_mut();
+        let limit = ctx.settings.max_client_cnxns;
+        let count = st.conns_per_ip.entry(peer.ip()).or_insert(0);
+        if limit > 0 && *count >= limit {
+            tracing::warn!(%peer, limit, "too many connections from this address; closing");
+            return;
+        }
+        *count += 1;
+        let id = st.next_conn_id;
+        st.next_conn_id += 1;
+        let conn = Rc::new(Conn {
+            id,
+            peer,
+            established_ms: now_ms(),
+            st: RefCell::new(ConnState {
+                session_id: 0,
+                timeout_ms: 0,
+                auth_ids: Arc::from(vec![Id::new("ip", &peer.ip().to_canonical().to_string())]),
+                out: BytesMut::with_capacity(4096),
+                slots: VecDeque::new(),
+                handshake: Handshake::Awaiting,
+                closing: false,
+                received: 0,
+                sent: 0,
+                last_op: "NA",
+                last_cxid: 0,
+                last_zxid: 0,
+                last_response_ms: 0,
+                last_latency_ms: 0,
+                latency_min_ms: 0,
+                latency_max_ms: 0,
+                latency_sum_ms: 0,
+                latency_count: 0,
+                write_started_ms: VecDeque::new(),
+            }),
+            wake: Notify::default(),
+        });
+        st.conns.insert(id, conn.clone());
+        conn
+    };
+    let result = run(&ctx, &conn, &mut stream).await;
+    if let Err(reason) = result {
+        tracing::info!(%peer, reason, "closing client connection");
+    }
+    let _ = stream.shutdown(Shutdown::Both).await;
+    let mut st = ctx.state.borrow_mut();
+    st.conns.remove(&conn.id);
+    st.watches.remove_conn(conn.id);
+    if let Some(n) = st.conns_per_ip.get_mut(&peer.ip()) {
+        *n -= 1;
+        if *n == 0 {
+            st.conns_per_ip.remove(&peer.ip());
+        }
+    }
+    let sid = conn.st.borrow().session_id;
+    if st.by_session.get(&sid) == Some(&conn.id) {
+        // The session lives on until it expires or the client resumes it elsewhere.
+        st.by_session.remove(&sid);
+    }
+}
+
+async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Result<(), String> {
+    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        let chunk = {
+            let mut cs = conn.st.borrow_mut();
+            if cs.out.len() > super::CONN_OUT_BYTES_MAX {
+                return Err(format!(
+                    "client is not reading: {} bytes of replies pending",
+                    cs.out.len()
+                ));
+            }
+            cs.out.split().freeze()
+        };
+        if !chunk.is_empty() {
+            stream
+                .write_all(&chunk)
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
+            continue;
+        }
+        let (closing, paused) = {
+            let cs = conn.st.borrow();
+            let paused = cs.slots.len() >= ctx.settings.outstanding_per_conn_max
+                || matches!(cs.handshake, Handshake::Pending { .. });
+            (cs.closing, paused)
+        };
+        if closing {
+            return Ok(());
+        }
+        let woke = if paused {
+            conn.wake.wait().await;
+            Woke::Wake
+        } else {
+            if input.capacity() - input.len() < 4096 {
+                input.reserve(READ_CHUNK_BYTES);
+            }
+            let start = input.len();
+            let window_bytes = (input.capacity() - start).min(READ_CHUNK_BYTES);
+            input.resize(start + window_bytes, 0);
+            let w = future::or(
+                async { Woke::Read(stream.read(&mut input[start..]).await) },
+                async {
+                    conn.wake.wait().await;
+                    Woke::Wake
+                },
+            )
+            .await;
+            match &w {
+                Woke::Read(Ok(n)) => input.truncate(start + n),
+                _ => input.truncate(start),
+            }
+            w
+        };
+        match woke {
+            Woke::Wake => {}
+            Woke::Read(Err(e)) => return Err(format!("read failed: {e}")),
+            Woke::Read(Ok(0)) => return Err("client closed the connection".into()),
+            Woke::Read(Ok(_)) => {}
+        }
+        process_input(ctx, conn, &mut input, stream).await?;
+    }
+}
+
+/// Handles every complete frame in `input` (unless the handshake is in flight).
+async fn process_input(
+    ctx: &Rc<ShardCtx>,
+    conn: &Rc<Conn>,
+    input: &mut BytesMut,
+    stream: &mut TcpStream,
+) -> Result<(), String> {
+    loop {
+        let handshake = conn.st.borrow().handshake;
+        if let Handshake::Awaiting = handshake {
+            if input.len() >= 4 {
+                if let Some(word) = crate::server::fourlw::recognize(&input[..4]) {
+                    let answered =
+                        crate::server::fourlw::answer(ctx, conn, word, input, stream).await;
+                    // A four-letter word is the whole conversation: close after it.
+                    conn.st.borrow_mut().closing = true;
+                    return answered;
+                }
+            }
+        }
+        if let Handshake::Pending { .. } = handshake {
+            return Ok(());
+        }
+        if conn.st.borrow().closing {
+            return Ok(());
+        }
+        let frame = match split_frame(input, ctx.settings.max_frame_bytes) {
+            FrameStatus::Frame(f) => f,
+            FrameStatus::Incomplete { needed_bytes } => {
+                if needed_bytes > input.capacity() - input.len() {
+                    input.reserve(needed_bytes);
+                }
+                return Ok(());
+            }
+            FrameStatus::BadLength { len } => {
+                return Err(format!(
+                    "Len error {len}: frame length outside 0..={} (jute.maxbuffer)",
+                    ctx.settings.max_frame_bytes
+                ))
+            }
+        };
+        match handshake {
+            Handshake::Awaiting => handle_connect(ctx, conn, frame)?,
+            _ => handle_request(ctx, conn, frame)?,
+        }
+    }
+}
+
+fn handle_connect(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, frame: bytes::Bytes) -> Result<(), String> {
+    let req = ConnectRequest::decode_all(frame).map_err(|e| format!("bad handshake: {e}"))?;
+    let last_zxid = ctx.state.borrow().tree.last_zxid();
+    if req.last_zxid_seen > last_zxid {
+        return Err(format!(
+            "client has seen zxid 0x{:x} but this server is at 0x{last_zxid:x}; client must try another server",
+            req.last_zxid_seen
+        ));
+    }
+    let s = &ctx.settings;
+    let timeout_ms = req
+        .timeout_ms
+        .clamp(s.min_session_timeout_ms, s.max_session_timeout_ms);
+    {
+        let mut cs = conn.st.borrow_mut();
+        cs.timeout_ms = timeout_ms;
+        cs.handshake = Handshake::Pending {
+            read_only: req.read_only,
+        };
+        cs.received += 1;
+    }
+    ctx.state.borrow_mut().counters.packets_received += 1;
+    let origin = ctx.origin(conn.id);
+    let input = if req.session_id == 0 {
+        crate::zab::Input::CreateSession { origin, timeout_ms }
+    } else {
+        crate::zab::Input::Revalidate {
+            origin,
+            session_id: req.session_id,
+            passwd: req.passwd,
+            timeout_ms,
+        }
+    };
+    ctx.send_to_zab(crate::server::msg::ToZab::Input(input));
+    Ok(())
+}
+
+fn handle_request(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, frame: bytes::Bytes) -> Result<(), String> {
+    let received_ms = now_ms();
+    let mut r = Reader::new(frame.clone());
+    let hdr = RequestHeader::decode(&mut r).map_err(|e| format!("bad request header: {e}"))?;
+    let body = frame.slice(r.offset()..);
+    {
+        let mut cs = conn.st.borrow_mut();
+        cs.received += 1;
+        cs.last_op = short_op_name(hdr.op);
+        if hdr.xid >= 0 {
+            cs.last_cxid = hdr.xid;
+        }
+    }
+    let mut st = ctx.state.borrow_mut();
+    let st = &mut *st;
+    st.counters.packets_received += 1;
+    let zxid = st.tree.last_zxid();
+    let req = match Request::decode(hdr.op, body) {
+        Ok(Some(req)) => req,
+        Ok(None) => {
+            tracing::debug!(op = hdr.op, "unknown op code");
+            let mut cs = conn.st.borrow_mut();
+            reply::header_only(&mut cs.out, hdr.xid, zxid, ErrorCode::Unimplemented);
+            drop(cs);
+            conn.wake.notify();
+            return Ok(());
+        }
+        Err(e) => {
+            tracing::info!(op = hdr.op, error = %e, "undecodable request");
+            let mut cs = conn.st.borrow_mut();
+            reply::header_only(&mut cs.out, hdr.xid, zxid, ErrorCode::MarshallingError);
+            drop(cs);
+            conn.wake.notify();
+            return Ok(());
+        }
+    };
+    match req {
+        Request::Ping => {
+            let mut cs = conn.st.borrow_mut();
+            st.touched.insert(cs.session_id);
+            reply::header_only(&mut cs.out, xid::PING, zxid, ErrorCode::Ok);
+            cs.sent += 1;
+        }
+        Request::Auth(a) => {
+            let mut cs = conn.st.borrow_mut();
+            st.touched.insert(cs.session_id);
+            match authenticate(&a.scheme, &a.auth, ctx.settings.super_digest.as_deref()) {
+                Some(new_ids) => {
+                    let mut ids: Vec<Id> = cs.auth_ids.to_vec();
+                    for id in new_ids {
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                    cs.auth_ids = Arc::from(ids);
+                    reply::header_only(&mut cs.out, xid::AUTH, 0, ErrorCode::Ok);
+                }
+                None => {
+                    tracing::info!(scheme = %a.scheme, peer = %conn.peer, "authentication failed");
+                    reply::header_only(&mut cs.out, xid::AUTH, 0, ErrorCode::AuthFailed);
+                    cs.closing = true;
+                }
+            }
+        }
+        Request::Sasl(_) => {
+            // SASL is not supported yet: a clear AuthFailed, as a server without a SASL
+            // provider answers.
+            let mut cs = conn.st.borrow_mut();
+            reply::header_only(&mut cs.out, hdr.xid, zxid, ErrorCode::AuthFailed);
+        }
+        req => ctx.dispatch(st, conn, hdr.xid, req, received_ms),
+    }
+    conn.wake.notify();
+    Ok(())
+}
+
+/// The ids an auth packet adds, or None for AuthFailed.
+fn authenticate(scheme: &str, auth: &[u8], super_digest: Option<&str>) -> Option<Vec<Id>> {
+    match scheme {
+        "digest" => {
+            let text = std::str::from_utf8(auth).ok()?;
+            if !text.contains(':') {
+                return None;
+            }
+            let id = crate::proto::acl::digest_id(text);
+            let mut ids = vec![Id::new("digest", &id)];
+            if super_digest == Some(id.as_str()) {
+                ids.push(Id::new("super", ""));
+            }
+            Some(ids)
+        }
+        _ => None,
+    }
+}
+
+/// `lop=` names as ZooKeeper's `cons` prints them.
+fn short_op_name(opcode: i32) -> &'static str {
+    match opcode {
+        op::PING => "PING",
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => "CREA",
+        op::DELETE => "DELE",
+        op::EXISTS => "EXIS",
+        op::GET_DATA => "GETD",
+        op::SET_DATA => "SETD",
+        op::GET_ACL => "GETA",
+        op::SET_ACL => "SETA",
+        op::GET_CHILDREN => "GETC",
+        op::GET_CHILDREN2 => "GETC",
+        op::SYNC => "SYNC",
+        op::MULTI => "MULT",
+        op::CLOSE_SESSION => "CLOS",
+        op::SET_WATCHES | op::SET_WATCHES2 => "SETW",
+        op::AUTH => "AUTH",
+        _ => op::name(opcode),
+    }
+}

@@ -1,0 +1,584 @@
+//! A shard executor: client connections, its replica of the data tree, its watches.
+//!
+//! Owns: the connections accepted on this core, the sessions they hold, a replica of the
+//! tree that applies the ZAB executor's committed stream, and the watch registry. Reads are
+//! answered here from the replica and never wait for the ZAB executor; writes go to it and
+//! are answered when their committed transaction comes back and has been applied here.
+//!
+//! Ordering per connection (guarantees 2-4 of design.md): every request takes a slot in
+//! [`ConnState::slots`] in arrival order. A read is served at once only when no earlier
+//! request is still waiting; otherwise it waits behind the writes before it and is served
+//! right after the last of them is applied, before anything later is applied. Watch events
+//! are encoded into the output buffer while applying, so they always precede any reply
+//! that could show the data that fired them.
+
+pub mod conn;
+pub mod read;
+pub mod reply;
+
+use crate::proto::{Id, SessionId};
+use crate::runtime::Notify;
+use crate::server::msg::{ConnReport, ShardCounters, ShardReport, ToShard, ToZab};
+use crate::server::settings::Settings;
+use crate::tree::watches::{ConnId, WatchRegistry};
+use crate::tree::{DataTree, OpResult, Trigger};
+use crate::zab::{Committed, Origin};
+use bytes::BytesMut;
+use glommio::channels::local_channel::LocalSender;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Output a connection may buffer before it is considered stuck and closed.
+pub const CONN_OUT_BYTES_MAX: usize = 64 << 20;
+
+/// One request's place in a connection's order.
+#[derive(Debug)]
+pub enum Slot {
+    /// Sent to the ZAB executor; answered when its commit is applied here.
+    Write { xid: i32, op: i32 },
+    /// A read that arrived behind a write and waits for it.
+    Read {
+        xid: i32,
+        req: crate::proto::Request,
+        received_ms: i64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// Waiting for the ConnectRequest.
+    Awaiting,
+    /// ConnectRequest sent on; `read_only` records whether the client sent that byte.
+    Pending {
+        read_only: Option<bool>,
+    },
+    Done,
+}
+
+pub struct ConnState {
+    pub session_id: SessionId,
+    pub timeout_ms: i32,
+    pub auth_ids: Arc<[Id]>,
+    pub out: BytesMut,
+    pub slots: VecDeque<Slot>,
+    pub handshake: Handshake,
+    pub closing: bool,
+    pub received: u64,
+    pub sent: u64,
+    pub last_op: &'static str,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    pub last_response_ms: i64,
+    pub last_latency_ms: i64,
+    pub latency_min_ms: i64,
+    pub latency_max_ms: i64,
+    pub latency_sum_ms: i64,
+    pub latency_count: u64,
+    /// Arrival times of the writes in flight, for latency.
+    pub write_started_ms: VecDeque<i64>,
+}
+
+pub struct Conn {
+    pub id: ConnId,
+    pub peer: SocketAddr,
+    pub established_ms: i64,
+    pub st: RefCell<ConnState>,
+    /// Wakes the connection task: output to flush, reads to resume, or close.
+    pub wake: Notify,
+}
+
+impl Conn {
+    pub fn close(&self) {
+        self.st.borrow_mut().closing = true;
+        self.wake.notify();
+    }
+}
+
+pub struct ShardState {
+    pub tree: DataTree,
+    pub watches: WatchRegistry,
+    pub conns: HashMap<ConnId, Rc<Conn>>,
+    pub by_session: HashMap<SessionId, ConnId>,
+    pub conns_per_ip: HashMap<IpAddr, usize>,
+    pub touched: HashSet<SessionId>,
+    pub next_conn_id: ConnId,
+    pub counters: ShardCounters,
+    pub next_query_id: u64,
+    pub queries: HashMap<u64, LocalSender<crate::server::fourlw::Gathered>>,
+    scratch_triggers: Vec<Trigger>,
+    scratch_conns: Vec<ConnId>,
+}
+
+/// Everything a shard's tasks share (single-threaded: `Rc` + `RefCell`, no locks).
+pub struct ShardCtx {
+    pub id: usize,
+    pub settings: Arc<Settings>,
+    pub state: RefCell<ShardState>,
+    outbox: RefCell<VecDeque<ToZab>>,
+    outbox_wake: Notify,
+}
+
+impl ShardCtx {
+    pub fn new(id: usize, settings: Arc<Settings>) -> Rc<ShardCtx> {
+        let tree = DataTree::new(settings.config_node_data.clone());
+        Rc::new(ShardCtx {
+            id,
+            settings,
+            state: RefCell::new(ShardState {
+                tree,
+                watches: WatchRegistry::default(),
+                conns: HashMap::new(),
+                by_session: HashMap::new(),
+                conns_per_ip: HashMap::new(),
+                touched: HashSet::new(),
+                next_conn_id: 1,
+                counters: ShardCounters {
+                    latency_min_ms: i64::MAX,
+                    ..ShardCounters::default()
+                },
+                next_query_id: 0,
+                queries: HashMap::new(),
+                scratch_triggers: Vec::new(),
+                scratch_conns: Vec::new(),
+            }),
+            outbox: RefCell::new(VecDeque::new()),
+            outbox_wake: Notify::default(),
+        })
+    }
+
+    pub fn origin(&self, conn: ConnId) -> Origin {
+        Origin {
+            shard: self.id,
+            conn,
+        }
+    }
+
+    /// Queues a message for the ZAB executor. Never blocks: the forwarder task awaits the
+    /// cross-core channel, so the committed-stream task can never deadlock against it.
+    /// Growth is bounded by the per-connection outstanding limit.
+    pub fn send_to_zab(&self, msg: ToZab) {
+        self.outbox.borrow_mut().push_back(msg);
+        self.outbox_wake.notify();
+    }
+
+    /// Forwards queued messages to the ZAB executor, in order.
+    pub async fn run_outbox(
+        self: Rc<Self>,
+        tx: glommio::channels::shared_channel::ConnectedSender<ToZab>,
+    ) {
+        loop {
+            let next = self.outbox.borrow_mut().pop_front();
+            match next {
+                Some(msg) => {
+                    if tx.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+                None => self.outbox_wake.wait().await,
+            }
+        }
+    }
+
+    /// Sends the sessions touched since the last call, so the tracker defers their expiry.
+    pub fn flush_touches(&self) {
+        let sessions: Vec<SessionId> = self.state.borrow_mut().touched.drain().collect();
+        if !sessions.is_empty() {
+            self.send_to_zab(ToZab::Input(crate::zab::Input::Touch { sessions }));
+        }
+    }
+
+    /// Handles one message from the ZAB executor.
+    pub fn handle_from_zab(&self, msg: ToShard) {
+        match msg {
+            ToShard::Deliver(batch) => self.apply_batch(&batch),
+            ToShard::Revalidated {
+                origin,
+                session_id,
+                timeout_ms,
+            } => self.finish_revalidation(origin.conn, session_id, timeout_ms),
+            ToShard::SessionMoved { session_id, keep } => {
+                let st = self.state.borrow();
+                if let Some(cid) = st.by_session.get(&session_id) {
+                    if keep != self.origin(*cid) {
+                        if let Some(c) = st.conns.get(cid) {
+                            tracing::info!(
+                                session = format_args!("0x{session_id:x}"),
+                                "session moved to another connection; closing this one"
+                            );
+                            c.close();
+                        }
+                    }
+                }
+            }
+            ToShard::ReportRequest { query_id } => {
+                let report = self.report();
+                self.send_to_zab(ToZab::Report {
+                    query_id,
+                    report: Box::new(report),
+                });
+            }
+            ToShard::Gathered {
+                query_id,
+                reports,
+                zab,
+            } => {
+                let tx = self.state.borrow_mut().queries.remove(&query_id);
+                if let Some(tx) = tx {
+                    let _ = tx.try_send(crate::server::fourlw::Gathered { reports, zab });
+                }
+            }
+        }
+    }
+
+    fn apply_batch(&self, batch: &[Committed]) {
+        let now_ms = crate::runtime::now_ms();
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        let mut woken: Vec<Rc<Conn>> = Vec::new();
+        for c in batch {
+            let result = match &c.rec {
+                Some(rec) => {
+                    st.scratch_triggers.clear();
+                    let r = st.tree.apply(rec, &mut st.scratch_triggers);
+                    self.fire_watches(st, &mut woken);
+                    if let crate::tree::Txn::CloseSession { .. } = rec.txn {
+                        self.end_session(st, rec.session_id, c.reply_to.map(|r| r.origin.conn));
+                    }
+                    Some((r, rec.session_id))
+                }
+                None => None,
+            };
+            let Some(reply_to) = c.reply_to else { continue };
+            if reply_to.origin.shard != self.id {
+                continue;
+            }
+            let Some(conn) = st.conns.get(&reply_to.origin.conn).cloned() else {
+                continue;
+            };
+            match result {
+                Some((OpResult::SessionCreated, session_id)) => {
+                    self.finish_new_session(st, &conn, session_id);
+                }
+                other => {
+                    let op_result = other.map(|(r, _)| r);
+                    self.answer_write(st, &conn, reply_to.xid, reply_to.op, op_result, now_ms);
+                }
+            }
+            woken.push(conn);
+        }
+        for c in woken {
+            c.wake.notify();
+        }
+    }
+
+    fn fire_watches(&self, st: &mut ShardState, woken: &mut Vec<Rc<Conn>>) {
+        if st.watches.watch_count() == 0 {
+            return;
+        }
+        for t in std::mem::take(&mut st.scratch_triggers) {
+            let mut conns = std::mem::take(&mut st.scratch_conns);
+            st.watches.trigger(&t.path, t.event_type, &mut conns);
+            for cid in &conns {
+                if let Some(conn) = st.conns.get(cid) {
+                    let mut cs = conn.st.borrow_mut();
+                    reply::notification(&mut cs.out, t.event_type, &t.path);
+                    cs.sent += 1;
+                    st.counters.packets_sent += 1;
+                    woken.push(conn.clone());
+                }
+            }
+            st.scratch_conns = conns;
+        }
+    }
+
+    /// A session ended (closed or expired): its connection here goes, after the reply
+    /// to its own closeSession if that is what ended it.
+    fn end_session(&self, st: &mut ShardState, session_id: SessionId, asking_conn: Option<ConnId>) {
+        let Some(cid) = st.by_session.remove(&session_id) else {
+            return;
+        };
+        if Some(cid) == asking_conn {
+            // Closed after the reply is encoded (answer_write sees CloseSession).
+            st.by_session.insert(session_id, cid);
+            return;
+        }
+        if let Some(c) = st.conns.get(&cid) {
+            c.close();
+        }
+    }
+
+    fn finish_new_session(&self, st: &mut ShardState, conn: &Rc<Conn>, session_id: SessionId) {
+        let mut cs = conn.st.borrow_mut();
+        let Handshake::Pending { read_only } = cs.handshake else {
+            return;
+        };
+        cs.handshake = Handshake::Done;
+        cs.session_id = session_id;
+        st.by_session.insert(session_id, conn.id);
+        let timeout_ms = cs.timeout_ms;
+        reply::connect_response(
+            &mut cs.out,
+            timeout_ms,
+            session_id,
+            &crate::session::password_for(session_id),
+            read_only,
+        );
+        drop(cs);
+        tracing::debug!(session = format_args!("0x{session_id:x}"), peer = %conn.peer, "session established");
+        self.serve_queued(st, conn);
+    }
+
+    fn finish_revalidation(&self, cid: ConnId, session_id: SessionId, timeout_ms: Option<i32>) {
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        let Some(conn) = st.conns.get(&cid).cloned() else {
+            return;
+        };
+        {
+            let mut cs = conn.st.borrow_mut();
+            let Handshake::Pending { read_only } = cs.handshake else {
+                return;
+            };
+            match timeout_ms {
+                Some(t) => {
+                    cs.handshake = Handshake::Done;
+                    cs.session_id = session_id;
+                    cs.timeout_ms = t;
+                    reply::connect_response(
+                        &mut cs.out,
+                        t,
+                        session_id,
+                        &crate::session::password_for(session_id),
+                        read_only,
+                    );
+                }
+                None => {
+                    // ZooKeeper's answer to an unknown session or a wrong password.
+                    reply::connect_response(&mut cs.out, 0, 0, &[0; 16], read_only);
+                    cs.closing = true;
+                }
+            }
+        }
+        if timeout_ms.is_some() {
+            if let Some(old) = st.by_session.insert(session_id, cid) {
+                if old != cid {
+                    if let Some(c) = st.conns.get(&old) {
+                        c.close();
+                    }
+                }
+            }
+            self.serve_queued(st, &conn);
+        }
+        conn.wake.notify();
+    }
+
+    fn answer_write(
+        &self,
+        st: &mut ShardState,
+        conn: &Rc<Conn>,
+        xid: i32,
+        op: i32,
+        result: Option<OpResult>,
+        now_ms: i64,
+    ) {
+        let mut cs = conn.st.borrow_mut();
+        match cs.slots.pop_front() {
+            Some(Slot::Write { xid: expected, .. }) => {
+                assert_eq!(expected, xid, "commits of a connection come back in order");
+            }
+            other => panic!("commit for xid {xid} but the connection's next slot is {other:?}"),
+        }
+        let zxid = st.tree.last_zxid();
+        if op == crate::proto::op::SYNC {
+            reply::sync_response(&mut cs.out, xid, zxid, result.is_none());
+        } else if let Some(r) = result {
+            reply::write_response(&mut cs.out, xid, zxid, op, &r);
+        }
+        let started = cs.write_started_ms.pop_front().unwrap_or(now_ms);
+        record_latency(&mut cs, &mut st.counters, now_ms - started, now_ms);
+        cs.last_zxid = zxid;
+        cs.sent += 1;
+        st.counters.packets_sent += 1;
+        if op == crate::proto::op::CLOSE_SESSION {
+            cs.closing = true;
+            let sid = cs.session_id;
+            drop(cs);
+            st.by_session.remove(&sid);
+            return;
+        }
+        drop(cs);
+        self.serve_queued(st, conn);
+    }
+
+    /// Serves reads that were waiting behind writes, up to the next write.
+    pub fn serve_queued(&self, st: &mut ShardState, conn: &Rc<Conn>) {
+        loop {
+            let mut cs = conn.st.borrow_mut();
+            if cs.handshake != Handshake::Done {
+                return;
+            }
+            match cs.slots.front() {
+                Some(Slot::Read { .. }) => {}
+                _ => return,
+            }
+            let Some(Slot::Read {
+                xid,
+                req,
+                received_ms,
+            }) = cs.slots.pop_front()
+            else {
+                return;
+            };
+            drop(cs);
+            self.dispatch(st, conn, xid, req, received_ms);
+        }
+    }
+
+    /// Routes one decoded request: writes to the ZAB executor, reads answered here.
+    pub fn dispatch(
+        &self,
+        st: &mut ShardState,
+        conn: &Rc<Conn>,
+        xid: i32,
+        req: crate::proto::Request,
+        received_ms: i64,
+    ) {
+        use crate::proto::Request as R;
+        let mut cs = conn.st.borrow_mut();
+        st.touched.insert(cs.session_id);
+        let must_wait = !cs.slots.is_empty();
+        match req {
+            R::Sync(path) => {
+                cs.slots.push_back(Slot::Write {
+                    xid,
+                    op: crate::proto::op::SYNC,
+                });
+                cs.write_started_ms.push_back(received_ms);
+                drop(cs);
+                self.send_to_zab(ToZab::Input(crate::zab::Input::Sync {
+                    reply_to: crate::zab::ReplyTo {
+                        origin: self.origin(conn.id),
+                        xid,
+                        op: crate::proto::op::SYNC,
+                    },
+                    path,
+                }));
+            }
+            req if req.is_write() => {
+                let op = req.op();
+                cs.slots.push_back(Slot::Write { xid, op });
+                cs.write_started_ms.push_back(received_ms);
+                let session_id = cs.session_id;
+                let auth_ids = cs.auth_ids.clone();
+                drop(cs);
+                self.send_to_zab(ToZab::Input(crate::zab::Input::Write {
+                    reply_to: crate::zab::ReplyTo {
+                        origin: self.origin(conn.id),
+                        xid,
+                        op,
+                    },
+                    session_id,
+                    auth_ids,
+                    req,
+                }));
+            }
+            req if must_wait => cs.slots.push_back(Slot::Read {
+                xid,
+                req,
+                received_ms,
+            }),
+            req => {
+                drop(cs);
+                let now_ms = crate::runtime::now_ms();
+                read::serve(self, st, conn, xid, req);
+                let mut cs = conn.st.borrow_mut();
+                record_latency(&mut cs, &mut st.counters, now_ms - received_ms, now_ms);
+                cs.last_zxid = st.tree.last_zxid();
+                cs.sent += 1;
+                st.counters.packets_sent += 1;
+            }
+        }
+    }
+
+    /// A snapshot of this shard for four-letter words.
+    pub fn report(&self) -> ShardReport {
+        let st = self.state.borrow();
+        let mut conns = Vec::with_capacity(st.conns.len());
+        let mut outstanding = 0;
+        for c in st.conns.values() {
+            let cs = c.st.borrow();
+            outstanding += cs.slots.len();
+            conns.push(ConnReport {
+                peer: Some(c.peer),
+                session_id: cs.session_id,
+                timeout_ms: cs.timeout_ms,
+                queued: cs.slots.len(),
+                received: cs.received,
+                sent: cs.sent,
+                last_op: cs.last_op,
+                established_ms: c.established_ms,
+                last_cxid: cs.last_cxid,
+                last_zxid: cs.last_zxid,
+                last_response_ms: cs.last_response_ms,
+                last_latency_ms: cs.last_latency_ms,
+                min_latency_ms: if cs.latency_count == 0 {
+                    0
+                } else {
+                    cs.latency_min_ms
+                },
+                avg_latency_ms: if cs.latency_count == 0 {
+                    0.0
+                } else {
+                    cs.latency_sum_ms as f64 / cs.latency_count as f64
+                },
+                max_latency_ms: cs.latency_max_ms,
+                watched_paths: st.watches.paths_of(c.id),
+            });
+        }
+        conns.sort_by_key(|c| c.established_ms);
+        let session_of = |cid: &ConnId| {
+            st.conns
+                .get(cid)
+                .map(|c| c.st.borrow().session_id)
+                .unwrap_or(0)
+        };
+        let watchers_by_path = st
+            .watches
+            .by_path_all()
+            .into_iter()
+            .map(|(p, cids)| (p, cids.iter().map(session_of).collect()))
+            .collect();
+        ShardReport {
+            shard: self.id,
+            conns,
+            counters: st.counters,
+            outstanding,
+            watch_count: st.watches.watch_count(),
+            watch_paths: st.watches.path_count(),
+            watch_conns: st.watches.connection_count(),
+            watchers_by_path,
+            last_zxid: st.tree.last_zxid(),
+        }
+    }
+}
+
+fn record_latency(cs: &mut ConnState, counters: &mut ShardCounters, latency_ms: i64, now_ms: i64) {
+    let latency_ms = latency_ms.max(0);
+    cs.last_latency_ms = latency_ms;
+    cs.last_response_ms = now_ms;
+    cs.latency_count += 1;
+    cs.latency_sum_ms += latency_ms;
+    cs.latency_min_ms = if cs.latency_count == 1 {
+        latency_ms
+    } else {
+        cs.latency_min_ms.min(latency_ms)
+    };
+    cs.latency_max_ms = cs.latency_max_ms.max(latency_ms);
+    counters.latency_count += 1;
+    counters.latency_sum_ms += latency_ms;
+    counters.latency_min_ms = counters.latency_min_ms.min(latency_ms);
+    counters.latency_max_ms = counters.latency_max_ms.max(latency_ms);
+}
