@@ -1,1 +1,3 @@
 //! Corral: a ZooKeeper-compatible coordination server.
+
+pub mod config;
