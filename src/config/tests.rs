@@ -1053,3 +1053,23 @@ fn garbage_never_panics() {
         let _ = build::build(&text, Path::new("/nonexistent/zoo.cfg"), 2);
     }
 }
+
+// ---------------------------------------------------------------- shipped files
+
+#[test]
+fn shipped_zoo_cfg_is_the_embedded_default() {
+    let shipped = ok(include_str!("../../scripts/conf/zoo.cfg"));
+    let mut embedded = Config::embedded_default();
+    embedded.source = shipped.source.clone();
+    embedded.corral.shards = shipped.corral.shards;
+    assert_eq!(shipped, embedded);
+}
+
+#[test]
+fn shipped_sample_parses() {
+    let c = ok(include_str!("../../scripts/conf/zoo_sample.cfg"));
+    assert_eq!(c.tick_ms, 2000);
+    assert_eq!(c.init_limit_ticks, Some(10));
+    assert_eq!(c.sync_limit_ticks, Some(5));
+    assert!(c.unknown_keys.is_empty() && c.not_applicable.is_empty());
+}
