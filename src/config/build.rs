@@ -685,30 +685,44 @@ fn finish(mut c: Config, mut p: Pending, file: &str, cores: usize) -> Result<Con
     if let Some((role, _)) = &p.peer_type {
         c.peer_type = *role;
     }
-    if !standalone {
+    // ZooKeeper reads myid whenever it exists and requires it only in quorum mode; a
+    // standalone server with server.N lines uses it just to find its own line.
+    let myid_present = !c.servers.is_empty() && c.data_dir.join("myid").is_file();
+    if !standalone || myid_present {
         let id = read_myid(&c, &data_dir_at)?;
-        let Some(own) = c.servers.iter().find(|s| s.id == id) else {
-            return Err(ConfigError::MyidNotListed {
-                at: data_dir_at,
-                id,
-                path: c.data_dir.join("myid").display().to_string(),
-            });
-        };
-        if let Some((role, at)) = &p.peer_type {
-            if *role != own.role {
-                c.warnings.push(format!(
-                    "{at}: peerType is {} but server.{id} is {}; the server line wins",
-                    role.as_str(),
-                    own.role.as_str()
-                ));
+        match c.servers.iter().find(|s| s.id == id) {
+            Some(own) => {
+                if let Some((role, at)) = &p.peer_type {
+                    if *role != own.role && !standalone {
+                        c.warnings.push(format!(
+                            "{at}: peerType is {} but server.{id} is {}; the server line wins",
+                            role.as_str(),
+                            own.role.as_str()
+                        ));
+                    }
+                }
+                if !standalone {
+                    c.peer_type = own.role;
+                }
+                check_own_client_address(&c, own, &p)?;
+                c.server_id = Some(id);
+            }
+            None if standalone => c.warnings.push(format!(
+                "{}: myid {id} matches no server.N line; running standalone",
+                c.data_dir.join("myid").display()
+            )),
+            None => {
+                return Err(ConfigError::MyidNotListed {
+                    at: data_dir_at,
+                    id,
+                    path: c.data_dir.join("myid").display().to_string(),
+                })
             }
         }
-        c.peer_type = own.role;
-        check_own_client_address(&c, own, &p)?;
-        c.server_id = Some(id);
     }
 
-    if c.client_endpoint().is_none() && c.secure_client_port.is_none() {
+    // A quorum member may serve no clients (ZooKeeper allows it); a standalone server must.
+    if standalone && c.client_endpoint().is_none() && c.secure_client_port.is_none() {
         return Err(ConfigError::Inconsistent {
             at: whole_file,
             key: "clientPort".to_string(),

@@ -197,7 +197,8 @@ pub struct Config {
     pub container_max_never_used_interval_ms: u64,
 
     // Quorum.
-    /// This server's id from `<dataDir>/myid`; read in quorum mode only.
+    /// This server's id from `<dataDir>/myid`: required in quorum mode; read in standalone
+    /// mode only when there are `server.N` lines and the file exists.
     pub server_id: Option<u64>,
     /// `standaloneEnabled` (default true): one participant runs standalone.
     pub standalone_enabled: bool,

@@ -803,6 +803,39 @@ fn single_participant_is_standalone_without_myid() {
 }
 
 #[test]
+fn single_participant_with_myid_uses_its_own_client_part() {
+    let s = Scratch::new("standalone-myid");
+    let data = s.dir("data");
+    s.write("data/myid", "1\n");
+    let text = format!("dataDir={data}\nserver.1=127.0.0.1:2888:3888;127.0.0.1:2185\n");
+    let c = ok(&text);
+    assert!(c.is_standalone());
+    assert_eq!(c.server_id, Some(1));
+    assert_eq!(
+        c.client_endpoint(),
+        Some((Host::Ip([127, 0, 0, 1].into()), 2185))
+    );
+    assert!(c.conf_lines(0, 0, &c.membership()).contains("serverId=0\n"));
+    s.write("data/myid", "7\n");
+    let c = ok(&format!("{text}clientPort=2185\n"));
+    assert_eq!(c.server_id, None);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    s.write("data/myid", "x\n");
+    assert!(err(&text).contains("myid: expected a server id"));
+}
+
+#[test]
+fn a_quorum_member_may_serve_no_clients() {
+    let s = Scratch::new("no-client-port");
+    let data = s.dir("data");
+    s.write("data/myid", "1\n");
+    let text = quorum_text(&data, "").replace("clientPort=2181\n", "");
+    let c = ok(&text);
+    assert_eq!(c.client_endpoint(), None);
+    assert_eq!(c.client_socket_addr().expect("nothing to resolve"), None);
+}
+
+#[test]
 fn standalone_disabled_makes_a_quorum_of_one() {
     let s = Scratch::new("quorum-of-one");
     let data = s.dir("data");
