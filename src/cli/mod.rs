@@ -86,13 +86,30 @@ fn init_logging() {
 
 fn server(cfg: Option<PathBuf>) -> i32 {
     init_logging();
-    let settings = match cfg {
-        None => crate::server::settings::Settings::for_address(
-            "127.0.0.1:2181".parse().expect("literal address"),
-            PathBuf::from("data"),
-        ),
-        Some(path) => {
-            eprintln!("{}: zoo.cfg support is being merged", path.display());
+    let config = match cfg {
+        None => crate::config::Config::embedded_default(),
+        Some(path) => match crate::config::Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                // One line, last on stderr: zkServer.sh reports it as the reason.
+                eprintln!("{e}");
+                return 2;
+            }
+        },
+    };
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    for k in &config.not_applicable {
+        tracing::info!("{k}: not applicable to Corral; ignored");
+    }
+    for k in &config.unknown_keys {
+        tracing::warn!("{k}: unknown key; ignored");
+    }
+    let settings = match crate::server::settings::Settings::from_config(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
             return 2;
         }
     };

@@ -108,13 +108,7 @@ pub async fn answer(
                 reset_server_stats(ctx);
                 "Server stats reset.\n".to_string()
             }
-            "conf" => {
-                let mut s = String::new();
-                for l in &ctx.settings.conf_lines {
-                    let _ = writeln!(s, "{l}");
-                }
-                s
-            }
+            "conf" => conf(ctx),
             "envi" => envi(ctx),
             "dirs" => dirs(ctx),
             "hash" => String::new(),
@@ -414,6 +408,16 @@ fn envi(ctx: &ShardCtx) -> String {
         let _ = writeln!(s, "{k}={v}");
     }
     s
+}
+
+fn conf(ctx: &ShardCtx) -> String {
+    let size = |p: &std::path::Path| crate::util::dir_size_bytes(&p.join("version-2"));
+    let c = &ctx.settings.config;
+    c.conf_lines(
+        size(&ctx.settings.data_dir),
+        size(&ctx.settings.data_log_dir),
+        &c.membership(),
+    )
 }
 
 fn dirs(ctx: &ShardCtx) -> String {

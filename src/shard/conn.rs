@@ -302,11 +302,12 @@ fn handle_request(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, frame: bytes::Bytes) -> R
                         }
                     }
                     cs.auth_ids = Arc::from(ids);
-                    reply::header_only(&mut cs.out, xid::AUTH, 0, ErrorCode::Ok);
+                    // ZooKeeper echoes the request's xid (the Java client uses -4; others do not).
+                    reply::header_only(&mut cs.out, hdr.xid, 0, ErrorCode::Ok);
                 }
                 None => {
                     tracing::info!(scheme = %a.scheme, peer = %conn.peer, "authentication failed");
-                    reply::header_only(&mut cs.out, xid::AUTH, 0, ErrorCode::AuthFailed);
+                    reply::header_only(&mut cs.out, hdr.xid, 0, ErrorCode::AuthFailed);
                     cs.closing = true;
                 }
             }
