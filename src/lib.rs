@@ -5,5 +5,6 @@
 //! validates writes into idempotent transactions, orders them by zxid and delivers the
 //! committed stream to every shard, which applies it, fires watches and answers the writer.
 
+pub mod client;
 pub mod jute;
 pub mod proto;
