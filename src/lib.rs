@@ -5,6 +5,7 @@
 //! validates writes into idempotent transactions, orders them by zxid and delivers the
 //! committed stream to every shard, which applies it, fires watches and answers the writer.
 
+pub mod cli;
 pub mod client;
 pub mod jute;
 pub mod proto;

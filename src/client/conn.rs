@@ -113,7 +113,7 @@ pub(crate) fn connection_loop(shared: Arc<Shared>, mut hosts: HostList) {
             ));
         }
         first_attempt = false;
-        let (host, pause) = hosts.next();
+        let (host, pause) = hosts.next_host();
         if !pause.is_zero() {
             shared.sleep_unless_closing(pause);
         }
@@ -154,6 +154,13 @@ fn handshake(
     let addr = resolve(host)?;
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_nodelay(true)?;
+    // Let close() and disconnect() cut a handshake short.
+    if !shared.register_socket(&stream)? {
+        let _ = stream.shutdown(Shutdown::Both);
+        return Err(ConnectionEnd::Protocol(
+            "client closed while connecting".into(),
+        ));
+    }
     let request = shared.connect_request();
     let mut out = BytesMut::new();
     let at = begin_frame(&mut out);
@@ -226,7 +233,12 @@ fn serve(
         Ok(w) => w,
         Err(e) => return ConnectionEnd::Io(e),
     };
-    let event = shared.on_connected(response, tx, shutdown_handle, host);
+    let Some(event) = shared.on_connected(response, tx, shutdown_handle, host) else {
+        // The writer's channel went with on_connected, so the writer ends by itself.
+        let _ = stream.shutdown(Shutdown::Both);
+        let _ = writer.join();
+        return ConnectionEnd::Protocol("client closed while connecting".into());
+    };
     shared.deliver(vec![event]);
     let end = match stream.set_read_timeout(Some(read_timeout)) {
         Ok(()) => read_loop(shared, &mut stream),
@@ -340,6 +352,18 @@ impl Shared {
         Ok(front)
     }
 
+    /// Keeps a handle on a new socket so that close() can shut it; false when the
+    /// client is already stopping.
+    fn register_socket(&self, stream: &TcpStream) -> std::io::Result<bool> {
+        let handle = stream.try_clone()?;
+        let mut s = self.lock();
+        if s.stopping() {
+            return Ok(false);
+        }
+        s.socket = Some(handle);
+        Ok(true)
+    }
+
     fn consume_watches(&self, event_type: i32, path: &str) {
         self.lock().watches.on_event(event_type, path);
     }
@@ -382,9 +406,12 @@ impl Shared {
         writer: mpsc::Sender<Bytes>,
         socket: TcpStream,
         host: &HostPort,
-    ) -> WatchedEvent {
+    ) -> Option<WatchedEvent> {
         let read_only = response.read_only == Some(true);
         let mut s = self.lock();
+        if s.stopping() {
+            return None;
+        }
         s.negotiated_timeout_ms = response.timeout_ms;
         s.session_id = response.session_id;
         s.passwd = response.passwd.clone();
@@ -430,7 +457,7 @@ impl Shared {
         s.writer = Some(writer);
         s.socket = Some(socket);
         self.changed.notify_all();
-        WatchedEvent {
+        Some(WatchedEvent {
             event_type: crate::proto::event::NONE,
             state: if read_only {
                 state::CONNECTED_READ_ONLY
@@ -438,7 +465,7 @@ impl Shared {
                 state::SYNC_CONNECTED
             },
             path: None,
-        }
+        })
     }
 
     /// Drops the writer and the shutdown handle of a connection that ended.
@@ -491,15 +518,16 @@ impl Shared {
         self.lock().events_dead = true;
     }
 
+    /// The connection thread stops once the client is dead, or closing with no
+    /// closeSession left to deliver.
     fn stopping(&self) -> bool {
-        let s = self.lock();
-        s.closing || !s.conn_state.is_alive()
+        self.lock().stopping()
     }
 
     fn sleep_unless_closing(&self, pause: Duration) {
         let deadline = Instant::now() + pause;
         let mut s = self.lock();
-        while !(s.closing || !s.conn_state.is_alive()) {
+        while !s.stopping() {
             let now = Instant::now();
             if now >= deadline {
                 return;

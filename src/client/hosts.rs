@@ -194,7 +194,7 @@ impl HostList {
 
     /// The next host to try, and how long to pause before trying it (a pause only when a
     /// whole round has failed since the last successful connection).
-    pub fn next(&mut self) -> (HostPort, Duration) {
+    pub fn next_host(&mut self) -> (HostPort, Duration) {
         let next = match self.current {
             Some(i) if i + 1 < self.hosts.len() => i + 1,
             _ => 0,
@@ -272,15 +272,15 @@ mod tests {
     #[test]
     fn rotation_pauses_only_after_a_full_failed_round() {
         let mut list = HostList::new(vec![hp("a", 1), hp("b", 2)], 0);
-        assert_eq!(list.next(), (hp("a", 1), Duration::ZERO));
-        assert_eq!(list.next(), (hp("b", 2), Duration::ZERO));
-        assert_eq!(list.next().1, Duration::from_millis(ROUND_PAUSE_MS));
-        list.next();
+        assert_eq!(list.next_host(), (hp("a", 1), Duration::ZERO));
+        assert_eq!(list.next_host(), (hp("b", 2), Duration::ZERO));
+        assert_eq!(list.next_host().1, Duration::from_millis(ROUND_PAUSE_MS));
+        list.next_host();
         list.on_connected();
         // Connected to b: the next round starts at a and pauses when it comes back to b.
-        assert_eq!(list.next(), (hp("a", 1), Duration::ZERO));
+        assert_eq!(list.next_host(), (hp("a", 1), Duration::ZERO));
         assert_eq!(
-            list.next(),
+            list.next_host(),
             (hp("b", 2), Duration::from_millis(ROUND_PAUSE_MS))
         );
     }

@@ -349,6 +349,11 @@ struct Inner {
 }
 
 impl Inner {
+    fn stopping(&self) -> bool {
+        !self.conn_state.is_alive()
+            || (self.closing && self.pending.is_empty() && self.outgoing.is_empty())
+    }
+
     fn fail_all(&mut self) {
         let code = self.conn_state.failure_code();
         for p in self.pending.drain(..) {
@@ -1069,7 +1074,7 @@ impl Client {
     /// Ends the session: closeSession (op -11) if connected, then the threads stop and
     /// the watcher sees Closed. Further calls fail with SessionExpired.
     pub fn close(&self) -> Result<(), Error> {
-        let connected = {
+        {
             let mut s = self.shared.lock();
             if !s.conn_state.is_alive() {
                 drop(s);
@@ -1077,13 +1082,11 @@ impl Client {
                 return Ok(());
             }
             s.closing = true;
-            s.conn_state.is_connected()
-        };
-        let result = if connected {
-            self.call(op::CLOSE_SESSION, &[], None, None).map(|_| ())
-        } else {
-            Ok(())
-        };
+        }
+        // Like Java, closeSession is queued even while connecting: it goes out once a
+        // connection is up, or fails with the next failed attempt. Either way the
+        // session is over for this client, so the outcome is not an error.
+        let _ = self.call(op::CLOSE_SESSION, &[], None, None);
         {
             let mut s = self.shared.lock();
             s.conn_state = States::Closed;
@@ -1098,7 +1101,27 @@ impl Client {
         self.shared
             .deliver(vec![WatchedEvent::state_change(state::CLOSED)]);
         self.shared.lock().events_dead = true;
-        result
+        Ok(())
+    }
+
+    /// Drops the connection without ending the session, as a process that exits does:
+    /// the server expires the session after its timeout (its ephemerals stay until
+    /// then) unless a client resumes it with [`Client::session_id`] and
+    /// [`Client::session_password`]. No events follow; calls fail with SessionExpired.
+    pub fn disconnect(&self) {
+        {
+            let mut s = self.shared.lock();
+            s.events_dead = true;
+            s.closing = true;
+            s.conn_state = States::Closed;
+            s.fail_all();
+            if let Some(socket) = s.socket.take() {
+                let _ = socket.shutdown(Shutdown::Both);
+            }
+            s.writer = None;
+            self.shared.changed.notify_all();
+        }
+        self.join_thread();
     }
 
     fn join_thread(&self) {
