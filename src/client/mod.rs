@@ -33,6 +33,8 @@ mod conn;
 pub mod hosts;
 pub mod path;
 mod watches;
+#[cfg(test)]
+mod wire_tests;
 
 pub use hosts::{ConnectString, ConnectStringError, HostPort};
 pub use watches::WatchRegistration;
