@@ -216,6 +216,16 @@ fn keeper_message(code: ErrorCode, path: Option<&str>) -> String {
     }
 }
 
+/// Why a client could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    ConnectString(#[from] ConnectStringError),
+    /// The operating system refused the connection thread.
+    #[error("cannot start the client thread: {0}")]
+    Spawn(String),
+}
+
 /// One op of a multi.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -464,10 +474,7 @@ impl Client {
     /// Starts a session with the ensemble in `connect_string` and returns at once; the
     /// connection is made in the background (calls made meanwhile wait for it, as in
     /// Java). Fails only on a malformed connect string.
-    pub fn connect(
-        connect_string: &str,
-        config: ClientConfig,
-    ) -> Result<Client, ConnectStringError> {
+    pub fn connect(connect_string: &str, config: ClientConfig) -> Result<Client, ConnectError> {
         let parsed = ConnectString::parse(connect_string)?;
         let seed = config.host_shuffle_seed.unwrap_or_else(hosts::random_u64);
         let host_list = hosts::HostList::new(parsed.hosts.clone(), seed);
@@ -501,7 +508,7 @@ impl Client {
         let thread = std::thread::Builder::new()
             .name("corral-client".into())
             .spawn(move || conn::connection_loop(thread_shared, host_list))
-            .map_err(|e| ConnectStringError::Invalid(format!("cannot start client thread: {e}")))?;
+            .map_err(|e| ConnectError::Spawn(e.to_string()))?;
         Ok(Client {
             shared,
             thread: Mutex::new(Some(thread)),

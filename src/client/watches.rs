@@ -269,12 +269,12 @@ mod tests {
             WatchRegistration::Exists("/e".into()),
             ErrorCode::NoNode.code(),
         );
-        let batches = w.set_watches_batches(7, |p| format!("/root{p}"));
+        let batches = w.set_watches_batches(7, |p| format!("/app{p}"));
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].0, op::SET_WATCHES);
         assert_eq!(batches[0].1.relative_zxid, 7);
-        assert_eq!(batches[0].1.data_watches[0].as_str(), "/root/d");
-        assert_eq!(batches[0].1.exist_watches[0].as_str(), "/root/e");
+        assert_eq!(batches[0].1.data_watches[0].as_str(), "/app/d");
+        assert_eq!(batches[0].1.exist_watches[0].as_str(), "/app/e");
         w.register(WatchRegistration::for_add_watch("/p".into(), 1), 0);
         let batches = w.set_watches_batches(7, |p| p.to_string());
         assert_eq!(batches[0].0, op::SET_WATCHES2);

@@ -31,7 +31,7 @@ mod options;
 mod quota;
 mod tokenize;
 
-use crate::client::{Client, ClientConfig, ConnectStringError, Error, WatchedEvent};
+use crate::client::{Client, ClientConfig, ConnectError, ConnectStringError, Error, WatchedEvent};
 use crate::proto::ErrorCode;
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -341,8 +341,15 @@ impl ZkMain {
             ..ClientConfig::default()
         };
         let client = Client::connect(new_host, config).map_err(|e| match e {
-            ConnectStringError::InvalidPort(port) => Failure::number_format(&port),
-            other => Failure::Crash(format!("java.lang.IllegalArgumentException: {other}")),
+            ConnectError::ConnectString(ConnectStringError::InvalidPort(port)) => {
+                Failure::number_format(&port)
+            }
+            ConnectError::ConnectString(other) => {
+                Failure::Crash(format!("java.lang.IllegalArgumentException: {other}"))
+            }
+            ConnectError::Spawn(why) => Failure::Crash(format!(
+                "java.lang.OutOfMemoryError: unable to create native thread: {why}"
+            )),
         })?;
         let session = Session {
             client,
