@@ -22,6 +22,22 @@
 //! Where Java's zkCli dies of an uncaught exception (`set -v x`, `redo x`, a malformed
 //! `-server`), this prints the same first line (`Exception in thread "main" ...`) without
 //! the stack trace and exits with 1, as the JVM does.
+//!
+//! Known differences from the Java zkCli (3.8.0 as packaged by Debian), and why:
+//! - no log4j/SLF4J lines and no stack-trace lines: they are the JVM's, not zkCli's;
+//! - `version` prints `3.8.0-corral-<crate version>` and no build date;
+//! - event timing: Java prints events whenever its event thread gets to them, so their
+//!   place relative to command output varies from run to run; here it is fixed as
+//!   described above (the most frequent Java outcome). Likewise a watch event that
+//!   arrives while `printwatches off` is in force is never printed, where Java may
+//!   print it if `printwatches on` runs before its event thread looks at the flag;
+//! - when several kinds of watch are removed at once, the `*WatchRemoved` events come
+//!   in the order child, data, persistent (Java's order comes from a hash map);
+//! - `-client-configuration` must name a readable file (else exit 2, as Java) but its
+//!   settings are not used; SASL is never attempted;
+//! - `-r` asks for a read-only-capable session, but a client connected to a read-only
+//!   server does not go looking for a read-write one as Java's does;
+//! - on a terminal, Ctrl-C drops the line being typed instead of ending the program.
 
 mod acl;
 mod commands;
