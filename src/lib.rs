@@ -6,6 +6,7 @@
 //! committed stream to every shard, which applies it, fires watches and answers the writer.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod jute;
 pub mod proto;

@@ -1,5 +1,7 @@
 //! Subcommands of the `corral` binary. `anyhow` is allowed here and only here.
 
+pub mod zkcli;
+
 use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -36,11 +38,22 @@ enum Command {
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
     },
+    /// Corral's zkCli: `corral cli [-server host:port,...] [cmd args...]`.
+    Cli,
     /// Print Corral's version.
     Version,
 }
 
 pub fn main() -> i32 {
+    // `corral cli` takes zkCli.sh's Java-style arguments (`-server h:p`), which clap
+    // would reject: hand them over untouched. Lossy conversion: zkCli treats its words
+    // as text, and a stray invalid byte should not abort the whole invocation.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.get(1).map(String::as_str) == Some("cli") {
+        return zkcli::run(&args[2..]);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -65,6 +78,7 @@ pub fn main() -> i32 {
                 1
             }
         },
+        Command::Cli => zkcli::run(&[]),
         Command::Version => {
             println!(
                 "Corral {} (ZooKeeper 3.8 protocol)",
