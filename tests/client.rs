@@ -1,6 +1,8 @@
 //! Corral's client library against a running server (`CORRAL_TEST_SERVER`,
-//! `host:port`; without it every test prints a note and passes): each op once, with
+//! `host:port`; without it each test starts its own Corral server): each op once, with
 //! the results Apache ZooKeeper 3.8 gives. Each test works under its own root znode.
+
+mod common;
 
 use corral::client::{Client, ClientConfig, Error, Op, OpResult, ReadOp, ReadResult, WatchedEvent};
 use corral::proto::{add_watch_mode, event, watcher_type, Acl, CreateMode, ErrorCode};
@@ -8,12 +10,25 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn server() -> Option<String> {
+/// The server under test: `CORRAL_TEST_SERVER` (`host:port`, for example an Apache
+/// ZooKeeper to check these expectations against) or else a fresh Corral server.
+struct Target {
+    addr: String,
+    _server: Option<common::TestServer>,
+}
+
+fn target() -> Target {
     match std::env::var("CORRAL_TEST_SERVER") {
-        Ok(s) if !s.is_empty() => Some(s),
+        Ok(s) if !s.is_empty() => Target {
+            addr: s,
+            _server: None,
+        },
         _ => {
-            eprintln!("CORRAL_TEST_SERVER is not set: skipping the client integration test");
-            None
+            let server = common::TestServer::start("");
+            Target {
+                addr: server.hosts(),
+                _server: Some(server),
+            }
         }
     }
 }
@@ -65,7 +80,8 @@ fn remove_tree(client: &Client, path: &str) {
 
 #[test]
 fn basic_ops_and_stats() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let (client, _events) = connect(&server);
     let root = root(&client, "basic");
     let open = Acl::open_unsafe();
@@ -156,7 +172,8 @@ fn basic_ops_and_stats() {
 
 #[test]
 fn multi_and_multi_read() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let (client, _events) = connect(&server);
     let root = root(&client, "multi");
     let open = Acl::open_unsafe();
@@ -239,7 +256,8 @@ fn multi_and_multi_read() {
 
 #[test]
 fn watches_fire_and_can_be_removed() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let (client, events) = connect(&server);
     let root = root(&client, "watch");
     let open = Acl::open_unsafe();
@@ -288,7 +306,8 @@ fn watches_fire_and_can_be_removed() {
 
 #[test]
 fn chroot_maps_paths_both_ways() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let (plain, _) = connect(&server);
     let root = root(&plain, "chroot");
     let (client, events) = connect(&format!("{server}{root}"));

@@ -2,19 +2,34 @@
 //! the output and exit codes Apache ZooKeeper 3.8's zkCli gives (checked against the
 //! real zkCli and a real ZooKeeper 3.8 server when these expectations were written).
 //!
-//! The server comes from `CORRAL_TEST_SERVER` (`host:port`); without it every test
-//! prints a note and passes. Each test works under its own root znode, named after the
+//! The server comes from `CORRAL_TEST_SERVER` (`host:port`); without it each test starts
+//! its own Corral server. Each test works under its own root znode, named after the
 //! test and the process, and removes it at the end.
+
+mod common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-fn server() -> Option<String> {
+/// The server under test: `CORRAL_TEST_SERVER` (`host:port`, for example an Apache
+/// ZooKeeper to check these expectations against) or else a fresh Corral server.
+struct Target {
+    addr: String,
+    _server: Option<common::TestServer>,
+}
+
+fn target() -> Target {
     match std::env::var("CORRAL_TEST_SERVER") {
-        Ok(s) if !s.is_empty() => Some(s),
+        Ok(s) if !s.is_empty() => Target {
+            addr: s,
+            _server: None,
+        },
         _ => {
-            eprintln!("CORRAL_TEST_SERVER is not set: skipping the zkCli integration test");
-            None
+            let server = common::TestServer::start("");
+            Target {
+                addr: server.hosts(),
+                _server: Some(server),
+            }
         }
     }
 }
@@ -133,7 +148,8 @@ fn assert_stat_lines(text: &str) {
 
 #[test]
 fn create_get_set_delete() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let root = Root::new(&server, "cgsd");
     let node = root.at("/a");
 
@@ -181,7 +197,8 @@ fn create_get_set_delete() {
 
 #[test]
 fn ls_forms() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let root = Root::new(&server, "ls");
     for child in ["/b", "/a", "/a/x", "/c"] {
         assert_eq!(cli(&server, &["create", &root.at(child)]).code, 0);
@@ -216,7 +233,8 @@ fn ls_forms() {
 
 #[test]
 fn local_errors_and_exit_codes() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let r = cli(&server, &["ls"]);
     assert_eq!((r.code, r.stdout.clone()), (1, connecting(&server)));
     assert_eq!(r.stderr, "ls [-s] [-w] [-R] path\n");
@@ -269,7 +287,8 @@ fn local_errors_and_exit_codes() {
 
 #[test]
 fn acl_commands() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let root = Root::new(&server, "acl");
     let node = root.at("/n");
     let r = cli(
@@ -308,7 +327,8 @@ fn acl_commands() {
 
 #[test]
 fn quota_commands() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let root = Root::new(&server, "quota");
     let node = root.at("/q");
     assert_eq!(cli(&server, &["create", &node]).code, 0);
@@ -344,7 +364,8 @@ fn quota_commands() {
 
 #[test]
 fn piped_session_prints_watch_events_and_history() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let root = Root::new(&server, "piped");
     let node = root.at("/w");
     let script = format!(
@@ -366,7 +387,8 @@ fn piped_session_prints_watch_events_and_history() {
 
 #[test]
 fn chroot_is_client_side() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let root = Root::new(&server, "chroot");
     let chrooted = format!("{server}{}", root.path);
     let r = cli(&chrooted, &["create", "/x", "d"]);
@@ -379,7 +401,8 @@ fn chroot_is_client_side() {
 
 #[test]
 fn closed_session_says_not_connected() {
-    let Some(server) = server() else { return };
+    let target = target();
+    let server = target.addr.clone();
     let r = piped(&server, "close\nls /\n");
     assert_eq!(
         r.stdout,

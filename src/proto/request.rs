@@ -8,10 +8,11 @@ use crate::jute::{DecodeError, JStr, Reader, Record, Writer};
 use bytes::Bytes;
 
 /// create / create2 / createContainer / createTTL (ttl is only on the wire for createTTL).
+/// `data` is `None` for jute's null buffer, which ZooKeeper stores and returns as null.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateRequest {
     pub path: JStr,
-    pub data: Bytes,
+    pub data: Option<Bytes>,
     pub acl: Vec<Acl>,
     pub flags: i32,
     pub ttl: Option<i64>,
@@ -21,7 +22,7 @@ impl CreateRequest {
     fn decode_with(r: &mut Reader, with_ttl: bool) -> Result<Self, DecodeError> {
         Ok(CreateRequest {
             path: r.string()?,
-            data: r.buffer()?,
+            data: r.buffer_opt()?,
             acl: r.vec()?,
             flags: r.i32()?,
             ttl: if with_ttl { Some(r.i64()?) } else { None },
@@ -29,7 +30,7 @@ impl CreateRequest {
     }
     pub fn encode<W: Writer>(&self, w: &mut W) {
         w.put_string(&self.path);
-        w.put_buffer(&self.data);
+        w.put_buffer_opt(self.data.as_deref());
         w.put_vec(&self.acl);
         w.put_i32(self.flags);
         if let Some(ttl) = self.ttl {
@@ -55,7 +56,7 @@ pub struct PathWatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetDataRequest {
     pub path: JStr,
-    pub data: Bytes,
+    pub data: Option<Bytes>,
     pub version: i32,
 }
 
@@ -171,7 +172,7 @@ fn path_version(r: &mut Reader) -> Result<PathVersion, DecodeError> {
 fn set_data(r: &mut Reader) -> Result<SetDataRequest, DecodeError> {
     Ok(SetDataRequest {
         path: r.string()?,
-        data: r.buffer()?,
+        data: r.buffer_opt()?,
         version: r.i32()?,
     })
 }
@@ -322,7 +323,7 @@ impl Request {
             }
             Request::SetData(s) => {
                 w.put_string(&s.path);
-                w.put_buffer(&s.data);
+                w.put_buffer_opt(s.data.as_deref());
                 w.put_i32(s.version);
             }
             Request::GetAcl(p)
@@ -357,7 +358,7 @@ impl Request {
                         }
                         MultiOp::SetData(s) => {
                             w.put_string(&s.path);
-                            w.put_buffer(&s.data);
+                            w.put_buffer_opt(s.data.as_deref());
                             w.put_i32(s.version);
                         }
                     }
@@ -494,7 +495,7 @@ mod tests {
     fn create(op: i32, ttl: Option<i64>) -> CreateRequest {
         CreateRequest {
             path: "/a".into(),
-            data: Bytes::from_static(b"x"),
+            data: Some(Bytes::from_static(b"x")),
             acl: Acl::open_unsafe(),
             flags: 0,
             ttl: if op == op::CREATE_TTL { ttl } else { None },
@@ -529,7 +530,7 @@ mod tests {
         round_trip(Request::GetChildren2(pw));
         round_trip(Request::SetData(SetDataRequest {
             path: "/p".into(),
-            data: Bytes::from_static(b"d"),
+            data: Some(Bytes::from_static(b"d")),
             version: -1,
         }));
         round_trip(Request::GetAcl("/p".into()));
@@ -553,7 +554,7 @@ mod tests {
             MultiOp::Delete(pv.clone()),
             MultiOp::SetData(SetDataRequest {
                 path: "/q".into(),
-                data: Bytes::new(),
+                data: None,
                 version: 1,
             }),
             MultiOp::Check(pv),
@@ -627,7 +628,7 @@ mod tests {
         let mut b = BytesMut::new();
         Request::SetData(SetDataRequest {
             path: "/p".into(),
-            data: Bytes::from_static(b"data"),
+            data: Some(Bytes::from_static(b"data")),
             version: -1,
         })
         .encode(&mut b);

@@ -108,6 +108,7 @@ impl Settings {
                 extended_types_enabled: config.extended_types_enabled,
                 skip_acl: config.skip_acl,
                 enforce_quota: config.enforce_quota,
+                reconfig_enabled: config.reconfig_enabled,
             },
             super_digest: config.super_digest.clone(),
             container_check_interval_ms: config.container_check_interval_ms as i64,

@@ -264,7 +264,8 @@ impl ShardCtx {
                 }
                 other => {
                     let op_result = other.map(|(r, _)| r);
-                    self.answer_write(st, &conn, reply_to.xid, reply_to.op, op_result, now_ms);
+                    let sync_path = c.sync_path.as_deref();
+                    self.answer_write(st, &conn, reply_to, op_result, sync_path, now_ms);
                 }
             }
             woken.push(conn);
@@ -379,11 +380,12 @@ impl ShardCtx {
         &self,
         st: &mut ShardState,
         conn: &Rc<Conn>,
-        xid: i32,
-        op: i32,
+        reply_to: crate::zab::ReplyTo,
         result: Option<OpResult>,
+        sync_path: Option<&str>,
         now_ms: i64,
     ) {
+        let (xid, op) = (reply_to.xid, reply_to.op);
         let mut cs = conn.st.borrow_mut();
         match cs.slots.pop_front() {
             Some(Slot::Write { xid: expected, .. }) => {
@@ -393,7 +395,7 @@ impl ShardCtx {
         }
         let zxid = st.tree.last_zxid();
         if op == crate::proto::op::SYNC {
-            reply::sync_response(&mut cs.out, xid, zxid, result.is_none());
+            reply::sync_response(&mut cs.out, xid, zxid, sync_path.unwrap_or("/"));
         } else if let Some(r) = result {
             reply::write_response(&mut cs.out, xid, zxid, op, &r);
         }

@@ -72,7 +72,7 @@ pub fn serve(ctx: &ShardCtx, st: &mut ShardState, conn: &Rc<Conn>, xid: i32, req
                     watches.add(conn.id, &pw.path, WatchKind::Data);
                 }
                 with_body(out, xid, zxid, |o| {
-                    o.put_buffer(&n.data);
+                    o.put_buffer_opt(n.data.as_deref());
                     n.stat().encode(o);
                 });
             }
@@ -135,7 +135,7 @@ pub fn serve(ctx: &ShardCtx, st: &mut ShardState, conn: &Rc<Conn>, xid: i32, req
                                 }
                                 .encode(o);
                                 if kind == crate::proto::op::GET_DATA {
-                                    o.put_buffer(&n.data);
+                                    o.put_buffer_opt(n.data.as_deref());
                                     n.stat().encode(o);
                                 } else {
                                     o.put_i32(n.children.len() as i32);

@@ -58,14 +58,8 @@ pub fn connect_response(
     end_frame(out, at);
 }
 
-pub fn sync_response(out: &mut BytesMut, xid: i32, zxid: i64, ok: bool) {
-    if !ok {
-        header_only(out, xid, zxid, ErrorCode::SystemError);
-        return;
-    }
-    // The path is echoed from the request in ZooKeeper; clients ignore it, and the
-    // committed stream does not carry it, so "/" is sent.
-    with_body(out, xid, zxid, |o| o.put_string("/"));
+pub fn sync_response(out: &mut BytesMut, xid: i32, zxid: i64, path: &str) {
+    with_body(out, xid, zxid, |o| o.put_string(path));
 }
 
 pub fn write_response(out: &mut BytesMut, xid: i32, zxid: i64, opcode: i32, r: &OpResult) {

@@ -23,10 +23,16 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 pub use txn::{CreateTxn, Txn, TxnRecord};
 
-/// One znode.
+/// Length of znode data (null counts as 0).
+pub fn data_len(data: &Option<Bytes>) -> usize {
+    data.as_ref().map_or(0, |d| d.len())
+}
+
+/// One znode. `data` is `None` when a client wrote jute's null buffer: ZooKeeper keeps the
+/// null and answers getData with it (zkCli prints `null`).
 #[derive(Debug, Clone)]
 pub struct Node {
-    pub data: Bytes,
+    pub data: Option<Bytes>,
     pub acl: Arc<Vec<Acl>>,
     pub czxid: i64,
     pub mzxid: i64,
@@ -40,8 +46,16 @@ pub struct Node {
     pub children: BTreeSet<Arc<str>>,
 }
 
+/// /zookeeper/config: world-readable only, and aclVersion -1 as ZooKeeper reports it
+/// (its ACL is set without a setACL transaction).
+fn config_node(config_data: Bytes) -> Node {
+    let mut n = Node::new(Some(config_data), Arc::new(Acl::read_unsafe()));
+    n.aversion = -1;
+    n
+}
+
 impl Node {
-    fn new(data: Bytes, acl: Arc<Vec<Acl>>) -> Node {
+    fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>) -> Node {
         Node {
             data,
             acl,
@@ -73,7 +87,7 @@ impl Node {
                 .wrapping_sub(num_children),
             aversion: self.aversion,
             ephemeral_owner: txn::visible_owner(self.ephemeral_owner),
-            data_length: self.data.len() as i32,
+            data_length: data_len(&self.data) as i32,
             num_children,
             pzxid: self.pzxid,
         }
@@ -126,20 +140,18 @@ impl DataTree {
     pub fn new(config_data: Bytes) -> DataTree {
         let mut tree = DataTree::default();
         let open = Arc::new(Acl::open_unsafe());
-        let mut root = Node::new(Bytes::new(), open.clone());
+        let mut root = Node::new(Some(Bytes::new()), open.clone());
         root.children.insert(Arc::from("zookeeper"));
-        let mut zk = Node::new(Bytes::new(), open.clone());
+        let mut zk = Node::new(Some(Bytes::new()), open.clone());
         zk.children.insert(Arc::from("quota"));
         zk.children.insert(Arc::from("config"));
         tree.nodes.insert(Arc::from("/"), root);
         tree.nodes.insert(Arc::from(ZOOKEEPER_PATH), zk);
         tree.nodes
-            .insert(Arc::from(QUOTA_PATH), Node::new(Bytes::new(), open));
+            .insert(Arc::from(QUOTA_PATH), Node::new(Some(Bytes::new()), open));
         tree.data_bytes = config_data.len() as u64;
-        tree.nodes.insert(
-            Arc::from(CONFIG_PATH),
-            Node::new(config_data, Arc::new(Acl::read_unsafe())),
-        );
+        tree.nodes
+            .insert(Arc::from(CONFIG_PATH), config_node(config_data));
         tree
     }
 
@@ -246,15 +258,15 @@ impl DataTree {
                     .nodes
                     .get_mut(&**path)
                     .unwrap_or_else(|| panic!("setData txn on missing node {path}"));
-                let old_len = node.data.len() as i64;
-                self.data_bytes = self.data_bytes - old_len as u64 + data.len() as u64;
+                let old_len = data_len(&node.data) as i64;
+                let new_len = data_len(data) as i64;
+                self.data_bytes = self.data_bytes - old_len as u64 + new_len as u64;
                 node.data = data.clone();
                 node.version = *version;
                 node.mzxid = zxid;
                 node.mtime_ms = time_ms;
                 let stat = node.stat();
-                self.quotas
-                    .on_data_change(path, data.len() as i64 - old_len);
+                self.quotas.on_data_change(path, new_len - old_len);
                 self.refresh_quota_stats_for(path);
                 triggers.push(Trigger {
                     path: path.clone(),
@@ -312,7 +324,7 @@ impl DataTree {
         node.mtime_ms = time_ms;
         node.ephemeral_owner = c.ephemeral_owner;
         let stat = node.stat();
-        self.data_bytes += c.data.len() as u64;
+        self.data_bytes += data_len(&c.data) as u64;
         let previous = self.nodes.insert(c.path.clone(), node);
         assert!(previous.is_none(), "create txn over existing {}", c.path);
         if txn::is_session_owner(c.ephemeral_owner) {
@@ -323,7 +335,7 @@ impl DataTree {
         } else if c.ephemeral_owner != 0 {
             self.extended.insert(c.path.clone());
         }
-        self.quotas.on_create(&c.path, c.data.len() as i64);
+        self.quotas.on_create(&c.path, data_len(&c.data) as i64);
         self.after_quota_node_change(&c.path);
         self.refresh_quota_stats_for(&c.path);
         triggers.push(Trigger {
@@ -347,7 +359,7 @@ impl DataTree {
             .remove(&**p)
             .unwrap_or_else(|| panic!("delete txn on missing node {p}"));
         assert!(node.children.is_empty(), "delete txn on non-empty {p}");
-        self.data_bytes -= node.data.len() as u64;
+        self.data_bytes -= data_len(&node.data) as u64;
         if txn::is_session_owner(node.ephemeral_owner) {
             if let Some(set) = self.ephemerals.get_mut(&node.ephemeral_owner) {
                 set.remove(&**p);
@@ -364,7 +376,7 @@ impl DataTree {
             parent.children.remove(path::name(p));
             parent.pzxid = zxid;
         }
-        self.quotas.on_delete(p, node.data.len() as i64);
+        self.quotas.on_delete(p, data_len(&node.data) as i64);
         self.after_quota_node_change(p);
         self.refresh_quota_stats_for(p);
         triggers.push(Trigger {
@@ -387,6 +399,7 @@ impl DataTree {
         if self.nodes.contains_key(limits_path.as_str()) {
             let (count, bytes) = self.subtree_usage(&root);
             self.quotas.track(&root, count, bytes);
+            self.write_quota_stats(&root, quota::Usage { count, bytes });
         } else {
             self.quotas.untrack(&root);
         }
@@ -397,12 +410,17 @@ impl DataTree {
         let Some((root, usage)) = self.quotas.covering(changed) else {
             return;
         };
-        let stats_path = quota::stats_path(&root);
+        self.write_quota_stats(&root, usage);
+    }
+
+    fn write_quota_stats(&mut self, root: &str, usage: quota::Usage) {
+        let stats_path = quota::stats_path(root);
         let text = format!("count={},bytes={}", usage.count, usage.bytes);
         if let Some(stats) = self.nodes.get_mut(stats_path.as_str()) {
-            if stats.data != text.as_bytes() {
-                self.data_bytes = self.data_bytes - stats.data.len() as u64 + text.len() as u64;
-                stats.data = Bytes::from(text);
+            if stats.data.as_deref() != Some(text.as_bytes()) {
+                self.data_bytes =
+                    self.data_bytes - data_len(&stats.data) as u64 + text.len() as u64;
+                stats.data = Some(Bytes::from(text));
             }
         }
     }
@@ -415,7 +433,7 @@ impl DataTree {
         while let Some(p) = stack.pop() {
             if let Some(n) = self.nodes.get(p.as_str()) {
                 count += 1;
-                bytes += n.data.len() as i64;
+                bytes += data_len(&n.data) as i64;
                 for c in &n.children {
                     stack.push(path::join(&p, c));
                 }
@@ -428,7 +446,9 @@ impl DataTree {
     pub fn quota_for(&self, path: &str) -> Option<(String, quota::Usage, quota::Limits)> {
         let (root, usage) = self.quotas.covering(path)?;
         let limits_node = self.nodes.get(quota::limits_path(&root).as_str())?;
-        let limits = quota::Limits::parse(&String::from_utf8_lossy(&limits_node.data));
+        let limits = quota::Limits::parse(&String::from_utf8_lossy(
+            limits_node.data.as_deref().unwrap_or_default(),
+        ));
         Some((root, usage, limits))
     }
 

@@ -52,7 +52,7 @@ impl Harness {
                 op: op::CREATE2,
                 req: CreateRequest {
                     path: path.into(),
-                    data: Bytes::from_static(b"d"),
+                    data: Some(Bytes::from_static(b"d")),
                     acl: Acl::open_unsafe(),
                     flags,
                     ttl: None,
@@ -162,7 +162,7 @@ fn error_codes_follow_zookeeper_order() {
         1,
         Request::SetData(SetDataRequest {
             path: "/a".into(),
-            data: Bytes::new(),
+            data: None,
             version: 7,
         }),
     );
@@ -176,7 +176,7 @@ fn config_node_is_read_only_for_everyone() {
         1,
         Request::SetData(SetDataRequest {
             path: "/zookeeper/config".into(),
-            data: Bytes::new(),
+            data: None,
             version: -1,
         }),
     );
@@ -191,7 +191,7 @@ fn failed_multi_changes_nothing_and_reports_per_op() {
             op: op::CREATE,
             req: CreateRequest {
                 path: "/m".into(),
-                data: Bytes::new(),
+                data: None,
                 acl: Acl::open_unsafe(),
                 flags: 0,
                 ttl: None,
@@ -230,7 +230,7 @@ fn multi_ops_see_earlier_ops() {
         op: op::CREATE,
         req: CreateRequest {
             path: p.into(),
-            data: Bytes::new(),
+            data: None,
             acl: Acl::open_unsafe(),
             flags: 0,
             ttl: None,
@@ -297,7 +297,7 @@ fn containers_and_ttl_nodes_hide_their_owner() {
             op: op::CREATE_TTL,
             req: CreateRequest {
                 path: "/t".into(),
-                data: Bytes::new(),
+                data: None,
                 acl: Acl::open_unsafe(),
                 flags: 5,
                 ttl: Some(100),
@@ -315,7 +315,7 @@ fn containers_and_ttl_nodes_hide_their_owner() {
             op: op::CREATE_TTL,
             req: CreateRequest {
                 path: "/t2".into(),
-                data: Bytes::new(),
+                data: None,
                 acl: Acl::open_unsafe(),
                 flags: 5,
                 ttl: Some(100),
@@ -334,5 +334,5 @@ fn quota_usage_is_tracked_in_the_stats_node() {
     h.create("/zookeeper/quota/q/zookeeper_stats", 0);
     h.create("/q/a", 0);
     let stats = h.tree.get("/zookeeper/quota/q/zookeeper_stats").unwrap();
-    assert_eq!(&stats.data[..], b"count=2,bytes=2");
+    assert_eq!(stats.data.as_deref(), Some(&b"count=2,bytes=2"[..]));
 }

@@ -33,7 +33,7 @@ pub enum Txn {
     },
     SetData {
         path: Arc<str>,
-        data: Bytes,
+        data: Option<Bytes>,
         version: i32,
     },
     SetAcl {
@@ -62,7 +62,7 @@ pub enum Txn {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateTxn {
     pub path: Arc<str>,
-    pub data: Bytes,
+    pub data: Option<Bytes>,
     pub acl: Arc<Vec<Acl>>,
     /// Session id for ephemerals, [`CONTAINER_OWNER`] or a TTL encoding, else 0.
     pub ephemeral_owner: i64,

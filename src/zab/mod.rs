@@ -70,6 +70,8 @@ pub struct Committed {
     /// The transaction; `None` for a sync barrier.
     pub rec: Option<TxnRecord>,
     pub reply_to: Option<ReplyTo>,
+    /// The path a sync asked for, echoed in its reply.
+    pub sync_path: Option<JStr>,
 }
 
 #[derive(Debug)]
@@ -163,9 +165,10 @@ impl Sequencer {
                 };
                 self.order(now_ms, session_id, reply_to.xid, txn, Some(reply_to));
             }
-            Input::Sync { reply_to, .. } => self.batch.push(Committed {
+            Input::Sync { reply_to, path } => self.batch.push(Committed {
                 rec: None,
                 reply_to: Some(reply_to),
+                sync_path: Some(path),
             }),
             Input::CreateSession { origin, timeout_ms } => {
                 if self.sessions.len() >= crate::session::SESSIONS_MAX {
@@ -266,6 +269,7 @@ impl Sequencer {
         self.batch.push(Committed {
             rec: Some(rec),
             reply_to,
+            sync_path: None,
         });
     }
 

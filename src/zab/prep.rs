@@ -23,6 +23,7 @@ pub struct PrepConfig {
     pub extended_types_enabled: bool,
     pub skip_acl: bool,
     pub enforce_quota: bool,
+    pub reconfig_enabled: bool,
 }
 
 /// Who is asking.
@@ -67,7 +68,7 @@ impl View<'_> {
             num_children: n.children.len() as i32,
             ephemeral_owner: n.ephemeral_owner,
             acl: n.acl.clone(),
-            data_len: n.data.len() as i64,
+            data_len: crate::tree::data_len(&n.data) as i64,
         })
     }
 
@@ -83,8 +84,8 @@ impl View<'_> {
 /// Znode data arrives as a slice of the client's read buffer; keeping that slice would pin
 /// the whole buffer (up to 64 KiB) for as long as the node lives. One copy here, on the
 /// ZAB executor, gives the data its own allocation, which every replica then shares.
-fn compact(data: &bytes::Bytes) -> bytes::Bytes {
-    bytes::Bytes::copy_from_slice(data)
+fn compact(data: &Option<bytes::Bytes>) -> Option<bytes::Bytes> {
+    data.as_deref().map(bytes::Bytes::copy_from_slice)
 }
 
 fn is_special(p: &str) -> bool {
@@ -170,6 +171,8 @@ pub fn prepare(
         R::Check(c) => prep_check(&mut view, c, caller, cfg),
         R::Multi(ops) => return prep_multi(tree, ops, caller, cfg),
         R::CloseSession => Ok(close_session(tree, caller.session_id)),
+        // ZooKeeper checks reconfigEnabled first; a standalone server then refuses.
+        R::Reconfig(_) if !cfg.reconfig_enabled => Err(ErrorCode::ReconfigDisabled),
         R::Reconfig(_) => Err(ErrorCode::Unimplemented),
         _ => Err(ErrorCode::Unimplemented),
     };
@@ -246,7 +249,13 @@ fn prep_create(
     if txn::is_session_owner(parent.ephemeral_owner) {
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
-    check_quota(view.tree, &full_path, 1, req.data.len() as i64, cfg)?;
+    check_quota(
+        view.tree,
+        &full_path,
+        1,
+        crate::tree::data_len(&req.data) as i64,
+        cfg,
+    )?;
     let ephemeral_owner = if mode.is_ephemeral() {
         caller.session_id
     } else if mode.is_container() {
@@ -270,7 +279,7 @@ fn prep_create(
             num_children: 0,
             ephemeral_owner,
             acl: Arc::new(acl.clone()),
-            data_len: req.data.len() as i64,
+            data_len: crate::tree::data_len(&req.data) as i64,
         }),
     );
     Ok(Txn::Create(CreateTxn {
@@ -321,11 +330,12 @@ fn prep_set_data(
     valid_path(p)?;
     let node = view.get(p).ok_or(ErrorCode::NoNode)?;
     require(&node, perms::WRITE, caller, cfg)?;
-    check_quota(view.tree, p, 0, s.data.len() as i64 - node.data_len, cfg)?;
+    let new_len = crate::tree::data_len(&s.data) as i64;
+    check_quota(view.tree, p, 0, new_len - node.data_len, cfg)?;
     let version = check_version(node.version, s.version)?;
     let mut new_node = node;
     new_node.version = version;
-    new_node.data_len = s.data.len() as i64;
+    new_node.data_len = new_len;
     view.set(p, Some(new_node));
     Ok(Txn::SetData {
         path: view.intern(p),

@@ -68,7 +68,7 @@ fn handle_write_assigns_consecutive_zxids_in_one_batch() {
                     op: op::CREATE,
                     req: CreateRequest {
                         path: format!("/n{i}").as_str().into(),
-                        data: Bytes::new(),
+                        data: None,
                         acl: Acl::open_unsafe(),
                         flags: 0,
                         ttl: None,
