@@ -31,6 +31,10 @@ fn unknown_opcode_is_unimplemented_and_bad_body_is_marshalling_error() {
     assert!(timeout > 0 && sid != 0);
     let (xid, _, err, _) = c.request(1, 9999, &[]).expect("reply");
     assert_eq!((xid, err), (1, -6));
+    // As ZooKeeper, the connection is closed after the Unimplemented reply.
+    assert!(c.read_frame().is_none());
+    let mut c = RawClient::connect(server.addr);
+    c.handshake(0, 0, &[0; 16]).expect("handshake");
     // getData with a truncated body.
     let (xid, _, err, _) = c.request(2, 4, &[0, 0, 0, 9, b'/']).expect("reply");
     assert_eq!((xid, err), (2, -5));

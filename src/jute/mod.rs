@@ -24,8 +24,6 @@ pub enum DecodeError {
     Truncated { offset: usize, needed_bytes: usize },
     #[error("negative length {len} at offset {offset}")]
     NegativeLength { offset: usize, len: i32 },
-    #[error("string at offset {offset} is not valid UTF-8")]
-    InvalidUtf8 { offset: usize },
     #[error("null where a value is required at offset {offset}")]
     UnexpectedNull { offset: usize },
     #[error("invalid value {value} for {field}")]
@@ -208,13 +206,14 @@ impl Reader {
         Ok(self.buffer_opt()?.unwrap_or_default())
     }
 
+    /// A string; invalid UTF-8 is replaced by U+FFFD as Java's decoder does (ZooKeeper
+    /// then refuses such a path with BadArguments rather than failing to decode it).
     pub fn string_opt(&mut self) -> Result<Option<JStr>, DecodeError> {
-        let at = self.offset;
         match self.buffer_opt()? {
             None => Ok(None),
-            Some(bytes) => JStr::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| DecodeError::InvalidUtf8 { offset: at }),
+            Some(bytes) => Ok(Some(JStr::from_utf8(bytes).unwrap_or_else(|bytes| {
+                JStr::from(String::from_utf8_lossy(&bytes).into_owned())
+            }))),
         }
     }
 
@@ -374,10 +373,10 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_rejected() {
+    fn invalid_utf8_is_replaced_as_java_does() {
         let mut w = BytesMut::new();
-        w.put_buffer(&[0xff, 0xfe]);
+        w.put_buffer(&[b'/', 0xff, 0xfe]);
         let mut r = Reader::new(w.freeze());
-        assert!(matches!(r.string(), Err(DecodeError::InvalidUtf8 { .. })));
+        assert_eq!(r.string().unwrap().as_str(), "/\u{fffd}\u{fffd}");
     }
 }

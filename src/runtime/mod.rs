@@ -40,6 +40,26 @@ impl Notify {
     }
 }
 
+/// A listening socket for one shard: SO_REUSEPORT so every shard can listen on the client
+/// port (the kernel spreads connections), SO_REUSEADDR so a restart is not refused while
+/// the previous run's connections sit in TIME_WAIT. Must run inside a glommio executor.
+pub fn reuseport_listener(
+    addr: std::net::SocketAddr,
+    backlog: i32,
+) -> std::io::Result<glommio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::os::unix::io::{FromRawFd, IntoRawFd};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(if backlog > 0 { backlog } else { 1024 })?;
+    let fd = socket.into_raw_fd();
+    // SAFETY: `fd` is a socket we just created, bound and set listening; `into_raw_fd`
+    // gave up our ownership, so the glommio listener becomes its only owner and closes it.
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(fd) })
+}
+
 /// Where an executor runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CorePin {

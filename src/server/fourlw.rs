@@ -148,6 +148,12 @@ fn reset_server_stats(ctx: &ShardCtx) {
     };
 }
 
+/// ZooKeeper's node count includes the root twice (its tree maps both "" and "/"),
+/// and monitoring compares against that number.
+fn node_count(g: &Gathered) -> usize {
+    g.zab.node_count + 1
+}
+
 fn hex(v: i64) -> String {
     format!("0x{v:x}")
 }
@@ -161,6 +167,7 @@ struct Totals {
     lat_avg: f64,
     lat_max: i64,
     watches: usize,
+    reported_watches: usize,
     watch_paths: usize,
     watch_conns: usize,
 }
@@ -175,6 +182,7 @@ fn totals(g: &Gathered) -> Totals {
         lat_avg: 0.0,
         lat_max: 0,
         watches: 0,
+        reported_watches: 0,
         watch_paths: 0,
         watch_conns: 0,
     };
@@ -190,6 +198,7 @@ fn totals(g: &Gathered) -> Totals {
         count += r.counters.latency_count;
         sum += r.counters.latency_sum_ms;
         t.watches += r.watch_count;
+        t.reported_watches += r.reported_watch_count;
         t.watch_paths += r.watch_paths;
         t.watch_conns += r.watch_conns;
     }
@@ -226,7 +235,7 @@ fn render(ctx: &ShardCtx, word: &str, g: &Gathered) -> String {
         let _ = writeln!(s, "Outstanding: {}", t.outstanding);
         let _ = writeln!(s, "Zxid: {}", hex(g.zab.last_zxid));
         let _ = writeln!(s, "Mode: {mode}");
-        let _ = writeln!(s, "Node count: {}", g.zab.node_count);
+        let _ = writeln!(s, "Node count: {}", node_count(g));
     };
     match word {
         "srvr" => {
@@ -277,7 +286,7 @@ fn render(ctx: &ShardCtx, word: &str, g: &Gathered) -> String {
                 "{} connections watching {} paths",
                 t.watch_conns, t.watch_paths
             );
-            let _ = writeln!(s, "Total watches:{}", t.watches);
+            let _ = writeln!(s, "Total watches:{}", t.reported_watches);
         }
         "wchc" => {
             for r in &g.reports {
@@ -349,7 +358,7 @@ fn render(ctx: &ShardCtx, word: &str, g: &Gathered) -> String {
                 ("num_alive_connections", t.connections.to_string()),
                 ("outstanding_requests", t.outstanding.to_string()),
                 ("uptime", uptime_ms.to_string()),
-                ("znode_count", g.zab.node_count.to_string()),
+                ("znode_count", node_count(g).to_string()),
                 ("watch_count", t.watches.to_string()),
                 (
                     "ephemerals_count",

@@ -27,6 +27,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The one fact all executors share: the highest zxid the ZAB executor has committed
+/// and handed to the shards. Written by the ZAB executor only (before it sends the
+/// batch), read by shards on each read to decide whether their replica is fresh enough.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub committed_zxid: std::sync::atomic::AtomicI64,
+}
+
 /// Capacity of each cross-executor channel, in messages.
 const CHANNEL_CAPACITY: usize = 4096;
 
@@ -65,6 +73,7 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         "transaction log and snapshots are not implemented yet: data lives in memory only and is lost on restart"
     );
     let settings = Arc::new(settings);
+    let shared = Arc::new(Shared::default());
     let shards = settings.shard_pins.len();
     let mut to_zab_rx = Vec::new();
     let mut to_zab_tx = Vec::new();
@@ -83,15 +92,17 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         reason: e.to_string(),
     };
     let zab_settings = settings.clone();
+    let zab_shared = shared.clone();
     let zab = executor_builder("zab", settings.zab_pin, settings.io_memory_bytes)
-        .spawn(move || run_zab(zab_settings, to_zab_rx, to_shard_tx))
+        .spawn(move || run_zab(zab_settings, zab_shared, to_zab_rx, to_shard_tx))
         .map_err(|e| start_err("zab", e))?;
     let mut handles = Vec::new();
     for (i, (rx, tx)) in to_shard_rx.into_iter().zip(to_zab_tx).enumerate() {
         let s = settings.clone();
+        let sh = shared.clone();
         let name = format!("shard-{i}");
         let h = executor_builder(&name, settings.shard_pins[i], settings.io_memory_bytes)
-            .spawn(move || run_shard(i, s, rx, tx))
+            .spawn(move || run_shard(i, s, sh, rx, tx))
             .map_err(|e| start_err(&name, e))?;
         handles.push(h);
     }
@@ -120,10 +131,11 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
 async fn run_shard(
     id: usize,
     settings: Arc<Settings>,
+    shared: Arc<Shared>,
     rx: shared_channel::SharedReceiver<ToShard>,
     tx: shared_channel::SharedSender<ToZab>,
 ) -> Result<(), StartError> {
-    let ctx = ShardCtx::new(id, settings.clone());
+    let ctx = ShardCtx::new(id, settings.clone(), shared);
     let tx = tx.connect().await;
     let rx = rx.connect().await;
     glommio::spawn_local(ctx.clone().run_outbox(tx)).detach();
@@ -143,10 +155,13 @@ async fn run_shard(
         }
     })
     .detach();
+    let backlog = settings.config.client_port_listen_backlog;
     let listener =
-        glommio::net::TcpListener::bind(settings.client_addr).map_err(|e| StartError::Bind {
-            addr: settings.client_addr,
-            source: std::io::Error::other(e.to_string()),
+        crate::runtime::reuseport_listener(settings.client_addr, backlog).map_err(|source| {
+            StartError::Bind {
+                addr: settings.client_addr,
+                source,
+            }
         })?;
     loop {
         match listener.accept().await {
@@ -170,6 +185,7 @@ struct PendingGather {
 
 async fn run_zab(
     settings: Arc<Settings>,
+    shared: Arc<Shared>,
     rxs: Vec<shared_channel::SharedReceiver<ToZab>>,
     txs: Vec<shared_channel::SharedSender<ToShard>>,
 ) {
@@ -272,6 +288,16 @@ async fn run_zab(
         while let Some(action) = seq.poll_action() {
             match action {
                 Action::Deliver(batch) => {
+                    if let Some(zxid) = batch
+                        .iter()
+                        .rev()
+                        .find_map(|c| c.rec.as_ref().map(|r| r.zxid))
+                    {
+                        // Release: a shard that sees this zxid will find the batch behind it.
+                        shared
+                            .committed_zxid
+                            .store(zxid, std::sync::atomic::Ordering::Release);
+                    }
                     for s in &shards {
                         let _ = s.send(ToShard::Deliver(batch.clone())).await;
                     }

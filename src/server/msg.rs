@@ -83,7 +83,10 @@ pub struct ShardReport {
     pub conns: Vec<ConnReport>,
     pub counters: ShardCounters,
     pub outstanding: usize,
+    /// All watches (mntr's zk_watch_count).
     pub watch_count: usize,
+    /// Watches in the data table (what `wchs` reports).
+    pub reported_watch_count: usize,
     pub watch_paths: usize,
     pub watch_conns: usize,
     pub watchers_by_path: Vec<(Arc<str>, Vec<SessionId>)>,

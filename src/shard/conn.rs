@@ -13,7 +13,7 @@ use super::reply;
 use super::{Conn, ConnState, Handshake, ShardCtx};
 use crate::jute::frame::{split_frame, FrameStatus};
 use crate::jute::{Reader, Record};
-use crate::proto::{op, xid, ConnectRequest, ErrorCode, Id, Request, RequestHeader};
+use crate::proto::{op, ConnectRequest, ErrorCode, Id, Request, RequestHeader};
 use crate::runtime::{now_ms, Notify};
 use bytes::BytesMut;
 use futures_lite::future;
@@ -212,7 +212,11 @@ async fn process_input(
 
 fn handle_connect(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, frame: bytes::Bytes) -> Result<(), String> {
     let req = ConnectRequest::decode_all(frame).map_err(|e| format!("bad handshake: {e}"))?;
-    let last_zxid = ctx.state.borrow().tree.last_zxid();
+    // Compared with what is committed, not what this replica applied yet: reads wait for
+    // the replica (see ShardCtx::committed_zxid), a zxid from the future is refused.
+    let last_zxid = ctx
+        .committed_zxid()
+        .max(ctx.state.borrow().tree.last_zxid());
     if req.last_zxid_seen > last_zxid {
         return Err(format!(
             "client has seen zxid 0x{:x} but this server is at 0x{last_zxid:x}; client must try another server",
@@ -267,9 +271,11 @@ fn handle_request(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, frame: bytes::Bytes) -> R
     let req = match Request::decode(hdr.op, body) {
         Ok(Some(req)) => req,
         Ok(None) => {
-            tracing::debug!(op = hdr.op, "unknown op code");
+            tracing::info!(op = hdr.op, peer = %conn.peer, "unknown op code; closing after the reply");
             let mut cs = conn.st.borrow_mut();
             reply::header_only(&mut cs.out, hdr.xid, zxid, ErrorCode::Unimplemented);
+            // ZooKeeper answers Unimplemented and then drops the connection.
+            cs.closing = true;
             drop(cs);
             conn.wake.notify();
             return Ok(());
@@ -284,12 +290,6 @@ fn handle_request(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, frame: bytes::Bytes) -> R
         }
     };
     match req {
-        Request::Ping => {
-            let mut cs = conn.st.borrow_mut();
-            st.touched.insert(cs.session_id);
-            reply::header_only(&mut cs.out, xid::PING, zxid, ErrorCode::Ok);
-            cs.sent += 1;
-        }
         Request::Auth(a) => {
             let mut cs = conn.st.borrow_mut();
             st.touched.insert(cs.session_id);
@@ -328,10 +328,8 @@ fn handle_request(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, frame: bytes::Bytes) -> R
 fn authenticate(scheme: &str, auth: &[u8], super_digest: Option<&str>) -> Option<Vec<Id>> {
     match scheme {
         "digest" => {
+            // ZooKeeper accepts any text; without a colon the whole text is the user.
             let text = std::str::from_utf8(auth).ok()?;
-            if !text.contains(':') {
-                return None;
-            }
             let id = crate::proto::acl::digest_id(text);
             let mut ids = vec![Id::new("digest", &id)];
             if super_digest == Some(id.as_str()) {

@@ -39,11 +39,13 @@ pub const CONN_OUT_BYTES_MAX: usize = 64 << 20;
 pub enum Slot {
     /// Sent to the ZAB executor; answered when its commit is applied here.
     Write { xid: i32, op: i32 },
-    /// A read that arrived behind a write and waits for it.
+    /// A read that waits: behind an earlier write of its connection, or until this
+    /// shard's replica has applied `min_zxid` (committed before the read arrived).
     Read {
         xid: i32,
         req: crate::proto::Request,
         received_ms: i64,
+        min_zxid: i64,
     },
 }
 
@@ -108,6 +110,8 @@ pub struct ShardState {
     pub counters: ShardCounters,
     pub next_query_id: u64,
     pub queries: HashMap<u64, LocalSender<crate::server::fourlw::Gathered>>,
+    /// Connections whose next read waits for this replica to catch up.
+    pub lagging: HashSet<ConnId>,
     scratch_triggers: Vec<Trigger>,
     scratch_conns: Vec<ConnId>,
 }
@@ -116,17 +120,23 @@ pub struct ShardState {
 pub struct ShardCtx {
     pub id: usize,
     pub settings: Arc<Settings>,
+    pub shared: Arc<crate::server::Shared>,
     pub state: RefCell<ShardState>,
     outbox: RefCell<VecDeque<ToZab>>,
     outbox_wake: Notify,
 }
 
 impl ShardCtx {
-    pub fn new(id: usize, settings: Arc<Settings>) -> Rc<ShardCtx> {
+    pub fn new(
+        id: usize,
+        settings: Arc<Settings>,
+        shared: Arc<crate::server::Shared>,
+    ) -> Rc<ShardCtx> {
         let tree = DataTree::new(settings.config_node_data.clone());
         Rc::new(ShardCtx {
             id,
             settings,
+            shared,
             state: RefCell::new(ShardState {
                 tree,
                 watches: WatchRegistry::default(),
@@ -141,6 +151,7 @@ impl ShardCtx {
                 },
                 next_query_id: 0,
                 queries: HashMap::new(),
+                lagging: HashSet::new(),
                 scratch_triggers: Vec::new(),
                 scratch_conns: Vec::new(),
             }),
@@ -270,9 +281,25 @@ impl ShardCtx {
             }
             woken.push(conn);
         }
+        // Reads that waited for this replica to catch up.
+        for cid in std::mem::take(&mut st.lagging) {
+            if let Some(conn) = st.conns.get(&cid).cloned() {
+                self.serve_queued(st, &conn);
+                woken.push(conn);
+            }
+        }
         for c in woken {
             c.wake.notify();
         }
+    }
+
+    /// The zxid a read arriving now must see: everything committed so far. Reading it
+    /// after the request arrived makes a single server linearizable for reads, as
+    /// ZooKeeper's single pipeline is, even across shards.
+    pub fn committed_zxid(&self) -> i64 {
+        self.shared
+            .committed_zxid
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn fire_watches(&self, st: &mut ShardState, woken: &mut Vec<Rc<Conn>>) {
@@ -423,6 +450,10 @@ impl ShardCtx {
                 return;
             }
             match cs.slots.front() {
+                Some(Slot::Read { min_zxid, .. }) if *min_zxid > st.tree.last_zxid() => {
+                    st.lagging.insert(conn.id);
+                    return;
+                }
                 Some(Slot::Read { .. }) => {}
                 _ => return,
             }
@@ -430,6 +461,7 @@ impl ShardCtx {
                 xid,
                 req,
                 received_ms,
+                ..
             }) = cs.slots.pop_front()
             else {
                 return;
@@ -451,7 +483,8 @@ impl ShardCtx {
         use crate::proto::Request as R;
         let mut cs = conn.st.borrow_mut();
         st.touched.insert(cs.session_id);
-        let must_wait = !cs.slots.is_empty();
+        let min_zxid = self.committed_zxid();
+        let must_wait = !cs.slots.is_empty() || st.tree.last_zxid() < min_zxid;
         match req {
             R::Sync(path) => {
                 cs.slots.push_back(Slot::Write {
@@ -487,11 +520,17 @@ impl ShardCtx {
                     req,
                 }));
             }
-            req if must_wait => cs.slots.push_back(Slot::Read {
-                xid,
-                req,
-                received_ms,
-            }),
+            req if must_wait => {
+                cs.slots.push_back(Slot::Read {
+                    xid,
+                    req,
+                    received_ms,
+                    min_zxid,
+                });
+                if cs.slots.len() == 1 {
+                    st.lagging.insert(conn.id);
+                }
+            }
             req => {
                 drop(cs);
                 let now_ms = crate::runtime::now_ms();
@@ -559,6 +598,7 @@ impl ShardCtx {
             counters: st.counters,
             outstanding,
             watch_count: st.watches.watch_count(),
+            reported_watch_count: st.watches.reported_watch_count(),
             watch_paths: st.watches.path_count(),
             watch_conns: st.watches.connection_count(),
             watchers_by_path,

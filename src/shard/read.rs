@@ -175,6 +175,9 @@ pub fn serve(ctx: &ShardCtx, st: &mut ShardState, conn: &Rc<Conn>, xid: i32, req
                 set_watches(tree, watches, conn, &w, out);
                 header_only(out, xid, zxid, ErrorCode::Ok);
             }
+            // A ping is ordered like a read: its reply follows every watch event of the
+            // writes committed before it (clients use it as a barrier).
+            Request::Ping => header_only(out, crate::proto::xid::PING, zxid, ErrorCode::Ok),
             Request::WhoAmI => {
                 let infos: Vec<ClientInfo> = auth_ids
                     .iter()

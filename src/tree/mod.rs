@@ -442,9 +442,11 @@ impl DataTree {
         (count, bytes)
     }
 
-    /// Quota usage and limits covering `path`, for enforcement in the sequencer.
+    /// Quota usage and limits covering `path`, for enforcement in the sequencer. As in
+    /// ZooKeeper, a quota is enforced only while its `zookeeper_stats` node exists.
     pub fn quota_for(&self, path: &str) -> Option<(String, quota::Usage, quota::Limits)> {
         let (root, usage) = self.quotas.covering(path)?;
+        self.nodes.get(quota::stats_path(&root).as_str())?;
         let limits_node = self.nodes.get(quota::limits_path(&root).as_str())?;
         let limits = quota::Limits::parse(&String::from_utf8_lossy(
             limits_node.data.as_deref().unwrap_or_default(),

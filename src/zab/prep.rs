@@ -92,13 +92,12 @@ fn is_special(p: &str) -> bool {
     matches!(p, "/" | ZOOKEEPER_PATH | QUOTA_PATH | CONFIG_PATH)
 }
 
-/// ZooKeeper takes `path[..last_slash]` as the parent, with "" meaning the root. A parent
-/// spelled "/" therefore only arises from `//x`, which ZooKeeper answers with NoNode.
+/// ZooKeeper takes `path[..last_slash]` as the parent, with "" meaning the root (so the
+/// parent of `//x` is `/`, and the full-path check then refuses it).
 fn parent_of(p: &str) -> Result<&str, ErrorCode> {
     let last_slash = p.rfind('/').ok_or(ErrorCode::BadArguments)?;
     Ok(match &p[..last_slash] {
         "" => "/",
-        "/" => "//",
         parent => parent,
     })
 }
@@ -164,7 +163,7 @@ pub fn prepare(
         overlay: Overlay::default(),
     };
     let result = match req {
-        R::Create { op, req } => prep_create(&mut view, *op, req, caller, cfg),
+        R::Create { op, req } => prep_create(&mut view, *op, req, false, caller, cfg),
         R::Delete(d) => prep_delete(&mut view, d, caller, cfg),
         R::SetData(s) => prep_set_data(&mut view, s, caller, cfg),
         R::SetAcl(s) => prep_set_acl(&mut view, s, caller, cfg),
@@ -194,7 +193,7 @@ fn prep_multi(tree: &DataTree, ops: &[MultiOp], caller: &Caller, cfg: &PrepConfi
     let mut txns = Vec::with_capacity(ops.len());
     for (i, o) in ops.iter().enumerate() {
         let r = match o {
-            MultiOp::Create { op, req } => prep_create(&mut view, *op, req, caller, cfg),
+            MultiOp::Create { op, req } => prep_create(&mut view, *op, req, true, caller, cfg),
             MultiOp::Delete(d) => prep_delete(&mut view, d, caller, cfg),
             MultiOp::SetData(s) => prep_set_data(&mut view, s, caller, cfg),
             MultiOp::Check(c) => prep_check(&mut view, c, caller, cfg),
@@ -211,10 +210,17 @@ fn prep_create(
     view: &mut View,
     opcode: i32,
     req: &CreateRequest,
+    in_multi: bool,
     caller: &Caller,
     cfg: &PrepConfig,
 ) -> Result<Txn, ErrorCode> {
-    let mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
+    let mut mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
+    // ZooKeeper 3.8 makes a container only for createContainer (19) or inside a multi,
+    // where the op is derived from the flags; create/create2 with the container flag
+    // outside a multi make a plain persistent node.
+    if mode.is_container() && !in_multi && opcode != op::CREATE_CONTAINER {
+        mode = CreateMode::Persistent;
+    }
     let ttl = req.ttl.unwrap_or(-1);
     if mode.is_ttl() {
         if !cfg.extended_types_enabled {
@@ -304,7 +310,8 @@ fn prep_delete(
     }
     let parent_path = parent_of(p)?;
     let parent = view.get(parent_path).ok_or(ErrorCode::NoNode)?;
-    valid_path(p)?;
+    // ZooKeeper does not validate the rest of a delete's path: `/x/` or `/x/..` simply
+    // name no node.
     let node = view.get(p).ok_or(ErrorCode::NoNode)?;
     require(&parent, perms::DELETE, caller, cfg)?;
     check_version(node.version, d.version)?;

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The project's one test command: scripts/test.sh [--quick]
+#
+#   1. Apache ZooKeeper 3.8 from Debian (zookeeper, zookeeper-bin), installed
+#      with apt-get when missing (needs root), for the reference runs and for
+#      its Java zkCli.sh and C cli_mt clients.
+#   2. A Python venv in .venv with tests/compat/requirements.txt.
+#   3. cargo build --release --locked, then cargo test --release --locked.
+#   4. tests/compat/run.sh zookeeper: the compat suites against the real
+#      ZooKeeper, proving that they describe it (skipped with --quick).
+#   5. tests/compat/run.sh corral: the same suites against Corral.
+#
+# Every step runs under `timeout`, and the whole script under
+# TEST_TIMEOUT_S (default 3000 s). All steps run even when one fails; the
+# last line is "N passed, M failed" (cargo tests + compat checks, a failed
+# step counting as at least one failure) and the exit code is non-zero if
+# anything failed.
+
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+
+QUICK=0
+for arg in "$@"; do
+  case $arg in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
+  esac
+done
+
+if [[ -z ${CORRAL_TEST_BOUNDED:-} ]]; then
+  export CORRAL_TEST_BOUNDED=1
+  # timeout signals its whole process group, so servers started by run.sh
+  # are stopped by their traps too.
+  exec timeout -k 30 "${TEST_TIMEOUT_S:-3000}" "$0" "$@"
+fi
+
+passed=0
+failed=0
+failed_steps=()
+
+step_failed() {
+  failed_steps+=("$1")
+}
+
+banner() { printf '\n==== %s\n' "$*"; }
+
+# ---------------------------------------------------------------- 1. ZooKeeper
+banner "ZooKeeper 3.8 from Debian"
+need=()
+dpkg -s zookeeper zookeeper-bin >/dev/null 2>&1 && command -v java >/dev/null || need+=(zookeeper zookeeper-bin)
+command -v python3 >/dev/null || need+=(python3 python3-venv)
+if [[ ${#need[@]} -eq 0 ]]; then
+  echo "zookeeper, zookeeper-bin and python3 already installed"
+elif [[ $(id -u) -ne 0 ]]; then
+  echo "missing ${need[*]} and not root: run as root or install them"
+  step_failed "install ${need[*]}"
+else
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { timeout 900 apt-get update -q && timeout 900 apt-get install -y -q "${need[@]}"; }; then
+    step_failed "install ${need[*]}"
+  fi
+fi
+
+# ---------------------------------------------------------------- 2. venv
+banner "Python venv (.venv)"
+VENV=$ROOT/.venv
+REQ=$ROOT/tests/compat/requirements.txt
+if [[ ! -x $VENV/bin/python ]]; then
+  if ! timeout 300 python3 -m venv "$VENV"; then
+    # Debian's python3 ships venv separately.
+    rm -rf "$VENV"
+    if [[ $(id -u) -eq 0 ]]; then
+      DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -q python3-venv
+    fi
+    timeout 300 python3 -m venv "$VENV" || step_failed "create venv"
+  fi
+fi
+if [[ -x $VENV/bin/python ]]; then
+  stamp=$VENV/.requirements.sha256
+  want=$(sha256sum "$REQ" | cut -d' ' -f1)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+    echo "requirements already installed"
+  elif timeout 600 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"; then
+    echo "$want" > "$stamp"
+  else
+    step_failed "pip install"
+  fi
+fi
+export PYTHON=$VENV/bin/python
+
+# ---------------------------------------------------------------- 3. cargo
+banner "cargo build --release --locked"
+timeout 2400 cargo build --release --locked || step_failed "cargo build"
+
+banner "cargo test --release --locked"
+cargo_log=$(mktemp)
+timeout 1800 cargo test --release --locked 2>&1 | tee "$cargo_log"
+cargo_rc=${PIPESTATUS[0]}
+# Sum "test result: ... N passed; M failed" over all test binaries.
+read -r cp cf < <(awk '/^test result:/ {
+    for (i = 1; i <= NF; i++) {
+      if ($(i+1) ~ /^passed/) p += $i
+      if ($(i+1) ~ /^failed/) f += $i
+    }
+  } END { print p + 0, f + 0 }' "$cargo_log")
+rm -f "$cargo_log"
+if [[ $cargo_rc -ne 0 && $cf -eq 0 ]]; then cf=1; fi
+passed=$((passed + cp))
+failed=$((failed + cf))
+[[ $cargo_rc -eq 0 ]] || step_failed "cargo test"
+
+# ---------------------------------------------------------------- zkServer.sh
+banner "tests/scripts/zkserver_test.sh (scripts/zkServer.sh, real binary)"
+zk_log=$(mktemp)
+ZKSERVER_TEST_REAL=1 CORRAL_BIN="$ROOT/target/release/corral" \
+  timeout 600 bash "$ROOT/tests/scripts/zkserver_test.sh" 2>&1 | tee "$zk_log"
+zk_rc=${PIPESTATUS[0]}
+zk_line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$zk_log" | tail -n 1)
+rm -f "$zk_log"
+if [[ -n $zk_line ]]; then
+  passed=$((passed + ${zk_line%% *}))
+  zk_f=$(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$zk_line")
+  failed=$((failed + zk_f))
+else
+  failed=$((failed + 1))
+fi
+[[ $zk_rc -eq 0 ]] || step_failed "zkserver_test"
+
+# ---------------------------------------------------------------- 4-5. compat
+run_compat() {
+  local flavor=$1 log rc line p f
+  banner "tests/compat/run.sh $flavor"
+  log=$(mktemp)
+  timeout 1800 "$ROOT/tests/compat/run.sh" "$flavor" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E "^$flavor: [0-9]+ passed, [0-9]+ failed$" "$log" | tail -n 1)
+  rm -f "$log"
+  if [[ -n $line ]]; then
+    p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+  else
+    p=0
+    f=1
+  fi
+  if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [[ $rc -eq 0 ]] || step_failed "compat $flavor"
+}
+
+if [[ $QUICK -eq 0 ]]; then
+  run_compat zookeeper
+else
+  banner "--quick: skipping tests/compat/run.sh zookeeper"
+fi
+run_compat corral
+
+# ---------------------------------------------------------------- summary
+banner "summary"
+if [[ ${#failed_steps[@]} -gt 0 ]]; then
+  printf 'failed step: %s\n' "${failed_steps[@]}"
+  # A step that failed without a counted test failure still fails the run.
+  [[ $failed -gt 0 ]] || failed=1
+fi
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 && ${#failed_steps[@]} -eq 0 && $passed -gt 0 ]]

@@ -1,0 +1,1 @@
+args: create /zkcli/a x

@@ -1,0 +1,1 @@
+args: get -w /zkcli/a

@@ -1,0 +1,1 @@
+args: set -s /zkcli/a again

@@ -1,0 +1,1 @@
+args: set -v 0 /zkcli/a x

@@ -1,0 +1,1 @@
+args: set -v 2 /zkcli/a v3

@@ -1,0 +1,1 @@
+args: set /zkcli/missing x

@@ -1,0 +1,1 @@
+args: stat -w /zkcli/a

@@ -1,0 +1,1 @@
+args: create -s /zkcli/t/seq-

@@ -1,0 +1,1 @@
+args: create -c /zkcli/t/cont

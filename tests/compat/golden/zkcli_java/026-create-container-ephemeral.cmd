@@ -1,0 +1,1 @@
+args: create -c -e /zkcli/t/ce

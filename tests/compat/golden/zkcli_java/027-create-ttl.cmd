@@ -1,0 +1,1 @@
+args: create -t 600000 /zkcli/t/ttl

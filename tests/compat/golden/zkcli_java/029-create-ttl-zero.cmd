@@ -1,0 +1,1 @@
+args: create -t 0 /zkcli/t/t0

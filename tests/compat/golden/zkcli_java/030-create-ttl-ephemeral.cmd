@@ -1,0 +1,1 @@
+args: create -t 1000 -e /zkcli/t/te

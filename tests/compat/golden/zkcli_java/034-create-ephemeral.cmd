@@ -1,0 +1,1 @@
+args: create -e /zkcli/eph/e

@@ -1,0 +1,1 @@
+args: create -e -s /zkcli/eph/es-

@@ -1,0 +1,1 @@
+args: ls -R /zkcli/t

@@ -1,0 +1,1 @@
+args: ls -w /zkcli/t/b

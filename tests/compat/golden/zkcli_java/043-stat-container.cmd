@@ -1,0 +1,1 @@
+args: stat /zkcli/t/cont

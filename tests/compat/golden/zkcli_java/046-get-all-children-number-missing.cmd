@@ -1,0 +1,1 @@
+args: getAllChildrenNumber /zkcli/missing

@@ -1,0 +1,1 @@
+args: delete /zkcli/t/b

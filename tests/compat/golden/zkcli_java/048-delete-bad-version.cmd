@@ -1,0 +1,1 @@
+args: delete -v 5 /zkcli/a

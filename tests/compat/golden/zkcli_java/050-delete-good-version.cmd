@@ -1,0 +1,1 @@
+args: delete -v 0 /zkcli/t/b/c

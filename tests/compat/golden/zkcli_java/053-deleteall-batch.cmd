@@ -1,0 +1,1 @@
+args: deleteall /zkcli/t/b2 -b 2

@@ -1,0 +1,1 @@
+args: set /zookeeper/config x

@@ -1,0 +1,1 @@
+args: create /zookeeper/config/x

@@ -1,0 +1,1 @@
+args: set /zkcli/a z

@@ -1,0 +1,1 @@
+args: setAcl /zkcli/a world:anyone:cdrwa

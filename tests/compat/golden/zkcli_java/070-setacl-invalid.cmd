@@ -1,0 +1,1 @@
+args: setAcl /zkcli/acl foo:bar:cdrwa

@@ -1,0 +1,1 @@
+args: setAcl -v 5 /zkcli/acl world:anyone:cdrwa

@@ -1,0 +1,1 @@
+args: setAcl -s /zkcli/acl world:anyone:cdrw

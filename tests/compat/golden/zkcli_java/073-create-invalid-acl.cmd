@@ -1,0 +1,1 @@
+args: create /zkcli/bad x foo:bar:cdrwa

@@ -1,0 +1,1 @@
+args: setAcl -R /zkcli/r world:anyone:cdr

@@ -1,0 +1,1 @@
+args: getAcl -s /zkcli/r/s

@@ -1,0 +1,1 @@
+args: reconfig -remove 3

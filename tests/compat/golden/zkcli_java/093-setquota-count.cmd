@@ -1,0 +1,1 @@
+args: setquota -n 10 /zkcli/q

@@ -1,0 +1,1 @@
+args: setquota -b 100 /zkcli/q

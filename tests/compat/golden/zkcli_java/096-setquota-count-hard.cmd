@@ -1,0 +1,1 @@
+args: setquota -N 5 /zkcli/q

@@ -1,0 +1,1 @@
+args: setquota -B 1000 /zkcli/q

@@ -1,0 +1,1 @@
+args: setquota -n 5 /zkcli/missing

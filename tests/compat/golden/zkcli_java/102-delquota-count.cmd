@@ -1,0 +1,1 @@
+args: delquota -n /zkcli/q

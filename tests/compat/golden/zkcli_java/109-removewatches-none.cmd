@@ -1,0 +1,1 @@
+args: removewatches /zkcli/a

@@ -1,0 +1,1 @@
+args: addWatch /zkcli/a

@@ -1,0 +1,1 @@
+args: addWatch -m PERSISTENT /zkcli/a

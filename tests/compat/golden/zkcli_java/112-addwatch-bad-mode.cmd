@@ -1,0 +1,1 @@
+args: addWatch -m FOO /zkcli/a

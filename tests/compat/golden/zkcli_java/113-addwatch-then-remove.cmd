@@ -1,0 +1,3 @@
+stdin:
+addWatch -m PERSISTENT /zkcli/a
+removewatches /zkcli/a

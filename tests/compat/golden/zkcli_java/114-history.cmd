@@ -1,0 +1,3 @@
+stdin:
+ls /zkcli/t
+history

@@ -1,0 +1,3 @@
+stdin:
+ls /zkcli/t
+redo 0

@@ -1,0 +1,6 @@
+stdin:
+close
+ls /zkcli/t
+connect %HOSTS%
+ls /zkcli/t
+quit
