@@ -1,5 +1,6 @@
 //! Subcommands of the `corral` binary. `anyhow` is allowed here and only here.
 
+pub mod bench;
 pub mod zkcli;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +41,8 @@ enum Command {
     },
     /// Corral's zkCli: `corral cli [-server host:port,...] [cmd args...]`.
     Cli,
+    /// Load generator for any ZooKeeper-protocol server (Corral or Apache ZooKeeper).
+    Bench(bench::BenchArgs),
     /// Print Corral's version.
     Version,
 }
@@ -79,6 +82,7 @@ pub fn main() -> i32 {
             }
         },
         Command::Cli => zkcli::run(&[]),
+        Command::Bench(args) => bench::run(args),
         Command::Version => {
             println!(
                 "Corral {} (ZooKeeper 3.8 protocol)",

@@ -467,8 +467,29 @@ impl ShardCtx {
                 return;
             };
             drop(cs);
-            self.dispatch(st, conn, xid, req, received_ms);
+            // Served here, not through `dispatch`: a queued read has already waited its
+            // turn, and sending it back through the queue would put it behind later
+            // requests (and two queued reads would swap places forever).
+            self.serve_read(st, conn, xid, req, received_ms);
         }
+    }
+
+    /// Answers a read from the replica now, and counts it.
+    fn serve_read(
+        &self,
+        st: &mut ShardState,
+        conn: &Rc<Conn>,
+        xid: i32,
+        req: crate::proto::Request,
+        received_ms: i64,
+    ) {
+        let now_ms = crate::runtime::now_ms();
+        read::serve(self, st, conn, xid, req);
+        let mut cs = conn.st.borrow_mut();
+        record_latency(&mut cs, &mut st.counters, now_ms - received_ms, now_ms);
+        cs.last_zxid = st.tree.last_zxid();
+        cs.sent += 1;
+        st.counters.packets_sent += 1;
     }
 
     /// Routes one decoded request: writes to the ZAB executor, reads answered here.
@@ -533,13 +554,7 @@ impl ShardCtx {
             }
             req => {
                 drop(cs);
-                let now_ms = crate::runtime::now_ms();
-                read::serve(self, st, conn, xid, req);
-                let mut cs = conn.st.borrow_mut();
-                record_latency(&mut cs, &mut st.counters, now_ms - received_ms, now_ms);
-                cs.last_zxid = st.tree.last_zxid();
-                cs.sent += 1;
-                st.counters.packets_sent += 1;
+                self.serve_read(st, conn, xid, req, received_ms);
             }
         }
     }
