@@ -12,6 +12,7 @@
 
 pub mod acl;
 pub mod quota;
+pub mod restore;
 pub mod txn;
 pub mod watches;
 
