@@ -1,5 +1,7 @@
 //! Subcommands of the `corral` binary. `anyhow` is allowed here and only here.
 
+pub mod logdump;
+pub mod snapdump;
 pub mod zkcli;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +42,25 @@ enum Command {
     },
     /// Corral's zkCli: `corral cli [-server host:port,...] [cmd args...]`.
     Cli,
+    /// Print the records of transaction log segments (like zkTxnLogToolkit).
+    Logdump {
+        /// One JSON object per record.
+        #[arg(long)]
+        json: bool,
+        /// Check every crc and record; report the first bad offset (exit 1 on corruption).
+        #[arg(long)]
+        verify: bool,
+        /// A `log.*` segment, or a dataLogDir (or its version-2 directory).
+        path: PathBuf,
+    },
+    /// Print a snapshot (like zkSnapShotToolkit).
+    Snapdump {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// A `snapshot.*` file.
+        file: PathBuf,
+    },
     /// Print Corral's version.
     Version,
 }
@@ -79,6 +100,8 @@ pub fn main() -> i32 {
             }
         },
         Command::Cli => zkcli::run(&[]),
+        Command::Logdump { json, verify, path } => logdump::run(&path, json, verify),
+        Command::Snapdump { json, file } => snapdump::run(&file, json),
         Command::Version => {
             println!(
                 "Corral {} (ZooKeeper 3.8 protocol)",
