@@ -257,45 +257,74 @@ fn force_sync_off_still_writes() {
     );
 }
 
+fn bench_record(zxid: i64) -> TxnRecord {
+    TxnRecord {
+        zxid,
+        time_ms: 0,
+        session_id: 1,
+        cxid: 1,
+        txn: crate::tree::Txn::SetData {
+            path: std::sync::Arc::from("/bench/node"),
+            data: Some(bytes::Bytes::from(vec![7u8; 100])),
+            version: 1,
+        },
+    }
+}
+
+fn bench_report(
+    what: &str,
+    per_sync: usize,
+    records: usize,
+    elapsed: std::time::Duration,
+    mut l: Vec<u64>,
+) {
+    l.sort_unstable();
+    let pct = |q: f64| l[((l.len() as f64 * q) as usize).min(l.len() - 1)];
+    println!(
+        "{what:<22} records/sync {per_sync:>3}: {:>8.0} records/s, sync p50 {:>4} us, p99 {:>5} us, max {:>6} us ({} syncs)",
+        records as f64 / elapsed.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        l.last().unwrap(),
+        l.len()
+    );
+}
+
 /// Not a test of correctness: records/s and fdatasync latency for 1, 8 and 64 records per
-/// sync on this machine's disk. Run by hand:
-/// `cargo test --release --lib log_sync_latency -- --ignored --nocapture`
+/// sync on this machine's disk, through the glommio writer and, for comparison, a blocking
+/// std `File` (pwrite + fdatasync on the calling thread) over the same preallocated,
+/// zero-filled segment. Run by hand:
+/// `cargo test --lib log_sync_latency -- --ignored --nocapture --test-threads=1`
 /// (CORRAL_BENCH_DIR picks the disk; default the system temp dir).
 #[test]
 #[ignore]
 fn log_sync_latency() {
+    use std::os::unix::fs::FileExt;
     use std::time::Instant;
     let base = std::env::var_os("CORRAL_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     for per_sync in [1usize, 8, 64] {
+        let syncs = 3000 / per_sync + 300;
         let dir = base.join(format!("corral-bench-{}-{per_sync}", std::process::id()));
         let d = dir.clone();
-        let (lat, elapsed, n) = run(move || async move {
+        let (lat, elapsed) = run(move || async move {
             let opts = LogOptions {
                 pre_alloc_bytes: 64 << 20,
                 ..LogOptions::default()
             };
             let mut writer = LogWriter::open(&d, opts, 0).await.unwrap();
-            let mut zxid = 0;
+            // The first sync creates and zero-fills the segment: not measured.
+            writer.append(&[bench_record(1)]);
+            writer.sync().await.unwrap();
+            let mut zxid = 1;
             let mut lat_us = Vec::new();
-            let syncs = 2000 / per_sync.max(1) + 200;
             let started = Instant::now();
             for _ in 0..syncs {
                 let recs: Vec<TxnRecord> = (0..per_sync)
                     .map(|_| {
                         zxid += 1;
-                        TxnRecord {
-                            zxid,
-                            time_ms: 0,
-                            session_id: 1,
-                            cxid: 1,
-                            txn: crate::tree::Txn::SetData {
-                                path: std::sync::Arc::from("/bench/node"),
-                                data: Some(bytes::Bytes::from(vec![7u8; 100])),
-                                version: 1,
-                            },
-                        }
+                        bench_record(zxid)
                     })
                     .collect();
                 writer.append(&recs);
@@ -305,19 +334,52 @@ fn log_sync_latency() {
             }
             let elapsed = started.elapsed();
             writer.close().await.unwrap();
-            (lat_us, elapsed, zxid)
+            (lat_us, elapsed)
         });
-        // The first sync creates and zero-fills the segment: leave it out of the latencies.
-        let mut l = lat[1..].to_vec();
-        l.sort_unstable();
-        let pct = |q: f64| l[((l.len() as f64 * q) as usize).min(l.len() - 1)];
-        println!(
-            "records/sync {per_sync:>3}: {:>8.0} records/s, sync p50 {} us, p99 {} us, max {} us ({} syncs)",
-            n as f64 / elapsed.as_secs_f64(),
-            pct(0.5),
-            pct(0.99),
-            l.last().unwrap(),
-            l.len()
+        bench_report(
+            "glommio BufferedFile",
+            per_sync,
+            syncs * per_sync,
+            elapsed,
+            lat,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+
+        // The same on a blocking std file.
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.1");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        f.write_all_at(&vec![0u8; 64 << 20], 0).unwrap();
+        f.sync_all().unwrap();
+        let mut offset = SEGMENT_HEADER_BYTES as u64;
+        let mut zxid = 0;
+        let mut lat = Vec::new();
+        let mut buf = Vec::new();
+        let started = Instant::now();
+        for _ in 0..syncs {
+            buf.clear();
+            for _ in 0..per_sync {
+                zxid += 1;
+                encode_frame(&bench_record(zxid), &mut buf);
+            }
+            let t = Instant::now();
+            f.write_all_at(&buf, offset).unwrap();
+            f.sync_data().unwrap();
+            lat.push(t.elapsed().as_micros() as u64);
+            offset += buf.len() as u64;
+        }
+        bench_report(
+            "blocking std File",
+            per_sync,
+            syncs * per_sync,
+            started.elapsed(),
+            lat,
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -194,14 +194,19 @@ impl LogWriter {
         let Some(mut seg) = self.segment.take() else {
             unreachable!("a segment was just ensured");
         };
-        let result = self.write_and_sync(&mut seg, batch).await;
+        let result = self.write_and_sync(&mut seg, &batch).await;
         self.segment = Some(seg);
         result?;
+        // Reuse the allocation for the next batch (nothing was appended meanwhile: sync
+        // holds `&mut self`).
+        let mut batch = batch;
+        batch.clear();
+        self.pending = batch;
         self.synced_zxid = self.last_appended_zxid;
         Ok(self.synced_zxid)
     }
 
-    async fn write_and_sync(&mut self, seg: &mut Segment, batch: Vec<u8>) -> Result<(), LogError> {
+    async fn write_and_sync(&mut self, seg: &mut Segment, batch: &[u8]) -> Result<(), LogError> {
         let len = batch.len() as u64;
         let end = seg.write_offset + len;
         // Keep at least a zeroed frame header after the last record: the end marker.
@@ -214,7 +219,7 @@ impl LogWriter {
                 .map_err(|e| self.io_err(&seg.path, "preallocating", e))?;
             seg.allocated_bytes = new_size;
         }
-        write_all(&seg.file, &batch, seg.write_offset)
+        write_all(&seg.file, batch, seg.write_offset)
             .await
             .map_err(|e| self.io_err(&seg.path, "writing", e))?;
         seg.write_offset = end;
