@@ -107,3 +107,14 @@ fn unknown_four_letter_word_is_closed_without_reply() {
         .unwrap()
         .contains("Mode: standalone"));
 }
+
+#[test]
+fn a_connection_without_handshake_is_closed_after_the_max_session_timeout() {
+    let mut server = TestServer::start("tickTime=500\nmaxSessionTimeout=1000");
+    let mut c = RawClient::connect(server.addr);
+    let started = std::time::Instant::now();
+    // The read times out after 5 s (RawClient); the server must close well before that.
+    assert!(c.read_frame().is_none());
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert_still_serving(&mut server);
+}

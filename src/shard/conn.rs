@@ -31,6 +31,8 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 enum Woke {
     Read(std::io::Result<usize>),
     Wake,
+    /// No ConnectRequest arrived in time.
+    HandshakeTimeout,
 }
 
 /// Serves a connection until it closes.
@@ -138,11 +140,30 @@ async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Res
             let start = input.len();
             let window_bytes = (input.capacity() - start).min(READ_CHUNK_BYTES);
             input.resize(start + window_bytes, 0);
+            // A connection that never completes its handshake would hold its slot forever:
+            // it gets one maximum session timeout to send a ConnectRequest.
+            let handshake_wait_ms = if conn.st.borrow().handshake == Handshake::Awaiting {
+                let waited_ms = now_ms() - conn.established_ms;
+                Some((ctx.settings.max_session_timeout_ms as i64 - waited_ms).max(0) as u64)
+            } else {
+                None
+            };
             let w = future::or(
-                async { Woke::Read(stream.read(&mut input[start..]).await) },
+                future::or(
+                    async { Woke::Read(stream.read(&mut input[start..]).await) },
+                    async {
+                        conn.wake.wait().await;
+                        Woke::Wake
+                    },
+                ),
                 async {
-                    conn.wake.wait().await;
-                    Woke::Wake
+                    match handshake_wait_ms {
+                        Some(ms) => {
+                            glommio::timer::sleep(std::time::Duration::from_millis(ms)).await;
+                            Woke::HandshakeTimeout
+                        }
+                        None => future::pending().await,
+                    }
                 },
             )
             .await;
@@ -154,6 +175,9 @@ async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Res
         };
         match woke {
             Woke::Wake => {}
+            Woke::HandshakeTimeout => {
+                return Err("no handshake within the maximum session timeout".into())
+            }
             Woke::Read(Err(e)) => return Err(format!("read failed: {e}")),
             Woke::Read(Ok(0)) => return Err("client closed the connection".into()),
             Woke::Read(Ok(_)) => {}
