@@ -14,6 +14,7 @@ pub mod runtime;
 pub mod server;
 pub mod session;
 pub mod shard;
+pub mod storage;
 pub mod tree;
 pub mod util;
 pub mod zab;

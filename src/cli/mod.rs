@@ -1,6 +1,8 @@
 //! Subcommands of the `corral` binary. `anyhow` is allowed here and only here.
 
 pub mod bench;
+pub mod logdump;
+pub mod snapdump;
 pub mod zkcli;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,25 @@ enum Command {
     Cli,
     /// Load generator for any ZooKeeper-protocol server (Corral or Apache ZooKeeper).
     Bench(bench::BenchArgs),
+    /// Print the records of transaction log segments (like zkTxnLogToolkit).
+    Logdump {
+        /// One JSON object per record.
+        #[arg(long)]
+        json: bool,
+        /// Check every crc and record; report the first bad offset (exit 1 on corruption).
+        #[arg(long)]
+        verify: bool,
+        /// A `log.*` segment, or a dataLogDir (or its version-2 directory).
+        path: PathBuf,
+    },
+    /// Print a snapshot (like zkSnapShotToolkit).
+    Snapdump {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// A `snapshot.*` file.
+        file: PathBuf,
+    },
     /// Print Corral's version.
     Version,
 }
@@ -83,6 +104,8 @@ pub fn main() -> i32 {
         },
         Command::Cli => zkcli::run(&[]),
         Command::Bench(args) => bench::run(args),
+        Command::Logdump { json, verify, path } => logdump::run(&path, json, verify),
+        Command::Snapdump { json, file } => snapdump::run(&file, json),
         Command::Version => {
             println!(
                 "Corral {} (ZooKeeper 3.8 protocol)",

@@ -50,18 +50,39 @@ pub enum StartError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot recover the data directory: {0}")]
+    Recovery(#[from] crate::storage::OpenError),
     #[error("cannot start executor {name}: {reason}")]
     Executor { name: String, reason: String },
+}
+
+/// How long a restart waits for the previous process's sockets to be released: io_uring
+/// tears a dead process's ring down asynchronously, so its sockets can outlive it briefly.
+const BIND_RETRY_MS_MAX: u64 = 10_000;
+
+/// Checks the client port is free, waiting a little while it is held by a process that
+/// just died. A port held by a live server stays "in use" and is reported as such.
+fn probe_client_port(addr: std::net::SocketAddr) -> Result<(), StartError> {
+    let started = std::time::Instant::now();
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(_) => return Ok(()),
+            Err(source)
+                if source.kind() == std::io::ErrorKind::AddrInUse
+                    && started.elapsed() < Duration::from_millis(BIND_RETRY_MS_MAX) =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(source) => return Err(StartError::Bind { addr, source }),
+        }
+    }
 }
 
 /// Runs a server until the process is stopped.
 pub fn run(settings: Settings) -> Result<(), StartError> {
     // SO_REUSEPORT would let a second server silently share the port: probe first with a
     // plain socket so "address in use" is reported as ZooKeeper reports it.
-    std::net::TcpListener::bind(settings.client_addr).map_err(|source| StartError::Bind {
-        addr: settings.client_addr,
-        source,
-    })?;
+    probe_client_port(settings.client_addr)?;
     for dir in [&settings.data_dir, &settings.data_log_dir] {
         std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
             path: dir.clone(),
@@ -69,11 +90,27 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         })?;
     }
     fourlw::mark_started();
-    tracing::warn!(
-        "transaction log and snapshots are not implemented yet: data lives in memory only and is lost on restart"
+    // Recovery reads files with blocking I/O, once, before any executor runs.
+    let recovered = crate::storage::open(
+        &settings.data_dir,
+        &settings.data_log_dir,
+        &crate::storage::OpenOptions::new(settings.config_node_data.clone()),
+    )?;
+    tracing::info!(
+        last_zxid = format_args!("{:#x}", recovered.last_zxid),
+        replayed = recovered.replayed,
+        sessions = recovered.sessions.len(),
+        snapshot = ?recovered.snapshot,
+        "recovered"
     );
+    if !settings.config.force_sync {
+        tracing::warn!("forceSync=no: writes are acknowledged before they reach the disk; a crash can lose them");
+    }
     let settings = Arc::new(settings);
     let shared = Arc::new(Shared::default());
+    shared
+        .committed_zxid
+        .store(recovered.last_zxid, std::sync::atomic::Ordering::Release);
     let shards = settings.shard_pins.len();
     let mut to_zab_rx = Vec::new();
     let mut to_zab_tx = Vec::new();
@@ -93,16 +130,29 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
     };
     let zab_settings = settings.clone();
     let zab_shared = shared.clone();
+    let shard_trees: Vec<crate::tree::DataTree> =
+        (0..shards).map(|_| recovered.tree.clone()).collect();
+    let zab_start = ZabStart {
+        tree: recovered.tree,
+        sessions: recovered.sessions,
+        log_dir: recovered.log_dir,
+        snap_dir: recovered.snap_dir,
+    };
     let zab = executor_builder("zab", settings.zab_pin, settings.io_memory_bytes)
-        .spawn(move || run_zab(zab_settings, zab_shared, to_zab_rx, to_shard_tx))
+        .spawn(move || run_zab(zab_settings, zab_shared, zab_start, to_zab_rx, to_shard_tx))
         .map_err(|e| start_err("zab", e))?;
     let mut handles = Vec::new();
-    for (i, (rx, tx)) in to_shard_rx.into_iter().zip(to_zab_tx).enumerate() {
+    for (i, ((rx, tx), tree)) in to_shard_rx
+        .into_iter()
+        .zip(to_zab_tx)
+        .zip(shard_trees)
+        .enumerate()
+    {
         let s = settings.clone();
         let sh = shared.clone();
         let name = format!("shard-{i}");
         let h = executor_builder(&name, settings.shard_pins[i], settings.io_memory_bytes)
-            .spawn(move || run_shard(i, s, sh, rx, tx))
+            .spawn(move || run_shard(i, s, sh, tree, rx, tx))
             .map_err(|e| start_err(&name, e))?;
         handles.push(h);
     }
@@ -132,10 +182,11 @@ async fn run_shard(
     id: usize,
     settings: Arc<Settings>,
     shared: Arc<Shared>,
+    tree: crate::tree::DataTree,
     rx: shared_channel::SharedReceiver<ToShard>,
     tx: shared_channel::SharedSender<ToZab>,
 ) -> Result<(), StartError> {
-    let ctx = ShardCtx::new(id, settings.clone(), shared);
+    let ctx = ShardCtx::new(id, settings.clone(), shared, tree);
     let tx = tx.connect().await;
     let rx = rx.connect().await;
     glommio::spawn_local(ctx.clone().run_outbox(tx)).detach();
@@ -183,9 +234,25 @@ struct PendingGather {
     reports: Vec<ShardReport>,
 }
 
+/// What the ZAB executor starts from: the recovered state and where its files live.
+struct ZabStart {
+    tree: crate::tree::DataTree,
+    sessions: Vec<(i64, i32)>,
+    log_dir: std::path::PathBuf,
+    snap_dir: std::path::PathBuf,
+}
+
+/// A storage failure on the write path leaves no safe way on: ZooKeeper exits too
+/// (its ExitCode 10, "txnlog error").
+fn fatal_storage(what: &str, error: &dyn std::fmt::Display) -> ! {
+    tracing::error!(%error, "{what}; exiting");
+    std::process::exit(10)
+}
+
 async fn run_zab(
     settings: Arc<Settings>,
     shared: Arc<Shared>,
+    start: ZabStart,
     rxs: Vec<shared_channel::SharedReceiver<ToZab>>,
     txs: Vec<shared_channel::SharedSender<ToShard>>,
 ) {
@@ -231,9 +298,33 @@ async fn run_zab(
             container_max_per_minute: settings.container_max_per_minute,
             container_max_never_used_interval_ms: settings.container_max_never_used_interval_ms,
         },
-        crate::tree::DataTree::new(settings.config_node_data.clone()),
+        start.tree,
         now_ms(),
     );
+    seq.restore_sessions(&start.sessions, now_ms());
+    let cfg = &settings.config;
+    let log_options = crate::storage::txn_log::LogOptions {
+        pre_alloc_bytes: cfg.pre_alloc_kb * 1024,
+        force_sync: cfg.force_sync,
+        fsync_warning_threshold_ms: cfg.fsync_warning_threshold_ms,
+        segment_bytes_max: cfg.txn_log_size_limit_kb.map(|kb| kb * 1024),
+    };
+    let mut log = match crate::storage::txn_log::LogWriter::open(
+        &start.log_dir,
+        log_options,
+        seq.last_zxid(),
+    )
+    .await
+    {
+        Ok(log) => log,
+        Err(e) => fatal_storage("cannot open the transaction log", &e),
+    };
+    let policy = Rc::new(RefCell::new(crate::storage::SnapshotPolicy::new(
+        cfg.snap_count.max(2),
+        cfg.snap_size_limit_kb,
+        now_ms() as u64,
+    )));
+    let mut actions: Vec<Action> = Vec::new();
     let mut gathers: HashMap<u64, PendingGather> = HashMap::new();
     let mut next_gather_id: u64 = 0;
     loop {
@@ -285,7 +376,30 @@ async fn run_zab(
                 }
             }
         }
+        // Group commit: every record ordered since the last sync goes to the log, one
+        // fdatasync covers them all, and only then is anything delivered (acknowledged).
+        // While this sync is in flight, new requests pile up in the inbox for the next one.
+        actions.clear();
+        let bytes_before = log.written_bytes();
+        let mut appended: u64 = 0;
         while let Some(action) = seq.poll_action() {
+            if let Action::Deliver(batch) = &action {
+                for rec in batch.iter().filter_map(|c| c.rec.as_ref()) {
+                    appended += log.append(std::slice::from_ref(rec)) as u64;
+                }
+            }
+            actions.push(action);
+        }
+        if appended > 0 {
+            if let Err(e) = log.sync().await {
+                fatal_storage("cannot sync the transaction log", &e);
+            }
+            let bytes = log.written_bytes() - bytes_before;
+            if policy.borrow_mut().after_sync(appended, bytes) {
+                take_snapshot(&seq, &mut log, &start.snap_dir, &settings, &policy);
+            }
+        }
+        for action in actions.drain(..) {
             match action {
                 Action::Deliver(batch) => {
                     if let Some(zxid) = batch
@@ -325,6 +439,46 @@ async fn run_zab(
             }
         }
     }
+}
+
+/// Captures the tree right after a sync (so the snapshot's zxid is exactly the synced
+/// one), starts a new log segment, and writes the snapshot off the executor.
+fn take_snapshot(
+    seq: &Sequencer,
+    log: &mut crate::storage::txn_log::LogWriter,
+    snap_dir: &std::path::Path,
+    settings: &Arc<Settings>,
+    policy: &Rc<RefCell<crate::storage::SnapshotPolicy>>,
+) {
+    let image = crate::storage::snapshot::SnapshotImage::capture(
+        seq.tree(),
+        seq.sessions().ids().map(|(id, s)| (*id, s.timeout_ms)),
+    );
+    log.roll();
+    let dir = snap_dir.to_path_buf();
+    let policy = policy.clone();
+    let settings = settings.clone();
+    glommio::spawn_local(async move {
+        match crate::storage::snapshot::write_snapshot_async(dir, image).await {
+            Ok(path) => tracing::info!(snapshot = %path.display(), "snapshot written"),
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot failed; the log still holds everything")
+            }
+        }
+        policy.borrow_mut().snapshot_done();
+        let cfg = &settings.config;
+        if cfg.autopurge_purge_interval_hours > 0 {
+            let (data_dir, log_dir) = (settings.data_dir.clone(), settings.data_log_dir.clone());
+            let retain = cfg.autopurge_snap_retain_count as usize;
+            let purged = glommio::executor()
+                .spawn_blocking(move || crate::storage::purge(&data_dir, &log_dir, retain))
+                .await;
+            if let Err(e) = purged {
+                tracing::warn!(error = %e, "purge failed");
+            }
+        }
+    })
+    .detach();
 }
 
 fn zab_report(seq: &Sequencer) -> ZabReport {

@@ -131,8 +131,8 @@ impl ShardCtx {
         id: usize,
         settings: Arc<Settings>,
         shared: Arc<crate::server::Shared>,
+        tree: DataTree,
     ) -> Rc<ShardCtx> {
-        let tree = DataTree::new(settings.config_node_data.clone());
         Rc::new(ShardCtx {
             id,
             settings,

@@ -12,6 +12,7 @@
 
 pub mod acl;
 pub mod quota;
+pub mod restore;
 pub mod txn;
 pub mod watches;
 
@@ -124,7 +125,9 @@ pub enum OpResult {
     Multi(Vec<OpResult>),
 }
 
-#[derive(Debug, Default)]
+/// `Clone` is for startup (every shard starts from the recovered tree); data and ACLs
+/// are shared by refcount.
+#[derive(Debug, Clone, Default)]
 pub struct DataTree {
     nodes: HashMap<Arc<str>, Node>,
     ephemerals: HashMap<SessionId, BTreeSet<Arc<str>>>,

@@ -76,7 +76,7 @@ pub fn quota_root_of_quota_node(p: &str) -> Option<String> {
     (root != "/" && !root.is_empty()).then(|| root.to_string())
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct QuotaIndex {
     roots: HashMap<String, Usage>,
 }

@@ -131,6 +131,14 @@ impl Sequencer {
         self.last_zxid
     }
 
+    /// Brings back the sessions a restart recovered. Their deadlines start afresh (now +
+    /// timeout), as ZooKeeper's do: a client that is gone expires them normally.
+    pub fn restore_sessions(&mut self, sessions: &[(SessionId, i32)], now_ms: i64) {
+        for (id, timeout_ms) in sessions {
+            self.sessions.add(*id, *timeout_ms, now_ms);
+        }
+    }
+
     pub fn sessions(&self) -> &SessionTracker {
         &self.sessions
     }

@@ -15,6 +15,21 @@ pub struct TestServer {
     child: Child,
 }
 
+fn spawn_server(dir: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_corral"))
+        .arg("server")
+        .arg(dir.join("zoo.cfg"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn corral server")
+}
+
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
@@ -43,18 +58,19 @@ impl TestServer {
             dir.join("data").display()
         );
         std::fs::write(&cfg, text).expect("write zoo.cfg");
-        let log = std::fs::File::create(dir.join("server.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_corral"))
-            .arg("server")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn corral server");
+        let child = spawn_server(&dir);
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let mut server = TestServer { addr, dir, child };
         server.wait_ready();
         server
+    }
+
+    /// kill -9, then start again on the same port and data directory.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_server(&self.dir);
+        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {

@@ -1,0 +1,251 @@
+//! Reading the log back at start: every segment in zxid order, every record checked
+//! (length bound, crc32c, decode, zxid order), the records after a given zxid returned.
+//!
+//! Decision table. "Bad frame" = a frame header cut short, a length out of range, a payload
+//! cut short, or a crc32c mismatch. "Valid frame" = good length and crc and a payload that
+//! decodes. The writer only starts a segment after the previous one is synced, so only the
+//! newest segment file may end in an unsynced (torn) write.
+//!
+//! | found at offset X of segment S                                      | S is the newest segment | S is older            |
+//! |---------------------------------------------------------------------|-------------------------|-----------------------|
+//! | records, then a zero length (or end of file) and only zeros          | clean end               | clean end             |
+//! | bad frame at X, no valid frame anywhere after X in S                  | torn tail: zero X..end, fdatasync, warn | `TornTailBeforeNewerSegment` |
+//! | zero length at X, then non-zero bytes holding no valid frame         | torn tail (later pages of an unsynced write landed first): zero them, warn | `TornTailBeforeNewerSegment` |
+//! | bad frame or zero length at X, then a valid frame at Y > X            | `CorruptRecord { S, X }` | `CorruptRecord { S, X }` |
+//! | good crc, payload does not decode                                     | `UndecodableRecord`     | `UndecodableRecord`   |
+//! | zxid not above the previous record's (in S or across segments)       | `ZxidOutOfOrder`        | `ZxidOutOfOrder`      |
+//! | header unreadable, or its zxid differs from the file name            | `BadSegmentHeader` / `SegmentNameMismatch` | same |
+//! | first record after `after_zxid` leaves a gap in the same epoch        | `LogGap`                | `LogGap`              |
+//! | `log.*.tmp` (a segment whose creation did not finish)                 | removed (it holds no records) | —                |
+//!
+//! Never is a record that passed its checks dropped: the only bytes removed are a torn
+//! tail that holds no valid frame, i.e. a write whose sync never returned. In
+//! [`RecoveryMode::ReadOnly`] (tools) the torn tail is reported, not zeroed.
+//! Matches what `FileTxnLog`'s iterator does on a truncated tail (ZooKeeper stops at the
+//! first bad record; we also tell torn from corrupt).
+
+use super::txn_log::{self, list_segments, scan_segment, HeaderError, ScanEnd};
+use crate::tree::TxnRecord;
+use std::path::{Path, PathBuf};
+
+/// Whether recovery may modify the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Zero a torn tail (and fdatasync) so the next start finds a clean end.
+    Repair,
+    /// Touch nothing (tools, `--verify`).
+    ReadOnly,
+}
+
+/// The log cannot be trusted: the server must not start. Each names file and offset.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{file}: bad segment header: {reason}")]
+    BadSegmentHeader { file: PathBuf, reason: HeaderError },
+    #[error("{file}: header says first zxid {header_zxid:#x}, the name says otherwise")]
+    SegmentNameMismatch { file: PathBuf, header_zxid: i64 },
+    #[error("{file}: corrupt record at offset {offset} ({fault}); a valid record follows at offset {next_valid}: refusing to start")]
+    CorruptRecord {
+        file: PathBuf,
+        offset: usize,
+        fault: String,
+        next_valid: usize,
+    },
+    #[error("{file}: torn record at offset {offset} ({fault}) in a segment older than {newer}: refusing to start")]
+    TornTailBeforeNewerSegment {
+        file: PathBuf,
+        offset: usize,
+        fault: String,
+        newer: PathBuf,
+    },
+    #[error("{file}: record at offset {offset}: {fault}: refusing to start")]
+    UndecodableRecord {
+        file: PathBuf,
+        offset: usize,
+        fault: String,
+    },
+    #[error("{file}: zxid {zxid:#x} at offset {offset} does not follow {previous:#x}")]
+    ZxidOutOfOrder {
+        file: PathBuf,
+        offset: usize,
+        zxid: i64,
+        previous: i64,
+    },
+    #[error("log gap: state is at zxid {after_zxid:#x} but the log continues at {next_zxid:#x} ({file})")]
+    LogGap {
+        after_zxid: i64,
+        next_zxid: i64,
+        file: PathBuf,
+    },
+}
+
+/// A torn tail found (and, in `Repair` mode, zeroed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    pub file: PathBuf,
+    pub offset: usize,
+    pub bytes: usize,
+    pub fault: String,
+}
+
+/// What [`recover_log`] found.
+#[derive(Debug, Default)]
+pub struct LogRecovery {
+    /// Records with zxid above `after_zxid`, in order.
+    pub records: Vec<TxnRecord>,
+    /// The last valid zxid in the log (or `after_zxid` if the log has nothing newer).
+    pub last_zxid: i64,
+    /// Segments read (first zxid, path).
+    pub segments: Vec<(i64, PathBuf)>,
+    pub torn: Option<TornTail>,
+}
+
+/// Reads `log_dir` (a `version-2` directory) and returns the records after `after_zxid`.
+pub fn recover_log(
+    log_dir: &Path,
+    after_zxid: i64,
+    mode: RecoveryMode,
+) -> Result<LogRecovery, RecoveryError> {
+    let io = |path: &Path, op: &'static str, source| RecoveryError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    };
+    if mode == RecoveryMode::Repair {
+        remove_temp_segments(log_dir);
+    }
+    let all = list_segments(log_dir).map_err(|e| io(log_dir, "listing", e))?;
+    // Segment i holds zxids below segment i+1's first: skip those entirely at or below
+    // `after_zxid` (purge keeps the one that straddles it).
+    let start = all
+        .iter()
+        .enumerate()
+        .skip(1)
+        .take_while(|(_, (first, _))| *first <= after_zxid.saturating_add(1))
+        .map(|(i, _)| i)
+        .last()
+        .unwrap_or(0);
+    let segments: Vec<(i64, PathBuf)> = all[start.min(all.len())..].to_vec();
+    let mut out = LogRecovery {
+        last_zxid: after_zxid,
+        segments: segments.clone(),
+        ..Default::default()
+    };
+    let mut previous: Option<i64> = None;
+    for (i, (name_zxid, path)) in segments.iter().enumerate() {
+        let newest = i + 1 == segments.len();
+        let bytes = std::fs::read(path).map_err(|e| io(path, "reading", e))?;
+        let scan = scan_segment(&bytes).map_err(|reason| RecoveryError::BadSegmentHeader {
+            file: path.clone(),
+            reason,
+        })?;
+        if scan.first_zxid != *name_zxid {
+            return Err(RecoveryError::SegmentNameMismatch {
+                file: path.clone(),
+                header_zxid: scan.first_zxid,
+            });
+        }
+        for (offset, rec) in scan.records {
+            if let Some(p) = previous.filter(|&p| rec.zxid <= p) {
+                return Err(RecoveryError::ZxidOutOfOrder {
+                    file: path.clone(),
+                    offset,
+                    zxid: rec.zxid,
+                    previous: p,
+                });
+            }
+            previous = Some(rec.zxid);
+            if rec.zxid > after_zxid {
+                let prev = out.records.last().map_or(after_zxid, |r| r.zxid);
+                let same_epoch = (prev >> 32) == (rec.zxid >> 32);
+                if same_epoch && rec.zxid != prev + 1 {
+                    return Err(RecoveryError::LogGap {
+                        after_zxid: prev,
+                        next_zxid: rec.zxid,
+                        file: path.clone(),
+                    });
+                }
+                out.last_zxid = rec.zxid;
+                out.records.push(rec);
+            }
+        }
+        match scan.end {
+            ScanEnd::Clean => {}
+            ScanEnd::Corrupt { fault, next_valid } => {
+                return Err(RecoveryError::CorruptRecord {
+                    file: path.clone(),
+                    offset: scan.end_offset,
+                    fault,
+                    next_valid,
+                })
+            }
+            ScanEnd::Invalid { fault } => {
+                return Err(RecoveryError::UndecodableRecord {
+                    file: path.clone(),
+                    offset: scan.end_offset,
+                    fault,
+                })
+            }
+            ScanEnd::Torn { fault, garbage_end } => {
+                if !newest {
+                    return Err(RecoveryError::TornTailBeforeNewerSegment {
+                        file: path.clone(),
+                        offset: scan.end_offset,
+                        fault,
+                        newer: segments[i + 1].1.clone(),
+                    });
+                }
+                let torn = TornTail {
+                    file: path.clone(),
+                    offset: scan.end_offset,
+                    bytes: garbage_end.saturating_sub(scan.end_offset),
+                    fault,
+                };
+                if mode == RecoveryMode::Repair {
+                    zero_range(path, torn.offset, garbage_end)
+                        .map_err(|e| io(path, "truncating torn tail of", e))?;
+                    tracing::warn!(
+                        file = %path.display(),
+                        offset = torn.offset,
+                        bytes = torn.bytes,
+                        fault = %torn.fault,
+                        "truncated torn tail of the transaction log (a write that was never acknowledged)"
+                    );
+                }
+                out.torn = Some(torn);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Overwrites `[from, to)` with zeros and fdatasyncs: the end marker moves to `from`.
+/// The file keeps its size, so the preallocation stays.
+fn zero_range(path: &Path, from: usize, to: usize) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    if to > from {
+        f.write_all_at(&vec![0u8; to - from], from as u64)?;
+    }
+    f.sync_data()
+}
+
+fn remove_temp_segments(log_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(txn_log::SEGMENT_PREFIX) && name.ends_with(".tmp") {
+            tracing::warn!(file = %e.path().display(), "removing unfinished log segment");
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}

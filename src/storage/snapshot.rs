@@ -1,0 +1,463 @@
+//! Snapshots: the whole tree and the session table, archived with rkyv, in
+//! `<dataDir>/version-2/snapshot.<zxid hex>`.
+//!
+//! File = a 40-byte header (magic, version, zxid, body length, body crc32c, header crc32c)
+//! then the rkyv archive of [`SnapshotBody`]. Written to `snapshot.<zxid>.tmp`, fsynced,
+//! renamed, and the directory fsynced, so a `snapshot.*` file is always whole. Loading reads
+//! the body into an aligned buffer, checks its crc32c, validates the archive (bytecheck via
+//! `rkyv::access`) and rebuilds the tree with `DataTree::restore`. Layout: `docs/storage.md`.
+//!
+//! **Consistent, not fuzzy.** ZooKeeper serialises a tree that keeps changing and relies on
+//! replaying transactions the snapshot already holds being harmless. Our `DataTree::apply`
+//! asserts instead (a create over an existing node is a bug there, and we want it caught),
+//! so we snapshot a consistent image: [`SnapshotImage::capture`] copies the node list at a
+//! batch boundary right after a log sync (zxid = the synced zxid; every node's data and ACL
+//! are shared by refcount, only the path strings are copied, O(nodes)); encoding and writing
+//! then run off the executor while writes continue, and recovery replays exactly the records
+//! after the image's zxid. Matches `FileSnap` / `SnapStream` in role.
+
+use super::txn_log::zxid_of_name;
+use crate::proto::{Acl, Id, SessionId};
+use crate::tree::{DataTree, Node};
+use bytes::Bytes;
+use rkyv::util::AlignedVec;
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// `CORRALSN`: Corral snapshot.
+pub const SNAPSHOT_MAGIC: [u8; 8] = *b"CORRALSN";
+/// The layout this code writes and reads.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// Header size; the archive starts here.
+pub const SNAPSHOT_HEADER_BYTES: usize = 40;
+/// The file name prefix (as ZooKeeper's).
+pub const SNAPSHOT_PREFIX: &str = "snapshot.";
+/// Largest body accepted on load (a corrupt length must not allocate the machine).
+pub const SNAPSHOT_BODY_BYTES_MAX: u64 = 1 << 40;
+
+/// A snapshot that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{file}: bad snapshot header: {reason}")]
+    BadHeader { file: PathBuf, reason: &'static str },
+    #[error("{file}: body is {actual} bytes, header says {expected}")]
+    LengthMismatch {
+        file: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{file}: body checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    ChecksumMismatch {
+        file: PathBuf,
+        stored: u32,
+        computed: u32,
+    },
+    #[error("{file}: archive fails validation: {reason}")]
+    InvalidArchive { file: PathBuf, reason: String },
+    #[error(
+        "{file}: header zxid {header_zxid:#x} differs from the name or the body ({body_zxid:#x})"
+    )]
+    ZxidMismatch {
+        file: PathBuf,
+        header_zxid: i64,
+        body_zxid: i64,
+    },
+    #[error("{file}: not a tree: {source}")]
+    NotATree {
+        file: PathBuf,
+        source: crate::tree::restore::RestoreError,
+    },
+    #[error("{dir}: no snapshot loads (newest {newest}); refusing to start from an empty tree")]
+    NoValidSnapshot { dir: PathBuf, newest: PathBuf },
+    #[error("encoding snapshot: {reason}")]
+    Encode { reason: String },
+}
+
+/// One ACL entry as archived.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct SnapAcl {
+    pub perms: i32,
+    pub scheme: String,
+    pub id: String,
+}
+
+/// One znode as archived. `acl` indexes [`SnapshotBody::acls`] (ACL lists are shared by many
+/// nodes, as ZooKeeper's `ReferenceCountedACLCache` shares them).
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct SnapNode {
+    pub path: String,
+    /// `None` = null data (distinct from empty).
+    pub data: Option<Bytes>,
+    pub acl: u32,
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime_ms: i64,
+    pub mtime_ms: i64,
+    pub version: i32,
+    pub cversion_creations: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub pzxid: i64,
+}
+
+/// One live session.
+#[derive(Debug, Clone, Copy, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct SnapSession {
+    pub id: i64,
+    pub timeout_ms: i32,
+}
+
+/// The archived root.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct SnapshotBody {
+    pub zxid: i64,
+    pub acls: Vec<Vec<SnapAcl>>,
+    /// Sorted by path (parents before children; stable output for tools and diffs).
+    pub nodes: Vec<SnapNode>,
+    pub sessions: Vec<SnapSession>,
+}
+
+/// A consistent copy of the tree and sessions at one zxid, ready to encode off the
+/// executor (`Send`). Data is shared with the live tree (`Bytes` refcounts).
+pub type SnapshotImage = SnapshotBody;
+
+impl SnapshotBody {
+    /// Copies the node list of `tree` (at `tree.last_zxid()`) and `sessions`. Call it right
+    /// after a log sync covered `tree.last_zxid()`. Cost: O(nodes) — one path `String` per
+    /// node, data and ACLs shared.
+    pub fn capture(tree: &DataTree, sessions: impl IntoIterator<Item = (SessionId, i32)>) -> Self {
+        let mut acl_index: HashMap<*const Vec<Acl>, u32> = HashMap::new();
+        let mut acls: Vec<Vec<SnapAcl>> = Vec::new();
+        let mut nodes = Vec::with_capacity(tree.node_count());
+        for (p, n) in tree.iter_nodes() {
+            let key = Arc::as_ptr(&n.acl);
+            let acl = *acl_index.entry(key).or_insert_with(|| {
+                acls.push(
+                    n.acl
+                        .iter()
+                        .map(|a| SnapAcl {
+                            perms: a.perms,
+                            scheme: a.id.scheme.to_string(),
+                            id: a.id.id.to_string(),
+                        })
+                        .collect(),
+                );
+                (acls.len() - 1) as u32
+            });
+            nodes.push(SnapNode {
+                path: p.to_string(),
+                data: n.data.clone(),
+                acl,
+                czxid: n.czxid,
+                mzxid: n.mzxid,
+                ctime_ms: n.ctime_ms,
+                mtime_ms: n.mtime_ms,
+                version: n.version,
+                cversion_creations: n.cversion_creations,
+                aversion: n.aversion,
+                ephemeral_owner: n.ephemeral_owner,
+                pzxid: n.pzxid,
+            });
+        }
+        nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        let mut sessions: Vec<SnapSession> = sessions
+            .into_iter()
+            .map(|(id, timeout_ms)| SnapSession { id, timeout_ms })
+            .collect();
+        sessions.sort_unstable_by_key(|s| s.id);
+        SnapshotBody {
+            zxid: tree.last_zxid(),
+            acls,
+            nodes,
+            sessions,
+        }
+    }
+
+    /// The whole file: header + archive.
+    pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
+        let body =
+            rkyv::to_bytes::<rkyv::rancor::Error>(self).map_err(|e| SnapshotError::Encode {
+                reason: e.to_string(),
+            })?;
+        let mut out = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + body.len());
+        out.extend_from_slice(&encode_header(self.zxid, &body));
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+}
+
+fn encode_header(zxid: i64, body: &[u8]) -> [u8; SNAPSHOT_HEADER_BYTES] {
+    let mut h = [0u8; SNAPSHOT_HEADER_BYTES];
+    h[0..8].copy_from_slice(&SNAPSHOT_MAGIC);
+    h[8..12].copy_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&(SNAPSHOT_HEADER_BYTES as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&zxid.to_le_bytes());
+    h[24..32].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    h[32..36].copy_from_slice(&crc32c::crc32c(body).to_le_bytes());
+    let crc = crc32c::crc32c(&h[0..36]);
+    h[36..40].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// `<dir>/snapshot.<zxid hex>`.
+pub fn snapshot_path(dir: &Path, zxid: i64) -> PathBuf {
+    dir.join(format!("{SNAPSHOT_PREFIX}{:x}", zxid as u64))
+}
+
+/// Snapshots in `dir`, sorted by zxid.
+pub fn list_snapshots(dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some(zxid) = name.to_str().and_then(|n| zxid_of_name(n, SNAPSHOT_PREFIX)) {
+            out.push((zxid, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Removes `snapshot.*.tmp` left by a crash while writing.
+pub fn remove_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(SNAPSHOT_PREFIX) && name.ends_with(".tmp") {
+            tracing::warn!(file = %e.path().display(), "removing unfinished snapshot");
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Writes `file_bytes` (from [`SnapshotBody::encode`]) as `snapshot.<zxid>` in `dir`
+/// atomically: temp file, fsync, rename, fsync dir. Blocking: run it off the executor.
+pub fn write_snapshot(dir: &Path, zxid: i64, file_bytes: &[u8]) -> Result<PathBuf, SnapshotError> {
+    let path = snapshot_path(dir, zxid);
+    super::epoch::write_atomically(&path, file_bytes).map_err(|(op, p, source)| {
+        SnapshotError::Io {
+            path: p,
+            op,
+            source,
+        }
+    })?;
+    Ok(path)
+}
+
+/// Encodes and writes `image` on a glommio blocking thread, so the calling executor keeps
+/// serving. Returns the path written.
+pub async fn write_snapshot_async(
+    dir: PathBuf,
+    image: SnapshotImage,
+) -> Result<PathBuf, SnapshotError> {
+    glommio::executor()
+        .spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let bytes = image.encode()?;
+            let path = write_snapshot(&dir, image.zxid, &bytes)?;
+            tracing::info!(
+                snapshot = %path.display(),
+                nodes = image.nodes.len(),
+                bytes = bytes.len(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "snapshot written"
+            );
+            Ok(path)
+        })
+        .await
+}
+
+/// A snapshot's archive read into aligned memory and validated.
+pub struct SnapshotFile {
+    pub zxid: i64,
+    body: AlignedVec,
+}
+
+impl SnapshotFile {
+    /// Reads and checks header, length, crc32c and archive structure.
+    pub fn read(path: &Path) -> Result<SnapshotFile, SnapshotError> {
+        let io = |op, source| SnapshotError::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        };
+        let bad = |reason| SnapshotError::BadHeader {
+            file: path.to_path_buf(),
+            reason,
+        };
+        let mut f = std::fs::File::open(path).map_err(|e| io("opening", e))?;
+        let file_len = f.metadata().map_err(|e| io("stat", e))?.len();
+        let mut h = [0u8; SNAPSHOT_HEADER_BYTES];
+        if file_len < SNAPSHOT_HEADER_BYTES as u64 {
+            return Err(bad("shorter than the header"));
+        }
+        f.read_exact(&mut h).map_err(|e| io("reading", e))?;
+        if h[0..8] != SNAPSHOT_MAGIC {
+            return Err(bad("bad magic (not a Corral snapshot)"));
+        }
+        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&h[i..i + 8]);
+            u64::from_le_bytes(a)
+        };
+        if crc32c::crc32c(&h[0..36]) != u32_at(36) {
+            return Err(bad("header checksum mismatch"));
+        }
+        if u32_at(8) != SNAPSHOT_FORMAT_VERSION || u32_at(12) as usize != SNAPSHOT_HEADER_BYTES {
+            return Err(bad("unsupported format version"));
+        }
+        let zxid = u64_at(16) as i64;
+        let body_len = u64_at(24);
+        let actual = file_len - SNAPSHOT_HEADER_BYTES as u64;
+        if body_len != actual || body_len > SNAPSHOT_BODY_BYTES_MAX {
+            return Err(SnapshotError::LengthMismatch {
+                file: path.to_path_buf(),
+                expected: body_len,
+                actual,
+            });
+        }
+        let mut body = AlignedVec::with_capacity(body_len as usize);
+        body.extend_from_reader(&mut f)
+            .map_err(|e| io("reading", e))?;
+        if body.len() as u64 != body_len {
+            return Err(SnapshotError::LengthMismatch {
+                file: path.to_path_buf(),
+                expected: body_len,
+                actual: body.len() as u64,
+            });
+        }
+        let stored = u32_at(32);
+        let computed = crc32c::crc32c(&body);
+        if stored != computed {
+            return Err(SnapshotError::ChecksumMismatch {
+                file: path.to_path_buf(),
+                stored,
+                computed,
+            });
+        }
+        let s = SnapshotFile { zxid, body };
+        let archived = s.archived_checked(path)?;
+        let body_zxid = archived.zxid.to_native();
+        let name_zxid = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| zxid_of_name(n, SNAPSHOT_PREFIX));
+        if body_zxid != zxid || name_zxid.is_some_and(|z| z != zxid) {
+            return Err(SnapshotError::ZxidMismatch {
+                file: path.to_path_buf(),
+                header_zxid: zxid,
+                body_zxid,
+            });
+        }
+        Ok(s)
+    }
+
+    fn archived_checked(&self, path: &Path) -> Result<&ArchivedSnapshotBody, SnapshotError> {
+        rkyv::access::<ArchivedSnapshotBody, rkyv::rancor::Error>(&self.body).map_err(|e| {
+            SnapshotError::InvalidArchive {
+                file: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// The validated archive (validated once in `read`; checked again here, cheaply
+    /// relative to rebuilding, because the caller might hold a file read by other code).
+    pub fn archived(&self) -> &ArchivedSnapshotBody {
+        // The body passed `rkyv::access` in `read` and is immutable since.
+        rkyv::access::<ArchivedSnapshotBody, rkyv::rancor::Error>(&self.body)
+            .expect("validated in SnapshotFile::read")
+    }
+}
+
+/// A loaded snapshot.
+#[derive(Debug)]
+pub struct Loaded {
+    pub tree: DataTree,
+    pub sessions: Vec<(SessionId, i32)>,
+}
+
+/// Reads, validates and rebuilds a snapshot.
+pub fn load(path: &Path, config_data: Bytes) -> Result<Loaded, SnapshotError> {
+    let file = SnapshotFile::read(path)?;
+    let a = file.archived();
+    let invalid = |reason: String| SnapshotError::InvalidArchive {
+        file: path.to_path_buf(),
+        reason,
+    };
+    let acls: Vec<Arc<Vec<Acl>>> = a
+        .acls
+        .iter()
+        .map(|list| {
+            Arc::new(
+                list.iter()
+                    .map(|e| Acl {
+                        perms: e.perms.to_native(),
+                        id: Id::new(e.scheme.as_str(), e.id.as_str()),
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut nodes = Vec::with_capacity(a.nodes.len());
+    for n in a.nodes.iter() {
+        let acl_at = n.acl.to_native() as usize;
+        let acl = acls
+            .get(acl_at)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "node {} has ACL index {acl_at} of {}",
+                    n.path,
+                    acls.len()
+                ))
+            })?
+            .clone();
+        let node = Node {
+            data: n
+                .data
+                .as_ref()
+                .map(|d| Bytes::copy_from_slice(d.as_slice())),
+            acl,
+            czxid: n.czxid.to_native(),
+            mzxid: n.mzxid.to_native(),
+            ctime_ms: n.ctime_ms.to_native(),
+            mtime_ms: n.mtime_ms.to_native(),
+            version: n.version.to_native(),
+            cversion_creations: n.cversion_creations.to_native(),
+            aversion: n.aversion.to_native(),
+            ephemeral_owner: n.ephemeral_owner.to_native(),
+            pzxid: n.pzxid.to_native(),
+            children: BTreeSet::new(),
+        };
+        nodes.push((Arc::<str>::from(n.path.as_str()), node));
+    }
+    let tree = DataTree::restore(nodes, file.zxid, config_data).map_err(|source| {
+        SnapshotError::NotATree {
+            file: path.to_path_buf(),
+            source,
+        }
+    })?;
+    let sessions = a
+        .sessions
+        .iter()
+        .map(|s| (s.id.to_native(), s.timeout_ms.to_native()))
+        .collect();
+    Ok(Loaded { tree, sessions })
+}

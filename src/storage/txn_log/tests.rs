@@ -1,0 +1,386 @@
+//! Log writer and recovery: round trips over several segments, a cut at every offset of
+//! the last records, flipped bytes in the middle, the cross-segment rules of the decision
+//! table in `recovery.rs`.
+
+use super::*;
+use crate::storage::recovery::{recover_log, RecoveryError, RecoveryMode};
+use crate::storage::tests::support::{run, TempDir, Workload};
+use crate::tree::TxnRecord;
+
+fn small_opts() -> LogOptions {
+    LogOptions {
+        pre_alloc_bytes: 4096,
+        force_sync: true,
+        fsync_warning_threshold_ms: 1000,
+        segment_bytes_max: None,
+    }
+}
+
+/// Writes `batches` of records from a seeded workload into `dir`; returns them.
+fn write_log(dir: &Path, opts: LogOptions, batches: &[usize], seed: u64) -> Vec<TxnRecord> {
+    let dir = dir.to_path_buf();
+    let batches = batches.to_vec();
+    run(move || async move {
+        let mut w = Workload::new(seed);
+        let mut writer = LogWriter::open(&dir, opts, 0).await.unwrap();
+        let mut all = Vec::new();
+        for n in batches {
+            let recs: Vec<TxnRecord> = (0..n).map(|_| w.next()).collect();
+            writer.append(&recs);
+            all.extend(recs);
+            let synced = writer.sync().await.unwrap();
+            assert_eq!(synced, all.last().unwrap().zxid);
+        }
+        writer.close().await.unwrap();
+        all
+    })
+}
+
+/// Frame offsets of every record of a segment.
+fn frame_offsets(seg: &[u8]) -> Vec<(usize, usize)> {
+    let scan = scan_segment(seg).unwrap();
+    assert_eq!(scan.end, ScanEnd::Clean);
+    let mut out = Vec::new();
+    for (off, _) in &scan.records {
+        let Frame::Record { frame_bytes, .. } = read_frame(seg, *off) else {
+            panic!()
+        };
+        out.push((*off, off + frame_bytes));
+    }
+    out
+}
+
+#[test]
+fn records_round_trip_across_segments() {
+    let dir = TempDir::new("log-rt");
+    let opts = LogOptions {
+        segment_bytes_max: Some(2048),
+        ..small_opts()
+    };
+    let written = write_log(&dir.0, opts, &[1, 5, 20, 64, 3, 1, 40], 1);
+    let segs = list_segments(&dir.0).unwrap();
+    assert!(segs.len() >= 3, "rolled into several segments: {segs:?}");
+    let r = recover_log(&dir.0, 0, RecoveryMode::Repair).unwrap();
+    assert_eq!(r.records, written);
+    assert_eq!(r.last_zxid, written.last().unwrap().zxid);
+    assert!(r.torn.is_none());
+    // After a zxid: only the later records, and old segments are skipped.
+    let r = recover_log(&dir.0, 100, RecoveryMode::ReadOnly).unwrap();
+    assert_eq!(r.records, written[100..]);
+    assert!(r.segments.len() < segs.len());
+    // Names are the first zxid in hex; each file is a multiple of the preallocation step.
+    for (zxid, p) in &segs {
+        assert_eq!(
+            p.file_name().unwrap().to_str().unwrap(),
+            format!("log.{zxid:x}")
+        );
+        assert_eq!(std::fs::metadata(p).unwrap().len() % 4096, 0);
+    }
+}
+
+#[test]
+fn a_batch_larger_than_the_preallocation_extends_the_segment() {
+    let dir = TempDir::new("log-ext");
+    let written = write_log(&dir.0, small_opts(), &[200, 300], 2);
+    let segs = list_segments(&dir.0).unwrap();
+    assert_eq!(segs.len(), 1);
+    let len = std::fs::metadata(&segs[0].1).unwrap().len();
+    assert!(len > 4096 && len % 4096 == 0, "{len}");
+    assert_eq!(
+        recover_log(&dir.0, 0, RecoveryMode::Repair)
+            .unwrap()
+            .records,
+        written
+    );
+}
+
+/// Cut the newest segment at every offset of its last three records, both as a shorter
+/// file and as zeros from the cut on: recovery keeps exactly the whole records before the
+/// cut, repairs the tail, and a second recovery finds a clean log.
+#[test]
+fn cut_at_every_offset_of_the_last_records() {
+    let dir = TempDir::new("log-cut");
+    let written = write_log(&dir.0, small_opts(), &[4, 3, 1, 1, 1], 3);
+    let segs = list_segments(&dir.0).unwrap();
+    let (_, seg_path) = segs.last().unwrap().clone();
+    let original = std::fs::read(&seg_path).unwrap();
+    let frames = frame_offsets(&original);
+    let from = frames[frames.len() - 3].0;
+    let to = frames.last().unwrap().1;
+    for cut in from..=to {
+        for zero_fill in [false, true] {
+            let work = TempDir::new("log-cut-case");
+            let p = work.0.join(seg_path.file_name().unwrap());
+            let mut bytes = original.clone();
+            if zero_fill {
+                bytes[cut..].fill(0);
+            } else {
+                bytes.truncate(cut);
+            }
+            std::fs::write(&p, &bytes).unwrap();
+            // A record survives if its bytes do (zeroing can leave a record whose last bytes
+            // were zeros already intact).
+            let kept = frames
+                .iter()
+                .take_while(|(start, end)| bytes.get(*start..*end) == original.get(*start..*end))
+                .count();
+            let r = recover_log(&work.0, 0, RecoveryMode::Repair)
+                .unwrap_or_else(|e| panic!("cut {cut} zero_fill {zero_fill}: {e}"));
+            assert_eq!(r.records, written[..kept], "cut {cut}");
+            let at_boundary = frames.get(kept).is_none_or(|(start, _)| {
+                bytes.len() <= *start || bytes[*start..].iter().all(|&b| b == 0)
+            });
+            assert_eq!(
+                r.torn.is_some(),
+                !at_boundary,
+                "cut {cut} zero_fill {zero_fill}"
+            );
+            let again = recover_log(&work.0, 0, RecoveryMode::Repair).unwrap();
+            assert!(again.torn.is_none(), "repaired at cut {cut}");
+            assert_eq!(again.records, written[..kept]);
+        }
+    }
+}
+
+/// A flipped byte in a record followed by good ones is corruption, named by file and
+/// offset; in the last record it is a torn tail.
+#[test]
+fn flipped_bytes_in_the_middle_refuse_to_start() {
+    let dir = TempDir::new("log-flip");
+    let written = write_log(&dir.0, small_opts(), &[10, 10], 4);
+    let (_, seg_path) = list_segments(&dir.0).unwrap().pop().unwrap();
+    let original = std::fs::read(&seg_path).unwrap();
+    let frames = frame_offsets(&original);
+    for (i, (start, end)) in frames.iter().enumerate() {
+        for at in [*start, start + 2, start + 5, start + 9, end - 1] {
+            let mut bytes = original.clone();
+            bytes[at] ^= 0x10;
+            std::fs::write(&seg_path, &bytes).unwrap();
+            let r = recover_log(&dir.0, 0, RecoveryMode::ReadOnly);
+            if i + 1 < frames.len() {
+                match r {
+                    Err(RecoveryError::CorruptRecord { file, offset, .. }) => {
+                        assert_eq!(file, seg_path);
+                        assert_eq!(offset, *start, "flip at {at}");
+                    }
+                    other => panic!("flip at {at} of record {i}: {other:?}"),
+                }
+            } else {
+                let r = r.unwrap();
+                assert_eq!(r.records, written[..i]);
+                assert_eq!(r.torn.unwrap().offset, *start);
+            }
+        }
+    }
+    std::fs::write(&seg_path, &original).unwrap();
+    assert_eq!(
+        recover_log(&dir.0, 0, RecoveryMode::ReadOnly)
+            .unwrap()
+            .records,
+        written
+    );
+}
+
+#[test]
+fn a_torn_tail_before_a_newer_segment_is_corruption() {
+    let dir = TempDir::new("log-old-torn");
+    let opts = LogOptions {
+        segment_bytes_max: Some(1024),
+        ..small_opts()
+    };
+    write_log(&dir.0, opts, &[10, 10, 10, 10], 5);
+    let segs = list_segments(&dir.0).unwrap();
+    assert!(segs.len() >= 2);
+    let first = &segs[0].1;
+    let mut bytes = std::fs::read(first).unwrap();
+    let frames = frame_offsets(&bytes);
+    let (start, end) = *frames.last().unwrap();
+    bytes[start..end].fill(0);
+    bytes[start] = 7;
+    std::fs::write(first, &bytes).unwrap();
+    assert!(matches!(
+        recover_log(&dir.0, 0, RecoveryMode::Repair),
+        Err(RecoveryError::TornTailBeforeNewerSegment { .. })
+    ));
+}
+
+#[test]
+fn a_missing_segment_is_a_gap() {
+    let dir = TempDir::new("log-gap");
+    let opts = LogOptions {
+        segment_bytes_max: Some(1024),
+        ..small_opts()
+    };
+    write_log(&dir.0, opts, &[10, 10, 10, 10], 6);
+    let segs = list_segments(&dir.0).unwrap();
+    assert!(segs.len() >= 3);
+    std::fs::remove_file(&segs[1].1).unwrap();
+    assert!(matches!(
+        recover_log(&dir.0, 0, RecoveryMode::Repair),
+        Err(RecoveryError::LogGap { .. })
+    ));
+}
+
+#[test]
+fn header_and_name_are_checked() {
+    let dir = TempDir::new("log-hdr");
+    write_log(&dir.0, small_opts(), &[3], 7);
+    let (_, p) = list_segments(&dir.0).unwrap().pop().unwrap();
+    std::fs::rename(&p, segment_path(&dir.0, 2)).unwrap();
+    assert!(matches!(
+        recover_log(&dir.0, 0, RecoveryMode::Repair),
+        Err(RecoveryError::SegmentNameMismatch { .. })
+    ));
+    let p = segment_path(&dir.0, 2);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[17] ^= 1;
+    std::fs::write(&p, &bytes).unwrap();
+    assert!(matches!(
+        recover_log(&dir.0, 0, RecoveryMode::Repair),
+        Err(RecoveryError::BadSegmentHeader { .. })
+    ));
+}
+
+#[test]
+fn force_sync_off_still_writes() {
+    let dir = TempDir::new("log-nosync");
+    let opts = LogOptions {
+        force_sync: false,
+        ..small_opts()
+    };
+    let written = write_log(&dir.0, opts, &[5, 5], 8);
+    assert_eq!(
+        recover_log(&dir.0, 0, RecoveryMode::Repair)
+            .unwrap()
+            .records,
+        written
+    );
+}
+
+fn bench_record(zxid: i64) -> TxnRecord {
+    TxnRecord {
+        zxid,
+        time_ms: 0,
+        session_id: 1,
+        cxid: 1,
+        txn: crate::tree::Txn::SetData {
+            path: std::sync::Arc::from("/bench/node"),
+            data: Some(bytes::Bytes::from(vec![7u8; 100])),
+            version: 1,
+        },
+    }
+}
+
+fn bench_report(
+    what: &str,
+    per_sync: usize,
+    records: usize,
+    elapsed: std::time::Duration,
+    mut l: Vec<u64>,
+) {
+    l.sort_unstable();
+    let pct = |q: f64| l[((l.len() as f64 * q) as usize).min(l.len() - 1)];
+    println!(
+        "{what:<22} records/sync {per_sync:>3}: {:>8.0} records/s, sync p50 {:>4} us, p99 {:>5} us, max {:>6} us ({} syncs)",
+        records as f64 / elapsed.as_secs_f64(),
+        pct(0.5),
+        pct(0.99),
+        l.last().unwrap(),
+        l.len()
+    );
+}
+
+/// Not a test of correctness: records/s and fdatasync latency for 1, 8 and 64 records per
+/// sync on this machine's disk, through the glommio writer and, for comparison, a blocking
+/// std `File` (pwrite + fdatasync on the calling thread) over the same preallocated,
+/// zero-filled segment. Run by hand:
+/// `cargo test --lib log_sync_latency -- --ignored --nocapture --test-threads=1`
+/// (CORRAL_BENCH_DIR picks the disk; default the system temp dir).
+#[test]
+#[ignore]
+fn log_sync_latency() {
+    use std::os::unix::fs::FileExt;
+    use std::time::Instant;
+    let base = std::env::var_os("CORRAL_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    for per_sync in [1usize, 8, 64] {
+        let syncs = 3000 / per_sync + 300;
+        let dir = base.join(format!("corral-bench-{}-{per_sync}", std::process::id()));
+        let d = dir.clone();
+        let (lat, elapsed) = run(move || async move {
+            let opts = LogOptions {
+                pre_alloc_bytes: 64 << 20,
+                ..LogOptions::default()
+            };
+            let mut writer = LogWriter::open(&d, opts, 0).await.unwrap();
+            // The first sync creates and zero-fills the segment: not measured.
+            writer.append(&[bench_record(1)]);
+            writer.sync().await.unwrap();
+            let mut zxid = 1;
+            let mut lat_us = Vec::new();
+            let started = Instant::now();
+            for _ in 0..syncs {
+                let recs: Vec<TxnRecord> = (0..per_sync)
+                    .map(|_| {
+                        zxid += 1;
+                        bench_record(zxid)
+                    })
+                    .collect();
+                writer.append(&recs);
+                let t = Instant::now();
+                writer.sync().await.unwrap();
+                lat_us.push(t.elapsed().as_micros() as u64);
+            }
+            let elapsed = started.elapsed();
+            writer.close().await.unwrap();
+            (lat_us, elapsed)
+        });
+        bench_report(
+            "glommio BufferedFile",
+            per_sync,
+            syncs * per_sync,
+            elapsed,
+            lat,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+
+        // The same on a blocking std file.
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.1");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        f.write_all_at(&vec![0u8; 64 << 20], 0).unwrap();
+        f.sync_all().unwrap();
+        let mut offset = SEGMENT_HEADER_BYTES as u64;
+        let mut zxid = 0;
+        let mut lat = Vec::new();
+        let mut buf = Vec::new();
+        let started = Instant::now();
+        for _ in 0..syncs {
+            buf.clear();
+            for _ in 0..per_sync {
+                zxid += 1;
+                encode_frame(&bench_record(zxid), &mut buf);
+            }
+            let t = Instant::now();
+            f.write_all_at(&buf, offset).unwrap();
+            f.sync_data().unwrap();
+            lat.push(t.elapsed().as_micros() as u64);
+            offset += buf.len() as u64;
+        }
+        bench_report(
+            "blocking std File",
+            per_sync,
+            syncs * per_sync,
+            started.elapsed(),
+            lat,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

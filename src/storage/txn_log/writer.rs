@@ -1,0 +1,350 @@
+//! The log writer the ZAB executor drives: `append` encodes into a buffer (no I/O), `sync`
+//! writes everything appended so far with one io_uring write and one `fdatasync`.
+//!
+//! Group commit is the caller's loop: append every record of a drained batch, then `sync`
+//! once; while that sync is in flight the executor's inbox fills with the next batch, which
+//! the next `sync` covers. A write may be acknowledged only after the `sync` that covered
+//! its zxid returned `Ok` (the returned zxid says which).
+//!
+//! Files go through glommio's `BufferedFile` (io_uring reads, writes and fdatasync on the
+//! page cache); `docs/storage.md` has the measurements behind this choice over `DmaFile`.
+//! Segments are preallocated by writing zeros in `pre_alloc_bytes` steps, so a steady-state
+//! `fdatasync` changes no metadata (no size or extent change to journal). Matches
+//! ZooKeeper's `FileTxnLog` + `FilePadding`.
+//!
+//! Bounds: a batch is whatever was appended since the last sync; the caller bounds it
+//! (`corral.commit.maxBatch`); one record is at most [`super::RECORD_BYTES_MAX`].
+
+use super::{encode_frame, encode_segment_header, segment_path, SEGMENT_HEADER_BYTES};
+use crate::storage::LogError;
+use crate::tree::TxnRecord;
+use glommio::io::{BufferedFile, Directory, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Zero-fill writes are issued in chunks of this size.
+const ZERO_CHUNK_BYTES: usize = 1 << 20;
+
+/// Writer settings, from zoo.cfg.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// `preAllocSize` in bytes: segments grow in steps of this size, zero-filled.
+    pub pre_alloc_bytes: u64,
+    /// `forceSync`: false skips fdatasync (tests and throwaway setups only).
+    pub force_sync: bool,
+    /// `fsync.warningthresholdms`: syncs slower than this are logged.
+    pub fsync_warning_threshold_ms: u64,
+    /// `txnLogSizeLimitInKb` in bytes: start a new segment once a segment is this big.
+    pub segment_bytes_max: Option<u64>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            pre_alloc_bytes: 64 << 20,
+            force_sync: true,
+            fsync_warning_threshold_ms: 1000,
+            segment_bytes_max: None,
+        }
+    }
+}
+
+struct Segment {
+    file: BufferedFile,
+    path: PathBuf,
+    /// Where the next frame goes.
+    write_offset: u64,
+    /// Bytes zero-filled so far (the file's size).
+    allocated_bytes: u64,
+    has_records: bool,
+}
+
+/// Appends records to the newest segment of `<dataLogDir>/version-2`. Lives on one glommio
+/// executor (its files are bound to it).
+pub struct LogWriter {
+    dir: PathBuf,
+    opts: LogOptions,
+    segment: Option<Segment>,
+    /// Framed records appended since the last sync.
+    pending: Vec<u8>,
+    /// zxid of the first pending record (names a new segment).
+    pending_first_zxid: Option<i64>,
+    last_appended_zxid: i64,
+    synced_zxid: i64,
+    roll_requested: bool,
+    /// Bytes written to the log since the writer opened (for snapSizeLimitInKb).
+    written_bytes: u64,
+}
+
+impl LogWriter {
+    /// A writer for `log_dir` (the `version-2` directory, created if missing) whose first
+    /// record must have a zxid above `last_zxid` (the last one recovery found). Records always
+    /// go to a new segment, as ZooKeeper starts a new log on every start; the segment is
+    /// created at the first `sync`, named by the first zxid it holds.
+    pub async fn open(log_dir: &Path, opts: LogOptions, last_zxid: i64) -> Result<Self, LogError> {
+        assert!(opts.pre_alloc_bytes > 0, "preAllocSize is positive");
+        std::fs::create_dir_all(log_dir).map_err(|source| LogError::Io {
+            path: log_dir.to_path_buf(),
+            op: "creating",
+            source,
+        })?;
+        if !opts.force_sync {
+            tracing::warn!(
+                "forceSync=no: the transaction log is not fsynced; acknowledged writes can be lost on power failure"
+            );
+        }
+        Ok(LogWriter {
+            dir: log_dir.to_path_buf(),
+            opts,
+            segment: None,
+            pending: Vec::new(),
+            pending_first_zxid: None,
+            last_appended_zxid: last_zxid,
+            synced_zxid: last_zxid,
+            roll_requested: false,
+            written_bytes: 0,
+        })
+    }
+
+    /// The highest zxid appended (synced or not).
+    pub fn last_appended_zxid(&self) -> i64 {
+        self.last_appended_zxid
+    }
+
+    /// The highest zxid a completed `sync` covered.
+    pub fn synced_zxid(&self) -> i64 {
+        self.synced_zxid
+    }
+
+    /// Bytes appended and not yet synced.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Bytes written since open (all segments).
+    pub fn written_bytes(&self) -> u64 {
+        self.written_bytes
+    }
+
+    /// The segment being written, if one is open.
+    pub fn segment_path(&self) -> Option<&Path> {
+        self.segment.as_ref().map(|s| s.path.as_path())
+    }
+
+    /// Encodes `records` after the ones already appended. No I/O. Returns the bytes added.
+    /// zxids must increase (the sequencer's order); a violation is our bug, so it panics.
+    pub fn append(&mut self, records: &[TxnRecord]) -> usize {
+        let before = self.pending.len();
+        for rec in records {
+            assert!(
+                rec.zxid > self.last_appended_zxid,
+                "log append out of order: {:#x} after {:#x}",
+                rec.zxid,
+                self.last_appended_zxid
+            );
+            if self.pending_first_zxid.is_none() {
+                self.pending_first_zxid = Some(rec.zxid);
+            }
+            encode_frame(rec, &mut self.pending);
+            self.last_appended_zxid = rec.zxid;
+        }
+        self.pending.len() - before
+    }
+
+    /// Ask for the next sync to start a new segment (ZooKeeper rolls at each snapshot).
+    pub fn roll(&mut self) {
+        self.roll_requested = true;
+    }
+
+    /// Writes everything appended so far and fdatasyncs it (unless `forceSync=no`).
+    /// Returns the highest zxid now durable. Nothing appended: returns at once.
+    ///
+    /// On `Err` the writer is unusable: the caller must stop (a failed fsync leaves the
+    /// page cache in an unknown state; retrying it can report success for lost data).
+    pub async fn sync(&mut self) -> Result<i64, LogError> {
+        let Some(first_zxid) = self.pending_first_zxid else {
+            return Ok(self.synced_zxid);
+        };
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_first_zxid = None;
+        let needs_new = match &self.segment {
+            None => true,
+            Some(s) => {
+                s.has_records
+                    && (self.roll_requested
+                        || self
+                            .opts
+                            .segment_bytes_max
+                            .is_some_and(|max| s.write_offset + batch.len() as u64 > max))
+            }
+        };
+        if needs_new {
+            // The old segment is fully synced here (sync is the only writer and it finished
+            // its fdatasync), which is what lets recovery call a torn tail in any segment
+            // but the newest one corruption.
+            if let Some(old) = self.segment.take() {
+                old.file
+                    .close()
+                    .await
+                    .map_err(|e| self.io_err(&old.path, "closing", e))?;
+            }
+            self.segment = Some(self.create_segment(first_zxid, batch.len() as u64).await?);
+            self.roll_requested = false;
+        }
+        let Some(mut seg) = self.segment.take() else {
+            unreachable!("a segment was just ensured");
+        };
+        let result = self.write_and_sync(&mut seg, &batch).await;
+        self.segment = Some(seg);
+        result?;
+        // Reuse the allocation for the next batch (nothing was appended meanwhile: sync
+        // holds `&mut self`).
+        let mut batch = batch;
+        batch.clear();
+        self.pending = batch;
+        self.synced_zxid = self.last_appended_zxid;
+        Ok(self.synced_zxid)
+    }
+
+    async fn write_and_sync(&mut self, seg: &mut Segment, batch: &[u8]) -> Result<(), LogError> {
+        let len = batch.len() as u64;
+        let end = seg.write_offset + len;
+        // Keep at least a zeroed frame header after the last record: the end marker.
+        let wanted = end + super::FRAME_HEADER_BYTES as u64;
+        if wanted > seg.allocated_bytes {
+            let steps = (wanted - seg.allocated_bytes).div_ceil(self.opts.pre_alloc_bytes);
+            let new_size = seg.allocated_bytes + steps * self.opts.pre_alloc_bytes;
+            zero_fill(&seg.file, seg.allocated_bytes, new_size)
+                .await
+                .map_err(|e| self.io_err(&seg.path, "preallocating", e))?;
+            seg.allocated_bytes = new_size;
+        }
+        write_all(&seg.file, batch, seg.write_offset)
+            .await
+            .map_err(|e| self.io_err(&seg.path, "writing", e))?;
+        seg.write_offset = end;
+        seg.has_records = true;
+        self.written_bytes += len;
+        if self.opts.force_sync {
+            let started = Instant::now();
+            seg.file
+                .fdatasync()
+                .await
+                .map_err(|e| self.io_err(&seg.path, "fdatasync", e))?;
+            let took = started.elapsed();
+            if took > Duration::from_millis(self.opts.fsync_warning_threshold_ms) {
+                tracing::warn!(
+                    took_ms = took.as_millis() as u64,
+                    threshold_ms = self.opts.fsync_warning_threshold_ms,
+                    bytes = len,
+                    "fsync-ing the write ahead log took long"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates `log.<first_zxid>`: temp name, header, zeros, fsync, rename, fsync dir.
+    async fn create_segment(&self, first_zxid: i64, first_batch: u64) -> Result<Segment, LogError> {
+        let path = segment_path(&self.dir, first_zxid);
+        let tmp = path.with_extension("tmp");
+        let header_and_batch = SEGMENT_HEADER_BYTES as u64 + first_batch;
+        let allocated_bytes =
+            header_and_batch.div_ceil(self.opts.pre_alloc_bytes).max(1) * self.opts.pre_alloc_bytes;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .buffered_open(&tmp)
+            .await
+            .map_err(|e| self.io_err(&tmp, "creating", e))?;
+        zero_fill(&file, 0, allocated_bytes)
+            .await
+            .map_err(|e| self.io_err(&tmp, "preallocating", e))?;
+        write_all(&file, &encode_segment_header(first_zxid), 0)
+            .await
+            .map_err(|e| self.io_err(&tmp, "writing", e))?;
+        // The file's size changed: fdatasync flushes it too (size is needed to read data).
+        file.fdatasync()
+            .await
+            .map_err(|e| self.io_err(&tmp, "fdatasync", e))?;
+        file.rename(&path)
+            .await
+            .map_err(|e| self.io_err(&path, "renaming", e))?;
+        sync_dir(&self.dir).await?;
+        tracing::info!(segment = %path.display(), zxid = format_args!("{first_zxid:#x}"), "new transaction log segment");
+        Ok(Segment {
+            file,
+            path,
+            write_offset: SEGMENT_HEADER_BYTES as u64,
+            allocated_bytes,
+            has_records: false,
+        })
+    }
+
+    fn io_err(&self, path: &Path, op: &'static str, e: glommio::GlommioError<()>) -> LogError {
+        LogError::Io {
+            path: path.to_path_buf(),
+            op,
+            source: e.into(),
+        }
+    }
+
+    /// Closes the current segment (tests and orderly shutdown; dropping is also safe).
+    pub async fn close(mut self) -> Result<(), LogError> {
+        if let Some(seg) = self.segment.take() {
+            seg.file
+                .close()
+                .await
+                .map_err(|e| self.io_err(&seg.path, "closing", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// fsyncs a directory so a create or rename in it is durable.
+pub(crate) async fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    let io = |op, e: glommio::GlommioError<()>| LogError::Io {
+        path: dir.to_path_buf(),
+        op,
+        source: e.into(),
+    };
+    let d = Directory::open(dir).await.map_err(|e| io("opening", e))?;
+    d.sync().await.map_err(|e| io("fsync", e))?;
+    d.close().await.map_err(|e| io("closing", e))?;
+    Ok(())
+}
+
+/// Writes `bytes` at `pos`, looping over short writes. glommio takes the buffer by value,
+/// so each attempt copies the remaining bytes (one memcpy per batch: cheap next to the sync).
+async fn write_all(file: &BufferedFile, bytes: &[u8], mut pos: u64) -> glommio::Result<(), ()> {
+    let mut at = 0;
+    while at < bytes.len() {
+        let n = file.write_at(bytes[at..].to_vec(), pos).await?;
+        if n == 0 {
+            return Err(
+                std::io::Error::new(std::io::ErrorKind::WriteZero, "write returned 0").into(),
+            );
+        }
+        at += n;
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+async fn zero_fill(file: &BufferedFile, from: u64, to: u64) -> glommio::Result<(), ()> {
+    let mut at = from;
+    while at < to {
+        let n = ((to - at) as usize).min(ZERO_CHUNK_BYTES);
+        // A fresh zeroed Vec per write: calloc'd pages, no copy.
+        let written = file.write_at(vec![0u8; n], at).await?;
+        if written == 0 {
+            return Err(
+                std::io::Error::new(std::io::ErrorKind::WriteZero, "write returned 0").into(),
+            );
+        }
+        at += written as u64;
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Rebuilding a [`DataTree`] from a flat list of nodes (a snapshot), and the read access a
+//! snapshot needs. Everything derived is recomputed here rather than stored: children sets
+//! (from paths), the ephemerals-by-session index, the container/TTL set, quota usage and the
+//! data size. So a snapshot cannot disagree with itself about them. Matches what
+//! `DataTree.deserialize` rebuilds in ZooKeeper (children, ephemerals, containers, TTLs,
+//! quota trie).
+
+use super::{config_node, quota, txn, DataTree, Node};
+use crate::proto::{path, CONFIG_PATH};
+use bytes::Bytes;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// A node list that cannot be a tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    #[error("path {path:?} appears twice")]
+    DuplicatePath { path: String },
+    #[error("no root node")]
+    MissingRoot,
+    #[error("node {path:?} has no parent node")]
+    MissingParent { path: String },
+    #[error("invalid path {path:?}")]
+    InvalidPath { path: String },
+}
+
+impl DataTree {
+    /// Every node with its path, in no particular order (for snapshots).
+    pub fn iter_nodes(&self) -> impl Iterator<Item = (&Arc<str>, &Node)> {
+        self.nodes.iter()
+    }
+
+    /// Builds a tree from `nodes` (their `children` are ignored and recomputed) at
+    /// `last_zxid`. `/zookeeper/config` takes `config_data` from the running config, as a
+    /// fresh tree does.
+    pub fn restore(
+        nodes: impl IntoIterator<Item = (Arc<str>, Node)>,
+        last_zxid: i64,
+        config_data: Bytes,
+    ) -> Result<DataTree, RestoreError> {
+        let mut tree = DataTree::default();
+        for (p, mut node) in nodes {
+            if p.as_ref() != "/" && path::validate(&p).is_err() {
+                return Err(RestoreError::InvalidPath {
+                    path: p.to_string(),
+                });
+            }
+            node.children = BTreeSet::new();
+            tree.data_bytes += super::data_len(&node.data) as u64;
+            if tree.nodes.insert(p.clone(), node).is_some() {
+                return Err(RestoreError::DuplicatePath {
+                    path: p.to_string(),
+                });
+            }
+        }
+        if !tree.nodes.contains_key("/") {
+            return Err(RestoreError::MissingRoot);
+        }
+        let paths: Vec<Arc<str>> = tree.nodes.keys().cloned().collect();
+        for p in &paths {
+            let Some(parent) = path::parent(p) else {
+                continue;
+            };
+            let Some(parent_node) = tree.nodes.get_mut(parent) else {
+                return Err(RestoreError::MissingParent {
+                    path: p.to_string(),
+                });
+            };
+            parent_node.children.insert(Arc::from(path::name(p)));
+            let owner = tree.nodes[p].ephemeral_owner;
+            if txn::is_session_owner(owner) {
+                tree.ephemerals.entry(owner).or_default().insert(p.clone());
+            } else if owner != 0 {
+                tree.extended.insert(p.clone());
+            }
+        }
+        // The config node reflects the running configuration, not the one snapshotted.
+        match tree.nodes.get_mut(CONFIG_PATH) {
+            Some(n) => {
+                tree.data_bytes =
+                    tree.data_bytes - super::data_len(&n.data) as u64 + config_data.len() as u64;
+                n.data = Some(config_data);
+            }
+            None => {
+                if let Some(zk) = tree.nodes.get_mut(crate::proto::ZOOKEEPER_PATH) {
+                    zk.children.insert(Arc::from("config"));
+                    tree.data_bytes += config_data.len() as u64;
+                    tree.nodes
+                        .insert(Arc::from(CONFIG_PATH), config_node(config_data));
+                }
+            }
+        }
+        // Quota tracking: recount every subtree that has a limits node, as applying its
+        // creation did.
+        let mut limits: Vec<&Arc<str>> = paths
+            .iter()
+            .filter(|p| path::name(p) == quota::LIMITS_NODE)
+            .collect();
+        limits.sort();
+        for p in limits {
+            tree.after_quota_node_change(p);
+        }
+        tree.last_zxid = last_zxid;
+        Ok(tree)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Acl;
+    use crate::tree::{CreateTxn, Txn, TxnRecord};
+
+    fn create(tree: &mut DataTree, zxid: i64, path: &str, owner: i64) {
+        let parent = path::parent(path).unwrap();
+        let parent_cversion = tree.get(parent).unwrap().cversion_creations + 1;
+        let rec = TxnRecord {
+            zxid,
+            time_ms: zxid * 10,
+            session_id: 1,
+            cxid: 0,
+            txn: Txn::Create(CreateTxn {
+                path: Arc::from(path),
+                data: Some(Bytes::from(format!("d{zxid}"))),
+                acl: Arc::new(Acl::open_unsafe()),
+                ephemeral_owner: owner,
+                parent_cversion,
+                with_stat: false,
+            }),
+        };
+        tree.apply(&rec, &mut Vec::new());
+    }
+
+    #[test]
+    fn restore_recomputes_derived_state() {
+        let mut t = DataTree::new(Bytes::from_static(b"cfg"));
+        create(&mut t, 1, "/a", 0);
+        create(&mut t, 2, "/a/e", 0x0100_0000_0000_0001);
+        create(&mut t, 3, "/c", txn::CONTAINER_OWNER);
+        create(&mut t, 4, "/zookeeper/quota/a", 0);
+        create(&mut t, 5, "/zookeeper/quota/a/zookeeper_limits", 0);
+        create(&mut t, 6, "/zookeeper/quota/a/zookeeper_stats", 0);
+        let nodes = t.iter_nodes().map(|(p, n)| (p.clone(), n.clone()));
+        let r = DataTree::restore(nodes, t.last_zxid(), Bytes::from_static(b"cfg")).unwrap();
+        assert_eq!(r.node_count(), t.node_count());
+        assert_eq!(r.last_zxid(), 6);
+        assert_eq!(r.approximate_data_bytes(), t.approximate_data_bytes());
+        assert_eq!(r.ephemeral_count(), 1);
+        assert_eq!(r.extended_nodes().count(), 1);
+        for (p, n) in t.iter_nodes() {
+            assert_eq!(r.get(p).unwrap().stat(), n.stat(), "{p}");
+            assert_eq!(r.get(p).unwrap().children, n.children, "{p}");
+        }
+        assert_eq!(
+            r.quota_for("/a").map(|q| q.1),
+            t.quota_for("/a").map(|q| q.1)
+        );
+    }
+
+    #[test]
+    fn restore_refuses_orphans() {
+        let t = DataTree::new(Bytes::new());
+        let mut nodes: Vec<_> = t
+            .iter_nodes()
+            .map(|(p, n)| (p.clone(), n.clone()))
+            .collect();
+        let orphan = nodes[0].1.clone();
+        nodes.push((Arc::from("/x/y"), orphan));
+        assert_eq!(
+            DataTree::restore(nodes, 0, Bytes::new()).unwrap_err(),
+            RestoreError::MissingParent {
+                path: "/x/y".into()
+            }
+        );
+    }
+}
