@@ -40,7 +40,8 @@ fn shard(data: &Bytes) -> (Rc<ShardCtx>, Rc<Conn>) {
     let shared = Arc::new(corral::server::Shared {
         committed_zxid: AtomicI64::new(2),
     });
-    let ctx = ShardCtx::new(0, Arc::new(settings), shared);
+    let tree = corral::tree::DataTree::new(settings.config_node_data.clone());
+    let ctx = ShardCtx::new(0, Arc::new(settings), shared, tree);
     {
         let mut st = ctx.state.borrow_mut();
         let mut triggers = Vec::new();

@@ -84,7 +84,7 @@ pub(crate) mod support {
         }
 
         fn create_txn(&mut self, owner: i64) -> Txn {
-            let parent: Arc<str> = if self.paths.is_empty() || self.rand() % 3 == 0 {
+            let parent: Arc<str> = if self.paths.is_empty() || self.rand().is_multiple_of(3) {
                 Arc::from("/")
             } else {
                 let i = (self.rand() % self.paths.len() as u64) as usize;

@@ -85,7 +85,7 @@ fn a_batch_larger_than_the_preallocation_extends_the_segment() {
     let segs = list_segments(&dir.0).unwrap();
     assert_eq!(segs.len(), 1);
     let len = std::fs::metadata(&segs[0].1).unwrap().len();
-    assert!(len > 4096 && len % 4096 == 0, "{len}");
+    assert!(len > 4096 && len.is_multiple_of(4096), "{len}");
     assert_eq!(
         recover_log(&dir.0, 0, RecoveryMode::Repair)
             .unwrap()
