@@ -385,7 +385,8 @@ async fn run_zab(
         while let Some(action) = seq.poll_action() {
             if let Action::Deliver(batch) = &action {
                 for rec in batch.iter().filter_map(|c| c.rec.as_ref()) {
-                    appended += log.append(std::slice::from_ref(rec)) as u64;
+                    log.append(std::slice::from_ref(rec));
+                    appended += 1;
                 }
             }
             actions.push(action);
