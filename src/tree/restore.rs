@@ -27,7 +27,7 @@ pub enum RestoreError {
 impl DataTree {
     /// Every node with its path, in no particular order (for snapshots).
     pub fn iter_nodes(&self) -> impl Iterator<Item = (&Arc<str>, &Node)> {
-        self.nodes.iter()
+        self.nodes.iter().map(|(p, n)| (p, &**n))
     }
 
     /// Builds a tree from `nodes` (their `children` are ignored and recomputed) at
@@ -47,7 +47,7 @@ impl DataTree {
             }
             node.children = BTreeSet::new();
             tree.data_bytes += super::data_len(&node.data) as u64;
-            if tree.nodes.insert(p.clone(), node).is_some() {
+            if tree.nodes.insert(p.clone(), Box::new(node)).is_some() {
                 return Err(RestoreError::DuplicatePath {
                     path: p.to_string(),
                 });
@@ -86,7 +86,7 @@ impl DataTree {
                     zk.children.insert(Arc::from("config"));
                     tree.data_bytes += config_data.len() as u64;
                     tree.nodes
-                        .insert(Arc::from(CONFIG_PATH), config_node(config_data));
+                        .insert(Arc::from(CONFIG_PATH), Box::new(config_node(config_data)));
                 }
             }
         }
