@@ -132,10 +132,21 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
                 .collect();
             present.sort_unstable();
             // A prefix of the writer's sequence: 0..n with no gap...
-            assert!(present.iter().enumerate().all(|(i, n)| i == *n), "round {round} writer {w}: gap in {present:?}");
+            assert!(
+                present.iter().enumerate().all(|(i, n)| i == *n),
+                "round {round} writer {w}: gap in {present:?}"
+            );
             // ...holding every acknowledged create, plus at most the one in flight.
-            assert!(present.len() >= *acked, "round {round} writer {w}: acked {acked}, found {}", present.len());
-            assert!(present.len() <= acked + 1, "round {round} writer {w}: acked {acked}, found {}", present.len());
+            assert!(
+                present.len() >= *acked,
+                "round {round} writer {w}: acked {acked}, found {}",
+                present.len()
+            );
+            assert!(
+                present.len() <= acked + 1,
+                "round {round} writer {w}: acked {acked}, found {}",
+                present.len()
+            );
         }
     }
 }
