@@ -22,7 +22,6 @@ use corral::shard::{Conn, ConnState, Handshake, ShardCtx};
 use corral::tree::{CreateTxn, Txn, TxnRecord};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::hint::black_box;
 use std::rc::Rc;
 use std::sync::atomic::AtomicI64;
@@ -65,30 +64,18 @@ fn shard(data: &Bytes) -> (Rc<ShardCtx>, Rc<Conn>) {
             );
         }
     }
+    let peer: std::net::SocketAddr = "127.0.0.1:1".parse().expect("literal address");
     let conn = Rc::new(Conn {
         id: 1,
-        peer: "127.0.0.1:1".parse().expect("literal address"),
+        peer,
         established_ms: 0,
         st: RefCell::new(ConnState {
             session_id: 0x100,
             timeout_ms: 30_000,
             auth_ids: Arc::from(vec![]),
             out: BytesMut::with_capacity(64 * 1024),
-            slots: VecDeque::new(),
             handshake: Handshake::Done,
-            closing: false,
-            received: 0,
-            sent: 0,
-            last_op: "NA",
-            last_cxid: 0,
-            last_zxid: 0,
-            last_response_ms: 0,
-            last_latency_ms: 0,
-            latency_min_ms: 0,
-            latency_max_ms: 0,
-            latency_sum_ms: 0,
-            latency_count: 0,
-            write_started_ms: VecDeque::new(),
+            ..ConnState::new(peer)
         }),
         wake: Notify::default(),
     });

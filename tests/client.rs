@@ -10,28 +10,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The server under test: `CORRAL_TEST_SERVER` (`host:port`, for example an Apache
-/// ZooKeeper to check these expectations against) or else a fresh Corral server.
-struct Target {
-    addr: String,
-    _server: Option<common::TestServer>,
-}
-
-fn target() -> Target {
-    match std::env::var("CORRAL_TEST_SERVER") {
-        Ok(s) if !s.is_empty() => Target {
-            addr: s,
-            _server: None,
-        },
-        _ => {
-            let server = common::TestServer::start("");
-            Target {
-                addr: server.hosts(),
-                _server: Some(server),
-            }
-        }
-    }
-}
+use common::target;
 
 fn connect(server: &str) -> (Client, mpsc::Receiver<WatchedEvent>) {
     let (tx, rx) = mpsc::channel();

@@ -11,28 +11,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-/// The server under test: `CORRAL_TEST_SERVER` (`host:port`, for example an Apache
-/// ZooKeeper to check these expectations against) or else a fresh Corral server.
-struct Target {
-    addr: String,
-    _server: Option<common::TestServer>,
-}
-
-fn target() -> Target {
-    match std::env::var("CORRAL_TEST_SERVER") {
-        Ok(s) if !s.is_empty() => Target {
-            addr: s,
-            _server: None,
-        },
-        _ => {
-            let server = common::TestServer::start("");
-            Target {
-                addr: server.hosts(),
-                _server: Some(server),
-            }
-        }
-    }
-}
+use common::target;
 
 struct Run {
     code: i32,

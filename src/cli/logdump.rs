@@ -11,7 +11,6 @@
 use crate::storage::recovery::{recover_log, RecoveryMode};
 use crate::storage::txn_log::{list_segments, scan_segment, ScanEnd};
 use crate::tree::txn::{Txn, TxnRecord};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 pub fn run(path: &Path, json: bool, verify: bool) -> i32 {
@@ -204,26 +203,7 @@ pub fn record_line(rec: &TxnRecord) -> String {
     )
 }
 
-/// A JSON string literal.
-pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use crate::util::json_str;
 
 /// Data as JSON: null, or the bytes as a UTF-8 string when they are text, else as hex.
 pub fn json_data(data: Option<&[u8]>) -> String {

@@ -20,7 +20,6 @@ use futures_lite::future;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -54,27 +53,7 @@ pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
             id,
             peer,
             established_ms: now_ms(),
-            st: RefCell::new(ConnState {
-                session_id: 0,
-                timeout_ms: 0,
-                auth_ids: Arc::from(vec![Id::new("ip", &peer.ip().to_canonical().to_string())]),
-                out: BytesMut::with_capacity(4096),
-                slots: VecDeque::new(),
-                handshake: Handshake::Awaiting,
-                closing: false,
-                received: 0,
-                sent: 0,
-                last_op: "NA",
-                last_cxid: 0,
-                last_zxid: 0,
-                last_response_ms: 0,
-                last_latency_ms: 0,
-                latency_min_ms: 0,
-                latency_max_ms: 0,
-                latency_sum_ms: 0,
-                latency_count: 0,
-                write_started_ms: VecDeque::new(),
-            }),
+            st: RefCell::new(ConnState::new(peer)),
             wake: Notify::default(),
         });
         st.conns.insert(id, conn.clone());

@@ -83,6 +83,34 @@ pub struct ConnState {
     pub write_started_ms: VecDeque<i64>,
 }
 
+impl ConnState {
+    /// A fresh connection from `peer`: no session yet, its `ip` id already authenticated
+    /// (every ZooKeeper connection has one).
+    pub fn new(peer: std::net::SocketAddr) -> ConnState {
+        ConnState {
+            session_id: 0,
+            timeout_ms: 0,
+            auth_ids: Arc::from(vec![Id::new("ip", &peer.ip().to_canonical().to_string())]),
+            out: BytesMut::with_capacity(4096),
+            slots: VecDeque::new(),
+            handshake: Handshake::Awaiting,
+            closing: false,
+            received: 0,
+            sent: 0,
+            last_op: "NA",
+            last_cxid: 0,
+            last_zxid: 0,
+            last_response_ms: 0,
+            last_latency_ms: 0,
+            latency_min_ms: 0,
+            latency_max_ms: 0,
+            latency_sum_ms: 0,
+            latency_count: 0,
+            write_started_ms: VecDeque::new(),
+        }
+    }
+}
+
 pub struct Conn {
     pub id: ConnId,
     pub peer: SocketAddr,

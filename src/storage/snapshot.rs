@@ -214,21 +214,7 @@ pub fn snapshot_path(dir: &Path, zxid: i64) -> PathBuf {
 
 /// Snapshots in `dir`, sorted by zxid.
 pub fn list_snapshots(dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        if let Some(zxid) = name.to_str().and_then(|n| zxid_of_name(n, SNAPSHOT_PREFIX)) {
-            out.push((zxid, entry.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
+    crate::storage::txn_log::list_by_zxid(dir, SNAPSHOT_PREFIX)
 }
 
 /// Removes `snapshot.*.tmp` left by a crash while writing.

@@ -118,6 +118,29 @@ impl Drop for TestServer {
     }
 }
 
+/// The server under test: `CORRAL_TEST_SERVER` (`host:port`, for example an Apache
+/// ZooKeeper to check the expectations against) or else a fresh Corral server.
+pub struct Target {
+    pub addr: String,
+    _server: Option<TestServer>,
+}
+
+pub fn target() -> Target {
+    match std::env::var("CORRAL_TEST_SERVER") {
+        Ok(s) if !s.is_empty() => Target {
+            addr: s,
+            _server: None,
+        },
+        _ => {
+            let server = TestServer::start("");
+            Target {
+                addr: server.hosts(),
+                _server: Some(server),
+            }
+        }
+    }
+}
+
 /// A minimal raw client for wire-level tests: frames, handshake, requests.
 pub struct RawClient {
     pub stream: TcpStream,

@@ -57,6 +57,11 @@ pub fn zxid_of_name(name: &str, prefix: &str) -> Option<i64> {
 
 /// Segments in `dir`, sorted by first zxid.
 pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
+    list_by_zxid(dir, SEGMENT_PREFIX)
+}
+
+/// Files in `dir` named `<prefix><zxid hex>`, sorted by zxid; none if `dir` is missing.
+pub fn list_by_zxid(dir: &Path, prefix: &str) -> std::io::Result<Vec<(i64, PathBuf)>> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -66,7 +71,7 @@ pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
-        if let Some(zxid) = name.to_str().and_then(|n| zxid_of_name(n, SEGMENT_PREFIX)) {
+        if let Some(zxid) = name.to_str().and_then(|n| zxid_of_name(n, prefix)) {
             out.push((zxid, entry.path()));
         }
     }
