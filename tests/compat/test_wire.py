@@ -537,7 +537,12 @@ def test_broken_frame_after_handshake_closes(wire, data):
 def test_request_over_1_mib_closes_without_reply(wire, base):
     c = wire()
     body = enc_string(base + "/big") + zkwire.enc_buffer(b"x" * MIB) + zkwire.enc_acl(zkwire.OPEN_ACL) + enc_int(0)
-    c.send_request(OP_CREATE, body)
+    try:
+        c.send_request(OP_CREATE, body)
+    except (BrokenPipeError, ConnectionResetError):
+        # The server may close as soon as it reads the length prefix, before the client
+        # has finished sending the body: that is the behaviour under test, seen early.
+        pass
     assert c.wait_closed(10)
     other = Conn.session()
     try:
