@@ -204,14 +204,12 @@ impl LogWriter {
         let Some(mut seg) = self.segment.take() else {
             unreachable!("a segment was just ensured");
         };
-        let result = self.write_and_sync(&mut seg, &batch).await;
+        let capacity = batch.capacity();
+        let result = self.write_and_sync(&mut seg, batch).await;
         self.segment = Some(seg);
         result?;
-        // Reuse the allocation for the next batch (nothing was appended meanwhile: sync
-        // holds `&mut self`).
-        let mut batch = batch;
-        batch.clear();
-        self.pending = batch;
+        // The batch went to the kernel with the write; the next one starts at its size.
+        self.pending = Vec::with_capacity(capacity);
         self.synced_zxid = self.last_appended_zxid;
         Ok(self.synced_zxid)
     }
@@ -249,7 +247,7 @@ impl LogWriter {
         seg.extending = Some(task.detach());
     }
 
-    async fn write_and_sync(&mut self, seg: &mut Segment, batch: &[u8]) -> Result<(), LogError> {
+    async fn write_and_sync(&mut self, seg: &mut Segment, batch: Vec<u8>) -> Result<(), LogError> {
         let len = batch.len() as u64;
         let end = seg.write_offset + len;
         // Keep at least a zeroed frame header after the last record: the end marker.
@@ -318,7 +316,7 @@ impl LogWriter {
         zero_fill(&file, 0, allocated_bytes)
             .await
             .map_err(|e| self.io_err(&tmp, "preallocating", e))?;
-        write_all(&file, &encode_segment_header(first_zxid), 0)
+        write_all(&file, encode_segment_header(first_zxid).to_vec(), 0)
             .await
             .map_err(|e| self.io_err(&tmp, "writing", e))?;
         // The file's size changed: fdatasync flushes it too (size is needed to read data).
@@ -375,17 +373,18 @@ pub(crate) async fn sync_dir(dir: &Path) -> Result<(), LogError> {
 
 /// Writes `bytes` at `pos`, looping over short writes. glommio takes the buffer by value,
 /// so each attempt copies the remaining bytes (one memcpy per batch: cheap next to the sync).
-async fn write_all(file: &BufferedFile, bytes: &[u8], mut pos: u64) -> glommio::Result<(), ()> {
-    let mut at = 0;
-    while at < bytes.len() {
-        let n = file.write_at(bytes[at..].to_vec(), pos).await?;
-        if n == 0 {
-            return Err(
-                std::io::Error::new(std::io::ErrorKind::WriteZero, "write returned 0").into(),
-            );
-        }
-        at += n;
-        pos += n as u64;
+/// Writes `bytes` at `pos`. The buffer is handed to the io_uring write as it is (glommio's
+/// `write_at` takes ownership), so a batch is not copied again on its way to the file. A
+/// short write (the page cache refusing: a full disk) is an error, which stops the writer.
+async fn write_all(file: &BufferedFile, bytes: Vec<u8>, pos: u64) -> glommio::Result<(), ()> {
+    let len = bytes.len();
+    let written = file.write_at(bytes, pos).await?;
+    if written < len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            format!("short write: {written} of {len} bytes at offset {pos}"),
+        )
+        .into());
     }
     Ok(())
 }
