@@ -150,3 +150,49 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write() {
         }
     }
 }
+
+/// `corral purge -n 3` keeps the newest three snapshots and the logs they need, and the
+/// server recovers every write from what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_keeps_what_recovery_needs() {
+    let mut server = TestServer::start("snapCount=20");
+    let hosts = server.hosts();
+    {
+        let c = connect(&hosts).await;
+        c.create("/p", b"", &OPEN).await.unwrap();
+        for i in 0..150 {
+            c.create(&format!("/p/n{i}"), b"v", &OPEN).await.unwrap();
+        }
+    }
+    let snap_dir = server.dir.join("data/version-2");
+    let count = |prefix: &str| {
+        std::fs::read_dir(&snap_dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .count()
+    };
+    assert!(count("snapshot.") > 3, "several snapshots to purge");
+    let logs_before = count("log.");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(["purge", "-n", "3"])
+        .arg(server.dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count("snapshot."), 3);
+    assert!(count("log.") < logs_before, "old segments removed");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_corral"))
+        .args(["purge", "-n", "2"])
+        .arg(server.dir.join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    server.crash_and_restart();
+    let c = connect(&hosts).await;
+    assert_eq!(c.list_children("/p").await.unwrap().len(), 150);
+}

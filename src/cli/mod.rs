@@ -45,6 +45,18 @@ enum Command {
     Cli,
     /// Load generator for any ZooKeeper-protocol server (Corral or Apache ZooKeeper).
     Bench(bench::BenchArgs),
+    /// Delete old snapshots and the log segments no kept snapshot needs (like ZooKeeper's
+    /// PurgeTxnLog / zkCleanup.sh). Run it while the server is stopped or running: it
+    /// only removes files the newest snapshots do not need.
+    Purge {
+        /// Snapshots to keep (at least 3, as ZooKeeper requires).
+        #[arg(short = 'n', long = "count", default_value_t = 3)]
+        count: usize,
+        /// The dataLogDir (transaction logs).
+        data_log_dir: PathBuf,
+        /// The dataDir (snapshots), when it differs from the dataLogDir.
+        data_dir: Option<PathBuf>,
+    },
     /// Print the records of transaction log segments (like zkTxnLogToolkit).
     Logdump {
         /// One JSON object per record.
@@ -104,6 +116,11 @@ pub fn main() -> i32 {
         },
         Command::Cli => zkcli::run(&[]),
         Command::Bench(args) => bench::run(args),
+        Command::Purge {
+            count,
+            data_log_dir,
+            data_dir,
+        } => purge(count, &data_log_dir, data_dir.as_deref()),
         Command::Logdump { json, verify, path } => logdump::run(&path, json, verify),
         Command::Snapdump { json, file } => snapdump::run(&file, json),
         Command::Version => {
@@ -112,6 +129,26 @@ pub fn main() -> i32 {
                 env!("CARGO_PKG_VERSION")
             );
             0
+        }
+    }
+}
+
+fn purge(count: usize, data_log_dir: &std::path::Path, data_dir: Option<&std::path::Path>) -> i32 {
+    if count < 3 {
+        eprintln!("corral purge: -n {count}: the count must be at least 3");
+        return 2;
+    }
+    let data_dir = data_dir.unwrap_or(data_log_dir);
+    match crate::storage::purge(data_dir, data_log_dir, count) {
+        Ok(purged) => {
+            for p in purged.snapshots.iter().chain(&purged.segments) {
+                println!("Removing file: {}", p.display());
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("corral purge: {e}");
+            1
         }
     }
 }
