@@ -130,6 +130,8 @@ fn reconnect_resumes_session_and_restores_auth_and_watches() {
     assert_eq!(r.string().unwrap().as_str(), "digest");
     peer.reply(xid::AUTH, 0, 0, |_| {});
 
+    // The scripted server tells the test when the first of the pipelined pair arrived.
+    let (first_arrived_tx, first_arrived) = std::sync::mpsc::channel::<()>();
     let server = std::thread::spawn(move || {
         let (h, mut r) = peer.request();
         assert_eq!(h.op, op::GET_DATA);
@@ -170,6 +172,7 @@ fn reconnect_resumes_session_and_restores_auth_and_watches() {
         });
         // A pipelined pair: replies must reach the right callers.
         let (h1, _) = peer.request();
+        let _ = first_arrived_tx.send(());
         let (h2, _) = peer.request();
         assert_eq!((h1.op, h2.op), (op::EXISTS, op::GET_CHILDREN));
         peer.reply(h1.xid, 0x11, ErrorCode::NoNode.code(), |_| {});
@@ -191,8 +194,10 @@ fn reconnect_resumes_session_and_restores_auth_and_watches() {
     );
     let exists = std::thread::scope(|scope| {
         let exists = scope.spawn(|| client.exists("/nope", false));
-        // Give the first request a head start so the wire order is exists, children.
-        std::thread::sleep(Duration::from_millis(100));
+        // The wire order must be exists, then children: wait until exists is on the wire.
+        first_arrived
+            .recv_timeout(Duration::from_secs(10))
+            .expect("exists reached the server");
         let children = client.get_children("/", false).expect("children");
         assert_eq!(children, vec!["x".to_string(), "y".to_string()]);
         exists.join().expect("join")

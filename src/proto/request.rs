@@ -417,7 +417,13 @@ impl Request {
     }
 }
 
-fn decode_multi(r: &mut Reader) -> Result<Vec<MultiOp>, DecodeError> {
+/// Reads `MultiHeader` + op records until the terminating header, bounded by
+/// [`MULTI_OPS_MAX`]; `one` decodes the record of one op type or refuses the type.
+fn decode_ops<T>(
+    r: &mut Reader,
+    what: &'static str,
+    mut one: impl FnMut(i32, &mut Reader) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
     let mut ops = Vec::new();
     loop {
         let h = MultiHeader::decode(r)?;
@@ -426,17 +432,23 @@ fn decode_multi(r: &mut Reader) -> Result<Vec<MultiOp>, DecodeError> {
         }
         if ops.len() >= MULTI_OPS_MAX {
             return Err(DecodeError::InvalidValue {
-                field: "multi op count",
+                field: what,
                 value: ops.len() as i64,
             });
         }
-        let o = match h.op {
+        ops.push(one(h.op, r)?);
+    }
+}
+
+fn decode_multi(r: &mut Reader) -> Result<Vec<MultiOp>, DecodeError> {
+    decode_ops(r, "multi op count", |opcode, r| {
+        Ok(match opcode {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => MultiOp::Create {
-                op: h.op,
+                op: opcode,
                 req: CreateRequest::decode_with(r, false)?,
             },
             op::CREATE_TTL => MultiOp::Create {
-                op: h.op,
+                op: opcode,
                 req: CreateRequest::decode_with(r, true)?,
             },
             op::DELETE => MultiOp::Delete(path_version(r)?),
@@ -448,25 +460,13 @@ fn decode_multi(r: &mut Reader) -> Result<Vec<MultiOp>, DecodeError> {
                     value: other as i64,
                 })
             }
-        };
-        ops.push(o);
-    }
+        })
+    })
 }
 
 fn decode_multi_read(r: &mut Reader) -> Result<Vec<ReadOp>, DecodeError> {
-    let mut ops = Vec::new();
-    loop {
-        let h = MultiHeader::decode(r)?;
-        if h.done {
-            return Ok(ops);
-        }
-        if ops.len() >= MULTI_OPS_MAX {
-            return Err(DecodeError::InvalidValue {
-                field: "multiRead op count",
-                value: ops.len() as i64,
-            });
-        }
-        let o = match h.op {
+    decode_ops(r, "multiRead op count", |opcode, r| {
+        Ok(match opcode {
             op::GET_CHILDREN => ReadOp::GetChildren(path_watch(r)?.path),
             op::GET_DATA => ReadOp::GetData(path_watch(r)?.path),
             other => {
@@ -475,9 +475,8 @@ fn decode_multi_read(r: &mut Reader) -> Result<Vec<ReadOp>, DecodeError> {
                     value: other as i64,
                 })
             }
-        };
-        ops.push(o);
-    }
+        })
+    })
 }
 
 #[cfg(test)]

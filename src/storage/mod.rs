@@ -141,10 +141,9 @@ pub fn open(
             Err(e) => tracing::error!(error = %e, "skipping invalid snapshot"),
         }
     }
-    if loaded.is_none() && !candidates.is_empty() {
+    if let (None, Some((_, newest))) = (&loaded, candidates.last()) {
         // Starting from the empty tree while snapshots exist would replay an incomplete log
         // and silently drop everything the snapshots hold.
-        let (_, newest) = candidates.last().expect("not empty");
         return Err(SnapshotError::NoValidSnapshot {
             dir: snap_dir,
             newest: newest.clone(),

@@ -121,6 +121,21 @@ fn valid_path(p: &str) -> Result<(), ErrorCode> {
     path::validate(p).map_err(|_| ErrorCode::BadArguments)
 }
 
+/// The checks setData, setACL and check share, in ZooKeeper's order: a valid path, an
+/// existing node, then `perm` on it.
+fn existing(
+    view: &View,
+    p: &str,
+    perm: i32,
+    caller: &Caller,
+    cfg: &PrepConfig,
+) -> Result<Rec, ErrorCode> {
+    valid_path(p)?;
+    let node = view.get(p).ok_or(ErrorCode::NoNode)?;
+    require(&node, perm, caller, cfg)?;
+    Ok(node)
+}
+
 /// Hard quota check for adding `count_delta` nodes and `bytes_delta` bytes under `p`.
 fn check_quota(
     tree: &DataTree,
@@ -240,7 +255,7 @@ fn prep_create(
         return Err(ErrorCode::BadArguments);
     }
     let parent_path = parent_of(p)?;
-    let acl = acl::fixup(&req.acl, caller.auth_ids)?;
+    let acl = Arc::new(acl::fixup(&req.acl, caller.auth_ids)?);
     let parent = view.get(parent_path).ok_or(ErrorCode::NoNode)?;
     require(&parent, perms::CREATE, caller, cfg)?;
     let full_path = if mode.is_sequential() {
@@ -284,14 +299,14 @@ fn prep_create(
             cversion_creations: 0,
             num_children: 0,
             ephemeral_owner,
-            acl: Arc::new(acl.clone()),
+            acl: acl.clone(),
             data_len: crate::tree::data_len(&req.data) as i64,
         }),
     );
     Ok(Txn::Create(CreateTxn {
         path: Arc::from(full_path.as_str()),
         data: compact(&req.data),
-        acl: Arc::new(acl),
+        acl,
         ephemeral_owner,
         parent_cversion,
         with_stat: opcode != op::CREATE,
@@ -334,9 +349,7 @@ fn prep_set_data(
     cfg: &PrepConfig,
 ) -> Result<Txn, ErrorCode> {
     let p: &str = &s.path;
-    valid_path(p)?;
-    let node = view.get(p).ok_or(ErrorCode::NoNode)?;
-    require(&node, perms::WRITE, caller, cfg)?;
+    let node = existing(view, p, perms::WRITE, caller, cfg)?;
     let new_len = crate::tree::data_len(&s.data) as i64;
     check_quota(view.tree, p, 0, new_len - node.data_len, cfg)?;
     let version = check_version(node.version, s.version)?;
@@ -358,18 +371,16 @@ fn prep_set_acl(
     cfg: &PrepConfig,
 ) -> Result<Txn, ErrorCode> {
     let p: &str = &s.path;
-    valid_path(p)?;
-    let node = view.get(p).ok_or(ErrorCode::NoNode)?;
-    require(&node, perms::ADMIN, caller, cfg)?;
-    let acl = acl::fixup(&s.acl, caller.auth_ids)?;
+    let node = existing(view, p, perms::ADMIN, caller, cfg)?;
+    let acl = Arc::new(acl::fixup(&s.acl, caller.auth_ids)?);
     let aversion = check_version(node.aversion, s.version)?;
     let mut new_node = node;
     new_node.aversion = aversion;
-    new_node.acl = Arc::new(acl.clone());
+    new_node.acl = acl.clone();
     view.set(p, Some(new_node));
     Ok(Txn::SetAcl {
         path: view.intern(p),
-        acl: Arc::new(acl),
+        acl,
         aversion,
     })
 }
@@ -381,9 +392,7 @@ fn prep_check(
     cfg: &PrepConfig,
 ) -> Result<Txn, ErrorCode> {
     let p: &str = &c.path;
-    valid_path(p)?;
-    let node = view.get(p).ok_or(ErrorCode::NoNode)?;
-    require(&node, perms::READ, caller, cfg)?;
+    let node = existing(view, p, perms::READ, caller, cfg)?;
     check_version(node.version, c.version)?;
     Ok(Txn::Check {
         path: view.intern(p),
