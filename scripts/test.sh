@@ -3,7 +3,8 @@
 #
 #   1. Apache ZooKeeper 3.8 from Debian (zookeeper, zookeeper-bin), installed
 #      with apt-get when missing (needs root), for the reference runs and for
-#      its Java zkCli.sh and C cli_mt clients.
+#      its Java zkCli.sh and C cli_mt clients, plus the Debian packages the
+#      client suites list in tests/clients/*/debian-packages.
 #   2. A Python venv in .venv with tests/compat/requirements.txt.
 #   3. cargo build --release --locked, then cargo test --release --locked.
 #   4. tests/compat/run.sh zookeeper: the compat suites against the real
@@ -48,12 +49,20 @@ step_failed() {
 banner() { printf '\n==== %s\n' "$*"; }
 
 # ---------------------------------------------------------------- 1. ZooKeeper
-banner "ZooKeeper 3.8 from Debian"
+banner "ZooKeeper 3.8 and the client suites' packages from Debian"
 need=()
 dpkg -s zookeeper zookeeper-bin >/dev/null 2>&1 && command -v java >/dev/null || need+=(zookeeper zookeeper-bin)
 command -v python3 >/dev/null || need+=(python3 python3-venv)
+# Each client suite lists the Debian packages it needs (tests/clients/*/debian-packages).
+for list in "$ROOT"/tests/clients/*/debian-packages; do
+  [[ -f $list ]] || continue
+  while read -r pkg _; do
+    [[ -z $pkg || $pkg == \#* ]] && continue
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done <"$list"
+done
 if [[ ${#need[@]} -eq 0 ]]; then
-  echo "zookeeper, zookeeper-bin and python3 already installed"
+  echo "zookeeper, zookeeper-bin, python3 and the client suites' packages already installed"
 elif [[ $(id -u) -ne 0 ]]; then
   echo "missing ${need[*]} and not root: run as root or install them"
   step_failed "install ${need[*]}"

@@ -9,10 +9,12 @@
 #   1. pytest tests/compat (test_kazoo.py, test_wire.py)
 #   2. zkcli_golden.py check with Apache ZooKeeper's Java zkCli.sh
 #   3. cli_mt.sh with Apache ZooKeeper's C client shell
+#   4. every client suite tests/clients/<name>/run.sh (see tests/clients/README.md)
 # stops the server by its PID and prints "N passed, M failed".
 # Exits non-zero if anything failed or if no check ran.
 #
-# Options: --suite pytest|zkcli|cli_mt (repeatable; default all three);
+# Options: --suite pytest|zkcli|cli_mt|corral_cli|<client suite> (repeatable;
+#          default all of them);
 #          anything after -- goes to pytest (e.g. -- -k watch).
 # Env: PYTHON (default .venv/bin/python if present, else python3), CORRAL_BIN,
 #      ZK_PORT, ZK_BIN_DIR (/usr/share/zookeeper/bin), ZK_JAVA_CP,
@@ -43,6 +45,10 @@ if [[ ${#SUITES[@]} -eq 0 ]]; then
   SUITES=(pytest zkcli cli_mt)
   # Corral's own zkCli must print what the Java one prints: same golden files.
   [[ $FLAVOR == corral ]] && SUITES+=(corral_cli)
+  # Client suites written against other clients: one directory each.
+  for dir in "$ROOT"/tests/clients/*/; do
+    [[ -x $dir/run.sh ]] && SUITES+=("$(basename "$dir")")
+  done
 fi
 
 if [[ -z ${PYTHON:-} ]]; then
@@ -239,8 +245,17 @@ EOF
       count_line "$WORK/cli_mt.log" "cli_mt: " cli_mt
       ;;
     *)
-      echo "run.sh: unknown suite $suite"
-      total_failed=$((total_failed + 1))
+      client_dir=$ROOT/tests/clients/$suite
+      if [[ ! -x $client_dir/run.sh ]]; then
+        echo "run.sh: unknown suite $suite"
+        total_failed=$((total_failed + 1))
+        continue
+      fi
+      echo "== client suite $suite against $FLAVOR"
+      mkdir -p "$WORK/clients/$suite"
+      CLIENT_WORK="$WORK/clients/$suite" PYTHON="$PYTHON" \
+        timeout "${CLIENT_SUITE_TIMEOUT_S:-900}" "$client_dir/run.sh" 2>&1 | tee "$WORK/$suite.log"
+      count_line "$WORK/$suite.log" "$suite: " "$suite"
       ;;
   esac
 done
