@@ -11,6 +11,7 @@
 //! executor only ever awaits sends *to* shards, and shards never block on sends to it
 //! (their outbox is drained by a separate task), so no cycle of waits exists.
 
+pub mod commit;
 pub mod fourlw;
 pub mod msg;
 pub mod settings;
@@ -18,6 +19,7 @@ pub mod settings;
 use crate::runtime::{executor_builder, now_ms, Notify};
 use crate::shard::ShardCtx;
 use crate::zab::{Action, Sequencer, SequencerConfig};
+use commit::CommitPolicy;
 use glommio::channels::shared_channel::{self, ConnectedSender};
 use msg::{ShardReport, ToShard, ToZab, ZabReport};
 use settings::Settings;
@@ -327,13 +329,55 @@ async fn run_zab(
     let mut actions: Vec<Action> = Vec::new();
     let mut gathers: HashMap<u64, PendingGather> = HashMap::new();
     let mut next_gather_id: u64 = 0;
+    let mut commit = CommitPolicy::new(
+        settings.config.corral.commit_max_batch,
+        settings.config.corral.commit_max_wait_us,
+    );
     loop {
-        wake.wait().await;
+        // Messages left over from a full batch are handled without waiting.
+        if inbox.borrow().is_empty() {
+            wake.wait().await;
+        }
+        // Group commit: every record ordered since the last sync goes to the log, one
+        // fdatasync covers them all, and only then is anything delivered (acknowledged).
+        // While this sync is in flight, new requests pile up in the inbox for the next one.
+        actions.clear();
+        let bytes_before = log.written_bytes();
+        let mut appended: usize = 0;
+        let mut batch_started: Option<std::time::Instant> = None;
         loop {
+            if appended >= commit.max_batch_records() {
+                break;
+            }
             let next = inbox.borrow_mut().pop_front();
-            let Some(msg) = next else { break };
+            let Some(msg) = next else {
+                let waited_us = batch_started.map_or(0, |t| t.elapsed().as_micros() as u64);
+                match commit.wait_more_us(appended, waited_us) {
+                    Some(left_us) => {
+                        batch_started.get_or_insert_with(std::time::Instant::now);
+                        futures_lite::future::or(
+                            wake.wait(),
+                            glommio::timer::sleep(Duration::from_micros(left_us)),
+                        )
+                        .await;
+                        continue;
+                    }
+                    None => break,
+                }
+            };
             match msg {
-                ToZab::Input(input) => seq.handle(now_ms(), input),
+                ToZab::Input(input) => {
+                    seq.handle(now_ms(), input);
+                    while let Some(action) = seq.poll_action() {
+                        if let Action::Deliver(batch) = &action {
+                            for rec in batch.iter().filter_map(|c| c.rec.as_ref()) {
+                                log.append(std::slice::from_ref(rec));
+                                appended += 1;
+                            }
+                        }
+                        actions.push(action);
+                    }
+                }
                 ToZab::Gather { origin, query_id } => {
                     next_gather_id += 1;
                     gathers.insert(
@@ -376,27 +420,13 @@ async fn run_zab(
                 }
             }
         }
-        // Group commit: every record ordered since the last sync goes to the log, one
-        // fdatasync covers them all, and only then is anything delivered (acknowledged).
-        // While this sync is in flight, new requests pile up in the inbox for the next one.
-        actions.clear();
-        let bytes_before = log.written_bytes();
-        let mut appended: u64 = 0;
-        while let Some(action) = seq.poll_action() {
-            if let Action::Deliver(batch) = &action {
-                for rec in batch.iter().filter_map(|c| c.rec.as_ref()) {
-                    log.append(std::slice::from_ref(rec));
-                    appended += 1;
-                }
-            }
-            actions.push(action);
-        }
         if appended > 0 {
             if let Err(e) = log.sync().await {
                 fatal_storage("cannot sync the transaction log", &e);
             }
+            commit.synced(appended);
             let bytes = log.written_bytes() - bytes_before;
-            if policy.borrow_mut().after_sync(appended, bytes) {
+            if policy.borrow_mut().after_sync(appended as u64, bytes) {
                 take_snapshot(&seq, &mut log, &start.snap_dir, &settings, &policy);
             }
         }

@@ -126,20 +126,79 @@ pub struct SnapshotBody {
 }
 
 /// A consistent copy of the tree and sessions at one zxid, ready to encode off the
-/// executor (`Send`). Data is shared with the live tree (`Bytes` refcounts).
-pub type SnapshotImage = SnapshotBody;
+/// executor (`Send`).
+///
+/// Taking it stops the ZAB executor (no write is ordered meanwhile), so it holds only what
+/// is cheap to copy: each node's fields, with its path, data and ACL shared with the live
+/// tree by reference count. Sorting, ACL de-duplication and the owned strings of the
+/// archive ([`SnapshotImage::to_body`]) happen on the thread that encodes.
+pub struct SnapshotImage {
+    pub zxid: i64,
+    nodes: Vec<(Arc<str>, CapturedNode)>,
+    sessions: Vec<(SessionId, i32)>,
+}
 
-impl SnapshotBody {
-    /// Copies the node list of `tree` (at `tree.last_zxid()`) and `sessions`. Call it right
-    /// after a log sync covered `tree.last_zxid()`. Cost: O(nodes) — one path `String` per
-    /// node, data and ACLs shared.
+/// A node's fields at capture time (no children: the archive recomputes them from paths).
+struct CapturedNode {
+    data: Option<Bytes>,
+    acl: Arc<Vec<Acl>>,
+    czxid: i64,
+    mzxid: i64,
+    ctime_ms: i64,
+    mtime_ms: i64,
+    version: i32,
+    cversion_creations: i32,
+    aversion: i32,
+    ephemeral_owner: i64,
+    pzxid: i64,
+}
+
+impl SnapshotImage {
+    /// Copies the nodes of `tree` (at `tree.last_zxid()`) and `sessions`. Call it right
+    /// after a log sync covered `tree.last_zxid()`. Cost: O(nodes), reference-count bumps
+    /// and a plain copy per node (`bench/storage.rs` times it).
     pub fn capture(tree: &DataTree, sessions: impl IntoIterator<Item = (SessionId, i32)>) -> Self {
+        let mut nodes = Vec::with_capacity(tree.node_count());
+        nodes.extend(tree.iter_nodes().map(|(p, n)| {
+            (
+                p.clone(),
+                CapturedNode {
+                    data: n.data.clone(),
+                    acl: n.acl.clone(),
+                    czxid: n.czxid,
+                    mzxid: n.mzxid,
+                    ctime_ms: n.ctime_ms,
+                    mtime_ms: n.mtime_ms,
+                    version: n.version,
+                    cversion_creations: n.cversion_creations,
+                    aversion: n.aversion,
+                    ephemeral_owner: n.ephemeral_owner,
+                    pzxid: n.pzxid,
+                },
+            )
+        }));
+        SnapshotImage {
+            zxid: tree.last_zxid(),
+            nodes,
+            sessions: sessions.into_iter().collect(),
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The archive's root: nodes sorted by path, ACL lists de-duplicated into a table,
+    /// sessions sorted by id.
+    pub fn to_body(&self) -> SnapshotBody {
+        let mut order: Vec<usize> = (0..self.nodes.len()).collect();
+        order.sort_unstable_by(|&a, &b| self.nodes[a].0.cmp(&self.nodes[b].0));
         let mut acl_index: HashMap<*const Vec<Acl>, u32> = HashMap::new();
         let mut acls: Vec<Vec<SnapAcl>> = Vec::new();
-        let mut nodes = Vec::with_capacity(tree.node_count());
-        for (p, n) in tree.iter_nodes() {
-            let key = Arc::as_ptr(&n.acl);
-            let acl = *acl_index.entry(key).or_insert_with(|| {
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        for i in order {
+            let (p, n) = &self.nodes[i];
+            let acl = *acl_index.entry(Arc::as_ptr(&n.acl)).or_insert_with(|| {
                 acls.push(
                     n.acl
                         .iter()
@@ -167,20 +226,27 @@ impl SnapshotBody {
                 pzxid: n.pzxid,
             });
         }
-        nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        let mut sessions: Vec<SnapSession> = sessions
-            .into_iter()
-            .map(|(id, timeout_ms)| SnapSession { id, timeout_ms })
+        let mut sessions: Vec<SnapSession> = self
+            .sessions
+            .iter()
+            .map(|&(id, timeout_ms)| SnapSession { id, timeout_ms })
             .collect();
         sessions.sort_unstable_by_key(|s| s.id);
         SnapshotBody {
-            zxid: tree.last_zxid(),
+            zxid: self.zxid,
             acls,
             nodes,
             sessions,
         }
     }
 
+    /// The whole file: header + archive.
+    pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
+        self.to_body().encode()
+    }
+}
+
+impl SnapshotBody {
     /// The whole file: header + archive.
     pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
         let body =
@@ -259,7 +325,7 @@ pub async fn write_snapshot_async(
             let path = write_snapshot(&dir, image.zxid, &bytes)?;
             tracing::info!(
                 snapshot = %path.display(),
-                nodes = image.nodes.len(),
+                nodes = image.node_count(),
                 bytes = bytes.len(),
                 took_ms = started.elapsed().as_millis() as u64,
                 "snapshot written"

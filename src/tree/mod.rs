@@ -127,11 +127,15 @@ pub enum OpResult {
 
 /// `Clone` is for startup (every shard starts from the recovered tree); data and ACLs
 /// are shared by refcount.
+/// Path -> node. ahash instead of SipHash: lookups hash the whole path, and at a million
+/// nodes the hashing was a fifth of a restart (`bench/storage.rs`).
+type NodeMap = HashMap<Arc<str>, Box<Node>, ahash::RandomState>;
+
 #[derive(Debug, Clone, Default)]
 pub struct DataTree {
     /// Boxed so that growing the map moves 24-byte entries, not whole nodes: with nodes
     /// inline, a resize at ~1M nodes stalled apply for hundreds of milliseconds.
-    nodes: HashMap<Arc<str>, Box<Node>>,
+    nodes: NodeMap,
     ephemerals: HashMap<SessionId, BTreeSet<Arc<str>>>,
     /// Containers and TTL nodes: candidates for the reaper.
     extended: HashSet<Arc<str>>,

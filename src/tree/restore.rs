@@ -38,7 +38,11 @@ impl DataTree {
         last_zxid: i64,
         config_data: Bytes,
     ) -> Result<DataTree, RestoreError> {
+        let nodes = nodes.into_iter();
         let mut tree = DataTree::default();
+        // Sized once: growing a million-entry map step by step rehashes it ~20 times.
+        tree.nodes.reserve(nodes.size_hint().0);
+        let mut paths: Vec<Arc<str>> = Vec::with_capacity(nodes.size_hint().0);
         for (p, mut node) in nodes {
             if p.as_ref() != "/" && path::validate(&p).is_err() {
                 return Err(RestoreError::InvalidPath {
@@ -47,32 +51,43 @@ impl DataTree {
             }
             node.children = BTreeSet::new();
             tree.data_bytes += super::data_len(&node.data) as u64;
-            if tree.nodes.insert(p.clone(), Box::new(node)).is_some() {
-                return Err(RestoreError::DuplicatePath {
-                    path: p.to_string(),
-                });
-            }
-        }
-        if !tree.nodes.contains_key("/") {
-            return Err(RestoreError::MissingRoot);
-        }
-        let paths: Vec<Arc<str>> = tree.nodes.keys().cloned().collect();
-        for p in &paths {
-            let Some(parent) = path::parent(p) else {
-                continue;
-            };
-            let Some(parent_node) = tree.nodes.get_mut(parent) else {
-                return Err(RestoreError::MissingParent {
-                    path: p.to_string(),
-                });
-            };
-            parent_node.children.insert(Arc::from(path::name(p)));
-            let owner = tree.nodes[p].ephemeral_owner;
+            let owner = node.ephemeral_owner;
             if txn::is_session_owner(owner) {
                 tree.ephemerals.entry(owner).or_default().insert(p.clone());
             } else if owner != 0 {
                 tree.extended.insert(p.clone());
             }
+            if tree.nodes.insert(p.clone(), Box::new(node)).is_some() {
+                return Err(RestoreError::DuplicatePath {
+                    path: p.to_string(),
+                });
+            }
+            paths.push(p);
+        }
+        if !tree.nodes.contains_key("/") {
+            return Err(RestoreError::MissingRoot);
+        }
+        // Children sets from paths. A snapshot lists nodes sorted by path, so the children of
+        // one parent come in runs, in name order: each run is handed to its parent at once
+        // (one lookup per run, and an ordered bulk insert), which at a million nodes is
+        // several times faster than a lookup and a B-tree insert per node. Any order is
+        // still correct, only slower.
+        let mut run_parent: Option<&str> = None;
+        let mut run: Vec<Arc<str>> = Vec::new();
+        for p in &paths {
+            let Some(parent) = path::parent(p) else {
+                continue;
+            };
+            if run_parent != Some(parent) {
+                if let Some(done) = run_parent {
+                    tree.adopt_children(done, &mut run)?;
+                }
+                run_parent = Some(parent);
+            }
+            run.push(Arc::from(path::name(p)));
+        }
+        if let Some(done) = run_parent {
+            tree.adopt_children(done, &mut run)?;
         }
         // The config node reflects the running configuration, not the one snapshotted.
         match tree.nodes.get_mut(CONFIG_PATH) {
@@ -102,6 +117,29 @@ impl DataTree {
         }
         tree.last_zxid = last_zxid;
         Ok(tree)
+    }
+
+    /// Adds `names` (drained) to the children of `parent`; sorted input makes a fresh set
+    /// in one bulk build.
+    fn adopt_children(
+        &mut self,
+        parent: &str,
+        names: &mut Vec<Arc<str>>,
+    ) -> Result<(), RestoreError> {
+        let Some(parent_node) = self.nodes.get_mut(parent) else {
+            return Err(RestoreError::MissingParent {
+                path: names.first().map_or_else(
+                    || parent.to_string(),
+                    |n| format!("{}/{n}", parent.trim_end_matches('/')),
+                ),
+            });
+        };
+        if parent_node.children.is_empty() {
+            parent_node.children = names.drain(..).collect();
+        } else {
+            parent_node.children.extend(names.drain(..));
+        }
+        Ok(())
     }
 }
 
