@@ -37,7 +37,7 @@ command -v go >/dev/null || give_up "go not found (apt-get install golang-go)"
 
 # Offline build: GOPATH mode, nothing fetched, caches under CLIENT_WORK, and
 # no user go.env settings.
-export GO111MODULE=off GOPROXY=off GOFLAGS= GOENV=off
+export GO111MODULE=off GOPROXY=off GOFLAGS='' GOENV=off
 export GOPATH="$CLIENT_WORK/gopath:$GOCODE" GOCACHE="$CLIENT_WORK/gocache" GOTMPDIR="$CLIENT_WORK"
 mkdir -p "$CLIENT_WORK/gopath"
 (cd "$HERE" && nice go build -o "$CLIENT_WORK/gosuite" main.go checks.go restart.go) ||
