@@ -45,9 +45,10 @@ mkdir -p "$CLIENT_WORK/gopath"
 
 case $ZK_FLAVOR in
   corral)
-    CORRAL_BIN=${CORRAL_BIN:-target/release/corral}
-    # A relative path is relative to the repository root.
-    [[ $CORRAL_BIN == /* ]] || CORRAL_BIN=$ROOT/$CORRAL_BIN
+    # tests/compat/run.sh does not export its default: the same default here.
+    # A relative CORRAL_BIN is relative to the current directory, as there.
+    CORRAL_BIN=${CORRAL_BIN:-$ROOT/target/release/corral}
+    [[ $CORRAL_BIN == /* ]] || CORRAL_BIN=$PWD/$CORRAL_BIN
     export CORRAL_BIN
     ;;
   zookeeper)
