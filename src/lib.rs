@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod jute;
 pub mod proto;
+pub mod quorum;
 pub mod runtime;
 pub mod server;
 pub mod session;

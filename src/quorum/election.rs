@@ -1,0 +1,695 @@
+//! Fast leader election as a sans-IO state machine (ZooKeeper's `FastLeaderElection`).
+//!
+//! Every server starts an election round when it has no leader. It votes for itself (its id,
+//! last logged zxid and current epoch), tells every voter, and adopts any better vote it
+//! hears: higher peer epoch, then higher zxid, then higher id ([`Election::is_better`], Java's
+//! `totalOrderPredicate`). Once a quorum of voters holds its vote in the same round it waits
+//! `finalize_wait_ms` (200) for a better vote; if none comes, it decides. A server that finds
+//! the others already FOLLOWING/LEADING joins that leader when a quorum follows it and the
+//! leader itself says LEADING (Java's `outofelection` set and `checkLeader`). Observers send
+//! their (empty) vote to the voters, are answered at once, and only learn the leader: they
+//! are never counted in a quorum and never proposed.
+//!
+//! Run-loop contract (as `zab::Sequencer` and str0m's): one input at a time,
+//! [`Election::handle`] for a notification from an authenticated peer, [`Election::tick`]
+//! when [`Election::poll_timeout`] has passed, [`Election::start_looking`] when the role that
+//! followed a decision failed; after each, drain [`Election::poll_action`] until `None`.
+//! Times are milliseconds given by the caller; nothing here reads a clock, draws a random
+//! number or does I/O.
+//!
+//! Decision table for a notification from a voter while LOOKING (Java's `lookForLeader`):
+//!
+//! | its state | its round vs ours | effect |
+//! | --- | --- | --- |
+//! | LOOKING | higher | adopt the round, forget the round's votes, vote max(it, own), broadcast |
+//! | LOOKING | lower | answer it with our vote; otherwise ignore |
+//! | LOOKING | equal | adopt it if better and broadcast; record it; a quorum for our vote starts the finalize wait |
+//! | FOLLOWING / LEADING | equal | record it in the round; decide if a quorum agrees and the leader leads |
+//! | FOLLOWING / LEADING | any | record it out of election; join if a quorum follows a leader that leads |
+//! | OBSERVING | any | ignore |
+//!
+//! While the finalize wait runs, a better vote ends the wait and is handled as above; any
+//! other notification is dropped and restarts the wait (as Java's inner `poll` loop).
+//! A decided server answers LOOKING voters with its decided vote and state, and answers
+//! non-voters (observers) with its current vote at once, whatever its state.
+//!
+//! Bounds: the vote tables hold at most one entry per voter; each input queues at most three
+//! actions (an answer, a broadcast, a decision), so the queue stays short when drained.
+//!
+//! Not here yet: reconfig (a notification's `config_version` is carried, not acted on),
+//! hierarchical / weighted quorums (the [`QuorumVerifier`] trait is where they go), and Java's
+//! "zxid -1" special case for servers that failed to load their database.
+
+use crate::config::{Membership, Role};
+use crate::proto::Zxid;
+use crate::quorum::wire::{Notification, PeerState};
+use crate::quorum::ServerId;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Java's `finalizeWait`.
+pub const FINALIZE_WAIT_MS: i64 = 200;
+/// Java's default `zookeeper.fastleader.minNotificationInterval` (= finalizeWait).
+pub const NOTIFICATION_INTERVAL_MIN_MS: i64 = 200;
+/// Java's default `zookeeper.fastleader.maxNotificationInterval`.
+pub const NOTIFICATION_INTERVAL_MAX_MS: i64 = 60_000;
+
+/// Decides which sets of servers form a quorum (`flexible.QuorumVerifier`).
+pub trait QuorumVerifier {
+    /// A voter's weight; 0 for observers and strangers, which never count nor lead.
+    fn weight(&self, id: ServerId) -> u64;
+    /// Whether the voters among `ids` form a quorum.
+    fn contains_quorum(&self, ids: &BTreeSet<ServerId>) -> bool;
+
+    fn is_voter(&self, id: ServerId) -> bool {
+        self.weight(id) > 0
+    }
+}
+
+/// Majority of the voters (`QuorumMaj`): more than half of them, each weighing 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MajorityQuorum {
+    voters: BTreeSet<ServerId>,
+}
+
+impl MajorityQuorum {
+    pub fn new(voters: impl IntoIterator<Item = ServerId>) -> MajorityQuorum {
+        MajorityQuorum {
+            voters: voters.into_iter().collect(),
+        }
+    }
+
+    pub fn voters(&self) -> &BTreeSet<ServerId> {
+        &self.voters
+    }
+}
+
+impl QuorumVerifier for MajorityQuorum {
+    fn weight(&self, id: ServerId) -> u64 {
+        u64::from(self.voters.contains(&id))
+    }
+
+    fn contains_quorum(&self, ids: &BTreeSet<ServerId>) -> bool {
+        let counted = ids.iter().filter(|id| self.voters.contains(id)).count();
+        counted > self.voters.len() / 2
+    }
+}
+
+/// Why a membership cannot drive an election yet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ElectionConfigError {
+    #[error("hierarchical or weighted quorums are not supported yet")]
+    UnsupportedQuorum,
+    #[error("the membership has no participant")]
+    NoVoters,
+}
+
+/// What an election needs to know about the ensemble and its clocks.
+#[derive(Debug, Clone)]
+pub struct ElectionConfig<Q = MajorityQuorum> {
+    pub quorum: Q,
+    /// Non-voting members: answered, never counted.
+    pub observers: BTreeSet<ServerId>,
+    /// Our membership version, sent in every notification.
+    pub config_version: u64,
+    pub tick_ms: i64,
+    /// Ticks a decided server has to establish its role (connect and sync) before the
+    /// caller restarts the election: the decision's `establish_by_ms`.
+    pub init_limit_ticks: u32,
+    /// Ticks an established follower may go without hearing from its leader.
+    pub sync_limit_ticks: u32,
+    pub finalize_wait_ms: i64,
+    pub notification_interval_min_ms: i64,
+    pub notification_interval_max_ms: i64,
+}
+
+impl ElectionConfig<MajorityQuorum> {
+    /// A majority quorum over `voters`, with ZooKeeper's default election timings.
+    pub fn majority(
+        voters: impl IntoIterator<Item = ServerId>,
+        observers: impl IntoIterator<Item = ServerId>,
+        tick_ms: i64,
+        init_limit_ticks: u32,
+        sync_limit_ticks: u32,
+    ) -> ElectionConfig<MajorityQuorum> {
+        ElectionConfig {
+            quorum: MajorityQuorum::new(voters),
+            observers: observers.into_iter().collect(),
+            config_version: 0,
+            tick_ms,
+            init_limit_ticks,
+            sync_limit_ticks,
+            finalize_wait_ms: FINALIZE_WAIT_MS,
+            notification_interval_min_ms: NOTIFICATION_INTERVAL_MIN_MS,
+            notification_interval_max_ms: NOTIFICATION_INTERVAL_MAX_MS,
+        }
+    }
+
+    /// From the `server.N` lines: participants vote, observers learn.
+    pub fn from_membership(
+        membership: &Membership,
+        tick_ms: i64,
+        init_limit_ticks: u32,
+        sync_limit_ticks: u32,
+    ) -> Result<ElectionConfig<MajorityQuorum>, ElectionConfigError> {
+        if !membership.groups.is_empty() || !membership.weights.is_empty() {
+            return Err(ElectionConfigError::UnsupportedQuorum);
+        }
+        let ids_with = |role| {
+            membership
+                .servers
+                .iter()
+                .filter(move |s| s.role == role)
+                .map(|s| s.id)
+        };
+        let mut cfg = ElectionConfig::majority(
+            ids_with(Role::Participant),
+            ids_with(Role::Observer),
+            tick_ms,
+            init_limit_ticks,
+            sync_limit_ticks,
+        );
+        if cfg.quorum.voters().is_empty() {
+            return Err(ElectionConfigError::NoVoters);
+        }
+        cfg.config_version = membership.version;
+        Ok(cfg)
+    }
+}
+
+impl<Q> ElectionConfig<Q> {
+    pub fn init_limit_ms(&self) -> i64 {
+        self.tick_ms * i64::from(self.init_limit_ticks)
+    }
+
+    pub fn sync_limit_ms(&self) -> i64 {
+        self.tick_ms * i64::from(self.sync_limit_ticks)
+    }
+}
+
+/// A proposal: who should lead, and the history that candidate holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Vote {
+    pub leader: ServerId,
+    /// The candidate's last logged zxid.
+    pub zxid: Zxid,
+    /// The candidate's current (accepted and acknowledged) epoch.
+    pub peer_epoch: u64,
+}
+
+impl Vote {
+    /// An observer's vote: it proposes nobody.
+    pub const NONE: Vote = Vote {
+        leader: 0,
+        zxid: -1,
+        peer_epoch: 0,
+    };
+}
+
+/// What a decided server does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ElectedRole {
+    Leading,
+    Following,
+    Observing,
+}
+
+impl ElectedRole {
+    fn peer_state(self) -> PeerState {
+        match self {
+            ElectedRole::Leading => PeerState::Leading,
+            ElectedRole::Following => PeerState::Following,
+            ElectedRole::Observing => PeerState::Observing,
+        }
+    }
+}
+
+/// The end of an election round on this server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// The leader and the history it announced.
+    pub vote: Vote,
+    /// The round the decision was made in (the leader's round when joining an established
+    /// ensemble).
+    pub election_epoch: u64,
+    pub role: ElectedRole,
+    pub decided_at_ms: i64,
+    /// `initLimit` ticks after the decision: if the role is not established by then (the
+    /// leader has no quorum of synced followers, or the learner cannot sync), the caller
+    /// calls [`Election::start_looking`].
+    pub establish_by_ms: i64,
+}
+
+/// An output of the election.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send to one peer.
+    Send {
+        to: ServerId,
+        notification: Notification,
+    },
+    /// Send to every voter except this server (observers are not sent to: they ask).
+    Broadcast { notification: Notification },
+    /// The round ended: take this role.
+    Decided(Decision),
+}
+
+/// A vote heard from a voter, with the round and state it came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ballot {
+    vote: Vote,
+    election_epoch: u64,
+    state: PeerState,
+}
+
+impl Ballot {
+    /// Java's `Vote.equals`: votes of servers out of election agree on leader and epoch
+    /// alone (their zxid and round may differ, ZOOKEEPER-1805); a LOOKING vote must match
+    /// in every field.
+    fn agrees_with(&self, other: &Ballot) -> bool {
+        if self.state == PeerState::Looking || other.state == PeerState::Looking {
+            self.vote == other.vote && self.election_epoch == other.election_epoch
+        } else {
+            self.vote.leader == other.vote.leader && self.vote.peer_epoch == other.vote.peer_epoch
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Exchanging votes; `finalize_until_ms` is set while a quorum holds our vote.
+    Looking {
+        finalize_until_ms: Option<i64>,
+    },
+    Decided(Decision),
+}
+
+/// One server's leader election.
+#[derive(Debug)]
+pub struct Election<Q: QuorumVerifier = MajorityQuorum> {
+    cfg: ElectionConfig<Q>,
+    my_id: ServerId,
+    /// Our own vote for the current round (Vote::NONE for an observer).
+    own_vote: Vote,
+    /// Java's `logicalclock`: the round.
+    logical_clock: u64,
+    proposal: Vote,
+    phase: Phase,
+    /// Votes of this round (Java's `recvset`), ours included.
+    round_votes: BTreeMap<ServerId, Ballot>,
+    /// FOLLOWING/LEADING votes of any round (Java's `outofelection`).
+    out_of_election: BTreeMap<ServerId, Ballot>,
+    notification_interval_ms: i64,
+    /// When we last heard from a voter, or last resent our vote.
+    idle_since_ms: i64,
+    actions: VecDeque<Action>,
+}
+
+impl<Q: QuorumVerifier> Election<Q> {
+    /// Starts the first round. `vote` is this server's own: its id, last logged zxid and
+    /// current epoch (ignored for an observer, which proposes nobody).
+    pub fn new(cfg: ElectionConfig<Q>, my_id: ServerId, vote: Vote, now_ms: i64) -> Election<Q> {
+        assert!(my_id != 0, "server id 0 is not a member");
+        assert!(cfg.finalize_wait_ms > 0);
+        assert!(cfg.notification_interval_min_ms > 0);
+        assert!(cfg.notification_interval_min_ms <= cfg.notification_interval_max_ms);
+        let mut election = Election {
+            cfg,
+            my_id,
+            own_vote: Vote::NONE,
+            logical_clock: 0,
+            proposal: Vote::NONE,
+            phase: Phase::Looking {
+                finalize_until_ms: None,
+            },
+            round_votes: BTreeMap::new(),
+            out_of_election: BTreeMap::new(),
+            notification_interval_ms: 0,
+            idle_since_ms: now_ms,
+            actions: VecDeque::new(),
+        };
+        election.start_looking(now_ms, vote);
+        election
+    }
+
+    // Getters.
+
+    pub fn my_id(&self) -> ServerId {
+        self.my_id
+    }
+
+    pub fn is_voter(&self) -> bool {
+        self.cfg.quorum.is_voter(self.my_id)
+    }
+
+    pub fn config(&self) -> &ElectionConfig<Q> {
+        &self.cfg
+    }
+
+    /// The round (Java's `logicalclock`).
+    pub fn logical_clock(&self) -> u64 {
+        self.logical_clock
+    }
+
+    /// The vote we hold while looking.
+    pub fn proposal(&self) -> Vote {
+        self.proposal
+    }
+
+    pub fn state(&self) -> PeerState {
+        match self.phase {
+            Phase::Looking { .. } => PeerState::Looking,
+            Phase::Decided(d) => d.role.peer_state(),
+        }
+    }
+
+    pub fn decision(&self) -> Option<Decision> {
+        match self.phase {
+            Phase::Looking { .. } => None,
+            Phase::Decided(d) => Some(d),
+        }
+    }
+
+    /// Java's `totalOrderPredicate`: whether `new` beats `current`. Only voters can win;
+    /// any voter beats no vote at all.
+    pub fn is_better(&self, new: Vote, current: Vote) -> bool {
+        if !self.cfg.quorum.is_voter(new.leader) {
+            return false;
+        }
+        if !self.cfg.quorum.is_voter(current.leader) {
+            return true;
+        }
+        (new.peer_epoch, new.zxid, new.leader) > (current.peer_epoch, current.zxid, current.leader)
+    }
+
+    // Inputs.
+
+    /// Starts a new round (Java's `lookForLeader`): bumps the round, votes for ourselves
+    /// and tells every voter.
+    pub fn start_looking(&mut self, now_ms: i64, vote: Vote) {
+        if self.is_voter() {
+            assert_eq!(vote.leader, self.my_id, "a voter's own vote names itself");
+            self.own_vote = vote;
+        } else {
+            self.own_vote = Vote::NONE;
+        }
+        self.logical_clock += 1;
+        self.proposal = self.own_vote;
+        self.phase = Phase::Looking {
+            finalize_until_ms: None,
+        };
+        self.round_votes.clear();
+        self.out_of_election.clear();
+        self.notification_interval_ms = self.cfg.notification_interval_min_ms;
+        self.idle_since_ms = now_ms;
+        tracing::info!(
+            me = self.my_id,
+            round = self.logical_clock,
+            zxid = format_args!("{:#x}", self.own_vote.zxid),
+            "new election"
+        );
+        self.broadcast();
+        self.count_own_vote(now_ms);
+    }
+
+    /// A notification from peer `from` (the id its connection authenticated as).
+    pub fn handle(&mut self, now_ms: i64, from: ServerId, n: &Notification) {
+        if from == self.my_id || n.sender != from {
+            tracing::warn!(
+                me = self.my_id,
+                from,
+                sender = n.sender,
+                "ignoring notification with a wrong sender id"
+            );
+            return;
+        }
+        if n.config_version != self.cfg.config_version {
+            tracing::debug!(
+                from,
+                theirs = n.config_version,
+                ours = self.cfg.config_version,
+                "peer runs another config version"
+            );
+        }
+        if !self.cfg.quorum.is_voter(from) {
+            // An observer (or a non-voting member) asks who leads: answer now, count nothing.
+            let reply = self.current_notification();
+            self.send(from, reply);
+            return;
+        }
+        let finalize_until_ms = match self.phase {
+            Phase::Decided(d) => {
+                if n.state == PeerState::Looking {
+                    let reply = self.notification(d.vote, d.election_epoch, d.role.peer_state());
+                    self.send(from, reply);
+                }
+                return;
+            }
+            Phase::Looking { finalize_until_ms } => finalize_until_ms,
+        };
+        if n.state == PeerState::Looking && n.election_epoch < self.logical_clock {
+            // A voter behind us: tell it about the current round.
+            let reply = self.current_notification();
+            self.send(from, reply);
+        }
+        self.idle_since_ms = now_ms;
+        let heard = Vote {
+            leader: n.leader,
+            zxid: n.zxid,
+            peer_epoch: n.peer_epoch,
+        };
+        if finalize_until_ms.is_some() {
+            if !self.is_better(heard, self.proposal) {
+                self.phase = Phase::Looking {
+                    finalize_until_ms: Some(now_ms + self.cfg.finalize_wait_ms),
+                };
+                return;
+            }
+            self.phase = Phase::Looking {
+                finalize_until_ms: None,
+            };
+        }
+        if !self.cfg.quorum.is_voter(n.leader) {
+            tracing::warn!(
+                me = self.my_id,
+                from,
+                leader = n.leader,
+                "ignoring a vote for a server that cannot lead"
+            );
+            return;
+        }
+        let ballot = Ballot {
+            vote: heard,
+            election_epoch: n.election_epoch,
+            state: n.state,
+        };
+        match n.state {
+            PeerState::Looking => self.handle_looking_vote(now_ms, from, ballot),
+            PeerState::Following | PeerState::Leading => {
+                self.handle_established_vote(now_ms, from, ballot)
+            }
+            PeerState::Observing => {
+                tracing::debug!(from, "ignoring a voter that says it observes");
+            }
+        }
+    }
+
+    /// Timers: ends the finalize wait, or resends our vote after a quiet interval (doubling
+    /// the interval each time, up to the maximum).
+    pub fn tick(&mut self, now_ms: i64) {
+        let Phase::Looking { finalize_until_ms } = self.phase else {
+            return;
+        };
+        if let Some(until) = finalize_until_ms {
+            if now_ms >= until {
+                self.decide(now_ms, self.proposal, self.logical_clock);
+            }
+            return;
+        }
+        if now_ms >= self.idle_since_ms + self.notification_interval_ms {
+            self.broadcast();
+            self.notification_interval_ms =
+                (self.notification_interval_ms * 2).min(self.cfg.notification_interval_max_ms);
+            self.idle_since_ms = now_ms;
+            tracing::debug!(
+                me = self.my_id,
+                next_ms = self.notification_interval_ms,
+                "notification timeout"
+            );
+        }
+    }
+
+    // Outputs.
+
+    /// The next thing to do, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Election::tick`] must next be called; `None` once decided.
+    pub fn poll_timeout(&self) -> Option<i64> {
+        match self.phase {
+            Phase::Looking {
+                finalize_until_ms: Some(until),
+            } => Some(until),
+            Phase::Looking {
+                finalize_until_ms: None,
+            } => Some(self.idle_since_ms + self.notification_interval_ms),
+            Phase::Decided(_) => None,
+        }
+    }
+
+    // The round.
+
+    fn handle_looking_vote(&mut self, now_ms: i64, from: ServerId, ballot: Ballot) {
+        if ballot.election_epoch > self.logical_clock {
+            self.logical_clock = ballot.election_epoch;
+            self.round_votes.clear();
+            self.proposal = if self.is_better(ballot.vote, self.own_vote) {
+                ballot.vote
+            } else {
+                self.own_vote
+            };
+            self.broadcast();
+        } else if ballot.election_epoch < self.logical_clock {
+            return;
+        } else if self.is_better(ballot.vote, self.proposal) {
+            self.proposal = ballot.vote;
+            self.broadcast();
+        }
+        self.round_votes.insert(from, ballot);
+        self.count_own_vote(now_ms);
+    }
+
+    /// Records our own vote in the round (Java gets it back through its loopback) and starts
+    /// the finalize wait when a quorum holds it.
+    fn count_own_vote(&mut self, now_ms: i64) {
+        if self.is_voter() {
+            let own = self.own_ballot();
+            self.round_votes.insert(self.my_id, own);
+        }
+        if self.cfg.quorum.is_voter(self.proposal.leader)
+            && self.has_quorum(&self.round_votes, &self.own_ballot())
+        {
+            self.phase = Phase::Looking {
+                finalize_until_ms: Some(now_ms + self.cfg.finalize_wait_ms),
+            };
+        }
+    }
+
+    fn handle_established_vote(&mut self, now_ms: i64, from: ServerId, ballot: Ballot) {
+        if ballot.election_epoch == self.logical_clock {
+            self.round_votes.insert(from, ballot);
+            if self.has_quorum(&self.round_votes, &ballot)
+                && self.leader_leads(&self.round_votes, &ballot)
+            {
+                self.decide(now_ms, ballot.vote, ballot.election_epoch);
+                return;
+            }
+        }
+        self.out_of_election.insert(from, ballot);
+        if self.has_quorum(&self.out_of_election, &ballot)
+            && self.leader_leads(&self.out_of_election, &ballot)
+        {
+            self.logical_clock = ballot.election_epoch;
+            self.decide(now_ms, ballot.vote, ballot.election_epoch);
+        }
+    }
+
+    fn has_quorum(&self, votes: &BTreeMap<ServerId, Ballot>, reference: &Ballot) -> bool {
+        let agreeing: BTreeSet<ServerId> = votes
+            .iter()
+            .filter(|(_, b)| b.agrees_with(reference))
+            .map(|(id, _)| *id)
+            .collect();
+        self.cfg.quorum.contains_quorum(&agreeing)
+    }
+
+    /// Java's `checkLeader`: the leader must have said LEADING (so a crashed leader is not
+    /// elected again and again); if it is us, the round must be ours.
+    fn leader_leads(&self, votes: &BTreeMap<ServerId, Ballot>, reference: &Ballot) -> bool {
+        if reference.vote.leader == self.my_id {
+            return self.logical_clock == reference.election_epoch;
+        }
+        votes
+            .get(&reference.vote.leader)
+            .is_some_and(|b| b.state == PeerState::Leading)
+    }
+
+    fn decide(&mut self, now_ms: i64, vote: Vote, election_epoch: u64) {
+        let role = if vote.leader == self.my_id {
+            ElectedRole::Leading
+        } else if self.is_voter() {
+            ElectedRole::Following
+        } else {
+            ElectedRole::Observing
+        };
+        // Only voters are ever proposed (is_better and the vote filter in handle).
+        assert!(self.cfg.quorum.is_voter(vote.leader));
+        assert!(role != ElectedRole::Leading || self.is_voter());
+        let decision = Decision {
+            vote,
+            election_epoch,
+            role,
+            decided_at_ms: now_ms,
+            establish_by_ms: now_ms + self.cfg.init_limit_ms(),
+        };
+        self.phase = Phase::Decided(decision);
+        self.round_votes.clear();
+        self.out_of_election.clear();
+        tracing::info!(
+            me = self.my_id,
+            leader = vote.leader,
+            zxid = format_args!("{:#x}", vote.zxid),
+            peer_epoch = vote.peer_epoch,
+            round = election_epoch,
+            role = ?role,
+            "election decided"
+        );
+        self.actions.push_back(Action::Decided(decision));
+    }
+
+    // Messages.
+
+    fn own_ballot(&self) -> Ballot {
+        Ballot {
+            vote: self.proposal,
+            election_epoch: self.logical_clock,
+            state: PeerState::Looking,
+        }
+    }
+
+    fn notification(&self, vote: Vote, election_epoch: u64, state: PeerState) -> Notification {
+        Notification {
+            state,
+            leader: vote.leader,
+            zxid: vote.zxid,
+            election_epoch,
+            peer_epoch: vote.peer_epoch,
+            sender: self.my_id,
+            config_version: self.cfg.config_version,
+        }
+    }
+
+    /// What we hold now: the proposal while looking, the decision after.
+    fn current_notification(&self) -> Notification {
+        match self.phase {
+            Phase::Looking { .. } => {
+                self.notification(self.proposal, self.logical_clock, PeerState::Looking)
+            }
+            Phase::Decided(d) => self.notification(d.vote, d.election_epoch, d.role.peer_state()),
+        }
+    }
+
+    fn broadcast(&mut self) {
+        let notification = self.notification(self.proposal, self.logical_clock, PeerState::Looking);
+        self.actions.push_back(Action::Broadcast { notification });
+    }
+
+    fn send(&mut self, to: ServerId, notification: Notification) {
+        self.actions.push_back(Action::Send { to, notification });
+    }
+}
+
+#[cfg(test)]
+#[path = "election_tests.rs"]
+mod tests;

@@ -1,0 +1,449 @@
+//! Election unit tests: the predicate, the quorum, and one test per handled input.
+
+use super::*;
+
+const T0: i64 = 1_000;
+
+fn cfg(voters: &[ServerId], observers: &[ServerId]) -> ElectionConfig {
+    ElectionConfig::majority(
+        voters.iter().copied(),
+        observers.iter().copied(),
+        2000,
+        10,
+        5,
+    )
+}
+
+fn vote(leader: ServerId, zxid: Zxid, peer_epoch: u64) -> Vote {
+    Vote {
+        leader,
+        zxid,
+        peer_epoch,
+    }
+}
+
+fn note(state: PeerState, sender: ServerId, v: Vote, election_epoch: u64) -> Notification {
+    Notification {
+        state,
+        leader: v.leader,
+        zxid: v.zxid,
+        election_epoch,
+        peer_epoch: v.peer_epoch,
+        sender,
+        config_version: 0,
+    }
+}
+
+fn looking(sender: ServerId, v: Vote, round: u64) -> Notification {
+    note(PeerState::Looking, sender, v, round)
+}
+
+fn drain(e: &mut Election) -> Vec<Action> {
+    std::iter::from_fn(|| e.poll_action()).collect()
+}
+
+fn broadcasts(actions: &[Action]) -> Vec<Notification> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Broadcast { notification } => Some(notification.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn decided(actions: &[Action]) -> Option<Decision> {
+    actions.iter().find_map(|a| match a {
+        Action::Decided(d) => Some(*d),
+        _ => None,
+    })
+}
+
+/// Server 1 of voters 1..=3 plus observer 4, with zxid 0x10 in epoch 1.
+fn three_voters() -> Election {
+    let mut e = Election::new(cfg(&[1, 2, 3], &[4]), 1, vote(1, 0x10, 1), T0);
+    drain(&mut e);
+    e
+}
+
+#[test]
+fn predicate_orders_epoch_then_zxid_then_id() {
+    let e = three_voters();
+    assert!(e.is_better(vote(2, 0, 2), vote(3, 99, 1)), "epoch first");
+    assert!(!e.is_better(vote(3, 99, 1), vote(2, 0, 2)));
+    assert!(e.is_better(vote(2, 11, 1), vote(3, 10, 1)), "then zxid");
+    assert!(e.is_better(vote(3, 10, 1), vote(2, 10, 1)), "then id");
+    assert!(!e.is_better(vote(2, 10, 1), vote(2, 10, 1)), "strict");
+    assert!(
+        !e.is_better(vote(4, 99, 9), vote(1, 0, 0)),
+        "an observer never wins"
+    );
+    assert!(
+        !e.is_better(vote(9, 99, 9), vote(1, 0, 0)),
+        "nor a stranger"
+    );
+    assert!(
+        e.is_better(vote(1, 0, 0), Vote::NONE),
+        "any voter beats no vote"
+    );
+}
+
+#[test]
+fn majority_quorum_counts_voters_only() {
+    let q = MajorityQuorum::new([1, 2, 3, 4]);
+    let set = |ids: &[ServerId]| ids.iter().copied().collect::<BTreeSet<_>>();
+    assert!(!q.contains_quorum(&set(&[1, 2])));
+    assert!(q.contains_quorum(&set(&[1, 2, 3])));
+    assert!(
+        !q.contains_quorum(&set(&[1, 2, 5, 6])),
+        "strangers do not count"
+    );
+    let q3 = MajorityQuorum::new([1, 2, 3]);
+    assert!(q3.contains_quorum(&set(&[2, 3])));
+    assert!(!q3.contains_quorum(&set(&[3])));
+    assert_eq!(q3.weight(4), 0);
+}
+
+#[test]
+fn new_round_broadcasts_own_vote() {
+    let mut e = Election::new(cfg(&[1, 2, 3], &[4]), 2, vote(2, 0x5, 1), T0);
+    let actions = drain(&mut e);
+    assert_eq!(
+        broadcasts(&actions),
+        vec![looking(2, vote(2, 0x5, 1), 1)],
+        "{actions:?}"
+    );
+    assert_eq!(e.state(), PeerState::Looking);
+    assert_eq!(e.logical_clock(), 1);
+    assert_eq!(e.poll_timeout(), Some(T0 + NOTIFICATION_INTERVAL_MIN_MS));
+}
+
+#[test]
+fn single_voter_decides_after_finalize_wait() {
+    let mut e = Election::new(cfg(&[1], &[]), 1, vote(1, 7, 0), T0);
+    drain(&mut e);
+    assert_eq!(e.poll_timeout(), Some(T0 + FINALIZE_WAIT_MS));
+    e.tick(T0 + FINALIZE_WAIT_MS - 1);
+    assert!(drain(&mut e).is_empty());
+    e.tick(T0 + FINALIZE_WAIT_MS);
+    let d = decided(&drain(&mut e)).expect("decided");
+    assert_eq!(d.vote, vote(1, 7, 0));
+    assert_eq!(d.role, ElectedRole::Leading);
+    assert_eq!(d.election_epoch, 1);
+    assert_eq!(d.establish_by_ms, T0 + FINALIZE_WAIT_MS + 20_000);
+    assert_eq!(e.state(), PeerState::Leading);
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn handle_better_looking_vote_adopts_and_decides_with_a_quorum() {
+    let mut e = three_voters();
+    e.handle(T0 + 5, 3, &looking(3, vote(3, 0x10, 1), 1));
+    let actions = drain(&mut e);
+    assert_eq!(broadcasts(&actions), vec![looking(1, vote(3, 0x10, 1), 1)]);
+    assert_eq!(e.proposal(), vote(3, 0x10, 1));
+    // {1, 3} hold vote 3 in round 1: a quorum of three, so the finalize wait runs.
+    assert_eq!(e.poll_timeout(), Some(T0 + 5 + FINALIZE_WAIT_MS));
+    e.tick(T0 + 5 + FINALIZE_WAIT_MS);
+    let d = decided(&drain(&mut e)).expect("decided");
+    assert_eq!((d.vote.leader, d.role), (3, ElectedRole::Following));
+}
+
+#[test]
+fn handle_worse_looking_vote_keeps_ours() {
+    let mut e = three_voters();
+    e.handle(T0 + 5, 2, &looking(2, vote(2, 0x0f, 1), 1));
+    assert!(drain(&mut e).is_empty(), "no change, nothing to say");
+    assert_eq!(e.proposal(), vote(1, 0x10, 1));
+    // Server 2 then comes round to our vote: quorum.
+    e.handle(T0 + 6, 2, &looking(2, vote(1, 0x10, 1), 1));
+    assert_eq!(e.poll_timeout(), Some(T0 + 6 + FINALIZE_WAIT_MS));
+    e.tick(T0 + 6 + FINALIZE_WAIT_MS);
+    let d = decided(&drain(&mut e)).expect("decided");
+    assert_eq!((d.vote.leader, d.role), (1, ElectedRole::Leading));
+}
+
+#[test]
+fn handle_during_finalize_better_vote_reopens_the_round() {
+    let mut e = three_voters();
+    e.handle(T0, 2, &looking(2, vote(1, 0x10, 1), 1));
+    assert!(e.poll_timeout() == Some(T0 + FINALIZE_WAIT_MS));
+    // A better vote (server 3 has a newer zxid) arrives inside the wait.
+    e.handle(T0 + 100, 3, &looking(3, vote(3, 0x11, 1), 1));
+    let actions = drain(&mut e);
+    assert_eq!(broadcasts(&actions), vec![looking(1, vote(3, 0x11, 1), 1)]);
+    // {1, 3} hold vote 3: a new finalize wait from now.
+    assert_eq!(e.poll_timeout(), Some(T0 + 100 + FINALIZE_WAIT_MS));
+    e.tick(T0 + FINALIZE_WAIT_MS);
+    assert!(decided(&drain(&mut e)).is_none(), "the old wait is gone");
+    e.tick(T0 + 100 + FINALIZE_WAIT_MS);
+    assert_eq!(decided(&drain(&mut e)).expect("decided").vote.leader, 3);
+}
+
+#[test]
+fn handle_during_finalize_other_vote_is_dropped_and_extends_the_wait() {
+    let mut e = three_voters();
+    e.handle(T0, 2, &looking(2, vote(1, 0x10, 1), 1));
+    e.handle(T0 + 150, 3, &looking(3, vote(3, 0x01, 1), 1));
+    assert!(drain(&mut e).is_empty());
+    assert_eq!(e.poll_timeout(), Some(T0 + 150 + FINALIZE_WAIT_MS));
+    e.tick(T0 + 150 + FINALIZE_WAIT_MS);
+    assert_eq!(decided(&drain(&mut e)).expect("decided").vote.leader, 1);
+}
+
+#[test]
+fn handle_higher_round_adopts_it_and_votes_the_best_of_own_and_heard() {
+    let mut e = three_voters();
+    // Round 5 from server 2, whose vote is worse than ours: we join round 5 with our own.
+    e.handle(T0, 2, &looking(2, vote(2, 0x01, 1), 5));
+    assert_eq!(e.logical_clock(), 5);
+    assert_eq!(
+        broadcasts(&drain(&mut e)),
+        vec![looking(1, vote(1, 0x10, 1), 5)]
+    );
+    // Round 6 from server 3 with a better vote: adopt both.
+    e.handle(T0 + 1, 3, &looking(3, vote(3, 0x20, 1), 6));
+    assert_eq!(e.logical_clock(), 6);
+    assert_eq!(e.proposal(), vote(3, 0x20, 1));
+    // Votes of round 5 were forgotten: server 2's vote does not count towards round 6.
+    assert_eq!(e.round_votes.len(), 2);
+}
+
+#[test]
+fn handle_lower_round_answers_with_ours() {
+    let mut e = three_voters();
+    e.handle(T0, 2, &looking(2, vote(2, 0x01, 1), 3));
+    drain(&mut e);
+    e.handle(T0 + 1, 3, &looking(3, vote(3, 0x99, 1), 2));
+    let actions = drain(&mut e);
+    assert_eq!(
+        actions,
+        vec![Action::Send {
+            to: 3,
+            notification: looking(1, vote(1, 0x10, 1), 3)
+        }]
+    );
+    assert_eq!(
+        e.proposal(),
+        vote(1, 0x10, 1),
+        "an old round's vote is not adopted"
+    );
+}
+
+#[test]
+fn handle_established_ensemble_is_joined_when_a_quorum_follows_a_leading_leader() {
+    let mut e = three_voters();
+    let v2 = vote(2, 0x30, 2);
+    e.handle(T0, 3, &note(PeerState::Following, 3, v2, 9));
+    assert_eq!(
+        e.state(),
+        PeerState::Looking,
+        "the leader has not said it leads"
+    );
+    e.handle(T0 + 1, 2, &note(PeerState::Leading, 2, v2, 9));
+    let d = decided(&drain(&mut e)).expect("joined");
+    assert_eq!(d.vote, v2);
+    assert_eq!(d.role, ElectedRole::Following);
+    assert_eq!(d.election_epoch, 9);
+    assert_eq!(e.logical_clock(), 9, "the round is the ensemble's");
+}
+
+#[test]
+fn handle_established_without_the_leader_waits() {
+    // Five voters: 2 and 3 follow 5, which never says it leads (it crashed).
+    let mut e = Election::new(cfg(&[1, 2, 3, 4, 5], &[]), 1, vote(1, 0, 0), T0);
+    drain(&mut e);
+    let v5 = vote(5, 0x30, 2);
+    e.handle(T0, 2, &note(PeerState::Following, 2, v5, 4));
+    e.handle(T0, 3, &note(PeerState::Following, 3, v5, 4));
+    e.handle(T0, 4, &note(PeerState::Following, 4, v5, 4));
+    assert_eq!(e.state(), PeerState::Looking);
+    assert!(decided(&drain(&mut e)).is_none());
+}
+
+#[test]
+fn handle_established_in_our_round_counts_our_own_vote() {
+    let mut e = three_voters();
+    // Server 3 announced vote 3 in round 1; we adopted it.
+    e.handle(T0, 3, &looking(3, vote(3, 0x20, 1), 1));
+    drain(&mut e);
+    // Before our finalize wait ends, 3 says it leads in round 1: {1 (looking, same vote),
+    // 3 (leading)} agree, and the leader leads.
+    e.handle(
+        T0 + 10,
+        3,
+        &note(PeerState::Leading, 3, vote(3, 0x20, 1), 1),
+    );
+    // During the finalize wait that notification is not better than ours: it is dropped.
+    assert!(decided(&drain(&mut e)).is_none());
+    e.tick(T0 + 10 + FINALIZE_WAIT_MS);
+    assert_eq!(decided(&drain(&mut e)).expect("decided").vote.leader, 3);
+}
+
+#[test]
+fn decided_server_answers_looking_voters_only() {
+    let mut e3 = Election::new(cfg(&[1, 2, 3], &[]), 1, vote(1, 7, 3), T0);
+    e3.handle(T0, 2, &looking(2, vote(1, 7, 3), 1));
+    e3.tick(T0 + FINALIZE_WAIT_MS);
+    drain(&mut e3);
+    assert_eq!(e3.state(), PeerState::Leading);
+    e3.handle(T0 + 300, 3, &looking(3, vote(3, 1, 1), 4));
+    assert_eq!(
+        drain(&mut e3),
+        vec![Action::Send {
+            to: 3,
+            notification: note(PeerState::Leading, 1, vote(1, 7, 3), 1)
+        }]
+    );
+    e3.handle(
+        T0 + 301,
+        2,
+        &note(PeerState::Following, 2, vote(1, 7, 3), 1),
+    );
+    assert!(drain(&mut e3).is_empty());
+}
+
+#[test]
+fn observers_are_answered_at_once_and_never_counted() {
+    let mut e = three_voters();
+    let obs = looking(4, Vote::NONE, 1);
+    e.handle(T0, 4, &obs);
+    assert_eq!(
+        drain(&mut e),
+        vec![Action::Send {
+            to: 4,
+            notification: looking(1, vote(1, 0x10, 1), 1)
+        }]
+    );
+    // Observer 4 "voting" for us, even with a LEADING claim, adds nothing.
+    e.handle(T0, 4, &note(PeerState::Following, 4, vote(1, 0x10, 1), 1));
+    assert_eq!(e.state(), PeerState::Looking);
+    assert!(!e.round_votes.contains_key(&4));
+    // A vote proposing the observer is ignored.
+    e.handle(T0, 2, &looking(2, vote(4, 0x99, 9), 1));
+    assert_eq!(e.proposal(), vote(1, 0x10, 1));
+    assert!(!e.round_votes.contains_key(&2));
+}
+
+#[test]
+fn observer_learns_the_leader_and_observes() {
+    let mut o = Election::new(cfg(&[1, 2, 3], &[4]), 4, vote(4, 0x99, 9), T0);
+    let first = drain(&mut o);
+    // Its vote is nobody, whatever it was given.
+    assert_eq!(broadcasts(&first), vec![looking(4, Vote::NONE, 1)]);
+    assert!(!o.is_voter());
+    let v3 = vote(3, 0x20, 1);
+    o.handle(T0 + 1, 3, &note(PeerState::Leading, 3, v3, 2));
+    o.handle(T0 + 2, 1, &note(PeerState::Following, 1, v3, 2));
+    let d = decided(&drain(&mut o)).expect("learned");
+    assert_eq!((d.vote, d.role), (v3, ElectedRole::Observing));
+    assert_eq!(o.state(), PeerState::Observing);
+}
+
+#[test]
+fn observer_can_decide_from_a_quorum_of_looking_voters() {
+    let mut o = Election::new(cfg(&[1, 2, 3], &[4]), 4, Vote::NONE, T0);
+    drain(&mut o);
+    let v2 = vote(2, 5, 1);
+    o.handle(T0, 1, &looking(1, v2, 1));
+    assert_eq!(o.proposal(), v2);
+    o.handle(T0 + 1, 2, &looking(2, v2, 1));
+    o.tick(T0 + 1 + FINALIZE_WAIT_MS);
+    let d = decided(&drain(&mut o)).expect("decided");
+    assert_eq!((d.vote.leader, d.role), (2, ElectedRole::Observing));
+}
+
+#[test]
+fn quiet_intervals_resend_with_exponential_backoff_and_a_cap() {
+    let mut e = three_voters();
+    let mut now = T0;
+    let mut gaps = Vec::new();
+    for _ in 0..12 {
+        let at = e.poll_timeout().expect("looking");
+        gaps.push(at - now);
+        now = at;
+        e.tick(now);
+        assert_eq!(broadcasts(&drain(&mut e)).len(), 1, "resent at {now}");
+    }
+    assert_eq!(
+        gaps,
+        vec![200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000, 60000]
+    );
+    // Hearing from a voter restarts the quiet interval (without resetting the backoff).
+    e.handle(now + 10, 2, &looking(2, vote(2, 0, 0), 1));
+    assert_eq!(e.poll_timeout(), Some(now + 10 + 60_000));
+    // Early ticks do nothing.
+    e.tick(now + 11);
+    assert!(drain(&mut e).is_empty());
+}
+
+#[test]
+fn start_looking_bumps_the_round_and_forgets() {
+    let mut e = Election::new(cfg(&[1], &[]), 1, vote(1, 7, 3), T0);
+    e.tick(T0 + FINALIZE_WAIT_MS);
+    drain(&mut e);
+    e.start_looking(T0 + 5000, vote(1, 8, 4));
+    assert_eq!(e.logical_clock(), 2);
+    assert_eq!(e.state(), PeerState::Looking);
+    assert_eq!(
+        broadcasts(&drain(&mut e)),
+        vec![looking(1, vote(1, 8, 4), 2)]
+    );
+}
+
+#[test]
+fn wrong_sender_is_ignored() {
+    let mut e = three_voters();
+    e.handle(T0, 2, &looking(3, vote(3, 0x99, 9), 1));
+    e.handle(T0, 1, &looking(1, vote(3, 0x99, 9), 1));
+    assert!(drain(&mut e).is_empty());
+    assert_eq!(e.proposal(), vote(1, 0x10, 1));
+}
+
+#[test]
+fn config_from_membership() {
+    use crate::config::{GroupSpec, Host, ServerSpec};
+    let server = |id, role| ServerSpec {
+        id,
+        host: Host::Name("h".into()),
+        quorum_port: 1,
+        election_port: 2,
+        role,
+        client_address: None,
+        extra_addresses: Vec::new(),
+    };
+    let mut m = Membership {
+        servers: vec![
+            server(1, Role::Participant),
+            server(2, Role::Participant),
+            server(3, Role::Participant),
+            server(4, Role::Observer),
+        ],
+        version: 0x1_0000_0002,
+        ..Membership::default()
+    };
+    let c = ElectionConfig::from_membership(&m, 2000, 10, 5).expect("majority");
+    assert_eq!(
+        c.quorum.voters().iter().copied().collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(c.observers.iter().copied().collect::<Vec<_>>(), vec![4]);
+    assert_eq!(c.config_version, 0x1_0000_0002);
+    assert_eq!((c.init_limit_ms(), c.sync_limit_ms()), (20_000, 10_000));
+    m.groups = vec![GroupSpec {
+        id: 1,
+        members: vec![1, 2, 3],
+    }];
+    assert_eq!(
+        ElectionConfig::from_membership(&m, 2000, 10, 5).err(),
+        Some(ElectionConfigError::UnsupportedQuorum)
+    );
+    let only_observer = Membership {
+        servers: vec![server(4, Role::Observer)],
+        ..Membership::default()
+    };
+    assert_eq!(
+        ElectionConfig::from_membership(&only_observer, 2000, 10, 5).err(),
+        Some(ElectionConfigError::NoVoters)
+    );
+}
