@@ -300,7 +300,27 @@ pub fn read(opts: &ReadOptions) -> Result<Imported, ImportError> {
     let mut previous = snapshot_zxid;
     let mut last_digest = None;
     for (i, (_, path, _)) in logs.iter().enumerate() {
-        let scan = scan_log(read_bytes(path)?).map_err(|e| corrupt(path, e))?;
+        let bytes = read_bytes(path)?;
+        let newest = i + 1 == logs.len();
+        let scan = match scan_log(bytes.clone()) {
+            Ok(scan) => scan,
+            // ZooKeeper creates a log, then writes its header: a crash in between leaves
+            // a newest log with no (or a zero) header and no records.
+            Err(e)
+                if newest
+                    && e.offset < format::FILE_HEADER_BYTES as u64
+                    && bytes.iter().all(|&b| b == 0) =>
+            {
+                torn = Some(TornTail {
+                    file: path.clone(),
+                    offset: 0,
+                    reason: "log file without a header".into(),
+                });
+                out_logs.push((path.clone(), 0));
+                continue;
+            }
+            Err(e) => return Err(corrupt(path, e)),
+        };
         let mut applied_here = 0;
         for (offset, payload) in scan.records {
             let entry = decode_entry(payload).map_err(|e| ImportError::Corrupt {
