@@ -42,7 +42,7 @@ impl FormatError {
         }
     }
 
-    fn decode(at: usize, e: DecodeError) -> FormatError {
+    pub fn decode(at: usize, e: DecodeError) -> FormatError {
         // `DecodeError` offsets are relative to the reader's start, which is the file's.
         let offset = match &e {
             DecodeError::Truncated { offset, .. } | DecodeError::NegativeLength { offset, .. } => {
@@ -50,7 +50,14 @@ impl FormatError {
             }
             _ => at,
         };
-        FormatError::at(offset, e.to_string())
+        let reason = match e {
+            DecodeError::Truncated { needed_bytes, .. } => {
+                format!("file ends early ({needed_bytes} more bytes needed)")
+            }
+            DecodeError::NegativeLength { len, .. } => format!("negative length {len}"),
+            e => e.to_string(),
+        };
+        FormatError::at(offset, reason)
     }
 }
 

@@ -92,17 +92,17 @@ pub struct ZkEntry {
 
 fn i32_at(r: &mut Reader) -> Result<i32, FormatError> {
     let at = r.offset();
-    r.i32().map_err(|e| FormatError::at(at, e.to_string()))
+    r.i32().map_err(|e| FormatError::decode(at, e))
 }
 
 fn i64_at(r: &mut Reader) -> Result<i64, FormatError> {
     let at = r.offset();
-    r.i64().map_err(|e| FormatError::at(at, e.to_string()))
+    r.i64().map_err(|e| FormatError::decode(at, e))
 }
 
 fn bool_at(r: &mut Reader) -> Result<bool, FormatError> {
     let at = r.offset();
-    r.bool().map_err(|e| FormatError::at(at, e.to_string()))
+    r.bool().map_err(|e| FormatError::decode(at, e))
 }
 
 /// Decodes a log record's payload. Offsets in errors are relative to the payload.
