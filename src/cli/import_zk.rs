@@ -82,7 +82,7 @@ pub fn run(args: ImportZkArgs) -> i32 {
     for (file, n) in &imported.logs {
         println!("log replayed: {} ({n} txns)", file.display());
     }
-    if let Some(t) = &imported.torn {
+    for t in &imported.torn {
         println!(
             "torn last record ignored: {} offset {} ({})",
             t.file.display(),

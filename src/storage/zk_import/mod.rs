@@ -16,10 +16,17 @@
 //! | bad magic / version | error | error | skipped (next older tried) |
 //! | checksum or structure fails | — | — | skipped; error if none validates |
 //! | compressed (`.gz`, `.snappy`) newest | — | — | error: not supported |
-//! | bad record, nothing valid after it | torn tail: tolerated, reported | error (`TornBeforeNewer`) | — |
+//! | bad record, nothing valid after it | torn tail: tolerated, reported | the same, and the next log must continue the zxids | — |
 //! | bad record, a valid record after it | error (`CorruptRecord`) | error | — |
 //! | record that does not decode, unknown txn type | error | error | — |
 //! | zxid gap within an epoch, or zxid going back | error | error | — |
+//!
+//! A torn tail is tolerated in an older log too, as ZooKeeper tolerates it (its reader
+//! moves on to the next log at the first incomplete record): ZooKeeper does not sync a
+//! log before starting the next one on a restart, and the record cut by the crash is
+//! written again, with the same zxid, at the start of the next log. What makes that safe
+//! to accept is the zxid check: within an epoch every zxid must follow the previous one,
+//! so a torn tail that lost txns shows up as a gap.
 //!
 //! Every error names the file and the byte offset. After replay, ZooKeeper's own tree
 //! digest (3.6+: stored after each txn) is recomputed and compared when the last txn
@@ -80,13 +87,6 @@ pub enum ImportError {
         offset: u64,
         reason: String,
         next_valid: u64,
-    },
-    #[error("{file}: offset {offset}: torn record ({reason}) in a log older than {newer}")]
-    TornBeforeNewer {
-        file: PathBuf,
-        offset: u64,
-        reason: String,
-        newer: PathBuf,
     },
     #[error("{file}: offset {offset}: zxid {zxid:#x} after {previous:#x}: {reason}")]
     ZxidOrder {
@@ -158,7 +158,7 @@ pub enum DigestCheck {
     Skipped,
 }
 
-/// A torn last record, tolerated as ZooKeeper tolerates it.
+/// A torn last record of a log, tolerated as ZooKeeper tolerates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
     pub file: PathBuf,
@@ -180,7 +180,8 @@ pub struct Imported {
     /// Txns that failed with NoNode/NodeExists and were ignored (already in the snapshot).
     pub txns_ignored: usize,
     pub orphan_ephemerals_removed: usize,
-    pub torn: Option<TornTail>,
+    /// Torn tails skipped, in log order.
+    pub torn: Vec<TornTail>,
     pub digest: DigestCheck,
     /// `acceptedEpoch` / `currentEpoch`, when ZooKeeper had them (a quorum member).
     pub accepted_epoch: Option<u32>,
@@ -296,22 +297,19 @@ pub fn read(opts: &ReadOptions) -> Result<Imported, ImportError> {
     let mut out_logs = Vec::new();
     let mut txns = 0;
     let mut txns_ignored = 0;
-    let mut torn = None;
+    let mut torn = Vec::new();
     let mut previous = snapshot_zxid;
     let mut last_digest = None;
-    for (i, (_, path, _)) in logs.iter().enumerate() {
+    for (_, path, _) in logs {
         let bytes = read_bytes(path)?;
-        let newest = i + 1 == logs.len();
         let scan = match scan_log(bytes.clone()) {
             Ok(scan) => scan,
             // ZooKeeper creates a log, then writes its header: a crash in between leaves
-            // a newest log with no (or a zero) header and no records.
+            // a log with no (or a zero) header and no records.
             Err(e)
-                if newest
-                    && e.offset < format::FILE_HEADER_BYTES as u64
-                    && bytes.iter().all(|&b| b == 0) =>
+                if e.offset < format::FILE_HEADER_BYTES as u64 && bytes.iter().all(|&b| b == 0) =>
             {
-                torn = Some(TornTail {
+                torn.push(TornTail {
                     file: path.clone(),
                     offset: 0,
                     reason: "log file without a header".into(),
@@ -379,21 +377,11 @@ pub fn read(opts: &ReadOptions) -> Result<Imported, ImportError> {
                     next_valid,
                 })
             }
-            LogEnd::Torn { offset, reason } => {
-                if let Some((_, newer, _)) = logs.get(i + 1) {
-                    return Err(ImportError::TornBeforeNewer {
-                        file: path.clone(),
-                        offset,
-                        reason,
-                        newer: newer.clone(),
-                    });
-                }
-                torn = Some(TornTail {
-                    file: path.clone(),
-                    offset,
-                    reason,
-                });
-            }
+            LogEnd::Torn { offset, reason } => torn.push(TornTail {
+                file: path.clone(),
+                offset,
+                reason,
+            }),
         }
         out_logs.push((path.clone(), applied_here));
     }

@@ -501,11 +501,11 @@ fn multi_close_session_and_orphans() {
 }
 
 #[test]
-fn log_torn_tail_is_tolerated_only_in_the_newest_log() {
+fn log_torn_tail_is_tolerated_when_the_zxids_go_on() {
     let log = base_log();
     let full = log_bytes(&log, 64);
     let offsets = record_offsets(&log);
-    // The last record cut in the middle, zeros after (preallocated space).
+    // The last record (zxid 6) cut in the middle, zeros after (preallocated space).
     let mut torn = full[..offsets[3] + 20].to_vec();
     torn.resize(full.len(), 0);
     let dir = temp_dir("torn");
@@ -514,11 +514,25 @@ fn log_torn_tail_is_tolerated_only_in_the_newest_log() {
         &[("snapshot.2", &Snap::base().bytes()), ("log.3", &torn)],
     );
     let i = read(&opts(&dir)).unwrap();
-    assert_eq!(i.txns, 3);
-    let t = i.torn.expect("torn tail reported");
-    assert_eq!(t.offset, offsets[3] as u64);
-    // The same log followed by a newer one: the cut record is lost data.
-    let next = log_bytes(
+    assert_eq!((i.txns, i.tree.last_zxid), (3, 5));
+    assert_eq!(i.torn.len(), 1);
+    assert_eq!(i.torn[0].offset, offsets[3] as u64);
+    // ZooKeeper restarted: the next log starts again at zxid 6.
+    let again = log_bytes(
+        &[payload(
+            &header(6, op::CREATE),
+            &create_body("/d", b"", false, 3),
+            None,
+        )],
+        16,
+    );
+    write_files(&dir, &[("log.6", &again)]);
+    let i = read(&opts(&dir)).unwrap();
+    assert_eq!((i.txns, i.tree.last_zxid, i.torn.len()), (4, 6, 1));
+    assert!(i.tree.get("/d").is_some() && i.tree.get("/c").is_some());
+    // A next log that starts later: the cut record is lost data.
+    std::fs::remove_file(dir.join("version-2").join("log.6")).unwrap();
+    let later = log_bytes(
         &[payload(
             &header(7, op::CREATE),
             &create_body("/d", b"", false, 3),
@@ -526,13 +540,25 @@ fn log_torn_tail_is_tolerated_only_in_the_newest_log() {
         )],
         16,
     );
-    write_files(&dir, &[("log.7", &next)]);
+    write_files(&dir, &[("log.7", &later)]);
     let e = read(&opts(&dir)).unwrap_err();
     assert!(
-        matches!(&e, ImportError::TornBeforeNewer { offset, .. } if *offset == offsets[3] as u64),
+        matches!(
+            &e,
+            ImportError::ZxidOrder {
+                zxid: 7,
+                previous: 5,
+                ..
+            }
+        ),
         "{e}"
     );
-    assert!(e.to_string().contains("log.3"), "{e}");
+    assert!(e.to_string().contains("log.7: offset 16"), "{e}");
+    // A log holding only zeros (created, crashed before its header) is a torn tail too.
+    std::fs::remove_file(dir.join("version-2").join("log.7")).unwrap();
+    write_files(&dir, &[("log.9", &[0u8; 10])]);
+    let i = read(&opts(&dir)).unwrap();
+    assert_eq!(i.torn.len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
