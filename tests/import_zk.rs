@@ -26,7 +26,7 @@ const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 const EPHEMERAL_SESSION_TIMEOUT_MS: i32 = 8_000;
 
 fn classpath() -> Option<String> {
-    if let Ok(cp) = std::env::var("ZK_JAVA_CP") {
+    if let Some(cp) = std::env::var("ZK_JAVA_CP").ok().filter(|cp| !cp.is_empty()) {
         return Some(cp);
     }
     if !Path::new(ZK_JAR).exists() {
