@@ -248,7 +248,8 @@ pub fn read(opts: &ReadOptions) -> Result<Imported, ImportError> {
     let mut loaded = None;
     for (zxid, path, ext) in snaps.iter().rev().take(SNAPSHOTS_TRIED_MAX) {
         if !ext.is_empty() {
-            if loaded.is_none() && first_failure.is_none() {
+            // The newest usable one is compressed: an older one may lack logs, so stop.
+            if first_failure.is_none() {
                 return Err(ImportError::CompressedSnapshot {
                     file: path.clone(),
                     method: ext.clone(),
@@ -256,9 +257,14 @@ pub fn read(opts: &ReadOptions) -> Result<Imported, ImportError> {
             }
             continue;
         }
-        match parse_snapshot(read_bytes(path)?) {
-            Ok(s) => {
-                loaded = Some((*zxid, path.clone(), s));
+        // A snapshot that decodes but is not a tree is skipped too, as ZooKeeper skips it.
+        let parsed = parse_snapshot(read_bytes(path)?).and_then(|s| {
+            let tree = ZkTree::from_snapshot(&s, *zxid).map_err(|r| FormatError::at(0, r))?;
+            Ok((s, tree))
+        });
+        match parsed {
+            Ok((s, tree)) => {
+                loaded = Some((*zxid, path.clone(), s, tree));
                 break;
             }
             Err(e) => {
@@ -267,7 +273,7 @@ pub fn read(opts: &ReadOptions) -> Result<Imported, ImportError> {
             }
         }
     }
-    let Some((snapshot_zxid, snapshot, snap)) = loaded else {
+    let Some((snapshot_zxid, snapshot, snap, mut tree)) = loaded else {
         let (file, e) = first_failure.unwrap_or_else(|| {
             (
                 opts.snap_dir.clone(),
@@ -280,12 +286,6 @@ pub fn read(opts: &ReadOptions) -> Result<Imported, ImportError> {
             reason: e.reason,
         });
     };
-    let mut tree =
-        ZkTree::from_snapshot(&snap, snapshot_zxid).map_err(|reason| ImportError::Corrupt {
-            file: snapshot.clone(),
-            offset: 0,
-            reason,
-        })?;
 
     // The logs that can hold txns after the snapshot: the last one starting at or before
     // snapshot_zxid + 1, and every later one (`FileTxnLog.getLogFiles`).
