@@ -1,6 +1,7 @@
 //! Subcommands of the `corral` binary. `anyhow` is allowed here and only here.
 
 pub mod bench;
+pub mod import_zk;
 pub mod logdump;
 pub mod snapdump;
 pub mod zkcli;
@@ -76,6 +77,10 @@ enum Command {
         /// A `snapshot.*` file.
         file: PathBuf,
     },
+    /// Convert an Apache ZooKeeper 3.8 data directory (snapshot.* and log.* files) into
+    /// Corral's formats: `import-zk [--force] ZK_DATA_DIR DATA_DIR [DATALOG_DIR]`.
+    #[command(name = "import-zk")]
+    ImportZk(import_zk::ImportZkArgs),
     /// Print Corral's version.
     Version,
 }
@@ -123,6 +128,7 @@ pub fn main() -> i32 {
         } => purge(count, &data_log_dir, data_dir.as_deref()),
         Command::Logdump { json, verify, path } => logdump::run(&path, json, verify),
         Command::Snapdump { json, file } => snapdump::run(&file, json),
+        Command::ImportZk(args) => import_zk::run(args),
         Command::Version => {
             println!(
                 "Corral {} (ZooKeeper 3.8 protocol)",

@@ -24,6 +24,7 @@ pub mod record;
 pub mod recovery;
 pub mod snapshot;
 pub mod txn_log;
+pub mod zk_import;
 
 pub use purge::purge;
 pub use recovery::{recover_log, LogRecovery, RecoveryError, RecoveryMode};
