@@ -159,3 +159,51 @@ fn snapdump_prints_nodes_and_sessions() {
     assert!(text.contains("checksum mismatch"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `corral snapdump FILE | head -n 1`: the dump stops quietly when the reader goes away
+/// (killed by SIGPIPE like `cat`), instead of a panic message on stderr.
+#[test]
+fn snapdump_into_a_closed_pipe_ends_quietly() {
+    let dir = temp_dir("snapdump-pipe");
+    let mut tree = DataTree::new(Bytes::new());
+    // Enough nodes that the dump outgrows a pipe buffer (64 KiB).
+    for i in 1..=5000i64 {
+        let rec = TxnRecord {
+            zxid: i,
+            time_ms: 1_700_000_000_000,
+            session_id: 0x42,
+            cxid: i as i32,
+            txn: Txn::Create(CreateTxn {
+                path: Arc::from(format!("/node-{i:06}").as_str()),
+                data: Some(Bytes::from(vec![b'x'; 64])),
+                acl: Arc::new(Acl::open_unsafe()),
+                ephemeral_owner: 0,
+                parent_cversion: i as i32,
+                with_stat: false,
+            }),
+        };
+        tree.apply(&rec, &mut Vec::new());
+    }
+    let image = SnapshotImage::capture(&tree, []);
+    let path = write_snapshot(&dir, image.zxid, &image.encode().unwrap()).unwrap();
+    let script = format!(
+        "\"$0\" snapdump '{}' | head -n 1 >/dev/null; echo \"status ${{PIPESTATUS[0]}}\"",
+        path.display()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_corral"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    // 141 = 128 + SIGPIPE; 0 if the whole dump fitted before head exited.
+    assert!(
+        stdout.contains("status 141") || stdout.contains("status 0"),
+        "{stdout} {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -126,8 +126,14 @@ pub fn main() -> i32 {
             data_log_dir,
             data_dir,
         } => purge(count, &data_log_dir, data_dir.as_deref()),
-        Command::Logdump { json, verify, path } => logdump::run(&path, json, verify),
-        Command::Snapdump { json, file } => snapdump::run(&file, json),
+        Command::Logdump { json, verify, path } => {
+            die_quietly_on_closed_pipe();
+            logdump::run(&path, json, verify)
+        }
+        Command::Snapdump { json, file } => {
+            die_quietly_on_closed_pipe();
+            snapdump::run(&file, json)
+        }
         Command::ImportZk(args) => import_zk::run(args),
         Command::Version => {
             println!(
@@ -227,4 +233,15 @@ fn four_letter_word(server: &str, word: &str, timeout_ms: u64) -> anyhow::Result
     s.read_to_end(&mut out)
         .with_context(|| format!("reading the reply from {server}"))?;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The dump tools print a lot and are piped into `head` and `less`: like other Unix tools,
+/// end quietly when the reader goes away, instead of panicking in `println!` (Rust ignores
+/// SIGPIPE by default, which turns a closed pipe into a print error).
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE is async-signal-safe, and these
+    // subcommands run single-threaded with no handler of their own for it.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
