@@ -95,6 +95,10 @@ pub struct CorralTuning {
     pub commit_max_batch: u32,
     /// `corral.commit.maxWaitUs`: longest a record waits for a batch to fill (default 200).
     pub commit_max_wait_us: u32,
+    /// `corral.snapshot.stepNodes`: nodes a snapshot in progress copies per turn of the ZAB
+    /// loop, between write batches (default 4096, about a millisecond). Smaller: shorter
+    /// pauses, longer snapshots.
+    pub snapshot_step_nodes: u32,
     /// `corral.profile`: the tuning profile applied under this config, resolved.
     pub profile: Option<PathBuf>,
 }
@@ -363,6 +367,7 @@ impl Config {
                 io_memory_kb: 512,
                 commit_max_batch: 256,
                 commit_max_wait_us: 200,
+                snapshot_step_nodes: 4096,
                 profile: None,
             },
             not_applicable: Vec::new(),

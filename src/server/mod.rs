@@ -18,6 +18,7 @@ pub mod settings;
 
 use crate::runtime::{executor_builder, now_ms, Notify};
 use crate::shard::ShardCtx;
+use crate::storage::snapshot::SnapshotCapture;
 use crate::zab::{Action, Sequencer, SequencerConfig};
 use commit::CommitPolicy;
 use glommio::channels::shared_channel::{self, ConnectedSender};
@@ -329,6 +330,8 @@ async fn run_zab(
     let mut actions: Vec<Action> = Vec::new();
     let mut gathers: HashMap<u64, PendingGather> = HashMap::new();
     let mut next_gather_id: u64 = 0;
+    let mut snapshot_walk: Option<SnapshotCapture> = None;
+    let snapshot_step_nodes = settings.config.corral.snapshot_step_nodes as usize;
     let mut commit = CommitPolicy::new(
         settings.config.corral.commit_max_batch,
         settings.config.corral.commit_max_wait_us,
@@ -427,7 +430,13 @@ async fn run_zab(
             commit.synced(appended);
             let bytes = log.written_bytes() - bytes_before;
             if policy.borrow_mut().after_sync(appended as u64, bytes) {
-                take_snapshot(&seq, &mut log, &start.snap_dir, &settings, &policy);
+                // Right after a sync, so the walk starts from a synced zxid; the next
+                // segment starts after it, which is where recovery replays from.
+                snapshot_walk = Some(SnapshotCapture::start(
+                    seq.tree(),
+                    seq.sessions().ids().map(|(id, s)| (*id, s.timeout_ms)),
+                ));
+                log.roll();
             }
         }
         for action in actions.drain(..) {
@@ -469,23 +478,34 @@ async fn run_zab(
                 }
             }
         }
+        // A snapshot in progress copies a bounded step of nodes per turn of the loop, so
+        // writes keep flowing while it is taken (a fuzzy snapshot: see SnapshotCapture).
+        if let Some(walk) = snapshot_walk.as_mut() {
+            if walk.step(seq.tree(), snapshot_step_nodes) {
+                if let Some(walk) = snapshot_walk.take() {
+                    write_snapshot_in_background(
+                        walk.finish(),
+                        &start.snap_dir,
+                        &settings,
+                        &policy,
+                    );
+                }
+            } else {
+                // Come back for the next step, after letting queued requests in.
+                wake.notify();
+                futures_lite::future::yield_now().await;
+            }
+        }
     }
 }
 
-/// Captures the tree right after a sync (so the snapshot's zxid is exactly the synced
-/// one), starts a new log segment, and writes the snapshot off the executor.
-fn take_snapshot(
-    seq: &Sequencer,
-    log: &mut crate::storage::txn_log::LogWriter,
+/// Encodes and writes a finished snapshot off the executor, then purges if configured.
+fn write_snapshot_in_background(
+    image: crate::storage::snapshot::SnapshotImage,
     snap_dir: &std::path::Path,
     settings: &Arc<Settings>,
     policy: &Rc<RefCell<crate::storage::SnapshotPolicy>>,
 ) {
-    let image = crate::storage::snapshot::SnapshotImage::capture(
-        seq.tree(),
-        seq.sessions().ids().map(|(id, s)| (*id, s.timeout_ms)),
-    );
-    log.roll();
     let dir = snap_dir.to_path_buf();
     let policy = policy.clone();
     let settings = settings.clone();

@@ -125,20 +125,21 @@ pub struct SnapshotBody {
     pub sessions: Vec<SnapSession>,
 }
 
-/// A consistent copy of the tree and sessions at one zxid, ready to encode off the
-/// executor (`Send`).
+/// A copy of the tree and sessions named by one zxid, ready to encode off the executor
+/// (`Send`). Paths, data and ACLs are shared with the live tree by reference count.
 ///
-/// Taking it stops the ZAB executor (no write is ordered meanwhile), so it holds only what
-/// is cheap to copy: each node's fields, with its path, data and ACL shared with the live
-/// tree by reference count. Sorting, ACL de-duplication and the owned strings of the
-/// archive ([`SnapshotImage::to_body`]) happen on the thread that encodes.
+/// Either exact ([`SnapshotImage::capture`]: every node as of `zxid`), or *fuzzy*
+/// ([`SnapshotCapture`]: nodes copied a few at a time while writes go on, each as of some
+/// moment after `zxid`), which recovery makes exact by replaying the log after `zxid`
+/// with [`DataTree::apply_replayed`]. Sorting, ACL de-duplication and the owned strings of
+/// the archive ([`SnapshotImage::to_body`]) happen on the thread that encodes.
 pub struct SnapshotImage {
     pub zxid: i64,
     nodes: Vec<(Arc<str>, CapturedNode)>,
     sessions: Vec<(SessionId, i32)>,
 }
 
-/// A node's fields at capture time (no children: the archive recomputes them from paths).
+/// A node's fields at copy time (no children: the archive recomputes them from paths).
 struct CapturedNode {
     data: Option<Bytes>,
     acl: Arc<Vec<Acl>>,
@@ -153,35 +154,117 @@ struct CapturedNode {
     pzxid: i64,
 }
 
-impl SnapshotImage {
-    /// Copies the nodes of `tree` (at `tree.last_zxid()`) and `sessions`. Call it right
-    /// after a log sync covered `tree.last_zxid()`. Cost: O(nodes), reference-count bumps
-    /// and a plain copy per node (`bench/storage.rs` times it).
-    pub fn capture(tree: &DataTree, sessions: impl IntoIterator<Item = (SessionId, i32)>) -> Self {
-        let mut nodes = Vec::with_capacity(tree.node_count());
-        nodes.extend(tree.iter_nodes().map(|(p, n)| {
-            (
-                p.clone(),
-                CapturedNode {
-                    data: n.data.clone(),
-                    acl: n.acl.clone(),
-                    czxid: n.czxid,
-                    mzxid: n.mzxid,
-                    ctime_ms: n.ctime_ms,
-                    mtime_ms: n.mtime_ms,
-                    version: n.version,
-                    cversion_creations: n.cversion_creations,
-                    aversion: n.aversion,
-                    ephemeral_owner: n.ephemeral_owner,
-                    pzxid: n.pzxid,
-                },
-            )
-        }));
-        SnapshotImage {
-            zxid: tree.last_zxid(),
-            nodes,
-            sessions: sessions.into_iter().collect(),
+impl CapturedNode {
+    fn of(n: &Node) -> CapturedNode {
+        CapturedNode {
+            data: n.data.clone(),
+            acl: n.acl.clone(),
+            czxid: n.czxid,
+            mzxid: n.mzxid,
+            ctime_ms: n.ctime_ms,
+            mtime_ms: n.mtime_ms,
+            version: n.version,
+            cversion_creations: n.cversion_creations,
+            aversion: n.aversion,
+            ephemeral_owner: n.ephemeral_owner,
+            pzxid: n.pzxid,
         }
+    }
+}
+
+/// A snapshot taken a few nodes at a time, so that the ZAB executor never stops ordering
+/// writes for long (at a million znodes a whole copy took ~0.2 s; see `bench/storage.rs`).
+///
+/// A walk from `/`, parents before children, each node copied when it is reached: the
+/// snapshot never holds a node without its parent. Nodes created after the walk passed
+/// their parent are missing and nodes deleted meanwhile may still be there; the log after
+/// `zxid` (the last zxid when the walk began) sets both right at recovery, because a
+/// fuzzy snapshot is replayed with [`DataTree::apply_replayed`] (ZooKeeper's "fuzzy
+/// snapshot" scheme, with our stamps deciding what a copy already shows).
+pub struct SnapshotCapture {
+    zxid: i64,
+    sessions: Vec<(SessionId, i32)>,
+    /// (parent path, child name) still to visit; the root is visited first.
+    to_visit: Vec<(Arc<str>, Arc<str>)>,
+    root_done: bool,
+    nodes: Vec<(Arc<str>, CapturedNode)>,
+    path_buf: String,
+}
+
+impl SnapshotCapture {
+    /// Begins at `tree.last_zxid()`, which must be covered by a completed log sync (the
+    /// snapshot is replayed from there). `sessions` are the live sessions at that zxid.
+    pub fn start(tree: &DataTree, sessions: impl IntoIterator<Item = (SessionId, i32)>) -> Self {
+        SnapshotCapture {
+            zxid: tree.last_zxid(),
+            sessions: sessions.into_iter().collect(),
+            to_visit: Vec::new(),
+            root_done: false,
+            nodes: Vec::with_capacity(tree.node_count()),
+            path_buf: String::new(),
+        }
+    }
+
+    pub fn zxid(&self) -> i64 {
+        self.zxid
+    }
+
+    /// Copies up to `max_nodes` more nodes of `tree` as it is now. True when the walk is
+    /// complete.
+    pub fn step(&mut self, tree: &DataTree, max_nodes: usize) -> bool {
+        let mut copied = 0;
+        if !self.root_done {
+            self.root_done = true;
+            if let Some((key, node)) = tree.get_with_key("/") {
+                self.visit(key, node);
+                copied += 1;
+            }
+        }
+        while copied < max_nodes {
+            let Some((parent, name)) = self.to_visit.pop() else {
+                return true;
+            };
+            self.path_buf.clear();
+            if parent.as_ref() != "/" {
+                self.path_buf.push_str(&parent);
+            }
+            self.path_buf.push('/');
+            self.path_buf.push_str(&name);
+            // Gone since its parent was copied: its deletion is in the log after `zxid`.
+            if let Some((key, node)) = tree.get_with_key(&self.path_buf) {
+                let key = key.clone();
+                self.visit(&key, node);
+                copied += 1;
+            }
+        }
+        self.to_visit.is_empty()
+    }
+
+    fn visit(&mut self, key: &Arc<str>, node: &Node) {
+        self.nodes.push((key.clone(), CapturedNode::of(node)));
+        // Reversed, so the stack pops children in name order (parents still come first).
+        for child in node.children.iter().rev() {
+            self.to_visit.push((key.clone(), child.clone()));
+        }
+    }
+
+    /// The image, once [`step`](Self::step) returned true.
+    pub fn finish(self) -> SnapshotImage {
+        SnapshotImage {
+            zxid: self.zxid,
+            nodes: self.nodes,
+            sessions: self.sessions,
+        }
+    }
+}
+
+impl SnapshotImage {
+    /// An exact copy of `tree` at `tree.last_zxid()` with `sessions`, taken in one go
+    /// (tools, tests; the server takes a [`SnapshotCapture`] in steps).
+    pub fn capture(tree: &DataTree, sessions: impl IntoIterator<Item = (SessionId, i32)>) -> Self {
+        let mut walk = SnapshotCapture::start(tree, sessions);
+        walk.step(tree, usize::MAX);
+        walk.finish()
     }
 
     pub fn node_count(&self) -> usize {

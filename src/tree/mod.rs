@@ -12,6 +12,7 @@
 
 pub mod acl;
 pub mod quota;
+pub mod replay;
 pub mod restore;
 pub mod txn;
 pub mod watches;
@@ -168,6 +169,11 @@ impl DataTree {
 
     pub fn get(&self, path: &str) -> Option<&Node> {
         self.nodes.get(path).map(|n| &**n)
+    }
+
+    /// The node at `path` with the map's own key (shared, so holding it costs no copy).
+    pub fn get_with_key(&self, path: &str) -> Option<(&Arc<str>, &Node)> {
+        self.nodes.get_key_value(path).map(|(k, n)| (k, &**n))
     }
 
     pub fn node_count(&self) -> usize {
