@@ -186,7 +186,7 @@ async fn fuzzy_snapshots_under_churn_recover_the_exact_tree() {
                 if !present[k] {
                     c.create(&path, data.as_bytes(), &OPEN).await.unwrap();
                     present[k] = true;
-                } else if rng % 3 == 0 {
+                } else if rng.is_multiple_of(3) {
                     c.delete(&path, None).await.unwrap();
                     present[k] = false;
                 } else {
