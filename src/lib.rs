@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod jute;
+pub mod metrics;
 pub mod proto;
 pub mod quorum;
 pub mod runtime;

@@ -22,7 +22,7 @@ const WORDS: [&str; 19] = [
 ];
 
 /// ZooKeeper's default trace mask (ZooTrace's default level bits).
-const TRACE_MASK_DEFAULT: i64 = 306;
+pub(crate) const TRACE_MASK_DEFAULT: i64 = 306;
 
 /// The version string `srvr` and `mntr` report: ZooKeeper's protocol level, then ours.
 pub fn version_line() -> String {
@@ -54,7 +54,22 @@ pub fn mark_started() {
     let _ = START_MS.set(crate::runtime::now_ms());
 }
 
+/// When the server started (ms since the epoch).
+pub fn started_ms() -> i64 {
+    START_MS.get().copied().unwrap_or(0)
+}
+
 async fn gather(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>) -> Option<Gathered> {
+    gather_for(ctx, conn.id).await
+}
+
+/// Every shard's report plus the ZAB executor's, for a caller with no client connection
+/// (the admin and metrics HTTP servers). `None` if they do not all answer within 5 s.
+pub async fn gather_all(ctx: &Rc<ShardCtx>) -> Option<Gathered> {
+    gather_for(ctx, 0).await
+}
+
+async fn gather_for(ctx: &Rc<ShardCtx>, conn_id: crate::tree::watches::ConnId) -> Option<Gathered> {
     let (tx, rx) = local_channel::new_bounded(1);
     let query_id = {
         let mut st = ctx.state.borrow_mut();
@@ -64,7 +79,7 @@ async fn gather(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>) -> Option<Gathered> {
         id
     };
     ctx.send_to_zab(ToZab::Gather {
-        origin: ctx.origin(conn.id),
+        origin: ctx.origin(conn_id),
         query_id,
     });
     glommio::timer::timeout(Duration::from_secs(5), async { Ok(rx.recv().await) })
@@ -127,7 +142,7 @@ pub async fn answer(
     Ok(())
 }
 
-fn reset_conn_stats(ctx: &ShardCtx) {
+pub(crate) fn reset_conn_stats(ctx: &ShardCtx) {
     let st = ctx.state.borrow();
     for c in st.conns.values() {
         let mut cs = c.st.borrow_mut();
@@ -140,7 +155,7 @@ fn reset_conn_stats(ctx: &ShardCtx) {
     }
 }
 
-fn reset_server_stats(ctx: &ShardCtx) {
+pub(crate) fn reset_server_stats(ctx: &ShardCtx) {
     let mut st = ctx.state.borrow_mut();
     st.counters = crate::server::msg::ShardCounters {
         latency_min_ms: i64::MAX,
@@ -148,66 +163,10 @@ fn reset_server_stats(ctx: &ShardCtx) {
     };
 }
 
-/// ZooKeeper's node count includes the root twice (its tree maps both "" and "/"),
-/// and monitoring compares against that number.
-fn node_count(g: &Gathered) -> usize {
-    g.zab.node_count + 1
-}
+use crate::metrics::{node_count, totals};
 
 fn hex(v: i64) -> String {
     format!("0x{v:x}")
-}
-
-struct Totals {
-    received: u64,
-    sent: u64,
-    connections: usize,
-    outstanding: usize,
-    lat_min: i64,
-    lat_avg: f64,
-    lat_max: i64,
-    watches: usize,
-    reported_watches: usize,
-    watch_paths: usize,
-    watch_conns: usize,
-}
-
-fn totals(g: &Gathered) -> Totals {
-    let mut t = Totals {
-        received: 0,
-        sent: 0,
-        connections: 0,
-        outstanding: 0,
-        lat_min: i64::MAX,
-        lat_avg: 0.0,
-        lat_max: 0,
-        watches: 0,
-        reported_watches: 0,
-        watch_paths: 0,
-        watch_conns: 0,
-    };
-    let mut count = 0u64;
-    let mut sum = 0i64;
-    for r in &g.reports {
-        t.received += r.counters.packets_received;
-        t.sent += r.counters.packets_sent;
-        t.connections += r.conns.len();
-        t.outstanding += r.outstanding;
-        t.lat_min = t.lat_min.min(r.counters.latency_min_ms);
-        t.lat_max = t.lat_max.max(r.counters.latency_max_ms);
-        count += r.counters.latency_count;
-        sum += r.counters.latency_sum_ms;
-        t.watches += r.watch_count;
-        t.reported_watches += r.reported_watch_count;
-        t.watch_paths += r.watch_paths;
-        t.watch_conns += r.watch_conns;
-    }
-    if count == 0 {
-        t.lat_min = 0;
-    } else {
-        t.lat_avg = sum as f64 / count as f64;
-    }
-    t
 }
 
 fn brief_conn(s: &mut String, c: &crate::server::msg::ConnReport) {
@@ -344,48 +303,7 @@ fn render(ctx: &ShardCtx, word: &str, g: &Gathered) -> String {
             let _ = writeln!(s, "Connections dump:");
             let _ = writeln!(s, "Connections Sets (0)/(0):");
         }
-        "mntr" => {
-            let uptime_ms = crate::runtime::now_ms() - START_MS.get().copied().unwrap_or(0);
-            let (fd_open, fd_max) = crate::util::fd_counts();
-            let kv: Vec<(&str, String)> = vec![
-                ("version", version_line()),
-                ("server_state", mode.to_string()),
-                ("avg_latency", format!("{:.4}", t.lat_avg)),
-                ("max_latency", t.lat_max.to_string()),
-                ("min_latency", t.lat_min.to_string()),
-                ("packets_received", t.received.to_string()),
-                ("packets_sent", t.sent.to_string()),
-                ("num_alive_connections", t.connections.to_string()),
-                ("outstanding_requests", t.outstanding.to_string()),
-                ("uptime", uptime_ms.to_string()),
-                ("znode_count", node_count(g).to_string()),
-                ("watch_count", t.watches.to_string()),
-                (
-                    "ephemerals_count",
-                    g.zab
-                        .ephemerals
-                        .iter()
-                        .map(|(_, v)| v.len())
-                        .sum::<usize>()
-                        .to_string(),
-                ),
-                (
-                    "approximate_data_size",
-                    g.zab.approximate_data_bytes.to_string(),
-                ),
-                ("open_file_descriptor_count", fd_open.to_string()),
-                ("max_file_descriptor_count", fd_max.to_string()),
-                ("global_sessions", g.zab.session_count.to_string()),
-                ("local_sessions", "0".to_string()),
-                ("connection_drop_probability", "0.0".to_string()),
-                ("outstanding_tls_handshake", "0".to_string()),
-                ("auth_failed_count", "0".to_string()),
-                ("corral_shards", g.reports.len().to_string()),
-            ];
-            for (k, v) in kv {
-                let _ = writeln!(s, "zk_{k}\t{v}");
-            }
-        }
+        "mntr" => s = crate::metrics::mntr_text(&ctx.settings, g),
         _ => {}
     }
     s

@@ -11,8 +11,10 @@
 //! executor only ever awaits sends *to* shards, and shards never block on sends to it
 //! (their outbox is drained by a separate task), so no cycle of waits exists.
 
+pub mod admin;
 pub mod commit;
 pub mod fourlw;
+pub mod http;
 pub mod msg;
 pub mod settings;
 
@@ -55,6 +57,8 @@ pub enum StartError {
     },
     #[error("cannot recover the data directory: {0}")]
     Recovery(#[from] crate::storage::OpenError),
+    #[error("cannot start the metrics endpoint: {0}")]
+    Http(#[from] http::BindError),
     #[error("cannot start executor {name}: {reason}")]
     Executor { name: String, reason: String },
 }
@@ -93,12 +97,18 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         })?;
     }
     fourlw::mark_started();
+    let recovery_started = std::time::Instant::now();
     // Recovery reads files with blocking I/O, once, before any executor runs.
     let recovered = crate::storage::open(
         &settings.data_dir,
         &settings.data_log_dir,
         &crate::storage::OpenOptions::new(settings.config_node_data.clone()),
     )?;
+    crate::metrics::set_startup(crate::metrics::Startup {
+        recovery_ms: recovery_started.elapsed().as_millis() as u64,
+        txns_replayed: recovered.replayed as u64,
+        last_zxid: recovered.last_zxid,
+    });
     tracing::info!(
         last_zxid = format_args!("{:#x}", recovered.last_zxid),
         replayed = recovered.replayed,
@@ -109,6 +119,7 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
     if !settings.config.force_sync {
         tracing::warn!("forceSync=no: writes are acknowledged before they reach the disk; a crash can lose them");
     }
+    let mut http_listeners = Some(http::bind(&settings)?);
     let settings = Arc::new(settings);
     let shared = Arc::new(Shared::default());
     shared
@@ -154,8 +165,10 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         let s = settings.clone();
         let sh = shared.clone();
         let name = format!("shard-{i}");
+        // Shard 0 serves the admin and metrics endpoints.
+        let http = if i == 0 { http_listeners.take() } else { None };
         let h = executor_builder(&name, settings.shard_pins[i], settings.io_memory_bytes)
-            .spawn(move || run_shard(i, s, sh, tree, rx, tx))
+            .spawn(move || run_shard(i, s, sh, tree, rx, tx, http))
             .map_err(|e| start_err(&name, e))?;
         handles.push(h);
     }
@@ -188,8 +201,12 @@ async fn run_shard(
     tree: crate::tree::DataTree,
     rx: shared_channel::SharedReceiver<ToShard>,
     tx: shared_channel::SharedSender<ToZab>,
+    http: Option<http::Listeners>,
 ) -> Result<(), StartError> {
     let ctx = ShardCtx::new(id, settings.clone(), shared, tree);
+    if let Some(listeners) = http {
+        http::spawn(ctx.clone(), listeners);
+    }
     let tx = tx.connect().await;
     let rx = rx.connect().await;
     glommio::spawn_local(ctx.clone().run_outbox(tx)).detach();
@@ -330,7 +347,7 @@ async fn run_zab(
     let mut actions: Vec<Action> = Vec::new();
     let mut gathers: HashMap<u64, PendingGather> = HashMap::new();
     let mut next_gather_id: u64 = 0;
-    let mut snapshot_walk: Option<SnapshotCapture> = None;
+    let mut snapshot_walk: Option<(SnapshotCapture, std::time::Instant)> = None;
     let snapshot_step_nodes = settings.config.corral.snapshot_step_nodes as usize;
     let mut commit = CommitPolicy::new(
         settings.config.corral.commit_max_batch,
@@ -345,6 +362,7 @@ async fn run_zab(
         // fdatasync covers them all, and only then is anything delivered (acknowledged).
         // While this sync is in flight, new requests pile up in the inbox for the next one.
         actions.clear();
+        let batch_started_at = std::time::Instant::now();
         let bytes_before = log.written_bytes();
         let mut appended: usize = 0;
         let mut batch_started: Option<std::time::Instant> = None;
@@ -424,18 +442,21 @@ async fn run_zab(
             }
         }
         if appended > 0 {
+            let sync_started_at = std::time::Instant::now();
             if let Err(e) = log.sync().await {
                 fatal_storage("cannot sync the transaction log", &e);
             }
+            crate::metrics::zab_synced(batch_started_at, sync_started_at, appended);
             commit.synced(appended);
             let bytes = log.written_bytes() - bytes_before;
             if policy.borrow_mut().after_sync(appended as u64, bytes) {
                 // Right after a sync, so the walk starts from a synced zxid; the next
                 // segment starts after it, which is where recovery replays from.
-                snapshot_walk = Some(SnapshotCapture::start(
+                let walk = SnapshotCapture::start(
                     seq.tree(),
                     seq.sessions().ids().map(|(id, s)| (*id, s.timeout_ms)),
-                ));
+                );
+                snapshot_walk = Some((walk, std::time::Instant::now()));
                 log.roll();
             }
         }
@@ -480,14 +501,15 @@ async fn run_zab(
         }
         // A snapshot in progress copies a bounded step of nodes per turn of the loop, so
         // writes keep flowing while it is taken (a fuzzy snapshot: see SnapshotCapture).
-        if let Some(walk) = snapshot_walk.as_mut() {
+        if let Some((walk, _)) = snapshot_walk.as_mut() {
             if walk.step(seq.tree(), snapshot_step_nodes) {
-                if let Some(walk) = snapshot_walk.take() {
+                if let Some((walk, started_at)) = snapshot_walk.take() {
                     write_snapshot_in_background(
                         walk.finish(),
                         &start.snap_dir,
                         &settings,
                         &policy,
+                        started_at,
                     );
                 }
             } else {
@@ -505,14 +527,20 @@ fn write_snapshot_in_background(
     snap_dir: &std::path::Path,
     settings: &Arc<Settings>,
     policy: &Rc<RefCell<crate::storage::SnapshotPolicy>>,
+    started_at: std::time::Instant,
 ) {
+    let zxid = image.zxid;
     let dir = snap_dir.to_path_buf();
     let policy = policy.clone();
     let settings = settings.clone();
     glommio::spawn_local(async move {
         match crate::storage::snapshot::write_snapshot_async(dir, image).await {
-            Ok(path) => tracing::info!(snapshot = %path.display(), "snapshot written"),
+            Ok(path) => {
+                crate::metrics::zab_snapshot_done(started_at, zxid, true);
+                tracing::info!(snapshot = %path.display(), "snapshot written")
+            }
             Err(e) => {
+                crate::metrics::zab_snapshot_done(started_at, zxid, false);
                 tracing::error!(error = %e, "snapshot failed; the log still holds everything")
             }
         }
@@ -556,5 +584,6 @@ fn zab_report(seq: &Sequencer) -> ZabReport {
         session_count: seq.sessions().len(),
         ephemerals,
         expiry_buckets,
+        stats: crate::metrics::zab_stats(),
     }
 }

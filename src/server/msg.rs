@@ -91,6 +91,8 @@ pub struct ShardReport {
     pub watch_conns: usize,
     pub watchers_by_path: Vec<(Arc<str>, Vec<SessionId>)>,
     pub last_zxid: i64,
+    /// Latency histograms and byte/connection counters (`metrics`).
+    pub stats: crate::metrics::ShardStats,
 }
 
 /// What only the ZAB executor knows.
@@ -102,4 +104,6 @@ pub struct ZabReport {
     pub session_count: usize,
     pub ephemerals: Vec<(SessionId, Vec<Arc<str>>)>,
     pub expiry_buckets: Vec<(i64, Vec<SessionId>)>,
+    /// fdatasync, group-commit and snapshot measurements (`metrics`).
+    pub stats: crate::metrics::ZabStats,
 }

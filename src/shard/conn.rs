@@ -44,9 +44,11 @@ pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
         let count = st.conns_per_ip.entry(peer.ip()).or_insert(0);
         if limit > 0 && *count >= limit {
             tracing::warn!(%peer, limit, "too many connections from this address; closing");
+            st.stats.connections_rejected += 1;
             return;
         }
         *count += 1;
+        st.stats.connections_accepted += 1;
         let id = st.next_conn_id;
         st.next_conn_id += 1;
         let conn = Rc::new(Conn {
@@ -98,6 +100,7 @@ async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Res
                 .write_all(&chunk)
                 .await
                 .map_err(|e| format!("write failed: {e}"))?;
+            ctx.state.borrow_mut().stats.bytes_sent += chunk.len() as u64;
             continue;
         }
         let (closing, paused) = {
@@ -147,7 +150,10 @@ async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Res
             )
             .await;
             match &w {
-                Woke::Read(Ok(n)) => input.truncate(start + n),
+                Woke::Read(Ok(n)) => {
+                    input.truncate(start + n);
+                    ctx.state.borrow_mut().stats.bytes_received += *n as u64;
+                }
                 _ => input.truncate(start),
             }
             w

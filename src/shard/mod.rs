@@ -136,6 +136,8 @@ pub struct ShardState {
     pub touched: HashSet<SessionId>,
     pub next_conn_id: ConnId,
     pub counters: ShardCounters,
+    /// Measurements for mntr and /metrics (never reset).
+    pub stats: crate::metrics::ShardStats,
     pub next_query_id: u64,
     pub queries: HashMap<u64, LocalSender<crate::server::fourlw::Gathered>>,
     /// Connections whose next read waits for this replica to catch up.
@@ -177,6 +179,7 @@ impl ShardCtx {
                     latency_min_ms: i64::MAX,
                     ..ShardCounters::default()
                 },
+                stats: crate::metrics::ShardStats::default(),
                 next_query_id: 0,
                 queries: HashMap::new(),
                 lagging: HashSet::new(),
@@ -456,6 +459,9 @@ impl ShardCtx {
         }
         let started = cs.write_started_ms.pop_front().unwrap_or(now_ms);
         record_latency(&mut cs, &mut st.counters, now_ms - started, now_ms);
+        st.stats
+            .write_latency_ms
+            .record((now_ms - started).max(0) as u64);
         cs.last_zxid = zxid;
         cs.sent += 1;
         st.counters.packets_sent += 1;
@@ -515,6 +521,9 @@ impl ShardCtx {
         read::serve(self, st, conn, xid, req);
         let mut cs = conn.st.borrow_mut();
         record_latency(&mut cs, &mut st.counters, now_ms - received_ms, now_ms);
+        st.stats
+            .read_latency_ms
+            .record((now_ms - received_ms).max(0) as u64);
         cs.last_zxid = st.tree.last_zxid();
         cs.sent += 1;
         st.counters.packets_sent += 1;
@@ -646,6 +655,7 @@ impl ShardCtx {
             watch_conns: st.watches.connection_count(),
             watchers_by_path,
             last_zxid: st.tree.last_zxid(),
+            stats: st.stats.clone(),
         }
     }
 }

@@ -145,6 +145,15 @@ case $FLAVOR in
     ;;
   corral)
     echo "corral.shards=2" >> "$WORK/zoo.cfg"
+    # Corral also serves the admin server and the Prometheus endpoint (test_admin_metrics.py);
+    # Debian's ZooKeeper has neither (no Jetty admin server, no Prometheus provider jar).
+    ZK_ADMIN_PORT=$PORT; ZK_METRICS_PORT=$PORT
+    while [[ $ZK_ADMIN_PORT == "$PORT" ]]; do ZK_ADMIN_PORT=$(pick_port) || exit 1; done
+    while [[ $ZK_METRICS_PORT == "$PORT" || $ZK_METRICS_PORT == "$ZK_ADMIN_PORT" ]]; do ZK_METRICS_PORT=$(pick_port) || exit 1; done
+    export ZK_ADMIN_PORT ZK_METRICS_PORT
+    printf '%s\n' admin.enableServer=true admin.serverAddress=127.0.0.1 "admin.serverPort=$ZK_ADMIN_PORT" \
+      metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider \
+      metricsProvider.httpHost=127.0.0.1 "metricsProvider.httpPort=$ZK_METRICS_PORT" >> "$WORK/zoo.cfg"
     [[ -x $CORRAL_BIN ]] || { echo "run.sh: $CORRAL_BIN not found (cargo build --release)"; echo "$FLAVOR: 0 passed, 1 failed"; exit 1; }
     "$CORRAL_BIN" server "$WORK/zoo.cfg" >"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!

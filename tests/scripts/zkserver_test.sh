@@ -139,7 +139,7 @@ expect_err_line "missing config message" "Config file not found or not readable:
 
 PORT_A="$(free_port)"
 mkdir -p "$SCRATCH/a"
-printf 'tickTime=2000\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\n' "$SCRATCH/a" "$PORT_A" >"$CONF/a.cfg"
+printf 'tickTime=2000\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n' "$SCRATCH/a" "$PORT_A" >"$CONF/a.cfg"
 
 run "${NO_BIN[@]}" -- --config "$CONF" status a.cfg
 expect "status, not running" "Client port found: $PORT_A. Client address: 127.0.0.1. Client SSL: false.
