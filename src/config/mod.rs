@@ -280,7 +280,7 @@ impl Config {
 
     /// The configuration `corral server` runs with when given no file: a standalone server
     /// on 127.0.0.1:2181, `tickTime=2000`, `dataDir=./data` (relative to the working
-    /// directory), every four-letter word allowed.
+    /// directory), every four-letter word allowed, the admin server on 127.0.0.1:8080.
     pub fn embedded_default() -> Config {
         let mut config = Config::defaults(PathBuf::from("./data"), available_cores());
         config.tick_ms = 2000;
@@ -289,6 +289,8 @@ impl Config {
         config.client_port = Some(2181);
         config.client_port_address = Some(Host::Ip([127, 0, 0, 1].into()));
         config.four_letter_whitelist = FourLetterWhitelist::everything();
+        // A server for trying things out listens on loopback only, admin port included.
+        config.admin_server_address = Host::Ip([127, 0, 0, 1].into());
         config
     }
 

@@ -12,9 +12,11 @@
 //!    drained batch: `append` each record, `sync().await` once, acknowledge up to the zxid it
 //!    returns (group commit).
 //! 3. After each sync, [`SnapshotPolicy::after_sync`] says whether to snapshot; if so, the
-//!    executor captures a [`snapshot::SnapshotImage`] of its tree *right after a sync* (so
-//!    the image's zxid is durable in the log), calls `LogWriter::roll`, and writes the image
-//!    off the executor ([`snapshot::write_snapshot_async`]). Then [`purge`] if configured.
+//!    executor starts a [`snapshot::SnapshotCapture`] *right after a sync* (so its zxid is
+//!    durable in the log), calls `LogWriter::roll`, copies a step of nodes per loop turn
+//!    while writes go on (a fuzzy snapshot, replayed at recovery with
+//!    [`crate::tree::DataTree::apply_replayed`]), and writes the image off the executor
+//!    ([`snapshot::write_snapshot_async`]). Then [`purge`] if configured.
 //!
 //! Matches `FileTxnSnapLog`, `FileTxnLog`, `FileSnap`, `PurgeTxnLog`.
 
