@@ -16,6 +16,7 @@ pub mod commit;
 pub mod fourlw;
 pub mod http;
 pub mod msg;
+pub mod peers;
 pub mod settings;
 
 use crate::runtime::{executor_builder, now_ms, Notify};
