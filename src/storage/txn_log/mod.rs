@@ -15,6 +15,7 @@
 //! - the writer moves to a new segment only after every record of the old one is synced,
 //!   so only the newest segment holding records can end in a torn write.
 
+pub mod layout;
 pub mod writer;
 
 pub use writer::{LogOptions, LogWriter};
