@@ -19,13 +19,14 @@
 //! Matches `FileTxnSnapLog`, `FileTxnLog`, `FileSnap`, `PurgeTxnLog`.
 
 pub mod epoch;
+pub mod fs;
 pub mod purge;
 pub mod record;
 pub mod recovery;
 pub mod snapshot;
 pub mod txn_log;
 
-pub use purge::purge;
+pub use purge::{purge, purge_in};
 pub use recovery::{recover_log, LogRecovery, RecoveryError, RecoveryMode};
 pub use snapshot::{SnapshotError, SnapshotImage};
 pub use txn_log::{LogOptions, LogWriter};
@@ -115,24 +116,36 @@ pub fn open(
     data_log_dir: &Path,
     opts: &OpenOptions,
 ) -> Result<Recovered, OpenError> {
+    open_in(&mut fs::StdFs, data_dir, data_log_dir, opts)
+}
+
+/// [`open`] on any [`fs::Fs`].
+pub fn open_in(
+    fs: &mut impl fs::Fs,
+    data_dir: &Path,
+    data_log_dir: &Path,
+    opts: &OpenOptions,
+) -> Result<Recovered, OpenError> {
     let snap_dir = version_dir(data_dir);
     let log_dir = version_dir(data_log_dir);
     for dir in [&snap_dir, &log_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+        let io = |op, source| OpenError::Io {
             path: dir.clone(),
-            op: "creating",
+            op,
+            source,
+        };
+        fs.create_dir_all(dir).map_err(|e| io("creating", e))?;
+    }
+    snapshot::remove_temp_files_in(fs, &snap_dir);
+    let mut loaded = None;
+    let candidates =
+        snapshot::list_snapshots_in(fs, &snap_dir).map_err(|source| OpenError::Io {
+            path: snap_dir.clone(),
+            op: "listing",
             source,
         })?;
-    }
-    snapshot::remove_temp_files(&snap_dir);
-    let mut loaded = None;
-    let candidates = snapshot::list_snapshots(&snap_dir).map_err(|source| OpenError::Io {
-        path: snap_dir.clone(),
-        op: "listing",
-        source,
-    })?;
     for (zxid, path) in candidates.iter().rev().take(opts.snapshots_tried_max) {
-        match snapshot::load(path, opts.config_node_data.clone()) {
+        match snapshot::load_in(fs, path, opts.config_node_data.clone()) {
             Ok(s) => {
                 tracing::info!(snapshot = %path.display(), zxid = format_args!("{zxid:#x}"), nodes = s.tree.node_count(), "loaded snapshot");
                 loaded = Some((path.clone(), s));
@@ -159,7 +172,7 @@ pub fn open(
         ),
     };
     let after_zxid = tree.last_zxid();
-    let log = recover_log(&log_dir, after_zxid, RecoveryMode::Repair)?;
+    let log = recovery::recover_log_in(fs, &log_dir, after_zxid, RecoveryMode::Repair)?;
     let mut live: std::collections::BTreeMap<SessionId, i32> = sessions.drain(..).collect();
     let mut triggers = Vec::new();
     for rec in &log.records {

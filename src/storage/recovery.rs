@@ -24,7 +24,8 @@
 //! Matches what `FileTxnLog`'s iterator does on a truncated tail (ZooKeeper stops at the
 //! first bad record; we also tell torn from corrupt).
 
-use super::txn_log::{self, list_segments, scan_segment, HeaderError, ScanEnd};
+use super::fs::{Fs, StdFs};
+use super::txn_log::{self, list_segments_in, scan_segment, HeaderError, ScanEnd};
 use crate::tree::TxnRecord;
 use std::path::{Path, PathBuf};
 
@@ -112,15 +113,25 @@ pub fn recover_log(
     after_zxid: i64,
     mode: RecoveryMode,
 ) -> Result<LogRecovery, RecoveryError> {
+    recover_log_in(&mut StdFs, log_dir, after_zxid, mode)
+}
+
+/// [`recover_log`] on any [`Fs`] (the power-loss check runs it on a simulated disk).
+pub fn recover_log_in(
+    fs: &mut impl Fs,
+    log_dir: &Path,
+    after_zxid: i64,
+    mode: RecoveryMode,
+) -> Result<LogRecovery, RecoveryError> {
     let io = |path: &Path, op: &'static str, source| RecoveryError::Io {
         path: path.to_path_buf(),
         op,
         source,
     };
     if mode == RecoveryMode::Repair {
-        remove_temp_segments(log_dir);
+        remove_temp_segments(fs, log_dir);
     }
-    let all = list_segments(log_dir).map_err(|e| io(log_dir, "listing", e))?;
+    let all = list_segments_in(fs, log_dir).map_err(|e| io(log_dir, "listing", e))?;
     // Segment i holds zxids below segment i+1's first: skip those entirely at or below
     // `after_zxid` (purge keeps the one that straddles it).
     let start = all
@@ -140,7 +151,7 @@ pub fn recover_log(
     let mut previous: Option<i64> = None;
     for (i, (name_zxid, path)) in segments.iter().enumerate() {
         let newest = i + 1 == segments.len();
-        let bytes = std::fs::read(path).map_err(|e| io(path, "reading", e))?;
+        let bytes = fs.read(path).map_err(|e| io(path, "reading", e))?;
         let scan = scan_segment(&bytes).map_err(|reason| RecoveryError::BadSegmentHeader {
             file: path.clone(),
             reason,
@@ -208,7 +219,7 @@ pub fn recover_log(
                     fault,
                 };
                 if mode == RecoveryMode::Repair {
-                    zero_range(path, torn.offset, garbage_end)
+                    fs.zero_range_synced(path, torn.offset as u64, garbage_end as u64)
                         .map_err(|e| io(path, "truncating torn tail of", e))?;
                     tracing::warn!(
                         file = %path.display(),
@@ -225,27 +236,15 @@ pub fn recover_log(
     Ok(out)
 }
 
-/// Overwrites `[from, to)` with zeros and fdatasyncs: the end marker moves to `from`.
-/// The file keeps its size, so the preallocation stays.
-fn zero_range(path: &Path, from: usize, to: usize) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new().write(true).open(path)?;
-    if to > from {
-        f.write_all_at(&vec![0u8; to - from], from as u64)?;
-    }
-    f.sync_data()
-}
-
-fn remove_temp_segments(log_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(log_dir) else {
+fn remove_temp_segments(fs: &mut impl Fs, log_dir: &Path) {
+    let Ok(names) = fs.list_dir(log_dir) else {
         return;
     };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for name in names {
         if name.starts_with(txn_log::SEGMENT_PREFIX) && name.ends_with(".tmp") {
-            tracing::warn!(file = %e.path().display(), "removing unfinished log segment");
-            let _ = std::fs::remove_file(e.path());
+            let path = log_dir.join(&name);
+            tracing::warn!(file = %path.display(), "removing unfinished log segment");
+            let _ = fs.remove_file(&path);
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod writer;
 
 pub use writer::{LogOptions, LogWriter};
 
+use crate::storage::fs::{Fs, StdFs};
 use crate::storage::record::{self, RecordError, RECORD_FORMAT_VERSION, RECORD_HEADER_BYTES};
 use std::path::{Path, PathBuf};
 
@@ -61,21 +62,27 @@ pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
     list_by_zxid(dir, SEGMENT_PREFIX)
 }
 
+/// [`list_segments`] on any [`Fs`].
+pub fn list_segments_in(fs: &impl Fs, dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
+    list_by_zxid_in(fs, dir, SEGMENT_PREFIX)
+}
+
 /// Files in `dir` named `<prefix><zxid hex>`, sorted by zxid; none if `dir` is missing.
 pub fn list_by_zxid(dir: &Path, prefix: &str) -> std::io::Result<Vec<(i64, PathBuf)>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        if let Some(zxid) = name.to_str().and_then(|n| zxid_of_name(n, prefix)) {
-            out.push((zxid, entry.path()));
-        }
-    }
+    list_by_zxid_in(&StdFs, dir, prefix)
+}
+
+/// [`list_by_zxid`] on any [`Fs`].
+pub fn list_by_zxid_in(
+    fs: &impl Fs,
+    dir: &Path,
+    prefix: &str,
+) -> std::io::Result<Vec<(i64, PathBuf)>> {
+    let mut out: Vec<(i64, PathBuf)> = fs
+        .list_dir(dir)?
+        .into_iter()
+        .filter_map(|name| zxid_of_name(&name, prefix).map(|zxid| (zxid, dir.join(name))))
+        .collect();
     out.sort();
     Ok(out)
 }
