@@ -11,15 +11,19 @@
 //! | records, then a zero length (or end of file) and only zeros          | clean end               | clean end             |
 //! | bad frame at X, no valid frame anywhere after X in S                  | torn tail: zero X..end, fdatasync, warn | `TornTailBeforeNewerSegment` |
 //! | zero length at X, then non-zero bytes holding no valid frame         | torn tail (later pages of an unsynced write landed first): zero them, warn | `TornTailBeforeNewerSegment` |
-//! | bad frame or zero length at X, then a valid frame at Y > X            | `CorruptRecord { S, X }` | `CorruptRecord { S, X }` |
+//! | bad frame or zero length at X, zeros where a sector of the write did not land (see `txn_log::torn_evidence`), then valid frames from Y | torn tail: the frames from Y are later sectors of the same unsynced write; zero X..end, warn | `TornTailBeforeNewerSegment` |
+//! | bad frame or zero length at X, then a valid frame at Y > X, no such zeros | `CorruptRecord { S, X }` | `CorruptRecord { S, X }` |
 //! | good crc, payload does not decode                                     | `UndecodableRecord`     | `UndecodableRecord`   |
 //! | zxid not above the previous record's (in S or across segments)       | `ZxidOutOfOrder`        | `ZxidOutOfOrder`      |
 //! | header unreadable, or its zxid differs from the file name            | `BadSegmentHeader` / `SegmentNameMismatch` | same |
 //! | first record after `after_zxid` leaves a gap in the same epoch        | `LogGap`                | `LogGap`              |
 //! | `log.*.tmp` (a segment whose creation did not finish)                 | removed (it holds no records) | —                |
 //!
-//! Never is a record that passed its checks dropped: the only bytes removed are a torn
-//! tail that holds no valid frame, i.e. a write whose sync never returned. In
+//! Never is an acknowledged record dropped: the only bytes removed are a torn tail, i.e.
+//! the part of the last write whose sync never returned. Valid frames after a hole are
+//! removed with it only when the hole is the trace of sectors that did not land (the
+//! pages of one unsynced write reach the disk in any order); a hole without that trace is
+//! corruption. `storage::sim` checks this under simulated power loss. In
 //! [`RecoveryMode::ReadOnly`] (tools) the torn tail is reported, not zeroed.
 //! Matches what `FileTxnLog`'s iterator does on a truncated tail (ZooKeeper stops at the
 //! first bad record; we also tell torn from corrupt).
