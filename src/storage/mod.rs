@@ -23,6 +23,7 @@ pub mod fs;
 pub mod purge;
 pub mod record;
 pub mod recovery;
+pub mod sim;
 pub mod snapshot;
 pub mod txn_log;
 
@@ -119,7 +120,8 @@ pub fn open(
     open_in(&mut fs::StdFs, data_dir, data_log_dir, opts)
 }
 
-/// [`open`] on any [`fs::Fs`].
+/// [`open`] on any [`fs::Fs`] (the power-loss check and the simulator run it on a
+/// [`sim::SimDisk`]).
 pub fn open_in(
     fs: &mut impl fs::Fs,
     data_dir: &Path,
@@ -134,7 +136,20 @@ pub fn open_in(
             op,
             source,
         };
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        let existed = fs
+            .list_dir(parent)
+            .map_err(|e| io("listing the parent of", e))?
+            .iter()
+            .any(|name| name == VERSION_DIR);
         fs.create_dir_all(dir).map_err(|e| io("creating", e))?;
+        if !existed {
+            // The new directory's name must be durable before anything in it is: the
+            // segments and snapshots written there are fsynced with their directory, not
+            // with its parent.
+            fs.sync_dir(parent)
+                .map_err(|e| io("fsync of the parent of", e))?;
+        }
     }
     snapshot::remove_temp_files_in(fs, &snap_dir);
     let mut loaded = None;
