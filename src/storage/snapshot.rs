@@ -169,6 +169,19 @@ impl SnapshotBody {
             });
         }
         nodes.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        // Number the ACL lists by first use in path order, not in the tree's hash order, so
+        // the same tree always encodes to the same bytes (a seed of the power-loss check
+        // replays exactly; tools and diffs see stable output).
+        let mut renumbered: Vec<Option<u32>> = vec![None; acls.len()];
+        let mut ordered: Vec<Vec<SnapAcl>> = Vec::with_capacity(acls.len());
+        for node in &mut nodes {
+            let old = node.acl as usize;
+            node.acl = *renumbered[old].get_or_insert_with(|| {
+                ordered.push(std::mem::take(&mut acls[old]));
+                (ordered.len() - 1) as u32
+            });
+        }
+        let acls = ordered;
         let mut sessions: Vec<SnapSession> = sessions
             .into_iter()
             .map(|(id, timeout_ms)| SnapSession { id, timeout_ms })
