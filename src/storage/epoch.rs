@@ -5,7 +5,7 @@
 //! newline. A crash leaves either the old file or the new one, never a mix; a stray
 //! `*.tmp` is ignored (and overwritten by the next write).
 
-use std::io::Write;
+use super::fs::{Fs, StdFs};
 use std::path::{Path, PathBuf};
 
 /// The epoch the server accepted in a NEWEPOCH (ZooKeeper's name).
@@ -32,6 +32,17 @@ pub fn write_atomically(
     path: &Path,
     bytes: &[u8],
 ) -> Result<(), (&'static str, PathBuf, std::io::Error)> {
+    write_atomically_in(&mut StdFs, path, bytes)
+}
+
+/// [`write_atomically`] on any [`Fs`] (the power-loss check runs it on a simulated disk).
+/// After a crash at any point the directory holds the old file or the new one, whole;
+/// once this returns `Ok` the new one survives power loss.
+pub fn write_atomically_in(
+    fs: &mut impl Fs,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), (&'static str, PathBuf, std::io::Error)> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
@@ -40,18 +51,18 @@ pub fn write_atomically(
     fn step<'p>(op: &'static str, p: &'p Path) -> impl FnOnce(std::io::Error) -> Failure + 'p {
         move |e| (op, p.to_path_buf(), e)
     }
-    let mut f = std::fs::File::create(&tmp).map_err(step("creating", &tmp))?;
-    f.write_all(bytes).map_err(step("writing", &tmp))?;
-    f.sync_all().map_err(step("fsync", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(step("renaming", path))?;
-    sync_dir(dir).map_err(step("fsync", dir))?;
+    fs.write_new_synced(&tmp, bytes)
+        .map_err(step("writing", &tmp))?;
+    fs.rename(&tmp, path).map_err(step("renaming", path))?;
+    // Without this the rename may be lost on power failure: the new file would vanish
+    // (the old one reappears), although the caller was told it was written.
+    fs.sync_dir(dir).map_err(step("fsync", dir))?;
     Ok(())
 }
 
 /// fsyncs a directory (makes a create or rename in it durable).
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+    StdFs.sync_dir(dir)
 }
 
 /// Reads an epoch file; `Ok(None)` when it does not exist (a new server).

@@ -21,14 +21,16 @@
 //! Matches `FileTxnSnapLog`, `FileTxnLog`, `FileSnap`, `PurgeTxnLog`.
 
 pub mod epoch;
+pub mod fs;
 pub mod purge;
 pub mod record;
 pub mod recovery;
+pub mod sim;
 pub mod snapshot;
 pub mod txn_log;
 pub mod zk_import;
 
-pub use purge::purge;
+pub use purge::{purge, purge_in};
 pub use recovery::{recover_log, LogRecovery, RecoveryError, RecoveryMode};
 pub use snapshot::{SnapshotError, SnapshotImage};
 pub use txn_log::{LogOptions, LogWriter};
@@ -118,24 +120,50 @@ pub fn open(
     data_log_dir: &Path,
     opts: &OpenOptions,
 ) -> Result<Recovered, OpenError> {
+    open_in(&mut fs::StdFs, data_dir, data_log_dir, opts)
+}
+
+/// [`open`] on any [`fs::Fs`] (the power-loss check and the simulator run it on a
+/// [`sim::SimDisk`]).
+pub fn open_in(
+    fs: &mut impl fs::Fs,
+    data_dir: &Path,
+    data_log_dir: &Path,
+    opts: &OpenOptions,
+) -> Result<Recovered, OpenError> {
     let snap_dir = version_dir(data_dir);
     let log_dir = version_dir(data_log_dir);
     for dir in [&snap_dir, &log_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+        let io = |op, source| OpenError::Io {
             path: dir.clone(),
-            op: "creating",
+            op,
+            source,
+        };
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        let existed = fs
+            .list_dir(parent)
+            .map_err(|e| io("listing the parent of", e))?
+            .iter()
+            .any(|name| name == VERSION_DIR);
+        fs.create_dir_all(dir).map_err(|e| io("creating", e))?;
+        if !existed {
+            // The new directory's name must be durable before anything in it is: the
+            // segments and snapshots written there are fsynced with their directory, not
+            // with its parent.
+            fs.sync_dir(parent)
+                .map_err(|e| io("fsync of the parent of", e))?;
+        }
+    }
+    snapshot::remove_temp_files_in(fs, &snap_dir);
+    let mut loaded = None;
+    let candidates =
+        snapshot::list_snapshots_in(fs, &snap_dir).map_err(|source| OpenError::Io {
+            path: snap_dir.clone(),
+            op: "listing",
             source,
         })?;
-    }
-    snapshot::remove_temp_files(&snap_dir);
-    let mut loaded = None;
-    let candidates = snapshot::list_snapshots(&snap_dir).map_err(|source| OpenError::Io {
-        path: snap_dir.clone(),
-        op: "listing",
-        source,
-    })?;
     for (zxid, path) in candidates.iter().rev().take(opts.snapshots_tried_max) {
-        match snapshot::load(path, opts.config_node_data.clone()) {
+        match snapshot::load_in(fs, path, opts.config_node_data.clone()) {
             Ok(s) => {
                 tracing::info!(snapshot = %path.display(), zxid = format_args!("{zxid:#x}"), nodes = s.tree.node_count(), "loaded snapshot");
                 loaded = Some((path.clone(), s));
@@ -162,7 +190,7 @@ pub fn open(
         ),
     };
     let after_zxid = tree.last_zxid();
-    let log = recover_log(&log_dir, after_zxid, RecoveryMode::Repair)?;
+    let log = recovery::recover_log_in(fs, &log_dir, after_zxid, RecoveryMode::Repair)?;
     let mut live: std::collections::BTreeMap<SessionId, i32> = sessions.drain(..).collect();
     for rec in &log.records {
         // The snapshot may be fuzzy (taken while writes went on): replay changes only what

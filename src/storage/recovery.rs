@@ -11,20 +11,25 @@
 //! | records, then a zero length (or end of file) and only zeros          | clean end               | clean end             |
 //! | bad frame at X, no valid frame anywhere after X in S                  | torn tail: zero X..end, fdatasync, warn | `TornTailBeforeNewerSegment` |
 //! | zero length at X, then non-zero bytes holding no valid frame         | torn tail (later pages of an unsynced write landed first): zero them, warn | `TornTailBeforeNewerSegment` |
-//! | bad frame or zero length at X, then a valid frame at Y > X            | `CorruptRecord { S, X }` | `CorruptRecord { S, X }` |
+//! | bad frame or zero length at X, zeros where a sector of the write did not land (see `txn_log::torn_evidence`), then valid frames from Y | torn tail: the frames from Y are later sectors of the same unsynced write; zero X..end, warn | `TornTailBeforeNewerSegment` |
+//! | bad frame or zero length at X, then a valid frame at Y > X, no such zeros | `CorruptRecord { S, X }` | `CorruptRecord { S, X }` |
 //! | good crc, payload does not decode                                     | `UndecodableRecord`     | `UndecodableRecord`   |
 //! | zxid not above the previous record's (in S or across segments)       | `ZxidOutOfOrder`        | `ZxidOutOfOrder`      |
 //! | header unreadable, or its zxid differs from the file name            | `BadSegmentHeader` / `SegmentNameMismatch` | same |
 //! | first record after `after_zxid` leaves a gap in the same epoch        | `LogGap`                | `LogGap`              |
 //! | `log.*.tmp` (a segment whose creation did not finish)                 | removed (it holds no records) | —                |
 //!
-//! Never is a record that passed its checks dropped: the only bytes removed are a torn
-//! tail that holds no valid frame, i.e. a write whose sync never returned. In
+//! Never is an acknowledged record dropped: the only bytes removed are a torn tail, i.e.
+//! the part of the last write whose sync never returned. Valid frames after a hole are
+//! removed with it only when the hole is the trace of sectors that did not land (the
+//! pages of one unsynced write reach the disk in any order); a hole without that trace is
+//! corruption. `storage::sim` checks this under simulated power loss. In
 //! [`RecoveryMode::ReadOnly`] (tools) the torn tail is reported, not zeroed.
 //! Matches what `FileTxnLog`'s iterator does on a truncated tail (ZooKeeper stops at the
 //! first bad record; we also tell torn from corrupt).
 
-use super::txn_log::{self, list_segments, scan_segment, HeaderError, ScanEnd};
+use super::fs::{Fs, StdFs};
+use super::txn_log::{self, list_segments_in, scan_segment, HeaderError, ScanEnd};
 use crate::tree::TxnRecord;
 use std::path::{Path, PathBuf};
 
@@ -112,15 +117,25 @@ pub fn recover_log(
     after_zxid: i64,
     mode: RecoveryMode,
 ) -> Result<LogRecovery, RecoveryError> {
+    recover_log_in(&mut StdFs, log_dir, after_zxid, mode)
+}
+
+/// [`recover_log`] on any [`Fs`] (the power-loss check runs it on a simulated disk).
+pub fn recover_log_in(
+    fs: &mut impl Fs,
+    log_dir: &Path,
+    after_zxid: i64,
+    mode: RecoveryMode,
+) -> Result<LogRecovery, RecoveryError> {
     let io = |path: &Path, op: &'static str, source| RecoveryError::Io {
         path: path.to_path_buf(),
         op,
         source,
     };
     if mode == RecoveryMode::Repair {
-        remove_temp_segments(log_dir);
+        remove_temp_segments(fs, log_dir);
     }
-    let all = list_segments(log_dir).map_err(|e| io(log_dir, "listing", e))?;
+    let all = list_segments_in(fs, log_dir).map_err(|e| io(log_dir, "listing", e))?;
     // Segment i holds zxids below segment i+1's first: skip those entirely at or below
     // `after_zxid` (purge keeps the one that straddles it).
     let start = all
@@ -140,7 +155,7 @@ pub fn recover_log(
     let mut previous: Option<i64> = None;
     for (i, (name_zxid, path)) in segments.iter().enumerate() {
         let newest = i + 1 == segments.len();
-        let bytes = std::fs::read(path).map_err(|e| io(path, "reading", e))?;
+        let bytes = fs.read(path).map_err(|e| io(path, "reading", e))?;
         let scan = scan_segment(&bytes).map_err(|reason| RecoveryError::BadSegmentHeader {
             file: path.clone(),
             reason,
@@ -208,7 +223,7 @@ pub fn recover_log(
                     fault,
                 };
                 if mode == RecoveryMode::Repair {
-                    zero_range(path, torn.offset, garbage_end)
+                    fs.zero_range_synced(path, torn.offset as u64, garbage_end as u64)
                         .map_err(|e| io(path, "truncating torn tail of", e))?;
                     tracing::warn!(
                         file = %path.display(),
@@ -225,27 +240,15 @@ pub fn recover_log(
     Ok(out)
 }
 
-/// Overwrites `[from, to)` with zeros and fdatasyncs: the end marker moves to `from`.
-/// The file keeps its size, so the preallocation stays.
-fn zero_range(path: &Path, from: usize, to: usize) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new().write(true).open(path)?;
-    if to > from {
-        f.write_all_at(&vec![0u8; to - from], from as u64)?;
-    }
-    f.sync_data()
-}
-
-fn remove_temp_segments(log_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(log_dir) else {
+fn remove_temp_segments(fs: &mut impl Fs, log_dir: &Path) {
+    let Ok(names) = fs.list_dir(log_dir) else {
         return;
     };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for name in names {
         if name.starts_with(txn_log::SEGMENT_PREFIX) && name.ends_with(".tmp") {
-            tracing::warn!(file = %e.path().display(), "removing unfinished log segment");
-            let _ = std::fs::remove_file(e.path());
+            let path = log_dir.join(&name);
+            tracing::warn!(file = %path.display(), "removing unfinished log segment");
+            let _ = fs.remove_file(&path);
         }
     }
 }

@@ -16,6 +16,7 @@
 //! then run off the executor while writes continue, and recovery replays exactly the records
 //! after the image's zxid. Matches `FileSnap` / `SnapStream` in role.
 
+use super::fs::{Fs, StdFs};
 use super::txn_log::zxid_of_name;
 use crate::proto::{Acl, Id, SessionId};
 use crate::tree::{DataTree, Node};
@@ -363,20 +364,29 @@ pub fn snapshot_path(dir: &Path, zxid: i64) -> PathBuf {
 
 /// Snapshots in `dir`, sorted by zxid.
 pub fn list_snapshots(dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
-    crate::storage::txn_log::list_by_zxid(dir, SNAPSHOT_PREFIX)
+    list_snapshots_in(&StdFs, dir)
+}
+
+/// [`list_snapshots`] on any [`Fs`].
+pub fn list_snapshots_in(fs: &impl Fs, dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
+    crate::storage::txn_log::list_by_zxid_in(fs, dir, SNAPSHOT_PREFIX)
 }
 
 /// Removes `snapshot.*.tmp` left by a crash while writing.
 pub fn remove_temp_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    remove_temp_files_in(&mut StdFs, dir)
+}
+
+/// [`remove_temp_files`] on any [`Fs`].
+pub fn remove_temp_files_in(fs: &mut impl Fs, dir: &Path) {
+    let Ok(names) = fs.list_dir(dir) else {
         return;
     };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for name in names {
         if name.starts_with(SNAPSHOT_PREFIX) && name.ends_with(".tmp") {
-            tracing::warn!(file = %e.path().display(), "removing unfinished snapshot");
-            let _ = std::fs::remove_file(e.path());
+            let path = dir.join(&name);
+            tracing::warn!(file = %path.display(), "removing unfinished snapshot");
+            let _ = fs.remove_file(&path);
         }
     }
 }
@@ -384,8 +394,18 @@ pub fn remove_temp_files(dir: &Path) {
 /// Writes `file_bytes` (from [`SnapshotBody::encode`]) as `snapshot.<zxid>` in `dir`
 /// atomically: temp file, fsync, rename, fsync dir. Blocking: run it off the executor.
 pub fn write_snapshot(dir: &Path, zxid: i64, file_bytes: &[u8]) -> Result<PathBuf, SnapshotError> {
+    write_snapshot_in(&mut StdFs, dir, zxid, file_bytes)
+}
+
+/// [`write_snapshot`] on any [`Fs`].
+pub fn write_snapshot_in(
+    fs: &mut impl Fs,
+    dir: &Path,
+    zxid: i64,
+    file_bytes: &[u8],
+) -> Result<PathBuf, SnapshotError> {
     let path = snapshot_path(dir, zxid);
-    super::epoch::write_atomically(&path, file_bytes).map_err(|(op, p, source)| {
+    super::epoch::write_atomically_in(fs, &path, file_bytes).map_err(|(op, p, source)| {
         SnapshotError::Io {
             path: p,
             op,
@@ -418,6 +438,51 @@ pub async fn write_snapshot_async(
         .await
 }
 
+fn header_u32(h: &[u8; SNAPSHOT_HEADER_BYTES], i: usize) -> u32 {
+    u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]])
+}
+
+fn header_u64(h: &[u8; SNAPSHOT_HEADER_BYTES], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&h[i..i + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Checks magic, header crc, version and the body length against the file length;
+/// returns (zxid, body length).
+fn check_header(
+    path: &Path,
+    h: &[u8; SNAPSHOT_HEADER_BYTES],
+    file_len: u64,
+) -> Result<(i64, u64), SnapshotError> {
+    let bad = |reason| SnapshotError::BadHeader {
+        file: path.to_path_buf(),
+        reason,
+    };
+    if h[0..8] != SNAPSHOT_MAGIC {
+        return Err(bad("bad magic (not a Corral snapshot)"));
+    }
+    if crc32c::crc32c(&h[0..36]) != header_u32(h, 36) {
+        return Err(bad("header checksum mismatch"));
+    }
+    if header_u32(h, 8) != SNAPSHOT_FORMAT_VERSION
+        || header_u32(h, 12) as usize != SNAPSHOT_HEADER_BYTES
+    {
+        return Err(bad("unsupported format version"));
+    }
+    let zxid = header_u64(h, 16) as i64;
+    let body_len = header_u64(h, 24);
+    let actual = file_len - SNAPSHOT_HEADER_BYTES as u64;
+    if body_len != actual || body_len > SNAPSHOT_BODY_BYTES_MAX {
+        return Err(SnapshotError::LengthMismatch {
+            file: path.to_path_buf(),
+            expected: body_len,
+            actual,
+        });
+    }
+    Ok((zxid, body_len))
+}
+
 /// A snapshot's archive read into aligned memory and validated.
 pub struct SnapshotFile {
     pub zxid: i64,
@@ -425,52 +490,52 @@ pub struct SnapshotFile {
 }
 
 impl SnapshotFile {
-    /// Reads and checks header, length, crc32c and archive structure.
+    /// Reads and checks header, length, crc32c and archive structure. Streams the body
+    /// into aligned memory.
     pub fn read(path: &Path) -> Result<SnapshotFile, SnapshotError> {
         let io = |op, source| SnapshotError::Io {
             path: path.to_path_buf(),
             op,
             source,
         };
-        let bad = |reason| SnapshotError::BadHeader {
-            file: path.to_path_buf(),
-            reason,
-        };
         let mut f = std::fs::File::open(path).map_err(|e| io("opening", e))?;
         let file_len = f.metadata().map_err(|e| io("stat", e))?.len();
         let mut h = [0u8; SNAPSHOT_HEADER_BYTES];
         if file_len < SNAPSHOT_HEADER_BYTES as u64 {
-            return Err(bad("shorter than the header"));
-        }
-        f.read_exact(&mut h).map_err(|e| io("reading", e))?;
-        if h[0..8] != SNAPSHOT_MAGIC {
-            return Err(bad("bad magic (not a Corral snapshot)"));
-        }
-        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        let u64_at = |i: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&h[i..i + 8]);
-            u64::from_le_bytes(a)
-        };
-        if crc32c::crc32c(&h[0..36]) != u32_at(36) {
-            return Err(bad("header checksum mismatch"));
-        }
-        if u32_at(8) != SNAPSHOT_FORMAT_VERSION || u32_at(12) as usize != SNAPSHOT_HEADER_BYTES {
-            return Err(bad("unsupported format version"));
-        }
-        let zxid = u64_at(16) as i64;
-        let body_len = u64_at(24);
-        let actual = file_len - SNAPSHOT_HEADER_BYTES as u64;
-        if body_len != actual || body_len > SNAPSHOT_BODY_BYTES_MAX {
-            return Err(SnapshotError::LengthMismatch {
+            return Err(SnapshotError::BadHeader {
                 file: path.to_path_buf(),
-                expected: body_len,
-                actual,
+                reason: "shorter than the header",
             });
         }
+        f.read_exact(&mut h).map_err(|e| io("reading", e))?;
+        let (zxid, body_len) = check_header(path, &h, file_len)?;
         let mut body = AlignedVec::with_capacity(body_len as usize);
         body.extend_from_reader(&mut f)
             .map_err(|e| io("reading", e))?;
+        Self::check_body(path, &h, zxid, body)
+    }
+
+    /// The same checks on a whole file already in memory (the simulated disk).
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<SnapshotFile, SnapshotError> {
+        let Some(h) = bytes.first_chunk::<SNAPSHOT_HEADER_BYTES>() else {
+            return Err(SnapshotError::BadHeader {
+                file: path.to_path_buf(),
+                reason: "shorter than the header",
+            });
+        };
+        let (zxid, _) = check_header(path, h, bytes.len() as u64)?;
+        let mut body = AlignedVec::with_capacity(bytes.len() - SNAPSHOT_HEADER_BYTES);
+        body.extend_from_slice(&bytes[SNAPSHOT_HEADER_BYTES..]);
+        Self::check_body(path, h, zxid, body)
+    }
+
+    fn check_body(
+        path: &Path,
+        h: &[u8; SNAPSHOT_HEADER_BYTES],
+        zxid: i64,
+        body: AlignedVec,
+    ) -> Result<SnapshotFile, SnapshotError> {
+        let body_len = header_u64(h, 24);
         if body.len() as u64 != body_len {
             return Err(SnapshotError::LengthMismatch {
                 file: path.to_path_buf(),
@@ -478,7 +543,7 @@ impl SnapshotFile {
                 actual: body.len() as u64,
             });
         }
-        let stored = u32_at(32);
+        let stored = header_u32(h, 32);
         let computed = crc32c::crc32c(&body);
         if stored != computed {
             return Err(SnapshotError::ChecksumMismatch {
@@ -531,7 +596,12 @@ pub struct Loaded {
 
 /// Reads, validates and rebuilds a snapshot.
 pub fn load(path: &Path, config_data: Bytes) -> Result<Loaded, SnapshotError> {
-    let file = SnapshotFile::read(path)?;
+    load_in(&StdFs, path, config_data)
+}
+
+/// [`load`] on any [`Fs`].
+pub fn load_in(fs: &impl Fs, path: &Path, config_data: Bytes) -> Result<Loaded, SnapshotError> {
+    let file = fs.read_snapshot(path)?;
     let a = file.archived();
     let invalid = |reason: String| SnapshotError::InvalidArchive {
         file: path.to_path_buf(),

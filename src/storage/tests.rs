@@ -414,6 +414,38 @@ fn snapshot_round_trips_tree_and_sessions() {
     assert!(!dir.0.join("snapshot.1f4.tmp").exists());
 }
 
+/// The same tree encodes to the same bytes, whatever the order of the tree's hash map:
+/// ACL lists are numbered by first use in path order.
+#[test]
+fn snapshot_bytes_do_not_depend_on_hash_order() {
+    let build = || {
+        let mut tree = crate::tree::DataTree::new(Bytes::from_static(b"cfg"));
+        for i in 0..200 {
+            let acl = Arc::new(vec![Acl::new(31, "digest", &format!("user{}:x", i % 7))]);
+            let rec = TxnRecord {
+                zxid: i + 1,
+                time_ms: 0,
+                session_id: 0,
+                cxid: 0,
+                txn: Txn::Create(CreateTxn {
+                    path: Arc::from(format!("/n{i}")),
+                    data: None,
+                    acl,
+                    ephemeral_owner: 0,
+                    parent_cversion: i as i32 + 2,
+                    with_stat: false,
+                }),
+            };
+            tree.apply(&rec, &mut Vec::new());
+        }
+        SnapshotImage::capture(&tree, []).encode().unwrap()
+    };
+    let first = build();
+    for _ in 0..4 {
+        assert_eq!(build(), first);
+    }
+}
+
 #[test]
 fn snapshot_corruption_is_detected() {
     let dir = TempDir::new("snapbad");

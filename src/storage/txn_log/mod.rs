@@ -15,10 +15,12 @@
 //! - the writer moves to a new segment only after every record of the old one is synced,
 //!   so only the newest segment holding records can end in a torn write.
 
+pub mod layout;
 pub mod writer;
 
 pub use writer::{LogOptions, LogWriter};
 
+use crate::storage::fs::{Fs, StdFs};
 use crate::storage::record::{self, RecordError, RECORD_FORMAT_VERSION, RECORD_HEADER_BYTES};
 use std::path::{Path, PathBuf};
 
@@ -60,21 +62,27 @@ pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
     list_by_zxid(dir, SEGMENT_PREFIX)
 }
 
+/// [`list_segments`] on any [`Fs`].
+pub fn list_segments_in(fs: &impl Fs, dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
+    list_by_zxid_in(fs, dir, SEGMENT_PREFIX)
+}
+
 /// Files in `dir` named `<prefix><zxid hex>`, sorted by zxid; none if `dir` is missing.
 pub fn list_by_zxid(dir: &Path, prefix: &str) -> std::io::Result<Vec<(i64, PathBuf)>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        if let Some(zxid) = name.to_str().and_then(|n| zxid_of_name(n, prefix)) {
-            out.push((zxid, entry.path()));
-        }
-    }
+    list_by_zxid_in(&StdFs, dir, prefix)
+}
+
+/// [`list_by_zxid`] on any [`Fs`].
+pub fn list_by_zxid_in(
+    fs: &impl Fs,
+    dir: &Path,
+    prefix: &str,
+) -> std::io::Result<Vec<(i64, PathBuf)>> {
+    let mut out: Vec<(i64, PathBuf)> = fs
+        .list_dir(dir)?
+        .into_iter()
+        .filter_map(|name| zxid_of_name(&name, prefix).map(|zxid| (zxid, dir.join(name))))
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -236,6 +244,66 @@ pub fn valid_frame_after(seg: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// The sector size torn writes are judged at: a device writes a 512-byte sector whole or not
+/// at all (4 KiB-sector devices tear at 4 KiB, which is whole 512-byte runs too).
+pub const SECTOR_BYTES: usize = 512;
+
+/// Are the bad bytes at `bad`, before the valid frame at `next_valid`, the trace of one
+/// unsynced write whose sectors reached the disk out of order (power failed after a later
+/// sector of the write landed but before an earlier one did)?
+///
+/// Every byte the writer writes lands on zeros (the segment is zero-filled and synced
+/// first, or extended past its synced end, where a hole reads as zeros), so a sector that
+/// did not land reads as zeros from the write's start on. The evidence is therefore:
+/// - a whole sector of zeros between `bad` and `next_valid` (a record's own bytes hold no
+///   512 zero bytes in a row unless its data does, see below); or
+/// - zeros from `bad` to the end of its sector, at least 5 bytes (the whole length and part
+///   of the crc: a flipped byte cannot zero a frame header, whose length is never 0); or
+/// - zeros from `bad` to the end of its sector, 1 to 4 bytes (the low bytes of the length),
+///   and the frame checks out with the length that ends it exactly at `next_valid`: the
+///   frame is whole but for the length bytes its first sector held.
+///
+/// Corruption (a flipped byte) in an acknowledged record followed by valid ones leaves
+/// none of these, so it is still refused. Two cases are indistinguishable from a lost
+/// sector and are truncated as one: a record whose data holds a 512-byte aligned run of
+/// zeros *and* has a corrupt byte elsewhere, and a byte flipped to zero that was the only
+/// non-zero byte between a frame's start and the end of its sector.
+pub fn torn_evidence(seg: &[u8], bad: usize, next_valid: usize) -> bool {
+    let next_valid = next_valid.min(seg.len());
+    if bad >= next_valid {
+        return false;
+    }
+    let first_boundary = (bad / SECTOR_BYTES + 1) * SECTOR_BYTES;
+    let zeros = |r: std::ops::Range<usize>| seg[r].iter().all(|&b| b == 0);
+    let mut sector = first_boundary;
+    while sector + SECTOR_BYTES <= next_valid {
+        if zeros(sector..sector + SECTOR_BYTES) {
+            return true;
+        }
+        sector += SECTOR_BYTES;
+    }
+    if first_boundary > next_valid || !zeros(bad..first_boundary) {
+        return false;
+    }
+    let lost = first_boundary - bad;
+    if lost >= 5 {
+        return true;
+    }
+    // Only low length bytes lost: the rest of the header and the payload must match the
+    // frame that would end at `next_valid`.
+    if bad + FRAME_HEADER_BYTES > next_valid {
+        return false;
+    }
+    let len = next_valid - bad - FRAME_HEADER_BYTES;
+    if len <= RECORD_HEADER_BYTES || len > RECORD_BYTES_MAX {
+        return false;
+    }
+    let len_bytes = (len as u32).to_le_bytes();
+    let stored = u32::from_le_bytes([seg[bad + 4], seg[bad + 5], seg[bad + 6], seg[bad + 7]]);
+    seg[bad + lost..bad + 4] == len_bytes[lost..]
+        && frame_crc(len_bytes, &seg[bad + FRAME_HEADER_BYTES..next_valid]) == stored
+}
+
 /// What the scan of one segment found.
 #[derive(Debug)]
 pub struct SegmentScan {
@@ -272,6 +340,9 @@ pub fn scan_segment(seg: &[u8]) -> Result<SegmentScan, HeaderError> {
         match read_frame(seg, offset) {
             Frame::End => {
                 if let Some(next_valid) = valid_frame_after(seg, offset) {
+                    if torn_evidence(seg, offset, next_valid) {
+                        break torn_before_valid("zero length", seg, offset, next_valid);
+                    }
                     break ScanEnd::Corrupt {
                         fault: "zero length before later records".into(),
                         next_valid,
@@ -288,6 +359,9 @@ pub fn scan_segment(seg: &[u8]) -> Result<SegmentScan, HeaderError> {
             }
             Frame::Bad(fault) => {
                 if let Some(next_valid) = valid_frame_after(seg, offset + 1) {
+                    if torn_evidence(seg, offset, next_valid) {
+                        break torn_before_valid(&fault.to_string(), seg, offset, next_valid);
+                    }
                     break ScanEnd::Corrupt {
                         fault: fault.to_string(),
                         next_valid,
@@ -337,6 +411,19 @@ pub fn scan_segment(seg: &[u8]) -> Result<SegmentScan, HeaderError> {
         end_offset: offset,
         end,
     })
+}
+
+/// A torn tail whose write landed out of order: valid-looking frames after the hole are
+/// part of the same unsynced write and go with it.
+fn torn_before_valid(fault: &str, seg: &[u8], offset: usize, next_valid: usize) -> ScanEnd {
+    let garbage_end = seg.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    ScanEnd::Torn {
+        fault: format!(
+            "{fault}, then zeros where sectors of an unsynced write did not land; \
+             the frames from offset {next_valid} on are later bytes of that write"
+        ),
+        garbage_end: garbage_end.max(offset),
+    }
 }
 
 /// The decode error of a payload, for tools.

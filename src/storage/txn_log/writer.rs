@@ -15,21 +15,13 @@
 //! Bounds: a batch is whatever was appended since the last sync; the caller bounds it
 //! (`corral.commit.maxBatch`); one record is at most [`super::RECORD_BYTES_MAX`].
 
+use super::layout::{self, SegmentCursor, ZERO_CHUNK_BYTES};
 use super::{encode_frame, encode_segment_header, segment_path, SEGMENT_HEADER_BYTES};
 use crate::storage::LogError;
 use crate::tree::TxnRecord;
 use glommio::io::{BufferedFile, Directory, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Zero-fill writes are issued in chunks of this size.
-const ZERO_CHUNK_BYTES: usize = 1 << 20;
-
-/// The most zeros written at once, whatever `preAllocSize` says. Zero-filling happens on
-/// the write path (the sync that needs the room waits for it): 64 MiB at once stalled every
-/// write for ~200 ms here, 4 MiB costs a few milliseconds once per ~4 MiB of log, and still
-/// leaves ~1000 metadata-free fdatasyncs for each one that extends the file.
-const ZERO_FILL_STEP_BYTES_MAX: u64 = 4 << 20;
 
 /// Writer settings, from zoo.cfg.
 #[derive(Debug, Clone)]
@@ -177,17 +169,15 @@ impl LogWriter {
         };
         let batch = std::mem::take(&mut self.pending);
         self.pending_first_zxid = None;
-        let needs_new = match &self.segment {
-            None => true,
-            Some(s) => {
-                s.has_records
-                    && (self.roll_requested
-                        || self
-                            .opts
-                            .segment_bytes_max
-                            .is_some_and(|max| s.write_offset + batch.len() as u64 > max))
-            }
-        };
+        let needs_new = layout::needs_new_segment(
+            self.segment.as_ref().map(|s| SegmentCursor {
+                write_offset: s.write_offset,
+                has_records: s.has_records,
+            }),
+            self.roll_requested,
+            self.opts.segment_bytes_max,
+            batch.len() as u64,
+        );
         if needs_new {
             // The old segment is fully synced here (sync is the only writer and it finished
             // its fdatasync), which is what lets recovery call a torn tail in any segment
@@ -214,17 +204,18 @@ impl LogWriter {
         Ok(self.synced_zxid)
     }
 
-    /// How far the file is extended at a time: `preAllocSize`, capped (see
-    /// [`ZERO_FILL_STEP_BYTES_MAX`]).
+    /// How far the file is extended at a time (see [`layout::zero_fill_step_bytes`]).
     fn zero_fill_step_bytes(&self) -> u64 {
-        self.opts.pre_alloc_bytes.clamp(1, ZERO_FILL_STEP_BYTES_MAX)
+        layout::zero_fill_step_bytes(self.opts.pre_alloc_bytes)
     }
 
     /// Starts zero-filling the next step in the background once less than half a step of
     /// room is left, so that the sync path rarely waits for zeros.
     fn extend_ahead(&self, seg: &mut Segment) {
         let step = self.zero_fill_step_bytes();
-        if seg.extending.is_some() || seg.allocated_bytes - seg.write_offset > step / 2 {
+        if seg.extending.is_some()
+            || !layout::extend_ahead_due(seg.allocated_bytes, seg.write_offset, step)
+        {
             return;
         }
         let (path, from) = (seg.path.clone(), seg.allocated_bytes);
@@ -251,7 +242,7 @@ impl LogWriter {
         let len = batch.len() as u64;
         let end = seg.write_offset + len;
         // Keep at least a zeroed frame header after the last record: the end marker.
-        let wanted = end + super::FRAME_HEADER_BYTES as u64;
+        let wanted = layout::bytes_needed(seg.write_offset, len);
         if wanted > seg.allocated_bytes {
             if let Some(task) = seg.extending.take() {
                 match task.await {
@@ -263,10 +254,8 @@ impl LogWriter {
                 }
             }
         }
-        if wanted > seg.allocated_bytes {
-            let step = self.zero_fill_step_bytes();
-            let steps = (wanted - seg.allocated_bytes).div_ceil(step);
-            let new_size = seg.allocated_bytes + steps * step;
+        let step = self.zero_fill_step_bytes();
+        if let Some(new_size) = layout::inline_extension(seg.allocated_bytes, wanted, step) {
             zero_fill(&seg.file, seg.allocated_bytes, new_size)
                 .await
                 .map_err(|e| self.io_err(&seg.path, "preallocating", e))?;
@@ -301,10 +290,8 @@ impl LogWriter {
     /// Creates `log.<first_zxid>`: temp name, header, zeros, fsync, rename, fsync dir.
     async fn create_segment(&self, first_zxid: i64, first_batch: u64) -> Result<Segment, LogError> {
         let path = segment_path(&self.dir, first_zxid);
-        let tmp = path.with_extension("tmp");
-        let header_and_batch = SEGMENT_HEADER_BYTES as u64 + first_batch;
-        let step = self.zero_fill_step_bytes();
-        let allocated_bytes = header_and_batch.div_ceil(step).max(1) * step;
+        let tmp = layout::segment_temp_path(&path);
+        let allocated_bytes = layout::new_segment_bytes(self.zero_fill_step_bytes(), first_batch);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
