@@ -57,6 +57,8 @@ const CLOUD_BATCH_RATIO: u64 = 3;
 const SMALL_VM_CORES_MAX: usize = 2;
 /// ...or less memory than this.
 const SMALL_VM_MEM_KB_MIN: u64 = 4 << 20;
+/// I/O pressure (percent of the last 10 s) above which the report says the disk was busy.
+const IO_PRESSURE_PCT_BUSY: f64 = 10.0;
 
 // The `--check` thresholds.
 /// preAllocSize below this (KiB) makes the writer zero-fill more often than its 4 MiB step.
@@ -182,7 +184,7 @@ pub struct NumaNode {
 }
 
 /// What `corral tune` learned about the machine (everything but the disk).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Host {
     /// `available_parallelism`: the cores this process may run on.
     pub cores_available: usize,
@@ -196,6 +198,10 @@ pub struct Host {
     pub memlock: Memlock,
     /// Root: glommio's locked memory is not limited.
     pub root: bool,
+    /// `/proc/pressure/io` "some avg10" read before the probes (which stall on I/O
+    /// themselves): the share of the last 10 s in which some task waited for I/O. High
+    /// means others were using the disk.
+    pub io_pressure_pct: Option<f64>,
 }
 
 /// The device behind a directory.
@@ -259,7 +265,22 @@ fn measure_host() -> Host {
         memlock: memlock(),
         // SAFETY: geteuid has no preconditions and cannot fail.
         root: unsafe { libc::geteuid() } == 0,
+        io_pressure_pct: io_pressure_pct(),
     }
+}
+
+/// `some avg10=12.34 avg60=...` from `/proc/pressure/io` (Linux 4.20+, PSI enabled).
+fn io_pressure_pct() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/pressure/io").ok()?;
+    parse_pressure(&text)
+}
+
+fn parse_pressure(text: &str) -> Option<f64> {
+    let some = text.lines().find_map(|l| l.strip_prefix("some "))?;
+    some.split_whitespace()
+        .find_map(|field| field.strip_prefix("avg10="))?
+        .parse()
+        .ok()
 }
 
 fn memlock() -> Memlock {
@@ -557,6 +578,11 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
             fmt_ns(small.p50_ns)
         ));
     }
+    if let Some(pct) = host.io_pressure_pct.filter(|&p| p >= IO_PRESSURE_PCT_BUSY) {
+        notes.push(format!(
+            "I/O pressure was {pct:.0} % in the 10 s before the probe (/proc/pressure/io): other processes were using the disk, so these sync times likely overstate what it costs alone; rerun when the host is idle"
+        ));
+    }
     if disk.fs_type.as_deref() == Some("tmpfs") {
         notes.push(
             "the directory is on tmpfs: nothing written there survives a reboot, and its sync times say nothing about a disk"
@@ -704,6 +730,7 @@ fn run_tune(args: &TuneArgs) -> i32 {
             return 2;
         }
     }
+    // Before the probes: their own syncs would count in the I/O pressure figure.
     let host = measure_host();
     let disk = measure_disk(dir);
     let duration = Duration::from_secs(args.duration_s);
@@ -958,7 +985,7 @@ fn report_text(
     );
     let _ = writeln!(
         t,
-        "      memory {} ({} available), ulimit -l {}{}",
+        "      memory {} ({} available), ulimit -l {}{}, I/O pressure {}",
         host.mem_total_kb.map_or("unknown".to_string(), fmt_kb),
         host.mem_available_kb.map_or("unknown".to_string(), fmt_kb),
         match host.memlock {
@@ -966,7 +993,11 @@ fn report_text(
             Memlock::Bytes(b) => fmt_kb(b / 1024),
             Memlock::Unknown => "unknown".to_string(),
         },
-        if host.root { ", running as root" } else { "" }
+        if host.root { ", running as root" } else { "" },
+        host.io_pressure_pct
+            .map_or("unknown".to_string(), |p| format!(
+                "{p:.0} % (10 s before the probe)"
+            ))
     );
     t.push_str("\nwhat the measurements imply:\n");
     for note in &decision.notes {
@@ -1071,7 +1102,7 @@ fn report_json(
         "{{\"directory\":{},\"device\":{},\"fs_type\":{},\"rotational\":{},\"model\":{},\
 \"fdatasync\":[{syncs}],\
 \"host\":{{\"cores_available\":{},\"cpus_online\":{:?},\"cpus_allowed\":{:?},\"numa_nodes\":[{numa}],\
-\"mem_total_kb\":{},\"mem_available_kb\":{},\"memlock_bytes\":{memlock},\"root\":{}}},\
+\"mem_total_kb\":{},\"mem_available_kb\":{},\"memlock_bytes\":{memlock},\"root\":{},\"io_pressure_pct\":{}}},\
 \"profile\":{},\"disk_class\":{},\"why\":{},\"notes\":{},\"overrides\":[{over}],\
 \"written\":{written_path},\"include\":{include}}}\n",
         json_str(&disk.dir.display().to_string()),
@@ -1086,6 +1117,8 @@ fn report_json(
         opt_u64(host.mem_total_kb),
         opt_u64(host.mem_available_kb),
         host.root,
+        host.io_pressure_pct
+            .map_or("null".to_string(), |p| format!("{p:.1}")),
         json_str(decision.profile.name()),
         json_str(decision.disk_class.name()),
         strings(&decision.why),
@@ -1385,6 +1418,7 @@ fn run_check(cfg: &Path, args: &TuneArgs) -> i32 {
             return 2;
         }
     };
+    // Before the probe: its own syncs would count in the I/O pressure figure.
     let host = measure_host();
     let mut disk = CheckDisk::default();
     let log_dir = nearest_existing(&config.data_log_dir);
@@ -1419,6 +1453,9 @@ fn run_check(cfg: &Path, args: &TuneArgs) -> i32 {
                 _ => "",
             }
         );
+        if let Some(pct) = host.io_pressure_pct.filter(|&p| p >= IO_PRESSURE_PCT_BUSY) {
+            println!("{cfg_name}: I/O pressure was {pct:.0} % before the probe: other processes were using the disk; the sync-time rules may be off");
+        }
     }
     for f in &findings {
         match locate(&config, f.key) {
@@ -1472,6 +1509,7 @@ mod tests {
             mem_available_kb: Some(60 << 20),
             memlock: Memlock::Unlimited,
             root: true,
+            io_pressure_pct: Some(0.5),
         }
     }
 
@@ -1614,6 +1652,7 @@ mod tests {
     #[test]
     fn notes_explain_surprises() {
         let mut host = big_host();
+        host.io_pressure_pct = Some(85.0);
         host.numa_nodes.push(NumaNode {
             id: 1,
             cpus: (16..32).collect(),
@@ -1633,6 +1672,22 @@ mod tests {
             d.notes.iter().any(|n| n.contains("2 NUMA nodes")),
             "{:?}",
             d.notes
+        );
+        assert!(
+            d.notes.iter().any(|n| n.contains("I/O pressure was 85 %")),
+            "{:?}",
+            d.notes
+        );
+        let quiet = decide(
+            &big_host(),
+            &disk(Some(false)),
+            &sync(50, 300),
+            Some(&batch(70)),
+        );
+        assert!(
+            !quiet.notes.iter().any(|n| n.contains("pressure")),
+            "{:?}",
+            quiet.notes
         );
     }
 
@@ -2104,6 +2159,9 @@ mod tests {
         assert_eq!(fs_type_of(mountinfo, 254, 0).as_deref(), Some("ext4"));
         assert_eq!(fs_type_of(mountinfo, 0, 25).as_deref(), Some("tmpfs"));
         assert_eq!(fs_type_of(mountinfo, 8, 1), None);
+        let psi = "some avg10=93.26 avg60=91.10 avg300=64.79 total=4908712089\nfull avg10=0.00 avg60=0.00 avg300=0.13 total=2250723768\n";
+        assert_eq!(parse_pressure(psi), Some(93.26));
+        assert_eq!(parse_pressure("full avg10=1.00\n"), None);
     }
 
     #[test]
