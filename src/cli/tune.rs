@@ -1354,13 +1354,13 @@ pub fn check(config: &Config, host: &Host, disk: &CheckDisk) -> Vec<Finding> {
     if slow_sync && tuning.commit_max_wait_us == 0 {
         warn(
             "corral.commit.maxWaitUs",
-            format!("0 on a rotational device{}: each sync costs milliseconds, and without a wait most records get one of their own (hdd.cfg uses 2000)", disk.sync.as_ref().map(|s| format!(" (fdatasync p50 {})", fmt_ns(s.p50_ns))).unwrap_or_default()),
+            format!("0 on a disk-class device ({}): each sync costs milliseconds, and without a wait most records get one of their own (hdd.cfg uses 2000)", disk.sync.as_ref().map_or_else(|| "flagged rotational, not measured".to_string(), |s| format!("fdatasync p50 {}", fmt_ns(s.p50_ns)))),
         );
     }
     if slow_sync && disk.same_device == Some(true) {
         warn(
             "dataLogDir",
-            "on the same rotational device as dataDir: snapshot writes seek against the log's appends; give the log its own disk".to_string(),
+            "on the same disk-class device as dataDir: snapshot writes seek against the log's appends; give the log its own disk".to_string(),
         );
     }
     if config.snap_count < CHECK_SNAP_COUNT_MIN {
@@ -2042,7 +2042,12 @@ mod tests {
         );
         let f = check(&cfg("corral.commit.maxWaitUs=0\n"), &big_host(), &hdd);
         assert_eq!(keys(&f), ["corral.commit.maxWaitUs"]);
-        assert!(f[0].message.contains("rotational"), "{}", f[0].message);
+        assert!(
+            f[0].message
+                .contains("disk-class device (fdatasync p50 6.0 ms)"),
+            "{}",
+            f[0].message
+        );
         // Unmeasured: the flag alone decides.
         let unmeasured = CheckDisk {
             sync: None,
