@@ -1,4 +1,4 @@
-//! `corral tune` end to end: a real fdatasync probe on a temp dir (1 s per probe), the
+//! `corral tune` end to end: real fdatasync probes on a temp dir (1 s each), the
 //! report's shape, the written config loading through the config layer, and `--check`'s
 //! exit codes and `file:line` warnings.
 
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Longest any one `corral tune` run may take here (two 1 s probes plus zero-filling).
+/// Longest any one `corral tune` run may take here (three 1 s probes plus zero-filling).
 const RUN_DEADLINE: Duration = Duration::from_secs(60);
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -88,21 +88,21 @@ fn tune_measures_reports_and_writes_a_config_that_loads() {
     for expected in [
         "directory: ",
         "device: ",
-        "fdatasync after a write into a zero-filled file:",
+        "fdatasync after a write into a zero-filled file (busy: ",
         "what the measurements imply:",
         "  - disk class ",
         "wrote conf/zoo.cfg (corral.profile=",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
-    for block in ["  4 KiB ", "  64 KiB "] {
+    for block in ["  4 KiB busy ", "  64 KiB busy ", "  4 KiB idle "] {
         let row = out
             .lines()
             .find(|l| l.starts_with(block))
             .unwrap_or_else(|| panic!("no {block:?} row in:\n{out}"));
         let syncs: u64 = row
             .split_whitespace()
-            .nth(2)
+            .nth(3)
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no sync count in {row:?}"));
         assert!(syncs > 0, "{row}");
@@ -165,8 +165,9 @@ fn tune_json_and_inlined_profile_without_the_profile_files() {
     assert!(json.starts_with('{') && json.ends_with('}'), "{json}");
     assert_eq!(json.lines().count(), 1, "one line of JSON");
     for key in [
-        "\"fdatasync\":[{\"block_bytes\":4096,",
-        "{\"block_bytes\":65536,",
+        "\"fdatasync\":[{\"mode\":\"busy\",\"block_bytes\":4096,",
+        "{\"mode\":\"busy\",\"block_bytes\":65536,",
+        "{\"mode\":\"idle\",\"block_bytes\":4096,",
         "\"p99_us\":",
         "\"cores_available\":",
         "\"memlock_bytes\":",
