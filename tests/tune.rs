@@ -10,11 +10,33 @@ use std::time::{Duration, Instant};
 /// Longest any one `corral tune` run may take here (three 1 s probes plus zero-filling).
 const RUN_DEADLINE: Duration = Duration::from_secs(60);
 
-fn temp_dir(tag: &str) -> PathBuf {
+/// A scratch directory, removed when dropped (also when a test fails).
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
     let p = std::env::temp_dir().join(format!("corral-tune-it-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir_all(&p).expect("temp dir");
-    p
+    TempDir(p)
 }
 
 fn tuning_dir() -> PathBuf {
@@ -152,7 +174,6 @@ fn tune_measures_reports_and_writes_a_config_that_loads() {
     let (code, out, err) = tune(&dir, &["--check", "conf/zoo.cfg", "--duration-s", "1"]);
     assert!(code == 0 || code == 1, "code {code}\n{out}\n{err}");
     assert!(out.contains("4 KiB fdatasync p50"), "{out}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -198,7 +219,6 @@ fn tune_json_and_inlined_profile_without_the_profile_files() {
     } else {
         assert_eq!(c.corral.pinning, corral::config::Pinning::Off);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -247,5 +267,4 @@ fn check_warns_with_file_and_line_and_exit_codes() {
     let (code, _, err) = tune(&dir, &["--check", "bad.cfg"]);
     assert_eq!(code, 2);
     assert!(err.contains("bad.cfg:3: corral.shards"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
