@@ -4,6 +4,7 @@ pub mod bench;
 pub mod import_zk;
 pub mod logdump;
 pub mod snapdump;
+pub mod tune;
 pub mod zkcli;
 
 use clap::{Parser, Subcommand};
@@ -81,6 +82,10 @@ enum Command {
     /// Corral's formats: `import-zk [--force] ZK_DATA_DIR DATA_DIR [DATALOG_DIR]`.
     #[command(name = "import-zk")]
     ImportZk(import_zk::ImportZkArgs),
+    /// Measure this host (fdatasync latency on the dataLogDir's device, cores, NUMA, memory,
+    /// memlock), pick a tuning profile and write a zoo.cfg; `--check CFG` warns about
+    /// settings that fight the hardware.
+    Tune(tune::TuneArgs),
     /// Print Corral's version.
     Version,
 }
@@ -135,6 +140,7 @@ pub fn main() -> i32 {
             snapdump::run(&file, json)
         }
         Command::ImportZk(args) => import_zk::run(args),
+        Command::Tune(args) => tune::run(args),
         Command::Version => {
             println!(
                 "Corral {} (ZooKeeper 3.8 protocol)",
