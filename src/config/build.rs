@@ -38,7 +38,7 @@ const JAVA_INT_MAX: i64 = i32::MAX as i64;
 
 /// The known `corral.` keys, for the unknown-key message.
 const CORRAL_KEYS: &str =
-    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.profile";
+    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.zab.spinUs, corral.profile";
 
 /// The ZooKeeper class names meaning "no HTTP metrics".
 const PLAIN_PROVIDER_CLASSES: &[&str] = &[
@@ -571,6 +571,10 @@ fn apply_corral(
         "corral.commit.maxWaitUs" => {
             let us = s.in_range(0, 1_000_000, "microseconds from 0 to 1000000")?;
             c.corral.commit_max_wait_us = u32::try_from(us).unwrap_or(200);
+        }
+        "corral.zab.spinUs" => {
+            let us = s.in_range(0, 1_000_000, "microseconds from 0 to 1000000")?;
+            c.corral.zab_spin_us = u32::try_from(us).unwrap_or(0);
         }
         "corral.snapshot.stepNodes" => {
             let nodes = s.in_range(1, 1_000_000, "a node count from 1 to 1000000")?;

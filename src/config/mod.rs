@@ -99,6 +99,11 @@ pub struct CorralTuning {
     /// loop, between write batches (default 4096, about a millisecond). Smaller: shorter
     /// pauses, longer snapshots.
     pub snapshot_step_nodes: u32,
+    /// `corral.zab.spinUs`: how long the ZAB executor polls for completions before it
+    /// sleeps (default 0). On VMs a thread asleep in an fdatasync can wake only at the next
+    /// timer tick; polling through the sync catches its completion at once, at the price of
+    /// a busy core — for a dedicated ZAB core, not a pseudo-cluster.
+    pub zab_spin_us: u32,
     /// `corral.profile`: the tuning profile applied under this config, resolved.
     pub profile: Option<PathBuf>,
 }
@@ -370,6 +375,7 @@ impl Config {
                 commit_max_batch: 256,
                 commit_max_wait_us: 200,
                 snapshot_step_nodes: 4096,
+                zab_spin_us: 0,
                 profile: None,
             },
             not_applicable: Vec::new(),

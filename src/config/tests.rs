@@ -494,9 +494,10 @@ fn value_with_control_characters_stays_on_one_line() {
 fn corral_keys() {
     let c = ok(
         "dataDir=d\nclientPort=1\ncorral.shards=2\ncorral.pinning=0,1,2\ncorral.ioMemoryKb=192\n\
-                corral.commit.maxBatch=64\ncorral.commit.maxWaitUs=0\ncorral.snapshot.stepNodes=16\n",
+                corral.commit.maxBatch=64\ncorral.commit.maxWaitUs=0\ncorral.snapshot.stepNodes=16\ncorral.zab.spinUs=300\n",
     );
     assert_eq!(c.corral.snapshot_step_nodes, 16);
+    assert_eq!(c.corral.zab_spin_us, 300);
     assert_eq!(c.corral.shards, 2);
     assert_eq!(c.corral.pinning, Pinning::Cores(vec![0, 1, 2]));
     assert_eq!(c.corral.io_memory_kb, 192);

@@ -7,10 +7,13 @@
 //! - a cap (`maxBatch` records per fdatasync), so one sync never carries an unbounded
 //!   write, and the records past the cap go in the next batch in order;
 //! - an optional short wait (`maxWaitUs`) for more records before syncing, taken only
-//!   when the previous batch held more than one record. Many writers are then active,
-//!   and waiting trades a few microseconds for fewer fdatasyncs (a win where a sync is
-//!   expensive: cloud block devices, disks). A lone writer never waits, so unloaded write
-//!   latency stays one fdatasync plus a round trip.
+//!   when the previous batch held more than one record, and only until this batch is as
+//!   big as the previous one. Many writers are then active, and waiting trades a few
+//!   microseconds for fewer fdatasyncs (a win where a sync is expensive: cloud block
+//!   devices, disks); in a closed loop the writers whose replies just went out come back
+//!   with about as many records as the last batch held, so the wait ends when they have.
+//!   A lone writer never waits, so unloaded write latency stays one fdatasync plus a
+//!   round trip.
 
 /// See the module comment.
 #[derive(Debug, Clone)]
@@ -38,7 +41,11 @@ impl CommitPolicy {
     /// much longer to wait for more (`None` = sync now).
     pub fn wait_more_us(&self, records: usize, waited_us: u64) -> Option<u64> {
         let busy = self.last_batch_records > 1;
-        if records == 0 || records >= self.max_batch_records || !busy {
+        if records == 0
+            || records >= self.max_batch_records
+            || records >= self.last_batch_records
+            || !busy
+        {
             return None;
         }
         self.max_wait_us
@@ -77,6 +84,12 @@ mod tests {
         assert_eq!(p.wait_more_us(3, 200), None);
         assert_eq!(p.wait_more_us(3, 900), None, "overslept: sync now");
         assert_eq!(p.wait_more_us(0, 0), None, "nothing to sync");
+        assert_eq!(
+            p.wait_more_us(40, 0),
+            None,
+            "as big as the last batch: sync now"
+        );
+        assert_eq!(p.wait_more_us(39, 0), Some(200));
     }
 
     #[test]
@@ -86,6 +99,12 @@ mod tests {
         assert_eq!(p.max_batch_records(), 64);
         assert_eq!(p.wait_more_us(64, 0), None);
         assert_eq!(p.wait_more_us(63, 0), Some(200));
+        p.synced(100);
+        assert_eq!(
+            p.wait_more_us(64, 0),
+            None,
+            "the cap wins over the last batch's size"
+        );
     }
 
     #[test]

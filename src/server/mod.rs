@@ -153,7 +153,13 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         log_dir: recovered.log_dir,
         snap_dir: recovered.snap_dir,
     };
-    let zab = executor_builder("zab", settings.zab_pin, settings.io_memory_bytes)
+    let mut zab_builder = executor_builder("zab", settings.zab_pin, settings.io_memory_bytes);
+    if settings.config.corral.zab_spin_us > 0 {
+        zab_builder = zab_builder.spin_before_park(Duration::from_micros(
+            settings.config.corral.zab_spin_us as u64,
+        ));
+    }
+    let zab = zab_builder
         .spawn(move || run_zab(zab_settings, zab_shared, zab_start, to_zab_rx, to_shard_tx))
         .map_err(|e| start_err("zab", e))?;
     let mut handles = Vec::new();
