@@ -10,8 +10,11 @@
 //! says so. Discovery, synchronisation and broadcast come next (`docs/replication.md`).
 
 pub mod election;
+pub mod peer;
 pub mod wire;
 
+#[cfg(test)]
+mod cluster_sim;
 #[cfg(test)]
 mod election_sim;
 #[cfg(test)]
