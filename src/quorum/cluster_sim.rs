@@ -237,7 +237,11 @@ impl Sim {
             drop_percent: rng.below(6),
             dup_percent: rng.below(3),
             delay_max_ms: rng.range(2, 300),
-            disk_ms_max: rng.range(1, 50),
+            disk_ms_max: if rng.percent(50) {
+                rng.range(1, 50)
+            } else {
+                rng.range(50, 400)
+            },
             fault_end_ms: rng.range(5_000, 25_000),
             committed_log_max: rng.range(2, 20) as usize,
             sessions: rng.range(2, 6) as u64,
@@ -298,7 +302,7 @@ impl Sim {
             sim.at(at, Event::Client(s));
         }
         // Crashes and partitions during the fault phase.
-        let crashes = sim.rng.below(8);
+        let crashes = sim.rng.below(14);
         for _ in 0..crashes {
             let id = sim.rng.range(1, (voter_count + observer_count) as i64) as ServerId;
             let at = sim.rng.range(500, sim.sc.fault_end_ms);
