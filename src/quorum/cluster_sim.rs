@@ -18,6 +18,9 @@
 //! - Crashes of any servers, even all of them at once, restarting after a while. A restarted
 //!   server keeps its epochs, its snapshot and the synced prefix of its log; the unsynced
 //!   suffix is lost, and its tree is rebuilt from the snapshot alone.
+//! - Adversarial decisions (30 % of seeds): some decisions name an arbitrary voter instead
+//!   of the election's choice, so discovery must keep the history safe on its own (the
+//!   "voter ahead" check, epochs counted once per voter).
 //! - The disk: fsync latency is random; epoch writes, truncation and snapshot installation
 //!   are durable when performed.
 //!
@@ -179,6 +182,7 @@ struct Stats {
     learner_restarts: u64,
     syncs_reached: u64,
     forwarded: u64,
+    adversarial_decisions: u64,
 }
 
 struct Scenario {
@@ -191,6 +195,9 @@ struct Scenario {
     fault_end_ms: i64,
     committed_log_max: usize,
     sessions: u64,
+    /// During the fault phase, some decisions name an arbitrary voter instead of the
+    /// election's choice: discovery alone must then keep the history safe.
+    adversarial: bool,
 }
 
 struct Sim {
@@ -245,6 +252,7 @@ impl Sim {
             fault_end_ms: rng.range(5_000, 25_000),
             committed_log_max: rng.range(2, 20) as usize,
             sessions: rng.range(2, 6) as u64,
+            adversarial: rng.percent(30),
         };
         let mut nodes = BTreeMap::new();
         for &id in &ids {
@@ -614,19 +622,32 @@ impl Sim {
             ElectionAction::Decided(d) => {
                 let now = self.now_ms;
                 let cfg = self.peer_config(id);
-                let leader = d.vote.leader;
-                if d.role != ElectedRole::Leading {
+                let mut leader = d.vote.leader;
+                let mut role = d.role;
+                if self.sc.adversarial && self.faulty() && self.rng.percent(30) {
+                    let voters = &self.sc.voters;
+                    leader = voters[self.rng.below(voters.len() as u64) as usize];
+                    role = if leader == id {
+                        ElectedRole::Leading
+                    } else if voters.contains(&id) {
+                        ElectedRole::Following
+                    } else {
+                        ElectedRole::Observing
+                    };
+                    self.stats.adversarial_decisions += 1;
+                }
+                if role != ElectedRole::Leading {
                     self.reconnect(id, leader);
                 }
                 let node = self.node(id)?;
                 let stored = Self::stored(node);
-                node.role = match d.role {
+                node.role = match role {
                     ElectedRole::Leading => {
                         Role::Leader(Leader::new(cfg, &stored, d.establish_by_ms, now))
                     }
                     _ => Role::Learner(Learner::new(cfg, &stored, leader, d.establish_by_ms, now)),
                 };
-                self.log(|| format!("{id} decided {:?} under {leader}", d.role));
+                self.log(|| format!("{id} decided {role:?} under {leader}"));
             }
         }
         Ok(())
@@ -1075,6 +1096,13 @@ impl Sim {
                     restarted = true;
                     self.partition = None;
                     let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
+                    for &id in &ids {
+                        // Roles taken against the election's choice would confuse it for
+                        // ever: in adversarial runs every server restarts for the calm phase.
+                        if self.sc.adversarial {
+                            self.crash(id)?;
+                        }
+                    }
                     for id in ids {
                         self.restart(id)?;
                     }
@@ -1160,6 +1188,7 @@ fn simulated_clusters_keep_one_order_and_every_acknowledged_write() {
         total.learner_restarts += s.learner_restarts;
         total.syncs_reached += s.syncs_reached;
         total.forwarded += s.forwarded;
+        total.adversarial_decisions += s.adversarial_decisions;
     }
     eprintln!("cluster sim: {total:?}");
     if single.is_none() {
