@@ -438,7 +438,9 @@ impl<Q: QuorumVerifier> Election<Q> {
         }
         let finalize_until_ms = match self.phase {
             Phase::Decided(d) => {
-                if n.state == PeerState::Looking {
+                // Only a voter's answer means anything to a voter; an observer's would be
+                // answered at once, and so on for ever.
+                if n.state == PeerState::Looking && self.is_voter() {
                     let reply = self.notification(d.vote, d.election_epoch, d.role.peer_state());
                     self.send(from, reply);
                 }
@@ -446,8 +448,11 @@ impl<Q: QuorumVerifier> Election<Q> {
             }
             Phase::Looking { finalize_until_ms } => finalize_until_ms,
         };
-        if n.state == PeerState::Looking && n.election_epoch < self.logical_clock {
-            // A voter behind us: tell it about the current round.
+        if self.is_voter() && n.state == PeerState::Looking && n.election_epoch < self.logical_clock
+        {
+            // A voter behind us: tell it about the current round. An observer does not: its
+            // round means nothing to voters, and the voter answers an observer at once, so
+            // the two would answer each other for ever.
             let reply = self.current_notification();
             self.send(from, reply);
         }
@@ -515,6 +520,17 @@ impl<Q: QuorumVerifier> Election<Q> {
                 next_ms = self.notification_interval_ms,
                 "notification timeout"
             );
+        }
+    }
+
+    /// The role that followed the decision is established in `epoch` (Java's
+    /// `QuorumPeer.updateElectionVote`, ZOOKEEPER-1732): from now on the decided vote carries
+    /// that epoch, so that every member of the ensemble announces the same (leader, epoch)
+    /// and a server joining later finds a quorum that agrees, even if its members decided
+    /// at different times on votes with different epochs.
+    pub fn established(&mut self, epoch: u64) {
+        if let Phase::Decided(d) = &mut self.phase {
+            d.vote.peer_epoch = epoch;
         }
     }
 

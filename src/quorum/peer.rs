@@ -1,0 +1,1475 @@
+//! ZAB after the election (sans-IO): discovery, synchronisation and broadcast, as ZooKeeper's
+//! Zab 1.0 (`Leader`, `LearnerHandler`, `Learner`, `Follower`, `Observer`).
+//!
+//! An election [`Decision`](super::election::Decision) makes a server a [`Leader`] or a
+//! [`Learner`] (a follower, or an observer that never votes). Both start from [`Stored`], what
+//! the server kept on disk (epochs, the log after its snapshot, how far the log is synced and
+//! how far its tree has applied), and end by asking to look again ([`Action::Looking`]).
+//!
+//! Phases (message names as in `docs/replication.md`):
+//!
+//! 1. Discovery. Each learner sends FOLLOWERINFO / OBSERVERINFO (its accepted epoch and last
+//!    zxid). Once the voters heard (the leader included) form a quorum, the leader proposes
+//!    `max(accepted epoch) + 1` in LEADERINFO and persists it as its accepted epoch. A learner
+//!    refuses an epoch below its accepted one (an observer, which counts in no quorum, only
+//!    one below its current epoch), persists a higher one, and answers ACKEPOCH
+//!    (its current epoch and last zxid). An epoch it had already accepted is acked with
+//!    [`EPOCH_ALREADY_ACCEPTED`] and does not count for the quorum (as Java's `-1`): a voter
+//!    counts for at most one leader's quorum per epoch. A voter ahead of the leader (higher
+//!    current epoch, or the same and a higher zxid) makes the leader give up, and so does a
+//!    voter arriving later with an accepted epoch above the leader's (unlike Java, which
+//!    leaves that voter locked out until the leader fails).
+//! 2. Synchronisation. On a quorum of ACKEPOCH the leader persists the epoch as current and
+//!    syncs each learner from its last zxid `p` (table below), then sends NEWLEADER
+//!    (`epoch << 32`). The learner syncs its log, persists the current epoch, and ACKs
+//!    NEWLEADER. On a quorum of those acks (the leader's own counts: its history is synced)
+//!    the leader is established: its whole history is committed, delivered, and every acked
+//!    learner gets COMMIT (cumulative) and UPTODATE.
+//! 3. Broadcast. [`Leader::propose`] assigns the next zxid, appends (pipelined: PROPOSAL goes
+//!    out with the append, not after the fsync) and sends PROPOSAL to followers. Followers
+//!    append, and after their [`Input::LogSynced`] ACK cumulatively. The leader commits the
+//!    next proposal once the voters that synced it (itself only after its own `LogSynced`)
+//!    form a quorum, strictly in zxid order; COMMIT is cumulative; observers get INFORM (the
+//!    txn) once it commits. A learner joining later is synced against the current history and
+//!    receives the broadcast from the moment its sync is queued.
+//!
+//! Sync decision (`LearnerHandler.syncFollower`), `p` the learner's last zxid, the leader's
+//! history the log window after `log_base` (every zxid at or below `log_base` is committed
+//! and in the leader's tree):
+//!
+//! | learner | message | then |
+//! | --- | --- | --- |
+//! | `p` is `log_base` or in the window | DIFF(p) | PROPOSALs after `p` |
+//! | `p` above `log_base`, not in the window | TRUNC(t), `t` the last zxid of the history below `p` | PROPOSALs after `t` |
+//! | `p` below `log_base` | SNAP(d), `d` the leader's applied zxid | PROPOSALs after `d` |
+//!
+//! Observers receive in their sync only what is committed (or, before establishment, the
+//! history that will be); later commits reach them as INFORM.
+//!
+//! The learner refuses (and looks again) anything that would undo what it applied: a TRUNC
+//! or SNAP below its applied zxid. A message out of order for its phase, a proposal not
+//! above its log, a commit beyond its log: the leader misbehaved, the learner looks again.
+//! A misbehaving learner is disconnected by the leader. Nothing from the network is asserted.
+//!
+//! Run-loop contract (as the election's): one input at a time with the current time
+//! ([`Leader::handle`], [`Learner::handle`], or [`Leader::propose`] / [`Learner::forward`]),
+//! then drain `poll_action` until `None`, performing each action in order. Persisting
+//! actions ([`Action::PersistAcceptedEpoch`], [`Action::PersistCurrentEpoch`],
+//! [`Action::TruncateLog`], [`Action::InstallSnapshot`]) are durable when performed; an
+//! [`Action::Append`] is durable once the runtime reports [`Input::LogSynced`] (it may batch
+//! several [`Action::SyncLog`] into one fdatasync). Call `tick` input when `poll_timeout`
+//! passes. Txns are opaque bytes here: the leader's caller validated them (`zab::prep`).
+//!
+//! Bounds: at most `outstanding_max` proposals uncommitted ([`ProposeError::Backlog`]); the
+//! in-memory window keeps at most `committed_log_max` committed entries (older ones live in
+//! the snapshot and the on-disk log; a learner behind them gets a SNAP).
+//!
+//! Not here: sessions (PING touches are sent empty), REVALIDATE, reconfig, and the
+//! connections themselves; see `docs/replication.md`.
+
+use super::election::{MajorityQuorum, QuorumVerifier};
+use super::wire::{ForwardedRequest, LearnerInfo, Message, PROTOCOL_VERSION};
+use super::ServerId;
+use crate::proto::{op, Zxid};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// ACKEPOCH's current epoch when the learner had already accepted the proposed epoch (Java
+/// sends -1): the ack is not counted towards the epoch quorum.
+pub const EPOCH_ALREADY_ACCEPTED: u64 = u64::MAX;
+
+/// The epoch of a zxid.
+pub fn epoch_of(zxid: Zxid) -> u64 {
+    (zxid as u64) >> 32
+}
+
+/// The zxid `epoch << 32 | counter`.
+pub fn zxid_of(epoch: u64, counter: u32) -> Zxid {
+    ((epoch << 32) | u64::from(counter)) as Zxid
+}
+
+/// What ZAB needs to know about the ensemble and its limits.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub my_id: ServerId,
+    pub quorum: MajorityQuorum,
+    pub observers: BTreeSet<ServerId>,
+    pub tick_ms: i64,
+    /// Ticks a learner has to connect and sync (also bounds the leader's establishment).
+    pub init_limit_ticks: u32,
+    /// Ticks a peer may go unheard once established.
+    pub sync_limit_ticks: u32,
+    /// Committed entries kept in memory for DIFF (Java's `commitLogCount`, 500).
+    pub committed_log_max: usize,
+    /// Proposals in flight before [`Leader::propose`] refuses more.
+    pub outstanding_max: usize,
+}
+
+impl PeerConfig {
+    pub fn sync_limit_ms(&self) -> i64 {
+        self.tick_ms * i64::from(self.sync_limit_ticks)
+    }
+
+    pub fn init_limit_ms(&self) -> i64 {
+        self.tick_ms * i64::from(self.init_limit_ticks)
+    }
+
+    fn is_voter(&self, id: ServerId) -> bool {
+        self.quorum.is_voter(id)
+    }
+}
+
+/// What a server kept across restarts, handed to the role it takes.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    pub accepted_epoch: u64,
+    pub current_epoch: u64,
+    /// Every zxid at or below this is committed and in the tree (the snapshot's zxid, or
+    /// later if the tree applied more since).
+    pub log_base: Zxid,
+    /// The tree's last applied zxid (at least `log_base`).
+    pub applied_zxid: Zxid,
+    /// Logged records after `log_base`, in zxid order.
+    pub log: Vec<(Zxid, Bytes)>,
+    /// How far `log` is durable.
+    pub synced_zxid: Zxid,
+}
+
+/// An input from the runtime.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A message from the peer the connection authenticated as `from`.
+    Message { from: ServerId, msg: Message },
+    /// The connection to `peer` is gone.
+    Disconnected { peer: ServerId },
+    /// The log is durable up to `up_to` (after one or more [`Action::SyncLog`]).
+    LogSynced { up_to: Zxid },
+    /// The snapshot asked for by [`Action::InstallSnapshot`] is in place.
+    SnapshotInstalled { last_zxid: Zxid },
+    /// Timers; call when `poll_timeout` has passed.
+    Tick,
+}
+
+/// An output, performed in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send {
+        to: ServerId,
+        msg: Message,
+    },
+    /// Append to the log (not yet durable).
+    Append {
+        records: Vec<(Zxid, Bytes)>,
+    },
+    /// Make the log durable at least up to `up_to`, then report [`Input::LogSynced`].
+    SyncLog {
+        up_to: Zxid,
+    },
+    /// Drop every log record above `to`, durably.
+    TruncateLog {
+        to: Zxid,
+    },
+    /// Send SNAP with a snapshot of the tree, which is at `last_zxid` when this is performed.
+    SendSnapshot {
+        to: ServerId,
+        last_zxid: Zxid,
+    },
+    /// Read the snapshot following the SNAP frame, replace the tree and the log with it
+    /// (durably), then report [`Input::SnapshotInstalled`].
+    InstallSnapshot {
+        from: ServerId,
+        last_zxid: Zxid,
+        snapshot_bytes: u64,
+    },
+    PersistAcceptedEpoch {
+        epoch: u64,
+    },
+    PersistCurrentEpoch {
+        epoch: u64,
+    },
+    /// Committed records, in zxid order: apply them to the tree (and shards).
+    Deliver {
+        records: Vec<(Zxid, Bytes)>,
+    },
+    /// A write a learner forwarded: validate it and call [`Leader::propose`].
+    Forwarded {
+        from: ServerId,
+        request: ForwardedRequest,
+    },
+    /// The answer to the oldest forwarded sync: everything up to `zxid` is delivered.
+    SyncReached {
+        zxid: Zxid,
+    },
+    /// The role is established (leader: a quorum acked NEWLEADER; learner: UPTODATE).
+    Established {
+        epoch: u64,
+    },
+    /// Close the connection to `peer`.
+    Disconnect {
+        peer: ServerId,
+    },
+    /// The role ended: close every quorum connection and start a new election.
+    Looking {
+        reason: String,
+    },
+}
+
+/// Why [`Leader::propose`] refused a txn.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("not an established leader")]
+    NotEstablished,
+    #[error("{outstanding} proposals outstanding")]
+    Backlog { outstanding: usize },
+    #[error("zxid counter exhausted in epoch {epoch}")]
+    CounterExhausted { epoch: u64 },
+}
+
+/// Why [`Learner::forward`] refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not serving: the learner is not synced with a leader")]
+pub struct NotServing;
+
+/// A log window: records after `log_base`, plus how far they are durable and applied.
+#[derive(Debug, Clone)]
+struct History {
+    log_base: Zxid,
+    log: VecDeque<(Zxid, Bytes)>,
+    synced: Zxid,
+    applied: Zxid,
+}
+
+impl History {
+    fn from_stored(s: &Stored) -> History {
+        let mut log: VecDeque<(Zxid, Bytes)> = VecDeque::with_capacity(s.log.len());
+        for (zxid, txn) in &s.log {
+            assert!(*zxid > s.log_base, "stored log starts after its base");
+            if let Some((last, _)) = log.back() {
+                assert!(zxid > last, "stored log in zxid order");
+            }
+            log.push_back((*zxid, txn.clone()));
+        }
+        assert!(s.applied_zxid >= s.log_base);
+        let mut h = History {
+            log_base: s.log_base,
+            log,
+            synced: s.log_base.max(s.synced_zxid),
+            applied: s.applied_zxid,
+        };
+        h.synced = h.synced.min(h.last());
+        assert!(h.applied <= h.last(), "applied beyond the log");
+        h
+    }
+
+    fn last(&self) -> Zxid {
+        self.log.back().map_or(self.log_base, |(z, _)| *z)
+    }
+
+    fn contains(&self, zxid: Zxid) -> bool {
+        zxid == self.log_base || self.log.binary_search_by_key(&zxid, |(z, _)| *z).is_ok()
+    }
+
+    /// The last zxid of the history at or below `zxid` (at least `log_base`).
+    fn floor(&self, zxid: Zxid) -> Zxid {
+        let idx = self.log.partition_point(|(z, _)| *z <= zxid);
+        if idx == 0 {
+            self.log_base
+        } else {
+            self.log[idx - 1].0
+        }
+    }
+
+    fn after(&self, zxid: Zxid) -> impl Iterator<Item = &(Zxid, Bytes)> {
+        let idx = self.log.partition_point(|(z, _)| *z <= zxid);
+        self.log.range(idx..)
+    }
+
+    fn append(&mut self, zxid: Zxid, txn: Bytes) {
+        assert!(zxid > self.last(), "log appends in zxid order");
+        self.log.push_back((zxid, txn));
+    }
+
+    fn truncate(&mut self, to: Zxid) {
+        assert!(to >= self.applied, "never truncate what was applied");
+        while self.log.back().is_some_and(|(z, _)| *z > to) {
+            self.log.pop_back();
+        }
+        self.synced = self.synced.min(to);
+    }
+
+    /// Marks records up to `to` applied; returns them.
+    fn apply_up_to(&mut self, to: Zxid) -> Vec<(Zxid, Bytes)> {
+        assert!(to <= self.last(), "apply only what is logged");
+        let out: Vec<(Zxid, Bytes)> = self
+            .after(self.applied)
+            .take_while(|(z, _)| *z <= to)
+            .cloned()
+            .collect();
+        self.applied = self.applied.max(to);
+        out
+    }
+
+    /// Drops applied records beyond the newest `keep` from memory.
+    fn trim(&mut self, keep: usize) {
+        let applied_count = self.log.partition_point(|(z, _)| *z <= self.applied);
+        let drop = applied_count.saturating_sub(keep);
+        for _ in 0..drop {
+            if let Some((z, _)) = self.log.pop_front() {
+                self.log_base = z;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaderPhase {
+    /// Waiting for a quorum of FOLLOWERINFO.
+    Discovering,
+    /// LEADERINFO sent; waiting for a quorum of ACKEPOCH.
+    AwaitingEpochAcks,
+    /// Syncing; waiting for a quorum of NEWLEADER acks.
+    AwaitingNewLeaderAcks,
+    Broadcasting,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// FOLLOWERINFO heard; LEADERINFO not sent yet (epoch not chosen).
+    Info { last_zxid: Zxid },
+    /// LEADERINFO sent.
+    EpochSent,
+    /// ACKEPOCH heard; sync waits for the epoch quorum.
+    EpochAcked { last_zxid: Zxid },
+    /// Sync and NEWLEADER sent: in the broadcast stream from here on.
+    Syncing,
+    /// NEWLEADER acked; UPTODATE waits for establishment.
+    Acked,
+    /// UPTODATE sent.
+    Active,
+}
+
+#[derive(Debug, Clone)]
+struct LearnerSlot {
+    observer: bool,
+    stage: Stage,
+    /// Highest zxid the learner acked as synced (followers, after NEWLEADER).
+    acked: Zxid,
+    last_heard_ms: i64,
+}
+
+impl LearnerSlot {
+    fn in_stream(&self) -> bool {
+        matches!(self.stage, Stage::Syncing | Stage::Acked | Stage::Active)
+    }
+
+    fn acked_newleader(&self) -> bool {
+        matches!(self.stage, Stage::Acked | Stage::Active)
+    }
+}
+
+/// The leader of one epoch (Java's `Leader` plus its `LearnerHandler`s).
+#[derive(Debug)]
+pub struct Leader {
+    cfg: PeerConfig,
+    phase: LeaderPhase,
+    accepted_epoch: u64,
+    current_epoch: u64,
+    /// (current epoch, last zxid) when the role began: a learner ahead of it wins.
+    summary: (u64, Zxid),
+    /// The epoch proposed (valid from `AwaitingEpochAcks`).
+    epoch: u64,
+    hist: History,
+    learners: BTreeMap<ServerId, LearnerSlot>,
+    /// Voters whose FOLLOWERINFO counted for the epoch (self included), and the highest
+    /// accepted epoch among them.
+    infos: BTreeSet<ServerId>,
+    accepted_max: u64,
+    epoch_acks: BTreeSet<ServerId>,
+    newleader_acks: BTreeSet<ServerId>,
+    next_counter: u32,
+    /// Forwarded syncs: (learner, answered once this zxid is committed).
+    pending_syncs: VecDeque<(ServerId, Zxid)>,
+    establish_by_ms: i64,
+    next_ping_ms: i64,
+    actions: VecDeque<Action>,
+}
+
+impl Leader {
+    /// Takes the lead after an election. `establish_by_ms` is the decision's deadline.
+    pub fn new(cfg: PeerConfig, stored: &Stored, establish_by_ms: i64, now_ms: i64) -> Leader {
+        assert!(cfg.is_voter(cfg.my_id), "only a voter leads");
+        assert!(stored.current_epoch <= stored.accepted_epoch);
+        let hist = History::from_stored(stored);
+        let mut leader = Leader {
+            summary: (stored.current_epoch, hist.last()),
+            phase: LeaderPhase::Discovering,
+            accepted_epoch: stored.accepted_epoch,
+            current_epoch: stored.current_epoch,
+            epoch: 0,
+            hist,
+            learners: BTreeMap::new(),
+            infos: BTreeSet::from([cfg.my_id]),
+            accepted_max: stored.accepted_epoch,
+            epoch_acks: BTreeSet::new(),
+            newleader_acks: BTreeSet::new(),
+            next_counter: 1,
+            pending_syncs: VecDeque::new(),
+            establish_by_ms,
+            next_ping_ms: now_ms,
+            actions: VecDeque::new(),
+            cfg,
+        };
+        if leader.hist.synced < leader.hist.last() {
+            let up_to = leader.hist.last();
+            leader.actions.push_back(Action::SyncLog { up_to });
+        }
+        leader.check_discovery();
+        leader
+    }
+
+    // Getters.
+
+    pub fn my_id(&self) -> ServerId {
+        self.cfg.my_id
+    }
+
+    /// The epoch this leader proposed (0 until a quorum of learners was heard).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.phase == LeaderPhase::Broadcasting
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.phase == LeaderPhase::Stopped
+    }
+
+    pub fn last_committed(&self) -> Zxid {
+        self.hist.applied
+    }
+
+    pub fn last_proposed(&self) -> Zxid {
+        self.hist.last()
+    }
+
+    /// The learners synced or syncing (in the broadcast stream).
+    pub fn learners_in_stream(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.learners
+            .iter()
+            .filter(|(_, s)| s.in_stream())
+            .map(|(id, _)| *id)
+    }
+
+    // Inputs.
+
+    pub fn handle(&mut self, now_ms: i64, input: Input) {
+        if self.phase == LeaderPhase::Stopped {
+            return;
+        }
+        match input {
+            Input::Message { from, msg } => self.handle_message(now_ms, from, msg),
+            Input::Disconnected { peer } => {
+                if self.learners.remove(&peer).is_some() {
+                    tracing::info!(me = self.cfg.my_id, peer, "learner disconnected");
+                }
+            }
+            Input::LogSynced { up_to } => {
+                let up_to = up_to.min(self.hist.last());
+                if up_to > self.hist.synced {
+                    self.hist.synced = up_to;
+                    self.try_commit();
+                }
+            }
+            Input::SnapshotInstalled { .. } => {
+                tracing::warn!(me = self.cfg.my_id, "a leader installs no snapshot");
+            }
+            Input::Tick => self.tick(now_ms),
+        }
+    }
+
+    /// Orders `txn` as the next proposal; returns its zxid. The txn is already validated.
+    pub fn propose(&mut self, txn: Bytes) -> Result<Zxid, ProposeError> {
+        if self.phase != LeaderPhase::Broadcasting {
+            return Err(ProposeError::NotEstablished);
+        }
+        let outstanding = self.hist.log.len() - self.applied_count();
+        if outstanding >= self.cfg.outstanding_max {
+            return Err(ProposeError::Backlog { outstanding });
+        }
+        // Java forces a new election when the counter rolls over; so does this.
+        if self.next_counter == u32::MAX {
+            self.step_down(format!("zxid counter exhausted in epoch {}", self.epoch));
+            return Err(ProposeError::CounterExhausted { epoch: self.epoch });
+        }
+        let zxid = zxid_of(self.epoch, self.next_counter);
+        self.next_counter += 1;
+        self.hist.append(zxid, txn.clone());
+        self.actions.push_back(Action::Append {
+            records: vec![(zxid, txn.clone())],
+        });
+        self.actions.push_back(Action::SyncLog { up_to: zxid });
+        let followers: Vec<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| s.in_stream() && !s.observer)
+            .map(|(id, _)| *id)
+            .collect();
+        for to in followers {
+            self.send(
+                to,
+                Message::Proposal {
+                    zxid,
+                    txn: txn.clone(),
+                },
+            );
+        }
+        Ok(zxid)
+    }
+
+    // Outputs.
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<i64> {
+        match self.phase {
+            LeaderPhase::Stopped => None,
+            LeaderPhase::Broadcasting => Some(self.next_ping_ms),
+            _ => Some(self.establish_by_ms),
+        }
+    }
+
+    // Discovery.
+
+    fn handle_message(&mut self, now_ms: i64, from: ServerId, msg: Message) {
+        if let Message::FollowerInfo(info) | Message::ObserverInfo(info) = &msg {
+            let observer = matches!(msg, Message::ObserverInfo(_));
+            self.handle_learner_info(now_ms, from, observer, info);
+            return;
+        }
+        let Some(slot) = self.learners.get_mut(&from) else {
+            tracing::debug!(me = self.cfg.my_id, from, kind = ?msg.kind(), "message from an unknown learner");
+            return;
+        };
+        slot.last_heard_ms = now_ms;
+        match msg {
+            Message::AckEpoch {
+                current_epoch,
+                last_zxid,
+            } => self.handle_ack_epoch(from, current_epoch, last_zxid),
+            Message::Ack { zxid } => self.handle_ack(from, zxid),
+            Message::Ping { .. } => {}
+            Message::Request(request) => self.handle_request(from, request),
+            other => self.misbehaved(from, format!("unexpected {:?}", other.kind())),
+        }
+    }
+
+    fn handle_learner_info(
+        &mut self,
+        now_ms: i64,
+        from: ServerId,
+        observer: bool,
+        info: &LearnerInfo,
+    ) {
+        let known_role = if observer {
+            self.cfg.observers.contains(&from)
+        } else {
+            self.cfg.is_voter(from)
+        };
+        if info.sender != from || from == self.cfg.my_id || !known_role {
+            self.actions.push_back(Action::Disconnect { peer: from });
+            tracing::warn!(me = self.cfg.my_id, from, observer, "refusing a learner");
+            return;
+        }
+        if info.protocol_version != PROTOCOL_VERSION {
+            self.misbehaved(from, format!("protocol version {}", info.protocol_version));
+            return;
+        }
+        // A new FOLLOWERINFO is a new connection: whatever the old one had is gone.
+        self.learners.insert(
+            from,
+            LearnerSlot {
+                observer,
+                stage: Stage::Info {
+                    last_zxid: info.last_zxid,
+                },
+                acked: 0,
+                last_heard_ms: now_ms,
+            },
+        );
+        if self.phase == LeaderPhase::Discovering {
+            if !observer {
+                self.infos.insert(from);
+                self.accepted_max = self.accepted_max.max(info.accepted_epoch);
+            }
+            self.check_discovery();
+        } else if !observer && info.accepted_epoch > self.epoch {
+            // The voter promised a newer epoch and will refuse ours. Java keeps leading and
+            // the voter is locked out until the leader fails; stepping down lets the next
+            // discovery pick an epoch above its promise.
+            self.step_down(format!(
+                "voter {from} accepted epoch {}, above ours {}",
+                info.accepted_epoch, self.epoch
+            ));
+        } else {
+            self.send_leader_info(from);
+        }
+    }
+
+    fn check_discovery(&mut self) {
+        if self.phase != LeaderPhase::Discovering || !self.cfg.quorum.contains_quorum(&self.infos) {
+            return;
+        }
+        let epoch = self.accepted_max + 1;
+        self.epoch = epoch;
+        self.accepted_epoch = epoch;
+        self.actions
+            .push_back(Action::PersistAcceptedEpoch { epoch });
+        self.phase = LeaderPhase::AwaitingEpochAcks;
+        self.epoch_acks.insert(self.cfg.my_id);
+        tracing::info!(me = self.cfg.my_id, epoch, "proposing a new epoch");
+        let waiting: Vec<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| matches!(s.stage, Stage::Info { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in waiting {
+            self.send_leader_info(id);
+        }
+        self.check_epoch_quorum();
+    }
+
+    fn send_leader_info(&mut self, to: ServerId) {
+        if let Some(slot) = self.learners.get_mut(&to) {
+            slot.stage = Stage::EpochSent;
+        }
+        self.send(
+            to,
+            Message::LeaderInfo {
+                new_epoch: self.epoch,
+                protocol_version: PROTOCOL_VERSION,
+            },
+        );
+    }
+
+    fn handle_ack_epoch(&mut self, from: ServerId, current_epoch: u64, last_zxid: Zxid) {
+        let Some(slot) = self.learners.get_mut(&from) else {
+            return;
+        };
+        if slot.stage != Stage::EpochSent {
+            self.misbehaved(from, "ACKEPOCH out of order".to_string());
+            return;
+        }
+        slot.stage = Stage::EpochAcked { last_zxid };
+        let observer = slot.observer;
+        if self.phase == LeaderPhase::AwaitingEpochAcks {
+            if current_epoch != EPOCH_ALREADY_ACCEPTED && !observer {
+                // Java's `waitForEpochAck`: a voter with a newer history than ours means we
+                // must not lead (it would lose its txns). An observer's newer tail was never
+                // committed (observers do not count), so it is truncated instead.
+                if (current_epoch, last_zxid) > self.summary {
+                    self.step_down(format!(
+                        "learner {from} is ahead: epoch {current_epoch}, zxid {last_zxid:#x}"
+                    ));
+                    return;
+                }
+                self.epoch_acks.insert(from);
+            }
+            self.check_epoch_quorum();
+        } else {
+            self.sync_learner(from);
+        }
+    }
+
+    fn check_epoch_quorum(&mut self) {
+        if self.phase != LeaderPhase::AwaitingEpochAcks
+            || !self.cfg.quorum.contains_quorum(&self.epoch_acks)
+        {
+            return;
+        }
+        self.current_epoch = self.epoch;
+        self.actions
+            .push_back(Action::PersistCurrentEpoch { epoch: self.epoch });
+        self.phase = LeaderPhase::AwaitingNewLeaderAcks;
+        // Our own history is ours: it counts once it is durable (try_establish checks).
+        let acked: Vec<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| matches!(s.stage, Stage::EpochAcked { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in acked {
+            self.sync_learner(id);
+        }
+        self.try_establish();
+    }
+
+    // Synchronisation.
+
+    fn sync_learner(&mut self, to: ServerId) {
+        let Some(slot) = self.learners.get_mut(&to) else {
+            return;
+        };
+        let Stage::EpochAcked { last_zxid: p } = slot.stage else {
+            return;
+        };
+        slot.stage = Stage::Syncing;
+        let observer = slot.observer;
+        let established = self.phase == LeaderPhase::Broadcasting;
+        let from = if p < self.hist.log_base {
+            let d = self.hist.applied;
+            self.actions
+                .push_back(Action::SendSnapshot { to, last_zxid: d });
+            d
+        } else if self.hist.contains(p) {
+            self.send(to, Message::Diff { last_zxid: p });
+            p
+        } else {
+            let t = self.hist.floor(p);
+            self.send(to, Message::Trunc { truncate_to: t });
+            t
+        };
+        // Observers see only committed txns (or, before establishment, the history that
+        // commits with it); later ones come as INFORM.
+        let limit = if observer && established {
+            self.hist.applied
+        } else {
+            self.hist.last()
+        };
+        let records: Vec<(Zxid, Bytes)> = self
+            .hist
+            .after(from)
+            .take_while(|(z, _)| *z <= limit)
+            .cloned()
+            .collect();
+        tracing::info!(
+            me = self.cfg.my_id,
+            learner = to,
+            from = format_args!("{from:#x}"),
+            records = records.len(),
+            "syncing learner"
+        );
+        for (zxid, txn) in records {
+            self.send(to, Message::Proposal { zxid, txn });
+        }
+        self.send(
+            to,
+            Message::NewLeader {
+                zxid: zxid_of(self.epoch, 0),
+                config_version: 0,
+            },
+        );
+    }
+
+    fn handle_ack(&mut self, from: ServerId, zxid: Zxid) {
+        let Some(slot) = self.learners.get_mut(&from) else {
+            return;
+        };
+        if zxid == zxid_of(self.epoch, 0) {
+            if slot.stage != Stage::Syncing {
+                self.misbehaved(from, "NEWLEADER ack out of order".to_string());
+                return;
+            }
+            slot.stage = Stage::Acked;
+            if !slot.observer {
+                self.newleader_acks.insert(from);
+            }
+            match self.phase {
+                LeaderPhase::AwaitingNewLeaderAcks => self.try_establish(),
+                LeaderPhase::Broadcasting => self.send_up_to_date(from),
+                _ => {}
+            }
+            return;
+        }
+        if slot.observer || !slot.acked_newleader() {
+            self.misbehaved(from, format!("ACK {zxid:#x} before NEWLEADER was acked"));
+            return;
+        }
+        if zxid > self.hist.last() || epoch_of(zxid) != self.epoch {
+            self.misbehaved(from, format!("ACK of unknown zxid {zxid:#x}"));
+            return;
+        }
+        slot.acked = slot.acked.max(zxid);
+        self.try_commit();
+    }
+
+    fn try_establish(&mut self) {
+        if self.phase != LeaderPhase::AwaitingNewLeaderAcks {
+            return;
+        }
+        let mut acks = self.newleader_acks.clone();
+        if self.hist.synced >= self.hist.last() {
+            acks.insert(self.cfg.my_id);
+        }
+        if !self.cfg.quorum.contains_quorum(&acks) {
+            return;
+        }
+        // The history is on a quorum that accepted this epoch: it is committed.
+        self.phase = LeaderPhase::Broadcasting;
+        let last = self.hist.last();
+        let records = self.hist.apply_up_to(last);
+        if !records.is_empty() {
+            self.actions.push_back(Action::Deliver { records });
+        }
+        tracing::info!(
+            me = self.cfg.my_id,
+            epoch = self.epoch,
+            "leader established"
+        );
+        self.actions
+            .push_back(Action::Established { epoch: self.epoch });
+        let acked: Vec<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| s.stage == Stage::Acked)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in acked {
+            self.send_up_to_date(id);
+        }
+        self.hist.trim(self.cfg.committed_log_max);
+    }
+
+    fn send_up_to_date(&mut self, to: ServerId) {
+        if let Some(slot) = self.learners.get_mut(&to) {
+            slot.stage = Stage::Active;
+        }
+        let committed = self.hist.applied;
+        self.send(to, Message::Commit { zxid: committed });
+        self.send(to, Message::UpToDate);
+    }
+
+    // Broadcast.
+
+    fn applied_count(&self) -> usize {
+        self.hist
+            .log
+            .partition_point(|(z, _)| *z <= self.hist.applied)
+    }
+
+    fn try_commit(&mut self) {
+        if self.phase != LeaderPhase::Broadcasting {
+            self.try_establish();
+            return;
+        }
+        let mut committed = Vec::new();
+        loop {
+            let Some((zxid, txn)) = self.hist.after(self.hist.applied).next().cloned() else {
+                break;
+            };
+            let mut acks: BTreeSet<ServerId> = self
+                .learners
+                .iter()
+                .filter(|(_, s)| !s.observer && s.acked_newleader() && s.acked >= zxid)
+                .map(|(id, _)| *id)
+                .collect();
+            if self.hist.synced >= zxid {
+                acks.insert(self.cfg.my_id);
+            }
+            if !self.cfg.quorum.contains_quorum(&acks) {
+                break;
+            }
+            assert_eq!(
+                epoch_of(zxid),
+                self.epoch,
+                "commit only this epoch's proposals"
+            );
+            let applied = self.hist.apply_up_to(zxid);
+            assert_eq!(applied.len(), 1, "commits one proposal at a time, in order");
+            committed.push((zxid, txn));
+        }
+        let Some(&(last, _)) = committed.last() else {
+            return;
+        };
+        let stream: Vec<(ServerId, bool)> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| s.in_stream())
+            .map(|(id, s)| (*id, s.observer))
+            .collect();
+        for (to, observer) in stream {
+            if observer {
+                for (zxid, txn) in &committed {
+                    self.send(
+                        to,
+                        Message::Inform {
+                            zxid: *zxid,
+                            txn: txn.clone(),
+                        },
+                    );
+                }
+            } else {
+                self.send(to, Message::Commit { zxid: last });
+            }
+        }
+        self.actions
+            .push_back(Action::Deliver { records: committed });
+        self.answer_syncs();
+        self.hist.trim(self.cfg.committed_log_max);
+    }
+
+    fn handle_request(&mut self, from: ServerId, request: ForwardedRequest) {
+        if self.phase != LeaderPhase::Broadcasting {
+            tracing::debug!(
+                me = self.cfg.my_id,
+                from,
+                "dropping a request before establishment"
+            );
+            return;
+        }
+        if request.op == op::SYNC {
+            self.pending_syncs.push_back((from, self.hist.last()));
+            self.answer_syncs();
+            return;
+        }
+        self.actions.push_back(Action::Forwarded { from, request });
+    }
+
+    fn answer_syncs(&mut self) {
+        while let Some(&(to, zxid)) = self.pending_syncs.front() {
+            if zxid > self.hist.applied {
+                break;
+            }
+            self.pending_syncs.pop_front();
+            if self.learners.get(&to).is_some_and(|s| s.in_stream()) {
+                self.send(to, Message::Sync { zxid });
+            }
+        }
+    }
+
+    fn tick(&mut self, now_ms: i64) {
+        if self.phase != LeaderPhase::Broadcasting {
+            if now_ms >= self.establish_by_ms {
+                self.step_down(format!(
+                    "not established in {} ms",
+                    self.cfg.init_limit_ms()
+                ));
+            }
+            return;
+        }
+        if now_ms < self.next_ping_ms {
+            return;
+        }
+        self.next_ping_ms = now_ms + (self.cfg.tick_ms / 2).max(1);
+        let deadline = now_ms - self.cfg.sync_limit_ms();
+        let silent: Vec<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| s.last_heard_ms < deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            tracing::info!(
+                me = self.cfg.my_id,
+                peer = id,
+                "learner silent past syncLimit"
+            );
+            self.learners.remove(&id);
+            self.actions.push_back(Action::Disconnect { peer: id });
+        }
+        // Java's leader loop: without a quorum of synced voters in touch, stop leading.
+        let mut synced: BTreeSet<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| !s.observer && s.acked_newleader())
+            .map(|(id, _)| *id)
+            .collect();
+        synced.insert(self.cfg.my_id);
+        if !self.cfg.quorum.contains_quorum(&synced) {
+            self.step_down("lost the quorum of synced followers".to_string());
+            return;
+        }
+        let stream: Vec<ServerId> = self.learners_in_stream().collect();
+        for to in stream {
+            self.send(to, Message::Ping { touches: vec![] });
+        }
+    }
+
+    fn misbehaved(&mut self, peer: ServerId, what: String) {
+        tracing::warn!(
+            me = self.cfg.my_id,
+            peer,
+            what,
+            "learner misbehaved; disconnecting"
+        );
+        self.learners.remove(&peer);
+        self.actions.push_back(Action::Disconnect { peer });
+    }
+
+    fn step_down(&mut self, reason: String) {
+        tracing::info!(me = self.cfg.my_id, reason, "leader stepping down");
+        self.phase = LeaderPhase::Stopped;
+        self.learners.clear();
+        self.actions.push_back(Action::Looking { reason });
+    }
+
+    fn send(&mut self, to: ServerId, msg: Message) {
+        self.actions.push_back(Action::Send { to, msg });
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LearnerPhase {
+    /// FOLLOWERINFO sent; waiting for LEADERINFO.
+    Connecting,
+    /// ACKEPOCH sent; waiting for DIFF, TRUNC or SNAP.
+    AwaitingSync,
+    /// Receiving the sync's proposals; waiting for NEWLEADER.
+    Syncing,
+    /// NEWLEADER heard; acked once the log is durable up to `needs`.
+    AwaitingDurable {
+        needs: Zxid,
+    },
+    /// NEWLEADER acked; waiting for UPTODATE.
+    AwaitingUpToDate,
+    Serving,
+    Stopped,
+}
+
+/// A follower or an observer (Java's `Learner`, `Follower`, `Observer`).
+#[derive(Debug)]
+pub struct Learner {
+    cfg: PeerConfig,
+    leader: ServerId,
+    observer: bool,
+    phase: LearnerPhase,
+    accepted_epoch: u64,
+    current_epoch: u64,
+    /// The epoch of the leader followed (valid from `AwaitingSync`).
+    epoch: u64,
+    hist: History,
+    /// A SNAP is being installed: nothing else from the leader until it is.
+    installing: Option<Zxid>,
+    last_acked: Zxid,
+    establish_by_ms: i64,
+    last_heard_ms: i64,
+    actions: VecDeque<Action>,
+}
+
+impl Learner {
+    /// Follows (or observes) `leader` after an election. `establish_by_ms` is the
+    /// decision's deadline to be synced.
+    pub fn new(
+        cfg: PeerConfig,
+        stored: &Stored,
+        leader: ServerId,
+        establish_by_ms: i64,
+        now_ms: i64,
+    ) -> Learner {
+        assert!(leader != cfg.my_id);
+        let observer = !cfg.is_voter(cfg.my_id);
+        let hist = History::from_stored(stored);
+        let info = LearnerInfo {
+            sender: cfg.my_id,
+            protocol_version: PROTOCOL_VERSION,
+            accepted_epoch: stored.accepted_epoch,
+            last_zxid: hist.last(),
+        };
+        let mut learner = Learner {
+            leader,
+            observer,
+            phase: LearnerPhase::Connecting,
+            accepted_epoch: stored.accepted_epoch,
+            current_epoch: stored.current_epoch,
+            epoch: 0,
+            hist,
+            installing: None,
+            last_acked: 0,
+            establish_by_ms,
+            last_heard_ms: now_ms,
+            actions: VecDeque::new(),
+            cfg,
+        };
+        let msg = if observer {
+            Message::ObserverInfo(info)
+        } else {
+            Message::FollowerInfo(info)
+        };
+        learner.send(msg);
+        learner
+    }
+
+    // Getters.
+
+    pub fn leader(&self) -> ServerId {
+        self.leader
+    }
+
+    pub fn is_observer(&self) -> bool {
+        self.observer
+    }
+
+    pub fn is_serving(&self) -> bool {
+        self.phase == LearnerPhase::Serving
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.phase == LearnerPhase::Stopped
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn last_committed(&self) -> Zxid {
+        self.hist.applied
+    }
+
+    // Inputs.
+
+    pub fn handle(&mut self, now_ms: i64, input: Input) {
+        if self.phase == LearnerPhase::Stopped {
+            return;
+        }
+        let result = match input {
+            Input::Message { from, msg } => {
+                if from != self.leader {
+                    tracing::debug!(me = self.cfg.my_id, from, "message from a non-leader");
+                    return;
+                }
+                self.last_heard_ms = now_ms;
+                self.handle_message(msg)
+            }
+            Input::Disconnected { peer } => {
+                if peer == self.leader {
+                    Err("connection to the leader lost".to_string())
+                } else {
+                    Ok(())
+                }
+            }
+            Input::LogSynced { up_to } => {
+                let up_to = up_to.min(self.hist.last());
+                if up_to > self.hist.synced {
+                    self.hist.synced = up_to;
+                }
+                self.after_synced();
+                Ok(())
+            }
+            Input::SnapshotInstalled { last_zxid } => {
+                if self.installing == Some(last_zxid) {
+                    self.installing = None;
+                    Ok(())
+                } else {
+                    Err(format!("unexpected snapshot installed at {last_zxid:#x}"))
+                }
+            }
+            Input::Tick => self.tick(now_ms),
+        };
+        if let Err(reason) = result {
+            self.stop(reason);
+        }
+    }
+
+    /// Sends a client's write (or sync: `op::SYNC`) to the leader.
+    pub fn forward(&mut self, request: ForwardedRequest) -> Result<(), NotServing> {
+        if self.phase != LearnerPhase::Serving {
+            return Err(NotServing);
+        }
+        self.send(Message::Request(request));
+        Ok(())
+    }
+
+    // Outputs.
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<i64> {
+        match self.phase {
+            LearnerPhase::Stopped => None,
+            LearnerPhase::Serving => Some(self.last_heard_ms + self.cfg.sync_limit_ms()),
+            _ => Some(self.establish_by_ms),
+        }
+    }
+
+    // Messages.
+
+    fn handle_message(&mut self, msg: Message) -> Result<(), String> {
+        if self.installing.is_some() {
+            return Err(format!("{:?} while installing a snapshot", msg.kind()));
+        }
+        match (self.phase, msg) {
+            (
+                LearnerPhase::Connecting,
+                Message::LeaderInfo {
+                    new_epoch,
+                    protocol_version,
+                },
+            ) => self.handle_leader_info(new_epoch, protocol_version),
+            (LearnerPhase::AwaitingSync, Message::Diff { last_zxid }) => {
+                if last_zxid != self.hist.last() {
+                    return Err(format!(
+                        "DIFF after {last_zxid:#x}, but the log ends at {:#x}",
+                        self.hist.last()
+                    ));
+                }
+                self.phase = LearnerPhase::Syncing;
+                Ok(())
+            }
+            (LearnerPhase::AwaitingSync, Message::Trunc { truncate_to }) => {
+                self.handle_trunc(truncate_to)
+            }
+            (
+                LearnerPhase::AwaitingSync,
+                Message::Snap {
+                    last_zxid,
+                    snapshot_bytes,
+                },
+            ) => self.handle_snap(last_zxid, snapshot_bytes),
+            (
+                LearnerPhase::Syncing
+                | LearnerPhase::AwaitingDurable { .. }
+                | LearnerPhase::AwaitingUpToDate
+                | LearnerPhase::Serving,
+                Message::Proposal { zxid, txn },
+            ) => self.handle_proposal(zxid, txn),
+            (
+                LearnerPhase::Syncing
+                | LearnerPhase::AwaitingDurable { .. }
+                | LearnerPhase::AwaitingUpToDate
+                | LearnerPhase::Serving,
+                Message::Commit { zxid },
+            ) => self.commit_up_to(zxid),
+            (
+                LearnerPhase::AwaitingDurable { .. }
+                | LearnerPhase::AwaitingUpToDate
+                | LearnerPhase::Serving,
+                Message::Inform { zxid, txn },
+            ) if self.observer => {
+                if zxid > self.hist.last() {
+                    self.log_record(zxid, txn)?;
+                }
+                self.commit_up_to(zxid)
+            }
+            (LearnerPhase::Syncing, Message::NewLeader { zxid, .. }) => {
+                if zxid != zxid_of(self.epoch, 0) {
+                    return Err(format!("NEWLEADER {zxid:#x} in epoch {}", self.epoch));
+                }
+                let needs = self.hist.last();
+                self.phase = LearnerPhase::AwaitingDurable { needs };
+                self.actions.push_back(Action::SyncLog { up_to: needs });
+                self.after_synced();
+                Ok(())
+            }
+            (LearnerPhase::AwaitingUpToDate, Message::UpToDate) => {
+                self.phase = LearnerPhase::Serving;
+                tracing::info!(
+                    me = self.cfg.my_id,
+                    leader = self.leader,
+                    epoch = self.epoch,
+                    "synced with the leader"
+                );
+                self.actions
+                    .push_back(Action::Established { epoch: self.epoch });
+                Ok(())
+            }
+            (_, Message::Ping { .. }) => {
+                self.send(Message::Ping { touches: vec![] });
+                Ok(())
+            }
+            (LearnerPhase::Serving, Message::Sync { zxid }) => {
+                if zxid > self.hist.applied {
+                    return Err(format!("SYNC {zxid:#x} before its commit"));
+                }
+                self.actions.push_back(Action::SyncReached { zxid });
+                Ok(())
+            }
+            (phase, other) => Err(format!("unexpected {:?} in {phase:?}", other.kind())),
+        }
+    }
+
+    fn handle_leader_info(&mut self, new_epoch: u64, protocol_version: u32) -> Result<(), String> {
+        if protocol_version != PROTOCOL_VERSION {
+            return Err(format!("leader speaks protocol {protocol_version}"));
+        }
+        if new_epoch == EPOCH_ALREADY_ACCEPTED || new_epoch >= u64::from(u32::MAX) {
+            return Err(format!("epoch {new_epoch} out of range"));
+        }
+        // Java's `registerWithLeader`: never go back to an older epoch; an epoch already
+        // accepted (from whichever leader) is acked without counting.
+        let current_epoch = if new_epoch > self.accepted_epoch {
+            self.accepted_epoch = new_epoch;
+            self.actions
+                .push_back(Action::PersistAcceptedEpoch { epoch: new_epoch });
+            self.current_epoch
+        } else if new_epoch == self.accepted_epoch {
+            EPOCH_ALREADY_ACCEPTED
+        } else if self.observer && new_epoch >= self.current_epoch {
+            // An observer counts in no quorum, so its promise protects nothing; it only
+            // never goes back behind the epoch it synced in.
+            EPOCH_ALREADY_ACCEPTED
+        } else {
+            return Err(format!(
+                "leader proposes epoch {new_epoch}, below the accepted {}",
+                self.accepted_epoch
+            ));
+        };
+        self.epoch = new_epoch;
+        self.phase = LearnerPhase::AwaitingSync;
+        self.send(Message::AckEpoch {
+            current_epoch,
+            last_zxid: self.hist.last(),
+        });
+        Ok(())
+    }
+
+    fn handle_trunc(&mut self, truncate_to: Zxid) -> Result<(), String> {
+        if truncate_to < self.hist.applied {
+            return Err(format!(
+                "TRUNC to {truncate_to:#x} would undo applied {:#x}",
+                self.hist.applied
+            ));
+        }
+        if !self.hist.contains(truncate_to) {
+            return Err(format!("TRUNC to {truncate_to:#x}, which the log lacks"));
+        }
+        self.hist.truncate(truncate_to);
+        self.actions
+            .push_back(Action::TruncateLog { to: truncate_to });
+        self.phase = LearnerPhase::Syncing;
+        Ok(())
+    }
+
+    fn handle_snap(&mut self, last_zxid: Zxid, snapshot_bytes: u64) -> Result<(), String> {
+        if last_zxid < self.hist.applied {
+            return Err(format!(
+                "SNAP at {last_zxid:#x} would undo applied {:#x}",
+                self.hist.applied
+            ));
+        }
+        self.hist = History {
+            log_base: last_zxid,
+            log: VecDeque::new(),
+            synced: last_zxid,
+            applied: last_zxid,
+        };
+        self.installing = Some(last_zxid);
+        self.actions.push_back(Action::InstallSnapshot {
+            from: self.leader,
+            last_zxid,
+            snapshot_bytes,
+        });
+        self.phase = LearnerPhase::Syncing;
+        Ok(())
+    }
+
+    fn handle_proposal(&mut self, zxid: Zxid, txn: Bytes) -> Result<(), String> {
+        let after_newleader = !matches!(self.phase, LearnerPhase::Syncing);
+        if after_newleader && self.observer {
+            return Err("PROPOSAL to an observer after NEWLEADER".to_string());
+        }
+        if epoch_of(zxid) > self.epoch || (after_newleader && epoch_of(zxid) != self.epoch) {
+            return Err(format!("PROPOSAL {zxid:#x} in epoch {}", self.epoch));
+        }
+        self.log_record(zxid, txn)
+    }
+
+    fn log_record(&mut self, zxid: Zxid, txn: Bytes) -> Result<(), String> {
+        if zxid <= self.hist.last() {
+            return Err(format!(
+                "record {zxid:#x} not above the log end {:#x}",
+                self.hist.last()
+            ));
+        }
+        self.hist.append(zxid, txn.clone());
+        self.actions.push_back(Action::Append {
+            records: vec![(zxid, txn)],
+        });
+        self.actions.push_back(Action::SyncLog { up_to: zxid });
+        Ok(())
+    }
+
+    fn commit_up_to(&mut self, zxid: Zxid) -> Result<(), String> {
+        if zxid <= self.hist.applied {
+            return Ok(());
+        }
+        if zxid > self.hist.last() {
+            return Err(format!(
+                "COMMIT {zxid:#x} beyond the log end {:#x}",
+                self.hist.last()
+            ));
+        }
+        let records = self.hist.apply_up_to(zxid);
+        if !records.is_empty() {
+            self.actions.push_back(Action::Deliver { records });
+        }
+        self.hist.trim(self.cfg.committed_log_max);
+        Ok(())
+    }
+
+    /// Acks what became durable: NEWLEADER once the sync is, then this epoch's proposals.
+    fn after_synced(&mut self) {
+        if let LearnerPhase::AwaitingDurable { needs } = self.phase {
+            if self.hist.synced < needs {
+                return;
+            }
+            // The synced history is durable: only now may the epoch become current (a
+            // restart must not claim the epoch with a shorter log).
+            self.current_epoch = self.epoch;
+            self.actions
+                .push_back(Action::PersistCurrentEpoch { epoch: self.epoch });
+            self.send(Message::Ack {
+                zxid: zxid_of(self.epoch, 0),
+            });
+            self.phase = LearnerPhase::AwaitingUpToDate;
+        }
+        let acking = matches!(
+            self.phase,
+            LearnerPhase::AwaitingUpToDate | LearnerPhase::Serving
+        );
+        if acking
+            && !self.observer
+            && self.hist.synced > self.last_acked
+            && epoch_of(self.hist.synced) == self.epoch
+        {
+            self.last_acked = self.hist.synced;
+            self.send(Message::Ack {
+                zxid: self.hist.synced,
+            });
+        }
+    }
+
+    fn tick(&mut self, now_ms: i64) -> Result<(), String> {
+        match self.phase {
+            LearnerPhase::Serving => {
+                if now_ms >= self.last_heard_ms + self.cfg.sync_limit_ms() {
+                    return Err("leader silent past syncLimit".to_string());
+                }
+            }
+            _ => {
+                if now_ms >= self.establish_by_ms {
+                    return Err("not synced within initLimit".to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self, reason: String) {
+        tracing::info!(
+            me = self.cfg.my_id,
+            leader = self.leader,
+            reason,
+            "learner stops"
+        );
+        self.phase = LearnerPhase::Stopped;
+        self.actions.push_back(Action::Looking { reason });
+    }
+
+    fn send(&mut self, msg: Message) {
+        self.actions.push_back(Action::Send {
+            to: self.leader,
+            msg,
+        });
+    }
+}
+
+#[cfg(test)]
+#[path = "peer_tests.rs"]
+mod tests;

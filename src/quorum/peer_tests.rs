@@ -1,0 +1,386 @@
+//! One test per rule of discovery, sync and broadcast, driving the machines by hand.
+
+use super::*;
+
+const TICK_MS: i64 = 100;
+
+fn cfg(my_id: ServerId) -> PeerConfig {
+    PeerConfig {
+        my_id,
+        quorum: MajorityQuorum::new([1, 2, 3]),
+        observers: BTreeSet::from([4]),
+        tick_ms: TICK_MS,
+        init_limit_ticks: 10,
+        sync_limit_ticks: 5,
+        committed_log_max: 4,
+        outstanding_max: 8,
+    }
+}
+
+fn txn(n: u8) -> Bytes {
+    Bytes::from(vec![n])
+}
+
+fn stored(epoch: u64, zxids: &[Zxid]) -> Stored {
+    let log: Vec<(Zxid, Bytes)> = zxids.iter().map(|z| (*z, txn(*z as u8))).collect();
+    Stored {
+        accepted_epoch: epoch,
+        current_epoch: epoch,
+        log_base: 0,
+        applied_zxid: 0,
+        synced_zxid: zxids.last().copied().unwrap_or(0),
+        log,
+    }
+}
+
+fn drain_leader(l: &mut Leader) -> Vec<Action> {
+    std::iter::from_fn(|| l.poll_action()).collect()
+}
+
+fn drain_learner(l: &mut Learner) -> Vec<Action> {
+    std::iter::from_fn(|| l.poll_action()).collect()
+}
+
+fn sends(actions: &[Action], to: ServerId) -> Vec<Message> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { to: t, msg } if *t == to => Some(msg.clone()),
+            Action::SendSnapshot { to: t, last_zxid } if *t == to => Some(Message::Snap {
+                last_zxid: *last_zxid,
+                snapshot_bytes: 0,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn delivered(actions: &[Action]) -> Vec<Zxid> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Deliver { records } => Some(records.iter().map(|(z, _)| *z)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Feeds every message `from` sent in `actions` to the learner, with logs synced at once.
+fn to_learner(l: &mut Learner, actions: &[Action], from: ServerId) -> Vec<Action> {
+    let mut out = Vec::new();
+    for msg in sends(actions, l.cfg.my_id) {
+        l.handle(0, Input::Message { from, msg });
+        let acts = drain_learner(l);
+        for a in &acts {
+            if let Action::SyncLog { up_to } = a {
+                l.handle(0, Input::LogSynced { up_to: *up_to });
+            }
+            if let Action::InstallSnapshot { last_zxid, .. } = a {
+                l.handle(
+                    0,
+                    Input::SnapshotInstalled {
+                        last_zxid: *last_zxid,
+                    },
+                );
+            }
+        }
+        out.extend(acts);
+        out.extend(drain_learner(l));
+    }
+    out
+}
+
+fn to_leader(l: &mut Leader, actions: &[Action], from: ServerId) -> Vec<Action> {
+    let mut out = Vec::new();
+    for msg in sends(actions, 1) {
+        l.handle(0, Input::Message { from, msg });
+        out.extend(drain_leader(l));
+    }
+    out
+}
+
+fn z(epoch: u64, counter: u32) -> Zxid {
+    zxid_of(epoch, counter)
+}
+
+/// Leader 1 with `leader_log`, follower 2 with `follower_log`: runs discovery and sync up
+/// to establishment; returns the leader, the follower, and the sync header sent.
+fn establish(leader_log: Stored, follower_log: Stored) -> (Leader, Learner, Message) {
+    let mut leader = Leader::new(cfg(1), &leader_log, 1_000, 0);
+    let mut f = Learner::new(cfg(2), &follower_log, 1, 1_000, 0);
+    let a = drain_learner(&mut f);
+    let b = to_leader(&mut leader, &a, 2);
+    let c = to_learner(&mut f, &b, 1);
+    let d = to_leader(&mut leader, &c, 2);
+    let header = sends(&d, 2)[0].clone();
+    let e = to_learner(&mut f, &d, 1);
+    let g = to_leader(&mut leader, &e, 2);
+    assert!(leader.is_established());
+    let _ = to_learner(&mut f, &g, 1);
+    assert!(f.is_serving());
+    (leader, f, header)
+}
+
+#[test]
+fn epoch_is_max_accepted_plus_one_and_persisted_first() {
+    let mut leader = Leader::new(cfg(1), &stored(3, &[]), 1_000, 0);
+    assert!(drain_leader(&mut leader).is_empty(), "no quorum yet");
+    let mut info = stored(5, &[]);
+    info.current_epoch = 4;
+    let mut f = Learner::new(cfg(2), &info, 1, 1_000, 0);
+    let a = drain_learner(&mut f);
+    let b = to_leader(&mut leader, &a, 2);
+    assert_eq!(b[0], Action::PersistAcceptedEpoch { epoch: 6 });
+    assert_eq!(
+        sends(&b, 2),
+        vec![Message::LeaderInfo {
+            new_epoch: 6,
+            protocol_version: PROTOCOL_VERSION
+        }]
+    );
+    let c = to_learner(&mut f, &b, 1);
+    assert_eq!(c[0], Action::PersistAcceptedEpoch { epoch: 6 });
+    assert_eq!(
+        sends(&c, 1)[0],
+        Message::AckEpoch {
+            current_epoch: 4,
+            last_zxid: 0
+        }
+    );
+}
+
+#[test]
+fn learner_refuses_older_epoch_and_does_not_count_an_accepted_one() {
+    let mut f = Learner::new(cfg(2), &stored(7, &[]), 1, 1_000, 0);
+    drain_learner(&mut f);
+    f.handle(
+        0,
+        Input::Message {
+            from: 1,
+            msg: Message::LeaderInfo {
+                new_epoch: 6,
+                protocol_version: PROTOCOL_VERSION,
+            },
+        },
+    );
+    assert!(matches!(
+        drain_learner(&mut f)[..],
+        [Action::Looking { .. }]
+    ));
+
+    let mut f = Learner::new(cfg(2), &stored(7, &[]), 1, 1_000, 0);
+    drain_learner(&mut f);
+    f.handle(
+        0,
+        Input::Message {
+            from: 1,
+            msg: Message::LeaderInfo {
+                new_epoch: 7,
+                protocol_version: PROTOCOL_VERSION,
+            },
+        },
+    );
+    let acts = drain_learner(&mut f);
+    assert_eq!(
+        sends(&acts, 1),
+        vec![Message::AckEpoch {
+            current_epoch: EPOCH_ALREADY_ACCEPTED,
+            last_zxid: 0
+        }]
+    );
+}
+
+#[test]
+fn leader_steps_down_when_a_voter_is_ahead() {
+    let mut leader = Leader::new(cfg(1), &stored(1, &[z(1, 1)]), 1_000, 0);
+    let mut f = Learner::new(cfg(2), &stored(1, &[z(1, 1), z(1, 2)]), 1, 1_000, 0);
+    let a = drain_learner(&mut f);
+    let b = to_leader(&mut leader, &a, 2);
+    let c = to_learner(&mut f, &b, 1);
+    let d = to_leader(&mut leader, &c, 2);
+    assert!(matches!(d.last(), Some(Action::Looking { .. })), "{d:?}");
+    assert!(leader.is_stopped());
+}
+
+#[test]
+fn diff_sends_missing_proposals_then_commits_history_on_establishment() {
+    let (_, _, header) = establish(stored(1, &[z(1, 1), z(1, 2)]), stored(1, &[z(1, 1)]));
+    assert_eq!(header, Message::Diff { last_zxid: z(1, 1) });
+
+    let mut leader = Leader::new(cfg(1), &stored(1, &[z(1, 1), z(1, 2)]), 1_000, 0);
+    let mut f = Learner::new(cfg(2), &stored(1, &[z(1, 1)]), 1, 1_000, 0);
+    let a = drain_learner(&mut f);
+    let b = to_leader(&mut leader, &a, 2);
+    let c = to_learner(&mut f, &b, 1);
+    let d = to_leader(&mut leader, &c, 2);
+    assert_eq!(
+        sends(&d, 2),
+        vec![
+            Message::Diff { last_zxid: z(1, 1) },
+            Message::Proposal {
+                zxid: z(1, 2),
+                txn: txn(z(1, 2) as u8)
+            },
+            Message::NewLeader {
+                zxid: z(2, 0),
+                config_version: 0
+            },
+        ]
+    );
+    let e = to_learner(&mut f, &d, 1);
+    // The epoch becomes current only after the synced log is durable, then the ack.
+    let persist = e
+        .iter()
+        .position(|a| *a == Action::PersistCurrentEpoch { epoch: 2 });
+    let ack = e.iter().position(|a| {
+        *a == Action::Send {
+            to: 1,
+            msg: Message::Ack { zxid: z(2, 0) },
+        }
+    });
+    assert!(persist.is_some() && ack.is_some() && persist < ack, "{e:?}");
+    let g = to_leader(&mut leader, &e, 2);
+    assert_eq!(delivered(&g), vec![z(1, 1), z(1, 2)]);
+    assert!(g.contains(&Action::Established { epoch: 2 }));
+    let h = to_learner(&mut f, &g, 1);
+    assert_eq!(delivered(&h), vec![z(1, 1), z(1, 2)]);
+    assert!(h.contains(&Action::Established { epoch: 2 }));
+}
+
+#[test]
+fn trunc_cuts_an_uncommitted_tail_of_an_old_epoch() {
+    let mut leader_log = stored(2, &[z(1, 1), z(2, 1)]);
+    leader_log.accepted_epoch = 2;
+    let mut follower_log = stored(1, &[z(1, 1), z(1, 2), z(1, 3)]);
+    follower_log.current_epoch = 1;
+    let (_, _, header) = establish(leader_log, follower_log);
+    assert_eq!(
+        header,
+        Message::Trunc {
+            truncate_to: z(1, 1)
+        }
+    );
+}
+
+#[test]
+fn learner_refuses_trunc_or_snap_below_what_it_applied() {
+    let mut s = stored(1, &[z(1, 1), z(1, 2)]);
+    s.applied_zxid = z(1, 2);
+    for msg in [
+        Message::Trunc {
+            truncate_to: z(1, 1),
+        },
+        Message::Snap {
+            last_zxid: z(1, 1),
+            snapshot_bytes: 10,
+        },
+    ] {
+        let mut f = Learner::new(cfg(2), &s, 1, 1_000, 0);
+        drain_learner(&mut f);
+        for m in [
+            Message::LeaderInfo {
+                new_epoch: 2,
+                protocol_version: PROTOCOL_VERSION,
+            },
+            msg,
+        ] {
+            f.handle(0, Input::Message { from: 1, msg: m });
+        }
+        let acts = drain_learner(&mut f);
+        assert!(
+            matches!(acts.last(), Some(Action::Looking { .. })),
+            "{acts:?}"
+        );
+        assert!(!acts.iter().any(|a| matches!(
+            a,
+            Action::TruncateLog { .. } | Action::InstallSnapshot { .. }
+        )));
+    }
+}
+
+#[test]
+fn snap_when_behind_the_window() {
+    let mut leader_log = stored(1, &[z(1, 5), z(1, 6)]);
+    leader_log.log_base = z(1, 4);
+    leader_log.applied_zxid = z(1, 4);
+    let (_, f, header) = establish(leader_log, stored(1, &[z(1, 1)]));
+    assert_eq!(
+        header,
+        Message::Snap {
+            last_zxid: z(1, 4),
+            snapshot_bytes: 0
+        }
+    );
+    assert_eq!(f.last_committed(), z(1, 6));
+}
+
+#[test]
+fn commit_waits_for_a_quorum_including_the_leaders_own_sync() {
+    let (mut leader, mut f, _) = establish(stored(1, &[]), stored(1, &[]));
+    let zx = leader.propose(txn(9)).expect("established");
+    let a = drain_leader(&mut leader);
+    assert!(a.contains(&Action::SyncLog { up_to: zx }));
+    let b = to_learner(&mut f, &a, 1);
+    assert!(sends(&b, 1).contains(&Message::Ack { zxid: zx }));
+    // Follower acked, but the leader has not synced: with 3 voters, {2} is no quorum...
+    let c = to_leader(&mut leader, &b, 2);
+    // ...but {1, 2} is once the leader's own fsync completes.
+    assert!(delivered(&c).is_empty(), "{c:?}");
+    leader.handle(0, Input::LogSynced { up_to: zx });
+    let d = drain_leader(&mut leader);
+    assert_eq!(delivered(&d), vec![zx]);
+    assert!(sends(&d, 2).contains(&Message::Commit { zxid: zx }));
+}
+
+#[test]
+fn propose_refused_before_establishment_and_beyond_backlog() {
+    let mut leader = Leader::new(cfg(1), &stored(1, &[]), 1_000, 0);
+    assert_eq!(leader.propose(txn(1)), Err(ProposeError::NotEstablished));
+    let (mut leader, _, _) = establish(stored(1, &[]), stored(1, &[]));
+    for _ in 0..8 {
+        assert!(leader.propose(txn(1)).is_ok());
+    }
+    assert_eq!(
+        leader.propose(txn(1)),
+        Err(ProposeError::Backlog { outstanding: 8 })
+    );
+}
+
+#[test]
+fn learner_times_out_without_sync_and_when_the_leader_is_silent() {
+    let mut f = Learner::new(cfg(2), &stored(1, &[]), 1, 1_000, 0);
+    drain_learner(&mut f);
+    f.handle(999, Input::Tick);
+    assert!(drain_learner(&mut f).is_empty());
+    f.handle(1_000, Input::Tick);
+    assert!(matches!(
+        drain_learner(&mut f)[..],
+        [Action::Looking { .. }]
+    ));
+
+    let (_, mut f, _) = establish(stored(1, &[]), stored(1, &[]));
+    let silent_until = f.poll_timeout().expect("serving");
+    assert_eq!(silent_until, 5 * TICK_MS);
+    f.handle(silent_until, Input::Tick);
+    assert!(matches!(
+        drain_learner(&mut f)[..],
+        [Action::Looking { .. }]
+    ));
+}
+
+#[test]
+fn misbehaving_leader_messages_end_the_learner() {
+    let (_, mut f, _) = establish(stored(1, &[]), stored(1, &[]));
+    f.handle(
+        0,
+        Input::Message {
+            from: 1,
+            msg: Message::Commit { zxid: z(2, 7) },
+        },
+    );
+    assert!(matches!(
+        drain_learner(&mut f)[..],
+        [Action::Looking { .. }]
+    ));
+}
