@@ -12,8 +12,8 @@
 //!   microseconds for fewer fdatasyncs (a win where a sync is expensive: cloud block
 //!   devices, disks); in a closed loop the writers whose replies just went out come back
 //!   with about as many records as the last batch held, so the wait ends when they have.
-//!   A lone writer never waits, so unloaded write latency stays one fdatasync plus a
-//!   round trip.
+//!   A lone writer does not wait (after a burst, at most one batch still waits), so
+//!   unloaded write latency stays one fdatasync plus a round trip.
 
 /// See the module comment.
 #[derive(Debug, Clone)]

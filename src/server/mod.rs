@@ -355,7 +355,14 @@ async fn run_zab(
     let mut gathers: HashMap<u64, PendingGather> = HashMap::new();
     let mut next_gather_id: u64 = 0;
     let mut snapshot_walk: Option<(SnapshotCapture, std::time::Instant)> = None;
-    let snapshot_step_nodes = settings.config.corral.snapshot_step_nodes as usize;
+    // A fuzzy snapshot holds changes up to the end of its walk, so every record up to there
+    // must be durable before the snapshot is: true when each sync fdatasyncs. With
+    // forceSync=no it is not, and the walk is done in one step (an exact copy at its zxid).
+    let snapshot_step_nodes = if settings.config.force_sync {
+        settings.config.corral.snapshot_step_nodes as usize
+    } else {
+        usize::MAX
+    };
     let mut commit = CommitPolicy::new(
         settings.config.corral.commit_max_batch,
         settings.config.corral.commit_max_wait_us,

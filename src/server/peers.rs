@@ -33,6 +33,11 @@ const DIAL_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Bytes queued for one peer beyond which new messages are dropped (the peer is not reading).
 const OUTBOX_BYTES_MAX: usize = 64 << 20;
+/// Largest payload accepted before a peer has said who it is (a hello is a few hundred
+/// bytes), so a stranger cannot make us buffer a big frame.
+const HELLO_PAYLOAD_BYTES_MAX: u32 = 4 << 10;
+/// Connections that have not finished their hello, beyond which new ones are refused.
+const HANDSHAKES_MAX: usize = 16;
 
 /// Who this server is in the mesh and whom it talks to.
 #[derive(Debug, Clone)]
@@ -58,6 +63,7 @@ struct Link {
 struct State {
     links: HashMap<ServerId, Link>,
     next_generation: u64,
+    handshakes: usize,
 }
 
 /// The mesh. Received messages land in `inbox` and `inbox_wake` is notified.
@@ -78,6 +84,7 @@ impl PeerMesh {
             state: RefCell::new(State {
                 links: HashMap::new(),
                 next_generation: 0,
+                handshakes: 0,
             }),
             inbox: RefCell::new(VecDeque::new()),
             inbox_wake: Notify::default(),
@@ -113,6 +120,15 @@ impl PeerMesh {
         true
     }
 
+    /// Whether nothing is queued for `peer` (or there is no connection to it).
+    pub fn outbox_is_empty(&self, peer: ServerId) -> bool {
+        self.state
+            .borrow()
+            .links
+            .get(&peer)
+            .is_none_or(|l| l.outbox.is_empty())
+    }
+
     /// Peers with a live connection now.
     pub fn connected(&self) -> Vec<ServerId> {
         let mut ids: Vec<ServerId> = self.state.borrow().links.keys().copied().collect();
@@ -137,6 +153,13 @@ impl PeerMesh {
         loop {
             match listener.accept().await {
                 Ok(stream) => {
+                    if self.state.borrow().handshakes >= HANDSHAKES_MAX {
+                        tracing::warn!(
+                            peer = ?stream.peer_addr().ok(),
+                            "too many quorum connections without a hello; refused"
+                        );
+                        continue;
+                    }
                     let mesh = self.clone();
                     glommio::spawn_local(async move {
                         let peer_addr = stream.peer_addr().ok();
@@ -172,54 +195,27 @@ impl PeerMesh {
     }
 
     /// Runs one connection to its end. `dialled` is the peer we called (None: it called us).
+    ///
+    /// The caller speaks first; the one called answers with its own hello only after the
+    /// caller's checked out, so a stranger learns nothing about the cluster.
     async fn serve(
         self: Rc<Self>,
         mut stream: TcpStream,
         dialled: Option<ServerId>,
     ) -> Result<(), String> {
         let _ = stream.set_nodelay(true);
-        let mut hello = BytesMut::new();
-        wire::encode(&self.hello(), self.cfg.payload_bytes_max, &mut hello)
-            .map_err(|e| e.to_string())?;
-        stream
-            .write_all(&hello)
-            .await
-            .map_err(|e| format!("sending hello: {e}"))?;
-        let mut decoder = Decoder::new(self.cfg.payload_bytes_max);
-        let mut buf = vec![0u8; 64 << 10];
-        let first = futures_lite::future::or(
-            async { Some(read_message(&mut stream, &mut decoder, &mut buf).await) },
-            async {
-                glommio::timer::sleep(HELLO_TIMEOUT).await;
-                None
-            },
-        )
-        .await
-        .ok_or("no hello in time")??;
-        let Message::Hello(h) = first else {
-            return Err(format!("first frame was {:?}, not a hello", first.kind()));
-        };
-        h.check(self.cfg.cluster_id, self.cfg.my_id, |id| self.is_member(id))
-            .map_err(|e| e.to_string())?;
-        let peer = h.sender;
-        match dialled {
-            Some(expected) if expected != peer => {
-                return Err(format!("dialled server {expected}, server {peer} answered"));
-            }
-            None if peer < self.cfg.my_id => {
-                // A lower id must not dial us: we dial it. Keeping only our own dial means
-                // one connection per pair.
-                return Err(format!("server {peer} dialled a higher id"));
-            }
-            _ => {}
-        }
+        self.state.borrow_mut().handshakes += 1;
+        let hello = self.handshake(&mut stream, dialled).await;
+        self.state.borrow_mut().handshakes -= 1;
+        let peer = hello?;
         let wake = Rc::new(Notify::default());
         let generation = {
             let mut state = self.state.borrow_mut();
             state.next_generation += 1;
             let generation = state.next_generation;
-            // A newer connection replaces an older one (the peer restarted).
-            state.links.insert(
+            // A newer connection replaces an older one (the peer restarted): wake the old
+            // one's writer so it sees it was replaced and ends.
+            let old = state.links.insert(
                 peer,
                 Link {
                     outbox: BytesMut::new(),
@@ -227,12 +223,21 @@ impl PeerMesh {
                     generation,
                 },
             );
+            if let Some(old) = old {
+                old.wake.notify();
+            }
             generation
         };
         tracing::info!(peer, "quorum connection up");
-        let result = self
-            .pump(peer, generation, &wake, &mut stream, &mut decoder, &mut buf)
-            .await;
+        // Reading and writing run side by side, so two servers sending each other more
+        // than the socket buffers hold never wait on each other.
+        let (mut reader, mut writer) = futures_lite::io::split(stream);
+        let mut decoder = Decoder::new(self.cfg.payload_bytes_max);
+        let result = futures_lite::future::or(
+            self.write_loop(peer, generation, &wake, &mut writer),
+            self.read_loop(peer, generation, &mut reader, &mut decoder),
+        )
+        .await;
         let mut state = self.state.borrow_mut();
         if state
             .links
@@ -244,20 +249,60 @@ impl PeerMesh {
         result
     }
 
-    /// Moves frames both ways until the connection fails or is replaced.
-    async fn pump(
+    /// Exchanges hellos; the peer's id once it is accepted.
+    async fn handshake(
+        &self,
+        stream: &mut TcpStream,
+        dialled: Option<ServerId>,
+    ) -> Result<ServerId, String> {
+        let mut ours = BytesMut::new();
+        wire::encode(&self.hello(), HELLO_PAYLOAD_BYTES_MAX, &mut ours)
+            .map_err(|e| e.to_string())?;
+        if dialled.is_some() {
+            stream
+                .write_all(&ours)
+                .await
+                .map_err(|e| format!("sending hello: {e}"))?;
+        }
+        let first =
+            futures_lite::future::or(async { Some(read_hello_frame(stream).await) }, async {
+                glommio::timer::sleep(HELLO_TIMEOUT).await;
+                None
+            })
+            .await
+            .ok_or("no hello in time")??;
+        let Message::Hello(h) = first else {
+            return Err(format!("first frame was {:?}, not a hello", first.kind()));
+        };
+        h.check(self.cfg.cluster_id, self.cfg.my_id, |id| self.is_member(id))
+            .map_err(|e| e.to_string())?;
+        let peer = h.sender;
+        match dialled {
+            Some(expected) if expected != peer => {
+                Err(format!("dialled server {expected}, server {peer} answered"))
+            }
+            // A lower id must not dial us: we dial it. Keeping only our own dial means one
+            // connection per pair.
+            None if peer < self.cfg.my_id => Err(format!("server {peer} dialled a higher id")),
+            Some(_) => Ok(peer),
+            None => {
+                stream
+                    .write_all(&ours)
+                    .await
+                    .map_err(|e| format!("answering hello: {e}"))?;
+                Ok(peer)
+            }
+        }
+    }
+
+    /// Sends what is queued for `peer` until the connection fails or is replaced.
+    async fn write_loop(
         &self,
         peer: ServerId,
         generation: u64,
         wake: &Rc<Notify>,
-        stream: &mut TcpStream,
-        decoder: &mut Decoder,
-        buf: &mut [u8],
+        writer: &mut futures_lite::io::WriteHalf<TcpStream>,
     ) -> Result<(), String> {
-        enum Woke {
-            Read(std::io::Result<usize>),
-            Send,
-        }
         loop {
             let pending = {
                 let mut state = self.state.borrow_mut();
@@ -266,61 +311,82 @@ impl PeerMesh {
                     _ => return Err("replaced by a newer connection".into()),
                 }
             };
-            if !pending.is_empty() {
-                stream
-                    .write_all(&pending)
-                    .await
-                    .map_err(|e| format!("sending: {e}"))?;
+            if pending.is_empty() {
+                wake.wait().await;
                 continue;
             }
-            let woke =
-                futures_lite::future::or(async { Woke::Read(stream.read(buf).await) }, async {
-                    wake.wait().await;
-                    Woke::Send
-                })
-                .await;
-            match woke {
-                Woke::Send => {}
-                Woke::Read(Ok(0)) => return Err("peer closed the connection".into()),
-                Woke::Read(Err(e)) => return Err(format!("reading: {e}")),
-                Woke::Read(Ok(n)) => {
-                    decoder.feed(&buf[..n]);
-                    loop {
-                        match decoder.next_frame() {
-                            Ok(Some(msg)) => {
-                                self.inbox.borrow_mut().push_back((peer, msg));
-                                self.inbox_wake.notify();
-                            }
-                            Ok(None) => break,
-                            Err(e) => return Err(format!("bad frame from server {peer}: {e}")),
-                        }
+            writer
+                .write_all(&pending)
+                .await
+                .map_err(|e| format!("sending: {e}"))?;
+        }
+    }
+
+    /// Decodes frames from `peer` into the inbox until the connection fails.
+    async fn read_loop(
+        &self,
+        peer: ServerId,
+        generation: u64,
+        reader: &mut futures_lite::io::ReadHalf<TcpStream>,
+        decoder: &mut Decoder,
+    ) -> Result<(), String> {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("reading: {e}"))?;
+            if n == 0 {
+                return Err("peer closed the connection".into());
+            }
+            let current = self
+                .state
+                .borrow()
+                .links
+                .get(&peer)
+                .is_some_and(|l| l.generation == generation);
+            if !current {
+                return Err("replaced by a newer connection".into());
+            }
+            decoder.feed(&buf[..n]);
+            loop {
+                match decoder.next_frame() {
+                    Ok(Some(msg)) => {
+                        self.inbox.borrow_mut().push_back((peer, msg));
+                        self.inbox_wake.notify();
                     }
+                    Ok(None) => break,
+                    Err(e) => return Err(format!("bad frame from server {peer}: {e}")),
                 }
             }
         }
     }
 }
 
-/// Reads until one whole message is decoded.
-async fn read_message(
-    stream: &mut TcpStream,
-    decoder: &mut Decoder,
-    buf: &mut [u8],
-) -> Result<Message, String> {
-    loop {
-        match decoder.next_frame() {
-            Ok(Some(msg)) => return Ok(msg),
-            Ok(None) => {}
-            Err(e) => return Err(format!("bad frame: {e}")),
-        }
-        let n = stream
-            .read(buf)
-            .await
-            .map_err(|e| format!("reading: {e}"))?;
-        if n == 0 {
-            return Err("closed before its hello".into());
-        }
-        decoder.feed(&buf[..n]);
+/// Reads exactly one frame (header, then the length it announces, at most
+/// [`HELLO_PAYLOAD_BYTES_MAX`]) and decodes it: nothing after it is consumed, so the
+/// connection's own decoder starts at the next frame.
+async fn read_hello_frame(stream: &mut TcpStream) -> Result<Message, String> {
+    let mut frame = vec![0u8; wire::HEADER_BYTES];
+    stream
+        .read_exact(&mut frame)
+        .await
+        .map_err(|e| format!("reading a hello: {e}"))?;
+    let len = u32::from_be_bytes([frame[8], frame[9], frame[10], frame[11]]);
+    if len > HELLO_PAYLOAD_BYTES_MAX {
+        return Err(format!("a {len}-byte first frame is no hello"));
+    }
+    frame.resize(wire::HEADER_BYTES + len as usize, 0);
+    stream
+        .read_exact(&mut frame[wire::HEADER_BYTES..])
+        .await
+        .map_err(|e| format!("reading a hello: {e}"))?;
+    let mut decoder = Decoder::new(HELLO_PAYLOAD_BYTES_MAX);
+    decoder.feed(&frame);
+    match decoder.next_frame() {
+        Ok(Some(msg)) => Ok(msg),
+        Ok(None) => Err("incomplete hello".into()),
+        Err(e) => Err(format!("bad frame: {e}")),
     }
 }
 
@@ -329,6 +395,8 @@ mod tests {
     use super::*;
     use crate::quorum::wire::{Notification, PeerState};
     use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -356,6 +424,7 @@ mod tests {
         id: ServerId,
         addrs: Vec<(ServerId, SocketAddr)>,
         want: usize,
+        done: Arc<AtomicUsize>,
     ) -> std::thread::JoinHandle<Vec<(ServerId, Message)>> {
         let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
         let peers: Vec<_> = addrs.into_iter().filter(|(p, _)| *p != id).collect();
@@ -394,9 +463,11 @@ mod tests {
                     .await;
                     got.extend(mesh.inbox.borrow_mut().drain(..));
                 }
-                // Keep answering a little longer so the others reach their count too.
-                let linger = std::time::Instant::now() + Duration::from_millis(500);
-                while std::time::Instant::now() < linger {
+                // Keep answering until every node has heard enough (or the deadline).
+                done.fetch_add(1, Ordering::SeqCst);
+                let everyone = peers.len() + 1;
+                while done.load(Ordering::SeqCst) < everyone && std::time::Instant::now() < deadline
+                {
                     round += 1;
                     for (p, _) in &peers {
                         mesh.send(*p, &note(id, round));
@@ -411,13 +482,95 @@ mod tests {
         })
     }
 
+    /// Two servers each queue 16 MiB for the other before reading anything: with sending
+    /// and receiving side by side, both get everything (one at a time would deadlock once
+    /// the socket buffers are full).
+    #[test]
+    fn both_ends_sending_more_than_the_socket_holds_do_not_deadlock() {
+        const MESSAGES: usize = 256;
+        let addrs: Vec<(ServerId, SocketAddr)> = (1..=2)
+            .map(|id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
+            .collect();
+        let done = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (1..=2u64)
+            .map(|id| {
+                let addrs = addrs.clone();
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    crate::runtime::executor_builder(
+                        "mesh-test",
+                        crate::runtime::CorePin::Unpinned,
+                        512 << 10,
+                    )
+                    .spawn(move || async move {
+                        let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
+                        let peers: Vec<_> =
+                            addrs.iter().copied().filter(|(p, _)| *p != id).collect();
+                        let other = peers[0].0;
+                        let mesh = PeerMesh::start(MeshConfig {
+                            my_id: id,
+                            cluster_id: 7,
+                            listen: listen.expect("own address"),
+                            peers,
+                            payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
+                        })
+                        .expect("bind");
+                        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                        while !mesh.connected().contains(&other)
+                            && std::time::Instant::now() < deadline
+                        {
+                            glommio::timer::sleep(Duration::from_millis(10)).await;
+                        }
+                        let txn = bytes::Bytes::from(vec![id as u8; 64 << 10]);
+                        for zxid in 0..MESSAGES as i64 {
+                            mesh.send(
+                                other,
+                                &Message::Proposal {
+                                    zxid,
+                                    txn: txn.clone(),
+                                },
+                            );
+                        }
+                        let mut got = 0;
+                        while got < MESSAGES && std::time::Instant::now() < deadline {
+                            futures_lite::future::or(
+                                mesh.inbox_wake.wait(),
+                                glommio::timer::sleep(Duration::from_millis(50)),
+                            )
+                            .await;
+                            got += mesh.inbox.borrow_mut().drain(..).count();
+                        }
+                        // Stay up until the other side has read ours too.
+                        done.fetch_add(1, Ordering::SeqCst);
+                        while done.load(Ordering::SeqCst) < 2
+                            && std::time::Instant::now() < deadline
+                        {
+                            glommio::timer::sleep(Duration::from_millis(10)).await;
+                        }
+                        got
+                    })
+                    .expect("executor")
+                    .join()
+                    .expect("join")
+                })
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            let got = h.join().expect("node thread");
+            assert_eq!(got, MESSAGES, "server {} received all proposals", i + 1);
+        }
+    }
+
     #[test]
     fn three_servers_exchange_messages_and_garbage_is_dropped() {
         let addrs: Vec<(ServerId, SocketAddr)> = (1..=3)
             .map(|id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
             .collect();
         let a3 = addrs[2].1;
-        let handles: Vec<_> = (1..=3).map(|id| node(id, addrs.clone(), 2)).collect();
+        let done = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (1..=3)
+            .map(|id| node(id, addrs.clone(), 2, done.clone()))
+            .collect();
         // A stranger speaking garbage to server 3 is dropped; server 3 keeps working.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let mut closed = false;
@@ -426,8 +579,15 @@ mod tests {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(8)));
                 let _ = s.write_all(b"GET / HTTP/1.1\r\n\r\n and more garbage");
                 let mut sink = Vec::new();
-                // The server sends its hello, then closes on our garbage: EOF, not a hang.
-                closed = s.read_to_end(&mut sink).is_ok();
+                // The server closes on our garbage without a word: EOF or a reset (it did
+                // not read all we sent), not a hang until the read timeout.
+                closed = match s.read_to_end(&mut sink) {
+                    Ok(_) => sink.is_empty(),
+                    Err(e) => !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                };
             } else {
                 std::thread::sleep(Duration::from_millis(50));
             }
