@@ -227,7 +227,7 @@ pub fn totals(g: &Gathered) -> Totals {
     } else {
         t.lat_avg = sum as f64 / count as f64;
     }
-    t.ephemerals = g.zab.ephemerals.iter().map(|(_, v)| v.len()).sum();
+    t.ephemerals = g.zab.ephemeral_count;
     t
 }
 

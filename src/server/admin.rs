@@ -170,8 +170,8 @@ pub async fn run(ctx: &Rc<ShardCtx>, name: &str, query: &[(String, String)]) -> 
     Json::Obj(f).render()
 }
 
-async fn gathered(ctx: &Rc<ShardCtx>) -> Result<Gathered, String> {
-    fourlw::gather_all(ctx)
+async fn gathered(ctx: &Rc<ShardCtx>, detail: bool) -> Result<Gathered, String> {
+    fourlw::gather_all(ctx, detail)
         .await
         .ok_or_else(|| "This ZooKeeper instance is not currently serving requests".to_string())
 }
@@ -314,7 +314,7 @@ async fn fill(
         "connection_stat_reset" => fourlw::reset_conn_stats(ctx),
         "stat_reset" => fourlw::reset_server_stats(ctx),
         "connections" => {
-            let g = gathered(ctx).await?;
+            let g = gathered(ctx, false).await?;
             let conns = g.reports.iter().flat_map(|r| &r.conns);
             let list = conns.map(|c| conn_json(c, true)).collect();
             field(f, "connections", Json::Arr(list));
@@ -326,7 +326,7 @@ async fn fill(
             field(f, "logdir_size", Json::Int(log_bytes as i64));
         }
         "dump" => {
-            let g = gathered(ctx).await?;
+            let g = gathered(ctx, true).await?;
             let ints = |v: &[i64]| v.iter().map(|id| Json::Int(*id)).collect::<Vec<_>>();
             let expiry = g
                 .zab
@@ -358,14 +358,14 @@ async fn fill(
         "initial_configuration" => field(f, "initial_configuration", Json::str("")),
         "is_read_only" => field(f, "read_only", Json::Bool(false)),
         "last_snapshot" => {
-            let g = gathered(ctx).await?;
+            let g = gathered(ctx, false).await?;
             let last = &g.zab.stats.last_snapshot;
             field(f, "zxid", Json::Str(format!("{:x}", last.zxid)));
             field(f, "timestamp", Json::Int(last.time_ms / 1000));
         }
         "leader" => return Err("server is not initialized".into()),
         "monitor" => {
-            let g = gathered(ctx).await?;
+            let g = gathered(ctx, false).await?;
             for (k, v) in crate::metrics::collect(&ctx.settings, &g) {
                 f.push((k, value_json(v)));
             }
@@ -375,11 +375,11 @@ async fn fill(
             field(f, "observers", Json::Arr(Vec::new()));
         }
         "server_stats" => {
-            let g = gathered(ctx).await?;
+            let g = gathered(ctx, false).await?;
             server_stats(ctx, &g, f);
         }
         "stats" => {
-            let g = gathered(ctx).await?;
+            let g = gathered(ctx, false).await?;
             server_stats(ctx, &g, f);
             let conns = g.reports.iter().flat_map(|r| &r.conns);
             let list = conns.map(|c| conn_json(c, false)).collect();
@@ -395,14 +395,14 @@ async fn fill(
         }
         "voting_view" => field(f, "current_config", Json::Obj(Vec::new())),
         "watch_summary" => {
-            let g = gathered(ctx).await?;
+            let g = gathered(ctx, false).await?;
             let t = totals(&g);
             field(f, "num_connections", Json::Int(t.watch_conns as i64));
             field(f, "num_paths", Json::Int(t.watch_paths as i64));
             field(f, "num_total_watches", Json::Int(t.reported_watches as i64));
         }
         "watches" => {
-            let g = gathered(ctx).await?;
+            let g = gathered(ctx, false).await?;
             let conns = g.reports.iter().flat_map(|r| &r.conns);
             let with_watches = conns.filter(|c| !c.watched_paths.is_empty());
             let entries = with_watches.map(|c| {
@@ -412,7 +412,7 @@ async fn fill(
             field(f, "session_id_to_watched_paths", id_map(entries));
         }
         "watches_by_path" => {
-            let g = gathered(ctx).await?;
+            let g = gathered(ctx, false).await?;
             let all = g.reports.iter().flat_map(|r| &r.watchers_by_path);
             let entries = all.map(|(p, sessions)| {
                 let ids = sessions.iter().map(|s| Json::Int(*s));

@@ -59,17 +59,21 @@ pub fn started_ms() -> i64 {
     START_MS.get().copied().unwrap_or(0)
 }
 
-async fn gather(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>) -> Option<Gathered> {
-    gather_for(ctx, conn.id).await
+async fn gather(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, detail: bool) -> Option<Gathered> {
+    gather_for(ctx, conn.id, detail).await
 }
 
 /// Every shard's report plus the ZAB executor's, for a caller with no client connection
 /// (the admin and metrics HTTP servers). `None` if they do not all answer within 5 s.
-pub async fn gather_all(ctx: &Rc<ShardCtx>) -> Option<Gathered> {
-    gather_for(ctx, 0).await
+pub async fn gather_all(ctx: &Rc<ShardCtx>, detail: bool) -> Option<Gathered> {
+    gather_for(ctx, 0, detail).await
 }
 
-async fn gather_for(ctx: &Rc<ShardCtx>, conn_id: crate::tree::watches::ConnId) -> Option<Gathered> {
+async fn gather_for(
+    ctx: &Rc<ShardCtx>,
+    conn_id: crate::tree::watches::ConnId,
+    detail: bool,
+) -> Option<Gathered> {
     let (tx, rx) = local_channel::new_bounded(1);
     let query_id = {
         let mut st = ctx.state.borrow_mut();
@@ -81,6 +85,7 @@ async fn gather_for(ctx: &Rc<ShardCtx>, conn_id: crate::tree::watches::ConnId) -
     ctx.send_to_zab(ToZab::Gather {
         origin: ctx.origin(conn_id),
         query_id,
+        detail,
     });
     glommio::timer::timeout(Duration::from_secs(5), async { Ok(rx.recv().await) })
         .await
@@ -127,7 +132,7 @@ pub async fn answer(
             "envi" => envi(ctx),
             "dirs" => dirs(ctx),
             "hash" => String::new(),
-            _ => match gather(ctx, conn).await {
+            _ => match gather(ctx, conn, word == "dump").await {
                 None => "This ZooKeeper instance is not currently serving requests\n".to_string(),
                 Some(g) => render(ctx, word, &g),
             },

@@ -334,7 +334,7 @@ async fn route(ctx: &Rc<ShardCtx>, endpoint: Endpoint, req: &Request) -> Respons
             if req.path != "/metrics" {
                 return Response::text(404, "Not Found");
             }
-            match crate::server::fourlw::gather_all(ctx).await {
+            match crate::server::fourlw::gather_all(ctx, false).await {
                 Some(g) => Response::new(
                     200,
                     crate::metrics::prometheus::CONTENT_TYPE,

@@ -258,6 +258,7 @@ async fn run_shard(
 struct PendingGather {
     origin_shard: usize,
     local_query_id: u64,
+    detail: bool,
     reports: Vec<ShardReport>,
 }
 
@@ -413,13 +414,18 @@ async fn run_zab(
                         actions.push(action);
                     }
                 }
-                ToZab::Gather { origin, query_id } => {
+                ToZab::Gather {
+                    origin,
+                    query_id,
+                    detail,
+                } => {
                     next_gather_id += 1;
                     gathers.insert(
                         next_gather_id,
                         PendingGather {
                             origin_shard: origin.shard,
                             local_query_id: query_id,
+                            detail,
                             reports: Vec::new(),
                         },
                     );
@@ -442,7 +448,7 @@ async fn run_zab(
                     if done {
                         if let Some(mut g) = gathers.remove(&query_id) {
                             g.reports.sort_by_key(|r| r.shard);
-                            let zab = Box::new(zab_report(&seq));
+                            let zab = Box::new(zab_report(&seq, g.detail));
                             let _ = shards[g.origin_shard]
                                 .send(ToShard::Gathered {
                                     query_id: g.local_query_id,
@@ -574,28 +580,36 @@ fn write_snapshot_in_background(
     .detach();
 }
 
-fn zab_report(seq: &Sequencer) -> ZabReport {
+/// The ZAB executor's part of a four-letter word / admin / metrics answer. The per-session
+/// lists cost O(ephemerals + sessions) on this executor, so only `dump` (`detail`) asks.
+fn zab_report(seq: &Sequencer, detail: bool) -> ZabReport {
     let tree = seq.tree();
-    let mut ephemerals: Vec<(i64, Vec<Arc<str>>)> = tree
-        .ephemeral_sessions()
-        .map(|(sid, paths)| (*sid, paths.iter().cloned().collect()))
-        .collect();
-    ephemerals.sort();
-    let mut expiry_buckets: Vec<(i64, Vec<i64>)> = seq
-        .sessions()
-        .buckets()
-        .map(|(at, ids)| {
-            let mut v: Vec<i64> = ids.iter().copied().collect();
-            v.sort_unstable();
-            (*at, v)
-        })
-        .collect();
-    expiry_buckets.sort();
+    let (ephemerals, expiry_buckets) = if detail {
+        let mut ephemerals: Vec<(i64, Vec<Arc<str>>)> = tree
+            .ephemeral_sessions()
+            .map(|(sid, paths)| (*sid, paths.iter().cloned().collect()))
+            .collect();
+        ephemerals.sort();
+        let mut expiry_buckets: Vec<(i64, Vec<i64>)> = seq
+            .sessions()
+            .buckets()
+            .map(|(at, ids)| {
+                let mut v: Vec<i64> = ids.iter().copied().collect();
+                v.sort_unstable();
+                (*at, v)
+            })
+            .collect();
+        expiry_buckets.sort();
+        (ephemerals, expiry_buckets)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     ZabReport {
         last_zxid: seq.last_zxid(),
         node_count: tree.node_count(),
         approximate_data_bytes: tree.approximate_data_bytes(),
         session_count: seq.sessions().len(),
+        ephemeral_count: tree.ephemeral_count(),
         ephemerals,
         expiry_buckets,
         stats: crate::metrics::zab_stats(),

@@ -13,6 +13,9 @@ pub enum ToZab {
     Gather {
         origin: Origin,
         query_id: u64,
+        /// Also list every session's ephemerals and the expiry buckets (`dump`): whole-table
+        /// work on the ZAB executor, so only when asked.
+        detail: bool,
     },
     /// One shard's answer to a gather.
     Report {
@@ -102,7 +105,10 @@ pub struct ZabReport {
     pub node_count: usize,
     pub approximate_data_bytes: u64,
     pub session_count: usize,
+    pub ephemeral_count: usize,
+    /// Filled only for a gather with `detail`.
     pub ephemerals: Vec<(SessionId, Vec<Arc<str>>)>,
+    /// Filled only for a gather with `detail`.
     pub expiry_buckets: Vec<(i64, Vec<SessionId>)>,
     /// fdatasync, group-commit and snapshot measurements (`metrics`).
     pub stats: crate::metrics::ZabStats,
