@@ -3,8 +3,10 @@
 //!
 //! The writes come from a small universe of paths, so names are deleted and created again
 //! (with and without children), inside multis too (delete then create, create then delete,
-//! create then setData), with setACL, ephemerals and session closes: the cases where a copy
-//! and the log overlap. Replay with `CORRAL_FUZZY_SEED=N cargo test --lib fuzzy`.
+//! create then setData, delete a child then its parent, change two siblings), with setACL,
+//! ephemerals and session closes, containers and TTL nodes removed by DeleteContainer: the
+//! cases where a copy and the log overlap. The comparison covers every node's Stat, data,
+//! ACL and children, and the ephemerals-by-session and container/TTL indexes. Replay with `CORRAL_FUZZY_SEED=N cargo test --lib fuzzy`.
 
 use super::snapshot::{self, SnapshotCapture};
 use super::tests::support::{assert_same_tree, TempDir};
@@ -73,6 +75,13 @@ impl Gen {
         let owner = if leaf && !self.sessions.is_empty() && self.rand().is_multiple_of(3) {
             let i = self.pick(self.sessions.len());
             self.sessions[i]
+        } else if self.rand().is_multiple_of(5) {
+            // Containers and TTL nodes: the reaper's set, and DeleteContainer.
+            if self.rand().is_multiple_of(2) {
+                crate::tree::txn::CONTAINER_OWNER
+            } else {
+                crate::tree::txn::ttl_owner(60_000)
+            }
         } else {
             0
         };
@@ -188,6 +197,49 @@ impl Gen {
                             path: Arc::from(p.as_str()),
                         },
                     ),
+                    6..=7 if childless && !crate::tree::txn::is_session_owner(owner) => (
+                        0,
+                        Txn::DeleteContainer {
+                            path: Arc::from(p.as_str()),
+                        },
+                    ),
+                    6..=7 => {
+                        // A node with exactly one childless, non-ephemeral child: delete the
+                        // child and then the node in one multi. Else change two children.
+                        let kids: Vec<Arc<str>> = n.children.iter().cloned().collect();
+                        let kid_paths: Vec<String> =
+                            kids.iter().map(|k| path::join(&p, k)).collect();
+                        let plain_leaf = |q: &str| {
+                            self.tree
+                                .get(q)
+                                .is_some_and(|c| c.children.is_empty() && c.ephemeral_owner == 0)
+                        };
+                        if kid_paths.len() == 1 && owner == 0 && plain_leaf(&kid_paths[0]) {
+                            let ops = vec![
+                                Txn::Delete {
+                                    path: Arc::from(kid_paths[0].as_str()),
+                                },
+                                Txn::Delete {
+                                    path: Arc::from(p.as_str()),
+                                },
+                            ];
+                            (0, Txn::Multi { ops })
+                        } else {
+                            let ops = kid_paths
+                                .iter()
+                                .take(2)
+                                .map(|q| {
+                                    let version = self.tree.get(q).map_or(0, |c| c.version) + 1;
+                                    Txn::SetData {
+                                        path: Arc::from(q.as_str()),
+                                        data: Some(Bytes::from(format!("sib{version}"))),
+                                        version,
+                                    }
+                                })
+                                .collect();
+                            (0, Txn::Multi { ops })
+                        }
+                    }
                     _ if childless && owner == 0 => {
                         // Delete and create again under the same name, in one multi.
                         let parent = path::parent(&p).unwrap_or("/");

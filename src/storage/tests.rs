@@ -200,6 +200,21 @@ pub(crate) mod support {
         assert_eq!(a.last_zxid(), b.last_zxid());
         assert_eq!(a.approximate_data_bytes(), b.approximate_data_bytes());
         assert_eq!(a.ephemeral_count(), b.ephemeral_count());
+        let sessions = |t: &crate::tree::DataTree| {
+            let mut v: Vec<(i64, Vec<Arc<str>>)> = t
+                .ephemeral_sessions()
+                .map(|(s, p)| (*s, p.iter().cloned().collect()))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sessions(a), sessions(b), "ephemerals by session");
+        let extended = |t: &crate::tree::DataTree| {
+            let mut v: Vec<Arc<str>> = t.extended_nodes().cloned().collect();
+            v.sort();
+            v
+        };
+        assert_eq!(extended(a), extended(b), "containers and TTL nodes");
         for (p, n) in a.iter_nodes() {
             let m = b.get(p).unwrap_or_else(|| panic!("{p} missing"));
             assert_eq!(n.stat(), m.stat(), "{p}");
