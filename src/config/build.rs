@@ -578,7 +578,7 @@ fn apply_corral(
         }
         "corral.snapshot.stepNodes" => {
             let nodes = s.in_range(1, 1_000_000, "a node count from 1 to 1000000")?;
-            c.corral.snapshot_step_nodes = u32::try_from(nodes).unwrap_or(4096);
+            c.corral.snapshot_step_nodes = u32::try_from(nodes).unwrap_or(1024);
         }
         // Already applied before the merge; here it only needs to count as used.
         "corral.profile" => {}
