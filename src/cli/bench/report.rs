@@ -214,7 +214,7 @@ pub fn text(args: &BenchArgs, results: &[TargetResult]) -> String {
         if let (Some(w), Some(armed)) = (r.writes, r.watchers_armed) {
             let _ = writeln!(
                 s,
-                "{}: {w} writes, {} notifications to {armed} watchers ({:.1} per write); latency = write sent -> notification read",
+                "{}: {w} writes, {} notifications to {armed} watchers ({:.1} per write); latency = write sent (open loop: due) -> notification read",
                 r.target,
                 r.ok,
                 if w > 0 { r.ok as f64 / w as f64 } else { 0.0 }
