@@ -3,7 +3,7 @@
 #
 #   scripts/bench-vs-zookeeper.sh [--out DIR] [--duration-s N] [--warmup-s N]
 #                                 [--workloads get,set,create,mixed] [--curve]
-#                                 [--data-dir DIR]
+#                                 [--rate OPS_PER_S] [--data-dir DIR]
 #
 # Starts one standalone Apache ZooKeeper (Debian package `zookeeper`) and one standalone
 # Corral (target/release/corral, or $CORRAL_BIN) with equivalent configs: forceSync=yes,
@@ -12,13 +12,19 @@
 # `corral bench --hosts CORRAL --compare ZOOKEEPER --json` (Corral first, then ZooKeeper,
 # same parameters), and with --curve the group-commit curve: setData throughput and
 # latency at 1, 2, 4, ..., 256 outstanding writes in total, on both servers.
+# Workloads: any of `corral bench --workload` (get, set, create, mixed, exists, multi,
+# ephemeral-churn, watch-fanout). --rate runs them open loop at that many ops/s (writes/s
+# for watch-fanout) instead of closed loop.
 #
-# Writes DIR/<workload>.json (one per run), DIR/summary.md (tables, ratios) and prints
-# the summary. Every run is bounded (duration + warm-up + setup); both servers are
-# stopped by PID on exit, and the temporary data removed.
+# Writes DIR/<workload>.json and DIR/<workload>.html (the HTML report, both servers in
+# each plot) per run, DIR/<workload>-hgrm/ (HdrHistogram .hgrm files), DIR/summary.md
+# (tables, ratios, links to the reports) and prints the summary. Every run is bounded
+# (duration + warm-up + setup); both servers are stopped by PID on exit, and the
+# temporary data removed.
 #
 # Env: CORRAL_BIN, ZK_JAVA_CP (default Debian's jars), SESSIONS (8), OUTSTANDING (16 per
-# session), VALUE_BYTES (1024), KEYS (1000), CORRAL_SHARDS (1).
+# session), VALUE_BYTES (1024), KEYS (1000), CORRAL_SHARDS (1), WATCHERS (100, for
+# watch-fanout).
 
 set -u
 
@@ -31,7 +37,9 @@ WORKLOADS=get,set,create,mixed
 CURVE=0
 DATA_PARENT=${TMPDIR:-/tmp}
 
-usage() { sed -n '2,23p' "$0" >&2; exit 2; }
+RATE=""
+
+usage() { sed -n '2,28p' "$0" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --out) OUT=$2; shift 2 ;;
@@ -39,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --warmup-s) WARMUP_S=$2; shift 2 ;;
     --workloads) WORKLOADS=$2; shift 2 ;;
     --curve) CURVE=1; shift ;;
+    --rate) RATE=$2; shift 2 ;;
     --data-dir) DATA_PARENT=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "bench-vs-zookeeper.sh: unknown argument $1" >&2; usage ;;
@@ -54,6 +63,7 @@ SESSIONS=${SESSIONS:-8}
 OUTSTANDING=${OUTSTANDING:-16}
 VALUE_BYTES=${VALUE_BYTES:-1024}
 KEYS=${KEYS:-1000}
+WATCHERS=${WATCHERS:-100}
 
 WORK=$(mktemp -d "$DATA_PARENT/corral-vs-zk.XXXXXX") || exit 1
 PIDS=()
@@ -140,21 +150,31 @@ echo "ZooKeeper on 127.0.0.1:$ZK_PORT, Corral on 127.0.0.1:$CORRAL_PORT, data un
 # The bench is bounded by its own duration; the timeout is a backstop.
 bench_timeout_s=$((DURATION_S * 2 + WARMUP_S * 2 + 120))
 run_bench() { # NAME WORKLOAD SESSIONS OUTSTANDING
-  echo "== $1 ($2, $3 sessions x $4 outstanding)"
+  echo "== $1 ($2, $3 sessions x $4 outstanding${RATE:+, open loop $RATE/s})"
+  local extra=()
+  [[ -n $RATE ]] && extra+=(--rate "$RATE")
+  [[ $2 == watch-fanout ]] && extra+=(--watchers "$WATCHERS")
   timeout "$bench_timeout_s" "$CORRAL_BIN" bench --hosts "127.0.0.1:$CORRAL_PORT" \
     --compare "127.0.0.1:$ZK_PORT" --workload "$2" --sessions "$3" --outstanding "$4" \
     --value-bytes "$VALUE_BYTES" --keys "$KEYS" --duration-s "$DURATION_S" \
-    --warmup-s "$WARMUP_S" --json >"$OUT/$1.json" || echo "   (bench exit code $?: see $OUT/$1.json)"
+    --warmup-s "$WARMUP_S" "${extra[@]}" --html "$OUT/$1.html" --hgrm "$OUT/$1-hgrm" \
+    --json >"$OUT/$1.json" || echo "   (bench exit code $?: see $OUT/$1.json)"
 }
 
 IFS=, read -r -a workload_list <<<"$WORKLOADS"
 for w in "${workload_list[@]}"; do
-  run_bench "$w" "$w" "$SESSIONS" "$OUTSTANDING"
+  if [[ $w == watch-fanout ]]; then
+    # One writer, one write in flight: each write can reach every watcher.
+    run_bench "$w" "$w" 1 1
+  else
+    run_bench "$w" "$w" "$SESSIONS" "$OUTSTANDING"
+  fi
 done
 if [[ $CURVE -eq 1 ]]; then
   for total in 1 2 4 8 16 32 64 128 256; do
     sessions=$((total < 8 ? total : 8))
-    run_bench "curve-set-$total" set "$sessions" $((total / sessions))
+    # The curve is about outstanding writes: always closed loop.
+    RATE="" run_bench "curve-set-$total" set "$sessions" $((total / sessions))
   done
 fi
 
@@ -173,21 +193,22 @@ for name in sorted(os.listdir(out)):
 def row(name, r):
     res = r.get("results", [])
     if len(res) != 2:
-        return f"| {name} | (incomplete run) |"
+        return f"| {name} | (incomplete run) |" + (f" [html]({name}.html) |" if os.path.exists(os.path.join(out, name + ".html")) else "")
     c, z = res
     ratio = r.get("ratio") or {}
     fmt = lambda x: "-" if x is None else f"{x:.2f}"
     total = r["sessions"] * r["outstanding"]
+    report = f"[html]({name}.html)" if os.path.exists(os.path.join(out, name + ".html")) else "-"
     return (f"| {name} | {total} | {c['ops_per_s']:.0f} | {c['latency_us']['p50']} | {c['latency_us']['p99']} "
             f"| {z['ops_per_s']:.0f} | {z['latency_us']['p50']} | {z['latency_us']['p99']} "
-            f"| {fmt(ratio.get('ops_per_s'))}x | {fmt(ratio.get('p99'))}x |")
+            f"| {fmt(ratio.get('ops_per_s'))}x | {fmt(ratio.get('p99'))}x | {report} |")
 def key(item):
     name = item[0]
     if name.startswith("curve-set-"):
         return (1, int(name.rsplit("-", 1)[1]))
     return (0, name)
-print("| run | outstanding | Corral ops/s | Corral p50 µs | Corral p99 µs | ZooKeeper ops/s | ZooKeeper p50 µs | ZooKeeper p99 µs | ops/s ratio | p99 ratio |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| run | outstanding | Corral ops/s | Corral p50 µs | Corral p99 µs | ZooKeeper ops/s | ZooKeeper p50 µs | ZooKeeper p99 µs | ops/s ratio | p99 ratio | report |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for name, r in sorted(runs, key=key):
     print(row(name, r))
 EOF

@@ -1,18 +1,26 @@
-//! The closed loop of one session, and the pipelined setup and cleanup around a run.
+//! The request loop of one session, the churn loop, and the pipelined setup and cleanup
+//! around a run.
 //!
 //! Closed loop: a session keeps exactly `outstanding` requests in flight; each reply frees
 //! a slot that the next turn of the loop refills. Latency is from the moment a request is
 //! queued (it is written in the same turn) to the moment its reply frame was read, so it
 //! includes the client's own queueing, as a real client's would.
 //!
+//! Open loop (`--rate`): a session sends on its [`Schedule`], at most `outstanding` in
+//! flight, and waits for replies no longer than until its next send time. Latency counts
+//! from the op's intended send time, so a sender held back by a stalled server still
+//! charges the stall to every op it should have sent ([`Lag`] says how far behind it
+//! fell).
+//!
 //! Windows: replies read before `start + warmup` are not recorded; replies read from
 //! then until `start + warmup + duration` are (latency, ok count, error codes). At the end
 //! nothing new is sent; the replies still in flight are drained for at most
 //! [`DRAIN_MAX`] and not recorded. Every loop here ends by a deadline.
 
-use super::wire::{ReadOutcome, Session};
+use super::record::{Recorder, Sink};
+use super::schedule::Schedule;
+use super::wire::{create_flags, ReadOutcome, Session, READ_POLL};
 use crate::proto::{Acl, ErrorCode};
-use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,22 +28,26 @@ use std::time::{Duration, Instant};
 /// Longest wait for the replies still in flight when the measured window ends.
 pub const DRAIN_MAX: Duration = Duration::from_secs(5);
 
-/// Largest latency the histograms hold; slower replies are recorded as this.
-pub const LATENCY_US_MAX: u64 = 60_000_000;
-
-/// Significant digits kept by the histograms (0.1 % relative error).
-const HISTOGRAM_DIGITS: u8 = 3;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
     /// getData of a random key.
     Get,
     /// setData (version -1) of a random key with value-bytes of data.
     Set,
-    /// create of a new persistent node with value-bytes of data, per session unique.
+    /// create of a new persistent node with value-bytes of data, per session unique
+    /// (with --sequential: PERSISTENT_SEQUENTIAL under a parent per session).
     Create,
     /// getData or setData of a random key; `--read-pct` of them reads.
     Mixed,
+    /// exists of a random key.
+    Exists,
+    /// One multi of `--multi-ops` setData of random keys.
+    Multi,
+    /// Each op: connect a new session, create an ephemeral node, close the session.
+    EphemeralChurn,
+    /// `--watchers` sessions keep a data watch on one node; one writer sets it. Latency:
+    /// from the write's (intended) send time to each notification's arrival.
+    WatchFanout,
 }
 
 impl Workload {
@@ -45,18 +57,26 @@ impl Workload {
             Workload::Set => "set",
             Workload::Create => "create",
             Workload::Mixed => "mixed",
+            Workload::Exists => "exists",
+            Workload::Multi => "multi",
+            Workload::EphemeralChurn => "ephemeral-churn",
+            Workload::WatchFanout => "watch-fanout",
         }
     }
 
     /// Does the run read or write the `k<N>` nodes made at setup?
     pub fn uses_keys(self) -> bool {
-        self != Workload::Create
+        matches!(
+            self,
+            Workload::Get | Workload::Set | Workload::Mixed | Workload::Exists | Workload::Multi
+        )
     }
 }
 
 /// What every session of one target runs (read-only, shared by the session threads).
 pub struct Plan {
     pub workload: Workload,
+    /// Closed loop: requests kept in flight. Open loop: the most in flight.
     pub outstanding: usize,
     pub read_pct: u32,
     pub value: Vec<u8>,
@@ -69,16 +89,58 @@ pub struct Plan {
     pub seed: u64,
     /// Deadline for each session's own cleanup (the nodes its create workload made).
     pub cleanup_max: Duration,
+    /// Open loop: ops per second over all sending sessions.
+    pub rate: Option<u64>,
+    /// Sending sessions (the schedule's divisor).
+    pub senders: u64,
+    /// Create workload: PERSISTENT_SEQUENTIAL.
+    pub sequential: bool,
+    /// Multi workload: setData ops per multi.
+    pub multi_ops: usize,
+    /// Width of a timeline bucket.
+    pub bucket: Duration,
+    /// Watch fan-out: the watched node and the writer's send times.
+    pub watched: Option<(String, Arc<SendTimes>)>,
+}
+
+impl Plan {
+    pub fn watched_path(base: &str) -> String {
+        format!("{base}/watched")
+    }
+}
+
+/// How far an open-loop sender fell behind its schedule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lag {
+    /// Sends in the measured window.
+    pub sends: u64,
+    /// Sum and largest of (actual send time - intended send time) over them.
+    pub total: Duration,
+    pub max: Duration,
+    /// Ops due by the end of the window and never sent (the in-flight cap held them).
+    pub unsent_at_end: u64,
+}
+
+impl Lag {
+    pub fn merge(&mut self, o: &Lag) {
+        self.sends += o.sends;
+        self.total += o.total;
+        self.max = self.max.max(o.max);
+        self.unsent_at_end += o.unsent_at_end;
+    }
+
+    pub fn mean(&self) -> Duration {
+        if self.sends == 0 {
+            return Duration::ZERO;
+        }
+        self.total / self.sends.min(u32::MAX as u64) as u32
+    }
 }
 
 /// What one session measured.
 pub struct SessionOutcome {
-    /// Latency of successful replies in the measured window, in µs.
-    pub hist: Histogram<u64>,
-    /// Replies in the measured window with err = 0.
-    pub ok: u64,
-    /// Replies in the measured window with an error code, by code.
-    pub errors: BTreeMap<i32, u64>,
+    /// Latency of successful replies in the measured window (µs), ok count, error codes.
+    pub rec: Recorder,
     /// Why the session stopped early, if it did.
     pub failure: Option<String>,
     /// CPU time this session's thread used in the measured window.
@@ -89,11 +151,7 @@ pub struct SessionOutcome {
     pub idle_polls: u64,
     /// Create workload: nodes this session could not remove at the end.
     pub cleanup_left: u64,
-}
-
-pub fn new_histogram() -> Histogram<u64> {
-    // The bounds are constants that hdrhistogram accepts; failing here would be our bug.
-    Histogram::new_with_bounds(1, LATENCY_US_MAX, HISTOGRAM_DIGITS).expect("valid histogram bounds")
+    pub lag: Lag,
 }
 
 /// A small seeded generator (SplitMix64): key choice and the read/write mix only need to
@@ -134,48 +192,175 @@ pub fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-fn micros(d: Duration) -> u64 {
-    (d.as_nanos() / 1000).clamp(1, LATENCY_US_MAX as u128) as u64
-}
-
 /// Name of the node a create workload's session makes as its `n`th.
 pub fn created_path(base: &str, session: usize, n: u64) -> String {
     format!("{base}/c{session}-{n}")
 }
 
+/// The parent of a sequential create workload's nodes for one session.
+pub fn sequential_parent(base: &str, session: usize) -> String {
+    format!("{base}/s{session}")
+}
+
+/// Name of the ephemeral node of a churn workload's `n`th cycle.
+pub fn ephemeral_path(base: &str, session: usize, n: u64) -> String {
+    format!("{base}/e{session}-{n}")
+}
+
+/// The sequence number ZooKeeper appended to a created path (its last ten digits).
+pub fn sequence_of(path: &[u8]) -> Option<i64> {
+    let tail = path.get(path.len().checked_sub(10)?..)?;
+    std::str::from_utf8(tail).ok()?.parse().ok()
+}
+
+/// The first error in a multi's results (0 when every op succeeded); a body that does
+/// not decode counts as MarshallingError.
+pub fn multi_error(body: bytes::Bytes) -> i32 {
+    use crate::jute::{Reader, Record};
+    use crate::proto::{op, MultiHeader, Stat};
+    let mut r = Reader::new(body);
+    // A multi has at most as many results as ops, each at least a header.
+    for _ in 0..=super::MULTI_OPS_MAX {
+        let Ok(h) = MultiHeader::decode(&mut r) else {
+            return ErrorCode::MarshallingError.code();
+        };
+        if h.done {
+            return 0;
+        }
+        match h.op {
+            op::ERROR => match r.i32() {
+                Ok(0) => {}
+                Ok(e) => return e,
+                Err(_) => return ErrorCode::MarshallingError.code(),
+            },
+            op::SET_DATA => {
+                if Stat::decode(&mut r).is_err() {
+                    return ErrorCode::MarshallingError.code();
+                }
+            }
+            _ => return ErrorCode::MarshallingError.code(),
+        }
+    }
+    ErrorCode::MarshallingError.code()
+}
+
+/// The version in a getData reply's Stat.
+pub fn get_data_version(body: bytes::Bytes) -> Option<i32> {
+    use crate::jute::{Reader, Record};
+    let mut r = Reader::new(body);
+    r.buffer_opt().ok()?;
+    crate::proto::Stat::decode(&mut r).ok().map(|s| s.version)
+}
+
+/// The watch fan-out's record of when each write was (meant to be) sent, by the version
+/// it gives the watched node: a ring of [`SEND_TIMES_SLOTS`] (version, ns since start)
+/// pairs. The node is made fresh at setup (version 0) and only the writer sets it, one
+/// write at a time in order, so its `n`th write (from 1) makes version `n`.
+pub struct SendTimes {
+    slots: Vec<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
+}
+
+/// Writes remembered; a notification for an older write than this is not timed.
+pub const SEND_TIMES_SLOTS: usize = 1 << 18;
+
+impl Default for SendTimes {
+    fn default() -> Self {
+        SendTimes {
+            slots: (0..SEND_TIMES_SLOTS)
+                .map(|_| (u64::MAX.into(), 0.into()))
+                .collect(),
+        }
+    }
+}
+
+impl SendTimes {
+    pub fn record(&self, version: u64, since_start: Duration) {
+        use std::sync::atomic::Ordering;
+        let slot = &self.slots[version as usize % SEND_TIMES_SLOTS];
+        slot.0.store(u64::MAX, Ordering::Release);
+        slot.1
+            .store(since_start.as_nanos() as u64, Ordering::Release);
+        slot.0.store(version, Ordering::Release);
+    }
+
+    pub fn get(&self, version: u64) -> Option<Duration> {
+        use std::sync::atomic::Ordering;
+        let slot = &self.slots[version as usize % SEND_TIMES_SLOTS];
+        if slot.0.load(Ordering::Acquire) != version {
+            return None;
+        }
+        let ns = slot.1.load(Ordering::Acquire);
+        (slot.0.load(Ordering::Acquire) == version).then(|| Duration::from_nanos(ns))
+    }
+}
+
 /// One request in flight.
 struct InFlight {
     xid: i32,
+    /// When it was sent (closed loop) or due (open loop).
     sent: Instant,
+    is_multi: bool,
 }
 
-/// Runs one session's closed loop from `start`, then drains, cleans up what it created
-/// and closes the session.
-pub fn run_session(
-    mut s: Session,
-    index: usize,
-    plan: Arc<Plan>,
-    start: Instant,
-) -> SessionOutcome {
-    let measure_from = start + plan.warmup;
-    let measure_to = measure_from + plan.duration;
-    let mut out = SessionOutcome {
-        hist: new_histogram(),
-        ok: 0,
-        errors: BTreeMap::new(),
+fn new_outcome(rec: Recorder) -> SessionOutcome {
+    SessionOutcome {
+        rec,
         failure: None,
         cpu: Duration::ZERO,
         gap_max: Duration::ZERO,
         idle_polls: 0,
         cleanup_left: 0,
-    };
+        lag: Lag::default(),
+    }
+}
+
+/// Runs one session's request loop from `start` (closed loop, or open loop with
+/// `plan.rate`), then drains, cleans up what it created and closes the session.
+pub fn run_session(
+    mut s: Session,
+    index: usize,
+    plan: Arc<Plan>,
+    start: Instant,
+    sink: Sink,
+) -> SessionOutcome {
+    let measure_from = start + plan.warmup;
+    let measure_to = measure_from + plan.duration;
+    let mut out = new_outcome(Recorder::new(measure_from, measure_to, plan.bucket, sink));
     let mut rng = Rng::new(plan.seed ^ (index as u64 + 1).wrapping_mul(0xa076_1d64_78bd_642f));
     let acl = Acl::open_unsafe();
-    let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(plan.outstanding);
+    let schedule = plan
+        .rate
+        .and_then(|r| Schedule::new(r, plan.senders, index as u64));
+    let mut inflight: VecDeque<InFlight> = VecDeque::with_capacity(plan.outstanding.min(4096));
     let mut created: u64 = 0;
+    let mut sent: u64 = 0;
+    let mut seq_range: Option<(i64, i64)> = None;
     let mut cpu_start: Option<Duration> = None;
     let mut last_progress = start;
     let mut mismatch: Option<(i32, Option<i32>)> = None;
+    let seq_create = plan.workload == Workload::Create && plan.sequential;
+    let seq_parent = sequential_parent(&plan.base, index);
+    let seq_prefix = format!("{seq_parent}/c");
+
+    if seq_create {
+        let mut err = 0;
+        let r = pipeline(
+            &mut s,
+            1,
+            1,
+            start + DRAIN_MAX,
+            |s, _| s.create(&seq_parent, &[], &acl),
+            |_, e| err = e,
+        );
+        if let Err(e) = r {
+            out.failure = Some(format!("creating {seq_parent}: {e:#}"));
+            return out;
+        }
+        if err != 0 && err != ErrorCode::NodeExists.code() {
+            out.failure = Some(format!("creating {seq_parent}: {}", code_name(err)));
+            return out;
+        }
+    }
 
     loop {
         let now = Instant::now();
@@ -186,9 +371,27 @@ pub fn run_session(
             cpu_start = Some(thread_cpu());
             last_progress = now;
         }
-        while inflight.len() < plan.outstanding {
+        // Closed loop: refill to `outstanding`. Open loop: every op due by now, as far
+        // as the in-flight cap allows.
+        let due = match &schedule {
+            Some(sch) => sch.due_by(now - start),
+            None => sent + (plan.outstanding - inflight.len()) as u64,
+        };
+        while sent < due && inflight.len() < plan.outstanding {
+            let intended = match &schedule {
+                Some(sch) => start + sch.due_at(sent),
+                None => now,
+            };
+            if schedule.is_some() && now >= measure_from {
+                let late = now.saturating_duration_since(intended);
+                out.lag.sends += 1;
+                out.lag.total += late;
+                out.lag.max = out.lag.max.max(late);
+            }
+            let mut is_multi = false;
             let xid = match plan.workload {
                 Workload::Get => s.get_data(&plan.key_paths[rng.below(plan.key_paths.len())]),
+                Workload::Exists => s.exists(&plan.key_paths[rng.below(plan.key_paths.len())]),
                 Workload::Set => s.set_data(
                     &plan.key_paths[rng.below(plan.key_paths.len())],
                     &plan.value,
@@ -201,20 +404,72 @@ pub fn run_session(
                         s.set_data(key, &plan.value)
                     }
                 }
+                Workload::Multi => {
+                    is_multi = true;
+                    let n = plan.key_paths.len();
+                    let picks: Vec<usize> = (0..plan.multi_ops).map(|_| rng.below(n)).collect();
+                    s.multi_set_data(
+                        picks.iter().map(|i| plan.key_paths[*i].as_str()),
+                        &plan.value,
+                    )
+                }
+                Workload::Create if seq_create => {
+                    created += 1;
+                    s.create_mode(
+                        &seq_prefix,
+                        &plan.value,
+                        &acl,
+                        create_flags::PERSISTENT_SEQUENTIAL,
+                    )
+                }
                 Workload::Create => {
                     let path = created_path(&plan.base, index, created);
                     created += 1;
                     s.create(&path, &plan.value, &acl)
                 }
+                Workload::WatchFanout => {
+                    let Some((path, times)) = &plan.watched else {
+                        out.failure = Some("watch fan-out without a watched node".into());
+                        return out;
+                    };
+                    // The (sent + 1)th write makes version sent + 1 (see SendTimes).
+                    times.record(sent + 1, intended.saturating_duration_since(start));
+                    s.set_data(path, &plan.value)
+                }
+                Workload::EphemeralChurn => {
+                    out.failure = Some("ephemeral churn runs in run_churn".into());
+                    return out;
+                }
             };
-            inflight.push_back(InFlight { xid, sent: now });
+            inflight.push_back(InFlight {
+                xid,
+                sent: intended,
+                is_multi,
+            });
+            sent += 1;
+        }
+        if schedule.is_some() {
+            // Due and held back by the in-flight cap; what is left at the end is reported.
+            out.lag.unsent_at_end = due.saturating_sub(sent);
         }
         if let Err(e) = s.flush() {
             out.failure = Some(format!("{}: write failed: {e}", s.peer));
             break;
         }
+        // Wake for the next send time in the open loop (unless the cap holds it back:
+        // then only a reply can free a slot).
+        let wait = match &schedule {
+            Some(sch) if inflight.len() < plan.outstanding => {
+                (start + sch.due_at(sent)).saturating_duration_since(Instant::now())
+            }
+            _ => READ_POLL,
+        };
+        if inflight.is_empty() {
+            last_progress = Instant::now();
+        }
         let measuring = cpu_start.is_some();
-        let read = s.read_replies(|hdr, _body| {
+        let rec = &mut out.rec;
+        let read = s.read_replies_within(wait, |hdr, body| {
             let recv = Instant::now();
             let Some(req) = inflight.pop_front() else {
                 mismatch.get_or_insert((hdr.xid, None));
@@ -224,15 +479,24 @@ pub fn run_session(
                 mismatch.get_or_insert((hdr.xid, Some(req.xid)));
                 return;
             }
-            if measuring && recv < measure_to {
-                if hdr.err == 0 {
-                    out.ok += 1;
-                    out.hist.saturating_record(micros(recv - req.sent));
-                } else {
-                    *out.errors.entry(hdr.err).or_insert(0) += 1;
+            let err = if hdr.err == 0 && req.is_multi {
+                multi_error(body.clone())
+            } else {
+                hdr.err
+            };
+            if err == 0 {
+                rec.ok(recv, recv.saturating_duration_since(req.sent));
+                if seq_create {
+                    if let Some(n) = sequence_of(&body.slice(4.min(body.len())..)) {
+                        let (lo, hi) = seq_range.unwrap_or((n, n));
+                        seq_range = Some((lo.min(n), hi.max(n)));
+                    }
                 }
+            } else {
+                rec.error(recv, err);
             }
         });
+        out.rec.publish();
         if let Some((got, expected)) = mismatch {
             out.failure = Some(match expected {
                 Some(x) => format!("{}: reply for xid {got} while {x} was next", s.peer),
@@ -249,8 +513,10 @@ pub fn run_session(
                 last_progress = now;
             }
             Ok(ReadOutcome::Idle) => {
-                if measuring {
-                    out.idle_polls += 1;
+                if measuring && !inflight.is_empty() {
+                    if wait >= READ_POLL {
+                        out.idle_polls += 1;
+                    }
                     out.gap_max = out.gap_max.max(now.min(measure_to) - last_progress);
                 }
             }
@@ -263,6 +529,7 @@ pub fn run_session(
     if let Some(c) = cpu_start {
         out.cpu = thread_cpu().saturating_sub(c);
     }
+    out.rec.finish();
     if out.failure.is_some() {
         return out;
     }
@@ -271,8 +538,14 @@ pub fn run_session(
     // connection and the server is not left answering into a closed socket.
     let drain_until = Instant::now() + DRAIN_MAX;
     while !inflight.is_empty() && Instant::now() < drain_until {
-        let r = s.read_replies(|_, _| {
+        let r = s.read_replies(|_, body| {
             inflight.pop_front();
+            if seq_create {
+                if let Some(n) = sequence_of(&body.slice(4.min(body.len())..)) {
+                    let (lo, hi) = seq_range.unwrap_or((n, n));
+                    seq_range = Some((lo.min(n), hi.max(n)));
+                }
+            }
         });
         if let Err(e) = r {
             out.failure = Some(format!("{e:#}"));
@@ -291,19 +564,46 @@ pub fn run_session(
     if plan.workload == Workload::Create && created > 0 {
         let deadline = Instant::now() + plan.cleanup_max;
         let mut removed: u64 = 0;
+        let (first, count) = match (plan.sequential, seq_range) {
+            (false, _) => (0, created as usize),
+            (true, Some((lo, hi))) => (lo, (hi - lo + 1) as usize),
+            (true, None) => (0, 0),
+        };
         let r = pipeline(
             &mut s,
-            created as usize,
-            plan.outstanding.max(32),
+            count,
+            plan.outstanding.clamp(32, 1024),
             deadline,
-            |s, i| s.delete(&created_path(&plan.base, index, i as u64)),
+            |s, i| {
+                if plan.sequential {
+                    s.delete(&format!("{seq_prefix}{:010}", first + i as i64))
+                } else {
+                    s.delete(&created_path(&plan.base, index, i as u64))
+                }
+            },
             |_, err| {
                 if err == 0 || err == ErrorCode::NoNode.code() {
                     removed += 1;
                 }
             },
         );
-        out.cleanup_left = created - removed;
+        out.cleanup_left = (count as u64).saturating_sub(removed);
+        if plan.sequential {
+            // Creates whose names were never seen (no reply) are not counted above.
+            out.cleanup_left += created.saturating_sub(count as u64);
+            let mut err = 0;
+            let r2 = pipeline(
+                &mut s,
+                1,
+                1,
+                deadline,
+                |s, _| s.delete(&seq_parent),
+                |_, e| err = e,
+            );
+            if r2.is_err() || (err != 0 && err != ErrorCode::NoNode.code()) {
+                out.cleanup_left += 1;
+            }
+        }
         if let Err(e) = r {
             out.failure = Some(format!("cleanup: {e:#}"));
         }
@@ -311,6 +611,124 @@ pub fn run_session(
     s.close(Duration::from_secs(2));
     out
 }
+
+/// The churn loop of one thread: each op connects a new session to `addr`, creates an
+/// ephemeral node and closes the session (create and close pipelined in one write).
+/// Latency: from the op's start (or due time, open loop) to the close's answer.
+/// Errors: a refused or failed connection counts as ConnectionLoss; three in a row stop
+/// the thread.
+pub fn run_churn(
+    addr: std::net::SocketAddr,
+    index: usize,
+    plan: Arc<Plan>,
+    start: Instant,
+    sink: Sink,
+) -> SessionOutcome {
+    let measure_from = start + plan.warmup;
+    let measure_to = measure_from + plan.duration;
+    let mut out = new_outcome(Recorder::new(measure_from, measure_to, plan.bucket, sink));
+    let schedule = plan
+        .rate
+        .and_then(|r| Schedule::new(r, plan.senders, index as u64));
+    let acl = Acl::open_unsafe();
+    let mut cpu_start: Option<Duration> = None;
+    let mut cycle: u64 = 0;
+    let mut failed_in_a_row = 0;
+    loop {
+        let mut now = Instant::now();
+        if now >= measure_to {
+            break;
+        }
+        let intended = match &schedule {
+            Some(sch) => {
+                let due = start + sch.due_at(cycle);
+                if due > now {
+                    std::thread::sleep((due - now).min(measure_to - now));
+                    now = Instant::now();
+                    if now >= measure_to {
+                        break;
+                    }
+                }
+                // Cycles due besides the one starting now (a slow cycle delays the next).
+                out.lag.unsent_at_end = sch.due_by(now - start).saturating_sub(cycle + 1);
+                if now >= measure_from {
+                    let late = now.saturating_duration_since(due);
+                    out.lag.sends += 1;
+                    out.lag.total += late;
+                    out.lag.max = out.lag.max.max(late);
+                }
+                due
+            }
+            None => now,
+        };
+        if cpu_start.is_none() && now >= measure_from {
+            cpu_start = Some(thread_cpu());
+        }
+        let path = ephemeral_path(&plan.base, index, cycle);
+        cycle += 1;
+        match churn_cycle(addr, &path, &plan.value, &acl) {
+            Ok(0) => {
+                failed_in_a_row = 0;
+                let recv = Instant::now();
+                out.rec.ok(recv, recv.saturating_duration_since(intended));
+            }
+            Ok(err) => {
+                failed_in_a_row = 0;
+                out.rec.error(Instant::now(), err);
+            }
+            Err(e) => {
+                out.rec
+                    .error(Instant::now(), ErrorCode::ConnectionLoss.code());
+                failed_in_a_row += 1;
+                if failed_in_a_row >= 3 {
+                    out.failure = Some(format!("{e:#}"));
+                    break;
+                }
+            }
+        }
+        out.rec.publish();
+    }
+    if let Some(c) = cpu_start {
+        out.cpu = thread_cpu().saturating_sub(c);
+    }
+    out.rec.finish();
+    out
+}
+
+/// One churn cycle; the create's error code (0 = created), or why the session failed.
+fn churn_cycle(
+    addr: std::net::SocketAddr,
+    path: &str,
+    value: &[u8],
+    acl: &[Acl],
+) -> anyhow::Result<i32> {
+    let mut s = Session::connect(addr, CHURN_STEP_MAX)?;
+    let create = s.create_mode(path, value, acl, create_flags::EPHEMERAL);
+    let close = s.close_request();
+    s.flush()?;
+    let deadline = Instant::now() + CHURN_STEP_MAX;
+    let mut create_err: Option<i32> = None;
+    let mut closed = false;
+    while !closed {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{addr}: no answer to create + close within {CHURN_STEP_MAX:?}"
+        );
+        s.read_replies(|h, _| {
+            if h.xid == create {
+                create_err = Some(h.err);
+            } else if h.xid == close {
+                closed = true;
+            }
+        })?;
+    }
+    // The server closes the connection after the close's answer; that is not timed.
+    drop(s);
+    create_err.ok_or_else(|| anyhow::anyhow!("{addr}: close answered before the create"))
+}
+
+/// Longest wait for a churn cycle's connect, and then for its answers.
+const CHURN_STEP_MAX: Duration = Duration::from_secs(10);
 
 /// Runs `count` requests on `s` with at most `window` in flight. `issue(s, i)` queues
 /// request `i` and returns its xid; `on_reply(i, err)` sees each answer in order.
@@ -376,10 +794,29 @@ pub fn setup(s: &mut Session, plan: &Plan, deadline: Instant) -> anyhow::Result<
             ErrorCode::from_code(err).message()
         );
     }
+    if let Some((path, _)) = &plan.watched {
+        // Made fresh, so that its versions count the writer's writes from 1.
+        let (mut del_err, mut create_err) = (0, 0);
+        pipeline(s, 1, 1, deadline, |s, _| s.delete(path), |_, e| del_err = e)?;
+        if del_err != 0 && del_err != ErrorCode::NoNode.code() {
+            anyhow::bail!("cannot remove an old {path}: {}", code_name(del_err));
+        }
+        pipeline(
+            s,
+            1,
+            1,
+            deadline,
+            |s, _| s.create(path, &plan.value, &acl),
+            |_, e| create_err = e,
+        )?;
+        if create_err != 0 {
+            anyhow::bail!("cannot create {path}: {}", code_name(create_err));
+        }
+    }
     if !plan.workload.uses_keys() {
         return Ok(());
     }
-    let window = plan.outstanding.max(64);
+    let window = plan.outstanding.clamp(64, 1024);
     let mut existing: Vec<usize> = Vec::new();
     let mut failed: BTreeMap<i32, u64> = BTreeMap::new();
     pipeline(
@@ -417,8 +854,18 @@ pub fn setup(s: &mut Session, plan: &Plan, deadline: Instant) -> anyhow::Result<
 /// Removes the keys and `<base>` (and, if something is left under it, its children).
 /// Returns how many nodes could not be removed.
 pub fn cleanup(s: &mut Session, plan: &Plan, deadline: Instant) -> anyhow::Result<u64> {
-    let window = plan.outstanding.max(64);
+    let window = plan.outstanding.clamp(64, 1024);
     let mut left: u64 = 0;
+    if let Some((path, _)) = &plan.watched {
+        pipeline(
+            s,
+            1,
+            1,
+            deadline,
+            |s, _| s.delete(path),
+            |_, e| left += (e != 0 && e != ErrorCode::NoNode.code()) as u64,
+        )?;
+    }
     if plan.workload.uses_keys() {
         pipeline(
             s,
@@ -526,6 +973,59 @@ mod tests {
             seen[r.below(10)] += 1;
         }
         assert!(seen.iter().all(|&n| n > 800), "{seen:?}");
+    }
+
+    #[test]
+    fn sequence_numbers_and_multi_results() {
+        assert_eq!(sequence_of(b"/corral-bench/s1/c0000000042"), Some(42));
+        assert_eq!(sequence_of(b"short"), None);
+        assert_eq!(sequence_of(b"/x/c00000000ab"), None);
+        use crate::jute::Record;
+        use crate::proto::{op, MultiHeader, Stat};
+        use bytes::BufMut;
+        let mut ok = bytes::BytesMut::new();
+        for _ in 0..2 {
+            MultiHeader {
+                op: op::SET_DATA,
+                done: false,
+                err: 0,
+            }
+            .encode(&mut ok);
+            Stat::default().encode(&mut ok);
+        }
+        MultiHeader::END.encode(&mut ok);
+        assert_eq!(multi_error(ok.freeze()), 0);
+        let mut failed = bytes::BytesMut::new();
+        for e in [0, ErrorCode::NoNode.code()] {
+            MultiHeader {
+                op: op::ERROR,
+                done: false,
+                err: e,
+            }
+            .encode(&mut failed);
+            failed.put_i32(e);
+        }
+        MultiHeader::END.encode(&mut failed);
+        assert_eq!(multi_error(failed.freeze()), ErrorCode::NoNode.code());
+        assert_eq!(
+            multi_error(bytes::Bytes::from_static(&[0, 0])),
+            ErrorCode::MarshallingError.code()
+        );
+    }
+
+    #[test]
+    fn send_times_match_versions_only() {
+        let t = SendTimes::default();
+        assert_eq!(t.get(1), None);
+        t.record(1, Duration::from_micros(5));
+        assert_eq!(t.get(1), Some(Duration::from_micros(5)));
+        // A version that maps to the same slot replaces the older one.
+        t.record(1 + SEND_TIMES_SLOTS as u64, Duration::from_micros(9));
+        assert_eq!(t.get(1), None);
+        assert_eq!(
+            t.get(1 + SEND_TIMES_SLOTS as u64),
+            Some(Duration::from_micros(9))
+        );
     }
 
     #[test]

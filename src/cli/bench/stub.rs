@@ -4,14 +4,16 @@
 //!
 //! It speaks just enough of the protocol for the bench: the handshake, then a fixed
 //! answer per op code (getData returns `value_bytes` of zeros, setData and exists a Stat,
-//! create echoes the path, everything else a bare header). It keeps no tree. Loopback
+//! create echoes the path (with a ten-digit counter appended for sequential modes), a
+//! multi of setData a Stat per op, everything else a bare header). It keeps no tree and
+//! no watches. Loopback
 //! only; one thread per connection, each ending when its client hangs up or the stub is
 //! dropped (reads wait at most [`READ_POLL`] between checks of the stop flag).
 
 use super::wire::REPLY_BYTES_MAX;
 use crate::jute::frame::{begin_frame, end_frame, split_frame, FrameStatus};
 use crate::jute::{Reader, Record, Writer};
-use crate::proto::{op, ConnectRequest, ReplyHeader, RequestHeader, Stat};
+use crate::proto::{op, ConnectRequest, MultiHeader, ReplyHeader, RequestHeader, Stat};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -92,6 +94,7 @@ fn serve(mut stream: TcpStream, session_id: i64, get_data_body: Bytes, stop: Arc
     let mut handshaken = false;
     let mut zxid: i64 = 0;
     let mut closing = false;
+    let mut sequence: u64 = 0;
     while !stop.load(Ordering::Relaxed) && !closing {
         match stream.read(&mut scratch) {
             Ok(0) => return,
@@ -132,7 +135,7 @@ fn serve(mut stream: TcpStream, session_id: i64, get_data_body: Bytes, stop: Arc
             };
             let is_write = matches!(
                 hdr.op,
-                op::CREATE | op::SET_DATA | op::DELETE | op::CLOSE_SESSION
+                op::CREATE | op::SET_DATA | op::DELETE | op::CLOSE_SESSION | op::MULTI
             );
             if is_write {
                 zxid += 1;
@@ -147,10 +150,25 @@ fn serve(mut stream: TcpStream, session_id: i64, get_data_body: Bytes, stop: Arc
             match hdr.op {
                 op::GET_DATA => out.extend_from_slice(&get_data_body),
                 op::SET_DATA | op::EXISTS => Stat::default().encode(&mut out),
-                op::CREATE => match r.string() {
-                    Ok(path) => out.put_string(&path),
-                    Err(_) => return,
-                },
+                op::CREATE => {
+                    let Ok(path) = r.string() else { return };
+                    // Skip data and ACLs to the flags.
+                    if r.buffer_opt().is_err() {
+                        return;
+                    }
+                    let Ok(acls) = r.vec::<crate::proto::Acl>() else {
+                        return;
+                    };
+                    drop(acls);
+                    let Ok(flags) = r.i32() else { return };
+                    if flags & 2 != 0 {
+                        out.put_string(&format!("{}{sequence:010}", path.as_str()));
+                        sequence += 1;
+                    } else {
+                        out.put_string(&path);
+                    }
+                }
+                op::MULTI if !multi_reply(&mut r, &mut out) => return,
                 op::GET_CHILDREN => out.put_i32(0),
                 op::CLOSE_SESSION => closing = true,
                 _ => {}
@@ -163,4 +181,32 @@ fn serve(mut stream: TcpStream, session_id: i64, get_data_body: Bytes, stop: Arc
         out.clear();
     }
     let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Answers a multi of setData ops (a Stat each); false on anything else.
+fn multi_reply(r: &mut Reader, out: &mut BytesMut) -> bool {
+    for _ in 0..=super::MULTI_OPS_MAX {
+        let Ok(h) = MultiHeader::decode(r) else {
+            return false;
+        };
+        if h.done {
+            MultiHeader::END.encode(out);
+            return true;
+        }
+        if h.op != op::SET_DATA
+            || r.string().is_err()
+            || r.buffer_opt().is_err()
+            || r.i32().is_err()
+        {
+            return false;
+        }
+        MultiHeader {
+            op: op::SET_DATA,
+            done: false,
+            err: 0,
+        }
+        .encode(out);
+        Stat::default().encode(out);
+    }
+    false
 }

@@ -8,15 +8,19 @@
 //! of in-flight xids.
 //!
 //! Bounds: a reply frame above [`REPLY_BYTES_MAX`] ends the session with an error (never
-//! an allocation of that size); every read waits at most [`READ_POLL`], so callers can
-//! check their deadlines between reads.
+//! an allocation of that size); every read waits at most [`READ_POLL`] (or less, when the
+//! caller asks: the open loop wakes at its next send time), so callers can check their
+//! deadlines between reads.
 
 use crate::jute::frame::{begin_frame, end_frame, split_frame, FrameStatus};
 use crate::jute::{Reader, Record, Writer};
-use crate::proto::{op, Acl, ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader};
+use crate::proto::{
+    op, Acl, ConnectRequest, ConnectResponse, MultiHeader, ReplyHeader, RequestHeader,
+};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 /// Largest reply frame accepted. Replies here are data of at most `jute.maxbuffer` plus
@@ -49,6 +53,13 @@ pub struct Session {
     next_xid: i32,
     pub session_id: i64,
     pub peer: SocketAddr,
+}
+
+/// CreateMode flags as the create request carries them.
+pub mod create_flags {
+    pub const PERSISTENT: i32 = 0;
+    pub const EPHEMERAL: i32 = 1;
+    pub const PERSISTENT_SEQUENTIAL: i32 = 2;
 }
 
 impl Session {
@@ -118,11 +129,58 @@ impl Session {
     }
 
     pub fn get_data(&mut self, path: &str) -> i32 {
+        self.get_data_watch(path, false)
+    }
+
+    /// getData, leaving a data watch on `path` when `watch`.
+    pub fn get_data_watch(&mut self, path: &str, watch: bool) -> i32 {
         let (xid, at) = self.begin_request(op::GET_DATA);
+        self.out.put_string(path);
+        self.out.put_bool(watch);
+        end_frame(&mut self.out, at);
+        xid
+    }
+
+    pub fn exists(&mut self, path: &str) -> i32 {
+        let (xid, at) = self.begin_request(op::EXISTS);
         self.out.put_string(path);
         self.out.put_bool(false);
         end_frame(&mut self.out, at);
         xid
+    }
+
+    /// One multi of setData (version -1) with `data` on each of `paths`.
+    pub fn multi_set_data<'a>(
+        &mut self,
+        paths: impl IntoIterator<Item = &'a str>,
+        data: &[u8],
+    ) -> i32 {
+        let (xid, at) = self.begin_request(op::MULTI);
+        for p in paths {
+            MultiHeader {
+                op: op::SET_DATA,
+                done: false,
+                err: -1,
+            }
+            .encode(&mut self.out);
+            self.out.put_string(p);
+            self.out.put_buffer(data);
+            self.out.put_i32(-1);
+        }
+        MultiHeader::END.encode(&mut self.out);
+        end_frame(&mut self.out, at);
+        xid
+    }
+
+    /// A ping (xid -2); its answer is skipped by [`Session::read_replies`].
+    pub fn ping(&mut self) {
+        let at = begin_frame(&mut self.out);
+        RequestHeader {
+            xid: crate::proto::xid::PING,
+            op: op::PING,
+        }
+        .encode(&mut self.out);
+        end_frame(&mut self.out, at);
     }
 
     pub fn set_data(&mut self, path: &str, data: &[u8]) -> i32 {
@@ -134,13 +192,18 @@ impl Session {
         xid
     }
 
-    /// A persistent node with OPEN_ACL_UNSAFE.
+    /// A persistent node.
     pub fn create(&mut self, path: &str, data: &[u8], acl: &[Acl]) -> i32 {
+        self.create_mode(path, data, acl, create_flags::PERSISTENT)
+    }
+
+    /// A node of the given [`create_flags`] mode.
+    pub fn create_mode(&mut self, path: &str, data: &[u8], acl: &[Acl], flags: i32) -> i32 {
         let (xid, at) = self.begin_request(op::CREATE);
         self.out.put_string(path);
         self.out.put_buffer(data);
         self.out.put_vec(acl);
-        self.out.put_i32(0);
+        self.out.put_i32(flags);
         end_frame(&mut self.out, at);
         xid
     }
@@ -220,12 +283,27 @@ impl Session {
 
     /// Waits (at most [`READ_POLL`]) for input, then hands every complete reply to
     /// `on_reply` as (header, body). Notifications (xid -1) and ping answers (xid -2) are
-    /// skipped: the bench sets no watches and sends no pings.
+    /// skipped: the request loops set no watches (the watch fan-out's watchers read with
+    /// [`Session::read_ready`]).
     pub fn read_replies(
         &mut self,
+        on_reply: impl FnMut(ReplyHeader, Bytes),
+    ) -> anyhow::Result<ReadOutcome> {
+        self.read_replies_within(READ_POLL, on_reply)
+    }
+
+    /// [`Session::read_replies`], waiting at most `wait` (clamped to [`READ_POLL`]).
+    ///
+    /// A wait shorter than [`READ_POLL`] is kept with ppoll(2), whose timer has
+    /// nanosecond resolution: a socket's receive timeout counts in scheduler ticks (up to
+    /// 4 ms), far coarser than an open loop's gap between sends.
+    pub fn read_replies_within(
+        &mut self,
+        wait: Duration,
         mut on_reply: impl FnMut(ReplyHeader, Bytes),
     ) -> anyhow::Result<ReadOutcome> {
         let mut count = 0;
+        let short_wait = wait < READ_POLL;
         // Frames left over from an earlier read come first, without a syscall.
         loop {
             while let Some(frame) = self.next_frame()? {
@@ -241,10 +319,60 @@ impl Session {
             if count > 0 {
                 return Ok(ReadOutcome::Replies(count));
             }
+            if short_wait && !self.wait_readable(wait)? {
+                return Ok(ReadOutcome::Idle);
+            }
             if !self.fill()? {
                 return Ok(ReadOutcome::Idle);
             }
         }
+    }
+
+    /// Waits at most `wait` for the socket to have input (or to be closed, which the
+    /// read after it reports); false when the time ran out.
+    fn wait_readable(&self, wait: Duration) -> anyhow::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.stream.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: wait.as_secs() as libc::time_t,
+            tv_nsec: wait.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: one live pollfd, a live timespec and a null signal mask (ppoll keeps the
+        // thread's mask); ppoll writes only `pfd.revents`.
+        let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(anyhow::Error::new(e).context(format!("{}: poll failed", self.peer)));
+        }
+        Ok(n > 0)
+    }
+
+    /// For a caller that knows input is waiting (poll said so): one read, then every
+    /// complete frame, notifications (xid -1) and ping answers (xid -2) included, goes to
+    /// `on_frame`. An error when the connection is closed or a frame is malformed.
+    pub fn read_ready(
+        &mut self,
+        mut on_frame: impl FnMut(ReplyHeader, Bytes),
+    ) -> anyhow::Result<()> {
+        self.fill()?;
+        while let Some(frame) = self.next_frame()? {
+            let mut r = Reader::new(frame.clone());
+            let hdr = ReplyHeader::decode(&mut r)
+                .map_err(|e| anyhow::anyhow!("{}: undecodable reply header: {e}", self.peer))?;
+            on_frame(hdr, frame.slice(r.offset()..));
+        }
+        Ok(())
+    }
+
+    /// The socket, for poll(2).
+    pub fn raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
     }
 
     /// Sends closeSession and waits up to `timeout` for its answer; errors are ignored,
