@@ -67,8 +67,18 @@ impl TestServer {
 
     /// kill -9, then start again on the same port and data directory.
     pub fn crash_and_restart(&mut self) {
+        self.crash();
+        self.restart();
+    }
+
+    /// kill -9 (the files stay as the crash left them until [`Self::restart`]).
+    pub fn crash(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and data directory.
+    pub fn restart(&mut self) {
         self.child = spawn_server(&self.dir);
         self.wait_ready();
     }
