@@ -24,6 +24,8 @@ mod cluster_sim;
 #[cfg(test)]
 mod election_sim;
 #[cfg(test)]
+mod sim_rng;
+#[cfg(test)]
 mod wire_tests;
 
 /// A server id: N of a `server.N` line (1..=255; 0 is never a member and marks "no vote").
