@@ -242,6 +242,9 @@ impl DataTree {
             if txn::is_session_owner(old_owner) {
                 if let Some(set) = self.ephemerals.get_mut(&old_owner) {
                     set.remove(&*c.path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&old_owner);
+                    }
                 }
             } else if old_owner != 0 {
                 self.extended.remove(&*c.path);
