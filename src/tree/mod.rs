@@ -271,20 +271,15 @@ impl DataTree {
                 data,
                 version,
             } => {
-                let node = self
+                assert!(
+                    self.write_data(path, data, *version, zxid, time_ms),
+                    "setData txn on missing node {path}"
+                );
+                let stat = self
                     .nodes
-                    .get_mut(&**path)
-                    .unwrap_or_else(|| panic!("setData txn on missing node {path}"));
-                let old_len = data_len(&node.data) as i64;
-                let new_len = data_len(data) as i64;
-                self.data_bytes = self.data_bytes - old_len as u64 + new_len as u64;
-                node.data = data.clone();
-                node.version = *version;
-                node.mzxid = zxid;
-                node.mtime_ms = time_ms;
-                let stat = node.stat();
-                self.quotas.on_data_change(path, new_len - old_len);
-                self.refresh_quota_stats_for(path);
+                    .get(&**path)
+                    .map(|n| n.stat())
+                    .unwrap_or_default();
                 triggers.push(Trigger {
                     path: path.clone(),
                     event_type: crate::proto::event::NODE_DATA_CHANGED,
@@ -314,6 +309,31 @@ impl DataTree {
                 OpResult::Multi(results)
             }
         }
+    }
+
+    /// A setData's effect on the node at `path` and the tree's accounting; false if there
+    /// is no such node.
+    fn write_data(
+        &mut self,
+        path: &Arc<str>,
+        data: &Option<Bytes>,
+        version: i32,
+        zxid: i64,
+        time_ms: i64,
+    ) -> bool {
+        let Some(node) = self.nodes.get_mut(&**path) else {
+            return false;
+        };
+        let old_len = data_len(&node.data) as i64;
+        let new_len = data_len(data) as i64;
+        self.data_bytes = self.data_bytes - old_len as u64 + new_len as u64;
+        node.data = data.clone();
+        node.version = version;
+        node.mzxid = zxid;
+        node.mtime_ms = time_ms;
+        self.quotas.on_data_change(path, new_len - old_len);
+        self.refresh_quota_stats_for(path);
+        true
     }
 
     fn create_node(

@@ -140,19 +140,8 @@ impl DataTree {
                     .nodes
                     .get(&**p)
                     .is_some_and(|n| touched.nodes.contains(&**p) || (n.czxid <= m && n.mzxid < m));
-                if apply {
-                    if let Some(n) = self.nodes.get_mut(&**p) {
-                        let old_len = data_len(&n.data) as i64;
-                        let new_len = data_len(data) as i64;
-                        self.data_bytes = self.data_bytes - old_len as u64 + new_len as u64;
-                        n.data = data.clone();
-                        n.version = *version;
-                        n.mzxid = m;
-                        n.mtime_ms = rec.time_ms;
-                        self.quotas.on_data_change(p, new_len - old_len);
-                        self.refresh_quota_stats_for(p);
-                        touched.nodes.insert(p.clone());
-                    }
+                if apply && self.write_data(p, data, *version, m, rec.time_ms) {
+                    touched.nodes.insert(p.clone());
                 }
             }
             Txn::SetAcl {
