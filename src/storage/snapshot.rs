@@ -156,6 +156,24 @@ struct CapturedNode {
 }
 
 impl CapturedNode {
+    /// The archived form, with its path and its index into the ACL table.
+    fn to_snap(&self, path: String, acl: u32) -> SnapNode {
+        SnapNode {
+            path,
+            data: self.data.clone(),
+            acl,
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime_ms: self.ctime_ms,
+            mtime_ms: self.mtime_ms,
+            version: self.version,
+            cversion_creations: self.cversion_creations,
+            aversion: self.aversion,
+            ephemeral_owner: self.ephemeral_owner,
+            pzxid: self.pzxid,
+        }
+    }
+
     fn of(n: &Node) -> CapturedNode {
         CapturedNode {
             data: n.data.clone(),
@@ -295,20 +313,7 @@ impl SnapshotImage {
                 );
                 (acls.len() - 1) as u32
             });
-            nodes.push(SnapNode {
-                path: p.to_string(),
-                data: n.data.clone(),
-                acl,
-                czxid: n.czxid,
-                mzxid: n.mzxid,
-                ctime_ms: n.ctime_ms,
-                mtime_ms: n.mtime_ms,
-                version: n.version,
-                cversion_creations: n.cversion_creations,
-                aversion: n.aversion,
-                ephemeral_owner: n.ephemeral_owner,
-                pzxid: n.pzxid,
-            });
+            nodes.push(n.to_snap(p.to_string(), acl));
         }
         let mut sessions: Vec<SnapSession> = self
             .sessions

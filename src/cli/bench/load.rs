@@ -857,14 +857,7 @@ pub fn cleanup(s: &mut Session, plan: &Plan, deadline: Instant) -> anyhow::Resul
     let window = plan.outstanding.clamp(64, 1024);
     let mut left: u64 = 0;
     if let Some((path, _)) = &plan.watched {
-        pipeline(
-            s,
-            1,
-            1,
-            deadline,
-            |s, _| s.delete(path),
-            |_, e| left += (e != 0 && e != ErrorCode::NoNode.code()) as u64,
-        )?;
+        left += not_gone(delete_one(s, path, deadline)?);
     }
     if plan.workload.uses_keys() {
         pipeline(
@@ -873,20 +866,12 @@ pub fn cleanup(s: &mut Session, plan: &Plan, deadline: Instant) -> anyhow::Resul
             window,
             deadline,
             |s, i| s.delete(&plan.key_paths[i]),
-            |_, e| left += (e != 0 && e != ErrorCode::NoNode.code()) as u64,
+            |_, e| left += not_gone(e),
         )?;
     }
-    let mut err = 0;
-    pipeline(
-        s,
-        1,
-        1,
-        deadline,
-        |s, _| s.delete(&plan.base),
-        |_, e| err = e,
-    )?;
+    let err = delete_one(s, &plan.base, deadline)?;
     if err != ErrorCode::NotEmpty.code() {
-        return Ok(left + (err != 0 && err != ErrorCode::NoNode.code()) as u64);
+        return Ok(left + not_gone(err));
     }
     // Leftovers (an earlier run that was killed, or sessions whose cleanup failed).
     let xid = s.get_children(&plan.base);
@@ -922,18 +907,22 @@ pub fn cleanup(s: &mut Session, plan: &Plan, deadline: Instant) -> anyhow::Resul
         window,
         deadline,
         |s, i| s.delete(&format!("{}/{}", plan.base, children[i])),
-        |_, e| failed += (e != 0 && e != ErrorCode::NoNode.code()) as u64,
+        |_, e| failed += not_gone(e),
     )?;
+    let err = delete_one(s, &plan.base, deadline)?;
+    Ok(left + failed + not_gone(err))
+}
+
+/// 1 if a delete's reply code means the node may still be there (0 and NoNode mean gone).
+fn not_gone(err: i32) -> u64 {
+    (err != 0 && err != ErrorCode::NoNode.code()) as u64
+}
+
+/// Deletes one node; its reply code.
+fn delete_one(s: &mut Session, path: &str, deadline: Instant) -> anyhow::Result<i32> {
     let mut err = 0;
-    pipeline(
-        s,
-        1,
-        1,
-        deadline,
-        |s, _| s.delete(&plan.base),
-        |_, e| err = e,
-    )?;
-    Ok(left + failed + (err != 0 && err != ErrorCode::NoNode.code()) as u64)
+    pipeline(s, 1, 1, deadline, |s, _| s.delete(path), |_, e| err = e)?;
+    Ok(err)
 }
 
 /// `NodeExists=3, NoNode=1`: error codes by name.
