@@ -1,0 +1,507 @@
+//! The operator's walkthrough end to end: 3 participants + 1 observer on 127.0.0.1
+//! (`tests/common/cluster.rs`), driven with Corral's own client. Roles, the membership in
+//! `/zookeeper/config`, writes through every server seen by every server, and a kill -9
+//! of the leader: a new leader, writes again, the old leader back as a follower with
+//! everything, no acknowledged write lost.
+//!
+//! `CORRAL_CLUSTER_TEST_TARGET=zookeeper` runs the same tests against Apache ZooKeeper 3.8.
+
+mod common;
+
+use common::cluster::{TestCluster, NOT_SERVING};
+use corral::client::{Client, ClientConfig};
+use corral::proto::{Acl, CreateMode, ErrorCode};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Bound on the cluster's first election (JVM start-up included).
+const SETTLE_S: u64 = 30;
+/// Bound on a client's first connection to a serving cluster.
+const CONNECT_S: u64 = 20;
+/// Bound on the election after a leader dies, up to the first acknowledged write.
+const FAILOVER_S: u64 = 30;
+
+fn deadline(seconds: u64) -> Instant {
+    Instant::now() + Duration::from_secs(seconds)
+}
+
+fn connect(hosts: &str) -> Client {
+    let client = Client::connect(hosts, ClientConfig::default()).expect("connect string");
+    assert!(
+        client.wait_connected(Duration::from_secs(CONNECT_S)),
+        "no session with {hosts} within {CONNECT_S} s"
+    );
+    client
+}
+
+fn open() -> Vec<Acl> {
+    Acl::open_unsafe()
+}
+
+/// The sorted children of `path` as the server behind `client` sees them after `sync`.
+fn synced_children(client: &Client, path: &str) -> BTreeSet<String> {
+    assert_eq!(client.sync(path).expect("sync"), path);
+    client
+        .get_children(path, false)
+        .expect("children")
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn walkthrough_modes_and_config() {
+    // The servers start one by one, as in the walkthrough. A lone participant has no
+    // quorum: it answers srvr with ZooKeeper's "not serving" line and refuses sessions.
+    let mut cluster = TestCluster::configure(3, 1);
+    cluster.start_node(1);
+    let until = deadline(SETTLE_S);
+    let lone = loop {
+        match cluster.four_letter(1, "srvr") {
+            Some(answer) if !answer.is_empty() => break answer,
+            _ => {
+                assert!(Instant::now() < until, "server 1 never answered srvr");
+                assert!(cluster.is_running(1), "server 1 exited");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(lone, format!("{NOT_SERVING}\n"));
+    assert_eq!(cluster.mode(1), None);
+    let refused =
+        Client::connect(&cluster.client_addr(1), ClientConfig::default()).expect("connect string");
+    assert!(
+        !refused.wait_connected(Duration::from_secs(2)),
+        "a server without quorum granted a session"
+    );
+    refused.disconnect();
+    for n in 2..=cluster.size() {
+        cluster.start_node(n);
+    }
+    let modes = cluster.wait_modes(deadline(SETTLE_S));
+    let mut roles: Vec<&str> = modes.values().map(String::as_str).collect();
+    roles.sort_unstable();
+    assert_eq!(roles, ["follower", "follower", "leader", "observer"]);
+    assert_eq!(modes.get(&4).map(String::as_str), Some("observer"));
+    let leader = cluster.leader();
+    assert!(
+        cluster.participants().contains(&leader),
+        "the leader {leader} is not a participant"
+    );
+    assert!(!cluster.is_observer(leader), "the observer leads");
+
+    // Every server answers srvr with ZooKeeper's lines, its mode among them; only the
+    // leader adds its proposal sizes.
+    for n in 1..=cluster.size() {
+        let srvr = cluster.four_letter(n, "srvr").expect("srvr answer");
+        assert!(srvr.ends_with('\n'), "srvr of server {n}: {srvr:?}");
+        let keys: Vec<&str> = srvr
+            .lines()
+            .map(|l| l.split_once(": ").map_or(l, |(k, _)| k))
+            .collect();
+        let mut expected_keys = vec![
+            "Zookeeper version",
+            "Latency min/avg/max",
+            "Received",
+            "Sent",
+            "Connections",
+            "Outstanding",
+            "Zxid",
+            "Mode",
+            "Node count",
+        ];
+        if n == leader {
+            expected_keys.push("Proposal sizes last/min/max");
+        }
+        assert_eq!(keys, expected_keys, "srvr of server {n}: {srvr:?}");
+        assert!(
+            srvr.lines().any(|l| l == format!("Mode: {}", modes[&n])),
+            "srvr of server {n}: {srvr:?}"
+        );
+    }
+
+    let expected = cluster.expected_config();
+    assert_eq!(expected.lines().count(), 5);
+    let client = connect(&cluster.hosts());
+    let (data, _) = client.get_config(false).expect("get /zookeeper/config");
+    let text = String::from_utf8(data.expect("config data").to_vec()).expect("utf-8 config");
+    assert_eq!(text, expected);
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        expected.lines().collect::<Vec<_>>()
+    );
+    let (data, _) = client
+        .get_data("/zookeeper/config", false)
+        .expect("getData /zookeeper/config");
+    assert_eq!(data.as_deref(), Some(expected.as_bytes()));
+
+    // Every server, the observer included, holds the same membership.
+    for n in 1..=cluster.size() {
+        let pinned = connect(&cluster.client_addr(n));
+        let (data, _) = pinned.get_config(false).expect("config on one server");
+        assert_eq!(
+            data.as_deref(),
+            Some(expected.as_bytes()),
+            "/zookeeper/config on server {n}"
+        );
+    }
+}
+
+#[test]
+fn writes_replicate_to_every_server() {
+    let mut cluster = TestCluster::start(3, 1);
+    let modes = cluster.wait_modes(deadline(SETTLE_S));
+    let root = "/cluster-writes";
+    let seq_parent = format!("{root}/seq");
+    let shared = format!("{root}/shared");
+    let pinned: Vec<Client> = (1..=cluster.size())
+        .map(|n| connect(&cluster.client_addr(n)))
+        .collect();
+
+    pinned[0]
+        .create(root, None, &open(), CreateMode::Persistent)
+        .expect("create root");
+    pinned[0]
+        .create(&seq_parent, None, &open(), CreateMode::Persistent)
+        .expect("create seq parent");
+    pinned[0]
+        .create(&shared, Some(b"0"), &open(), CreateMode::Persistent)
+        .expect("create shared");
+
+    // A client on each server in turn: its own node, a setData on a shared node, and
+    // sequential nodes, two rounds over the servers.
+    let mut expected_nodes: BTreeSet<String> = ["seq".to_string(), "shared".to_string()].into();
+    let mut sequential = Vec::new();
+    for (i, client) in pinned.iter().enumerate() {
+        let n = i + 1;
+        let path = format!("{root}/from-{n}");
+        let created = client
+            .create(
+                &path,
+                Some(format!("written via {n}").as_bytes()),
+                &open(),
+                CreateMode::Persistent,
+            )
+            .unwrap_or_else(|e| panic!("create through server {n}: {e}"));
+        assert_eq!(created, path);
+        expected_nodes.insert(format!("from-{n}"));
+        let stat = client
+            .set_data(&shared, Some(n.to_string().as_bytes()), i as i32)
+            .unwrap_or_else(|e| panic!("setData through server {n}: {e}"));
+        assert_eq!(stat.version, n as i32);
+    }
+    for round in 0..2 {
+        for (i, client) in pinned.iter().enumerate() {
+            let created = client
+                .create(
+                    &format!("{seq_parent}/s-"),
+                    None,
+                    &open(),
+                    CreateMode::PersistentSequential,
+                )
+                .unwrap_or_else(|e| panic!("sequential create through server {}: {e}", i + 1));
+            sequential.push((round, i + 1, created));
+        }
+    }
+
+    // Sequence numbers are distinct and increase in the order the creates completed,
+    // whichever server took them: the parent's counter is one, kept by the leader.
+    let numbers: Vec<u64> = sequential
+        .iter()
+        .map(|(_, _, p)| {
+            let digits = p.rsplit("s-").next().expect("sequence suffix");
+            assert_eq!(digits.len(), 10, "sequence suffix of {p}");
+            digits.parse::<u64>().expect("sequence number")
+        })
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "sequence numbers do not increase: {sequential:?}"
+    );
+    assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
+    let seq_names: BTreeSet<String> = sequential
+        .iter()
+        .map(|(_, _, p)| p.rsplit('/').next().expect("name").to_string())
+        .collect();
+
+    // Every server, pinned, sees every write after sync.
+    let last = cluster.size().to_string();
+    for (i, client) in pinned.iter().enumerate() {
+        let n = i + 1;
+        assert_eq!(
+            synced_children(client, root),
+            expected_nodes,
+            "children of {root} on server {n}"
+        );
+        for m in 1..=cluster.size() {
+            let (data, _) = client
+                .get_data(&format!("{root}/from-{m}"), false)
+                .expect("get from-m");
+            assert_eq!(
+                data.as_deref(),
+                Some(format!("written via {m}").as_bytes()),
+                "from-{m} on server {n}"
+            );
+        }
+        let (data, stat) = client.get_data(&shared, false).expect("get shared");
+        assert_eq!(
+            data.as_deref(),
+            Some(last.as_bytes()),
+            "shared on server {n}"
+        );
+        assert_eq!(
+            stat.version,
+            cluster.size() as i32,
+            "shared's version on {n}"
+        );
+        assert_eq!(
+            synced_children(client, &seq_parent),
+            seq_names,
+            "sequential nodes on server {n}"
+        );
+    }
+
+    // An ephemeral created through a follower: on every server while its session lives,
+    // on none once the session is closed.
+    let follower = *modes
+        .iter()
+        .find(|(_, m)| m.as_str() == "follower")
+        .expect("a follower")
+        .0;
+    let eph = format!("{root}/eph");
+    let owner = connect(&cluster.client_addr(follower));
+    owner
+        .create(&eph, Some(b"e"), &open(), CreateMode::Ephemeral)
+        .expect("create ephemeral through a follower");
+    let session = owner.session_id();
+    for (i, client) in pinned.iter().enumerate() {
+        client.sync(root).expect("sync");
+        let stat = client
+            .exists(&eph, false)
+            .expect("exists")
+            .unwrap_or_else(|| panic!("ephemeral missing on server {}", i + 1));
+        assert_eq!(stat.ephemeral_owner, session, "owner on server {}", i + 1);
+    }
+    owner.close().expect("close the owner's session");
+    for (i, client) in pinned.iter().enumerate() {
+        client.sync(root).expect("sync");
+        assert_eq!(
+            client.exists(&eph, false).expect("exists"),
+            None,
+            "ephemeral still on server {} after its session closed",
+            i + 1
+        );
+    }
+}
+
+/// Outcomes of creates: acknowledged, or unknown (the connection was lost before the
+/// reply, so the create may or may not have happened).
+#[derive(Default)]
+struct Ledger {
+    acked: BTreeSet<String>,
+    unknown: BTreeSet<String>,
+}
+
+impl Ledger {
+    /// One create attempt; true if acknowledged. Any error but ConnectionLoss fails the test.
+    fn create(&mut self, client: &Client, root: &str, name: &str) -> bool {
+        match client.create(
+            &format!("{root}/{name}"),
+            Some(name.as_bytes()),
+            &open(),
+            CreateMode::Persistent,
+        ) {
+            Ok(_) => {
+                self.acked.insert(name.to_string());
+                true
+            }
+            Err(e) if e.code() == Some(ErrorCode::ConnectionLoss) => {
+                self.unknown.insert(name.to_string());
+                false
+            }
+            Err(e) => panic!("create {name}: {e}"),
+        }
+    }
+}
+
+/// Creates `{prefix}{i}` for i from 0 until `count` are acknowledged, with a fresh name
+/// per attempt; fails the test at `until`.
+fn create_acked(
+    client: &Client,
+    ledger: &mut Ledger,
+    root: &str,
+    prefix: &str,
+    count: usize,
+    until: Instant,
+) {
+    let mut attempt = 0;
+    let mut acked = 0;
+    while acked < count {
+        assert!(
+            Instant::now() < until,
+            "{prefix}: only {acked} of {count} creates acknowledged in time"
+        );
+        if ledger.create(client, root, &format!("{prefix}{attempt}")) {
+            acked += 1;
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        attempt += 1;
+    }
+}
+
+/// Tells the background writer to stop when the test ends, failing or not.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn leader_kill_elects_a_new_leader_and_old_rejoins() {
+    let mut cluster = TestCluster::start(3, 1);
+    cluster.wait_modes(deadline(SETTLE_S));
+    let old_leader = cluster.leader();
+    let root = "/cluster-failover";
+    let client = connect(&cluster.hosts());
+    client
+        .create(root, None, &open(), CreateMode::Persistent)
+        .expect("create root");
+    let mut ledger = Ledger::default();
+    create_acked(&client, &mut ledger, root, "before-", 20, deadline(20));
+
+    // A second session writes without pause through the kill.
+    let ledger_bg = Arc::new(Mutex::new(Ledger::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_exit = StopOnDrop(Arc::clone(&stop));
+    let writer = {
+        let ledger_bg = Arc::clone(&ledger_bg);
+        let stop = Arc::clone(&stop);
+        let hosts = cluster.hosts();
+        std::thread::spawn(move || {
+            let client = connect(&hosts);
+            let until = deadline(50);
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                let ok = ledger_bg.lock().unwrap_or_else(|p| p.into_inner()).create(
+                    &client,
+                    root,
+                    &format!("w-{i}"),
+                );
+                // Pacing, so that the writer does not starve the servers of the two cores.
+                std::thread::sleep(Duration::from_millis(if ok { 5 } else { 50 }));
+                i += 1;
+            }
+        })
+    };
+    let wait_bg_acks = |at_least: usize, until: Instant| {
+        while ledger_bg
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .acked
+            .len()
+            < at_least
+        {
+            assert!(Instant::now() < until, "the background writer stalled");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_bg_acks(10, deadline(20));
+
+    cluster.kill9(old_leader);
+    let killed_at = Instant::now();
+    let bg_acked_at_kill = ledger_bg
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .acked
+        .len();
+
+    // First acknowledged write after the kill, by the session that wrote before it.
+    let failover_until = killed_at + Duration::from_secs(FAILOVER_S);
+    create_acked(&client, &mut ledger, root, "after-", 1, failover_until);
+    let first_write = killed_at.elapsed();
+    let modes = cluster.wait_modes(failover_until);
+    let election = killed_at.elapsed();
+    let new_leader = cluster.leader();
+    eprintln!(
+        "{:?}: kill -9 of leader {old_leader} -> first acknowledged write {} ms, new leader {new_leader} \
+         seen by srvr {} ms",
+        cluster.flavor,
+        first_write.as_millis(),
+        election.as_millis()
+    );
+    assert_ne!(new_leader, old_leader);
+    assert!(
+        !cluster.is_observer(new_leader),
+        "the observer became leader"
+    );
+    assert!(cluster.participants().contains(&new_leader));
+    assert_eq!(modes.len(), 3, "{modes:?}");
+    assert!(!modes.contains_key(&old_leader));
+
+    // Writes while the old leader is down, then it comes back as a follower.
+    create_acked(&client, &mut ledger, root, "down-", 20, deadline(20));
+    wait_bg_acks(bg_acked_at_kill + 10, deadline(20));
+    cluster.restart(old_leader);
+    let modes = cluster.wait_modes(deadline(SETTLE_S));
+    assert_eq!(modes.get(&old_leader).map(String::as_str), Some("follower"));
+    assert_eq!(
+        cluster.leader(),
+        new_leader,
+        "leadership moved on the rejoin"
+    );
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("background writer");
+
+    let bg = ledger_bg.lock().unwrap_or_else(|p| p.into_inner());
+    let acked: BTreeSet<String> = ledger.acked.union(&bg.acked).cloned().collect();
+    let attempted: BTreeSet<String> = acked
+        .iter()
+        .chain(ledger.unknown.iter())
+        .chain(bg.unknown.iter())
+        .cloned()
+        .collect();
+    let down: BTreeSet<String> = ledger
+        .acked
+        .iter()
+        .filter(|n| n.starts_with("down-"))
+        .cloned()
+        .collect();
+    assert_eq!(down.len(), 20);
+
+    let mut first_view: Option<BTreeSet<String>> = None;
+    for n in 1..=cluster.size() {
+        let pinned = connect(&cluster.client_addr(n));
+        let seen = synced_children(&pinned, root);
+        let lost: Vec<&String> = acked.difference(&seen).collect();
+        assert!(
+            lost.is_empty(),
+            "server {n} lost acknowledged writes: {lost:?}"
+        );
+        let phantom: Vec<&String> = seen.difference(&attempted).collect();
+        assert!(
+            phantom.is_empty(),
+            "server {n} has nodes never written: {phantom:?}"
+        );
+        if n == old_leader {
+            assert!(
+                seen.is_superset(&down),
+                "the old leader misses writes made while it was down"
+            );
+        }
+        match &first_view {
+            None => first_view = Some(seen),
+            Some(v) => assert_eq!(&seen, v, "server {n} differs from server 1"),
+        }
+    }
+    eprintln!(
+        "{:?}: {} acknowledged creates ({} through the kill by the background writer), {} unknown outcomes, all on every server",
+        cluster.flavor,
+        acked.len(),
+        bg.acked.len(),
+        ledger.unknown.len() + bg.unknown.len()
+    );
+}
