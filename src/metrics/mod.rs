@@ -19,7 +19,6 @@ pub mod summary;
 pub mod zk_names;
 
 use crate::server::fourlw::Gathered;
-use crate::server::settings::Settings;
 pub use summary::Summary;
 use zk_names::{ZkKey, ZK38_MNTR};
 
@@ -243,12 +242,12 @@ pub fn uptime_ms() -> i64 {
 }
 
 /// The value of a ZooKeeper gauge or counter, where Corral has the concept.
-fn zk_plain(name: &str, settings: &Settings, g: &Gathered, t: &Totals) -> Option<Value> {
+fn zk_plain(name: &str, g: &Gathered, t: &Totals) -> Option<Value> {
     use Value::{Float, Int, Str};
     let zab = &g.zab.stats;
     Some(match name {
         "version" => Str(crate::server::fourlw::version_line()),
-        "server_state" => Str(settings.mode_name.to_string()),
+        "server_state" => Str(g.zab.mode.to_string()),
         "ephemerals_count" => Int(t.ephemerals as i64),
         "num_alive_connections" => Int(t.connections as i64),
         "avg_latency" => Float(t.lat_avg),
@@ -306,13 +305,13 @@ pub(crate) fn zk_summary(name: &str, g: &Gathered, t: &Totals) -> Option<Summary
 
 /// Every `mntr` key and value, without the `zk_` prefix: ZooKeeper 3.8's keys in its
 /// order, then Corral's own (`corral_*`).
-pub fn collect(settings: &Settings, g: &Gathered) -> Vec<(String, Value)> {
+pub fn collect(g: &Gathered) -> Vec<(String, Value)> {
     let t = totals(g);
     let mut out: Vec<(String, Value)> = Vec::with_capacity(ZK38_MNTR.len() * 5 + 32);
     for key in ZK38_MNTR {
         match *key {
             ZkKey::Gauge(name) | ZkKey::Counter(name) => {
-                let v = zk_plain(name, settings, g, &t).unwrap_or(Value::Int(0));
+                let v = zk_plain(name, g, &t).unwrap_or(Value::Int(0));
                 out.push((name.to_string(), v));
             }
             ZkKey::Summary(name) | ZkKey::Quantiles(name) => {
@@ -374,9 +373,9 @@ fn corral_keys(g: &Gathered, out: &mut Vec<(String, Value)>) {
 }
 
 /// The `mntr` text: one `zk_<key>\t<value>` line per key.
-pub fn mntr_text(settings: &Settings, g: &Gathered) -> String {
+pub fn mntr_text(g: &Gathered) -> String {
     let mut s = String::new();
-    for (k, v) in collect(settings, g) {
+    for (k, v) in collect(g) {
         s.push_str("zk_");
         s.push_str(&k);
         s.push('\t');

@@ -15,7 +15,6 @@
 use super::zk_names::{ZkKey, ZK38_MNTR};
 use super::{collect, Summary, Value};
 use crate::server::fourlw::Gathered;
-use crate::server::settings::Settings;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -34,8 +33,8 @@ const BATCH_BUCKETS: [f64; 11] = [
 ];
 
 /// Renders every metric.
-pub fn render(settings: &Settings, g: &Gathered) -> String {
-    let values: HashMap<String, Value> = collect(settings, g).into_iter().collect();
+pub fn render(g: &Gathered) -> String {
+    let values: HashMap<String, Value> = collect(g).into_iter().collect();
     let t = super::totals(g);
     let mut out = String::with_capacity(64 * 1024);
     for key in ZK38_MNTR {

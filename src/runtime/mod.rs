@@ -47,11 +47,28 @@ pub fn reuseport_listener(
     addr: std::net::SocketAddr,
     backlog: i32,
 ) -> std::io::Result<glommio::net::TcpListener> {
+    listener(addr, backlog, true)
+}
+
+/// A listening socket with SO_REUSEADDR only (one listener per address: the quorum port),
+/// so a restarted server gets its port back while the old connections sit in TIME_WAIT.
+pub fn reuseaddr_listener(
+    addr: std::net::SocketAddr,
+    backlog: i32,
+) -> std::io::Result<glommio::net::TcpListener> {
+    listener(addr, backlog, false)
+}
+
+fn listener(
+    addr: std::net::SocketAddr,
+    backlog: i32,
+    reuse_port: bool,
+) -> std::io::Result<glommio::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     use std::os::unix::io::{FromRawFd, IntoRawFd};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+    socket.set_reuse_port(reuse_port)?;
     socket.bind(&addr.into())?;
     socket.listen(if backlog > 0 { backlog } else { 1024 })?;
     let fd = socket.into_raw_fd();

@@ -246,7 +246,7 @@ fn server_stats(ctx: &ShardCtx, g: &Gathered, f: &mut Fields) {
     field(&mut s, "client_response_stats", response_sizes());
     field(&mut s, "data_dir_size", Json::Int(data_bytes as i64));
     field(&mut s, "log_dir_size", Json::Int(log_bytes as i64));
-    field(&mut s, "server_state", Json::str(ctx.settings.mode_name));
+    field(&mut s, "server_state", Json::str(g.zab.mode));
     field(&mut s, "last_processed_zxid", Json::Int(g.zab.last_zxid));
     field(
         &mut s,
@@ -366,7 +366,7 @@ async fn fill(
         "leader" => return Err("server is not initialized".into()),
         "monitor" => {
             let g = gathered(ctx, false).await?;
-            for (k, v) in crate::metrics::collect(&ctx.settings, &g) {
+            for (k, v) in crate::metrics::collect(&g) {
                 f.push((k, value_json(v)));
             }
         }

@@ -134,7 +134,10 @@ pub async fn answer(
             "hash" => String::new(),
             _ => match gather(ctx, conn, word == "dump").await {
                 None => "This ZooKeeper instance is not currently serving requests\n".to_string(),
-                Some(g) => render(ctx, word, &g),
+                Some(g) if !g.zab.serving => {
+                    "This ZooKeeper instance is not currently serving requests\n".to_string()
+                }
+                Some(g) => render(word, &g),
             },
         }
     };
@@ -183,14 +186,14 @@ fn brief_conn(s: &mut String, c: &crate::server::msg::ConnReport) {
     );
 }
 
-fn render(ctx: &ShardCtx, word: &str, g: &Gathered) -> String {
+fn render(word: &str, g: &Gathered) -> String {
     let t = totals(g);
-    let mode = ctx.settings.mode_name;
+    let mode = g.zab.mode;
     let mut s = String::new();
     let stats_tail = |s: &mut String| {
         let _ = writeln!(
             s,
-            "Latency min/avg/max: {}/{:.4}/{}",
+            "Latency min/avg/max: {}/{:?}/{}",
             t.lat_min, t.lat_avg, t.lat_max
         );
         let _ = writeln!(s, "Received: {}", t.received);
@@ -200,6 +203,9 @@ fn render(ctx: &ShardCtx, word: &str, g: &Gathered) -> String {
         let _ = writeln!(s, "Zxid: {}", hex(g.zab.last_zxid));
         let _ = writeln!(s, "Mode: {mode}");
         let _ = writeln!(s, "Node count: {}", node_count(g));
+        if let Some((last, min, max)) = g.zab.proposal_sizes {
+            let _ = writeln!(s, "Proposal sizes last/min/max: {last}/{min}/{max}");
+        }
     };
     match word {
         "srvr" => {
@@ -308,7 +314,7 @@ fn render(ctx: &ShardCtx, word: &str, g: &Gathered) -> String {
             let _ = writeln!(s, "Connections dump:");
             let _ = writeln!(s, "Connections Sets (0)/(0):");
         }
-        "mntr" => s = crate::metrics::mntr_text(&ctx.settings, g),
+        "mntr" => s = crate::metrics::mntr_text(g),
         _ => {}
     }
     s

@@ -338,7 +338,7 @@ async fn route(ctx: &Rc<ShardCtx>, endpoint: Endpoint, req: &Request) -> Respons
                 Some(g) => Response::new(
                     200,
                     crate::metrics::prometheus::CONTENT_TYPE,
-                    crate::metrics::prometheus::render(&ctx.settings, &g),
+                    crate::metrics::prometheus::render(&g),
                 ),
                 None => Response::text(
                     503,

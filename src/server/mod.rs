@@ -17,6 +17,7 @@ pub mod fourlw;
 pub mod http;
 pub mod msg;
 pub mod peers;
+mod replicated;
 pub mod settings;
 
 use crate::runtime::{executor_builder, now_ms, Notify};
@@ -100,11 +101,15 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
     fourlw::mark_started();
     let recovery_started = std::time::Instant::now();
     // Recovery reads files with blocking I/O, once, before any executor runs.
-    let recovered = crate::storage::open(
-        &settings.data_dir,
-        &settings.data_log_dir,
-        &crate::storage::OpenOptions::new(settings.config_node_data.clone()),
-    )?;
+    if let Some(q) = &settings.quorum {
+        probe_client_port(q.mesh.listen)?;
+    }
+    let mut open_options = crate::storage::OpenOptions::new(settings.config_node_data.clone());
+    // A replicated server's logged records may be proposals that never committed: ZAB
+    // decides, once a leader is known.
+    open_options.replay_log = settings.quorum.is_none();
+    let recovered =
+        crate::storage::open(&settings.data_dir, &settings.data_log_dir, &open_options)?;
     crate::metrics::set_startup(crate::metrics::Startup {
         recovery_ms: recovery_started.elapsed().as_millis() as u64,
         txns_replayed: recovered.replayed as u64,
@@ -147,11 +152,22 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
     let zab_shared = shared.clone();
     let shard_trees: Vec<crate::tree::DataTree> =
         (0..shards).map(|_| recovered.tree.clone()).collect();
-    let zab_start = ZabStart {
-        tree: recovered.tree,
-        sessions: recovered.sessions,
-        log_dir: recovered.log_dir,
-        snap_dir: recovered.snap_dir,
+    let zab_start = if settings.quorum.is_some() {
+        Start::Replicated(replicated::ReplicatedStart {
+            tree: recovered.tree,
+            sessions: recovered.sessions,
+            unapplied: recovered.unapplied,
+            last_logged_zxid: recovered.last_logged_zxid,
+            log_dir: recovered.log_dir,
+            snap_dir: recovered.snap_dir,
+        })
+    } else {
+        Start::Standalone(ZabStart {
+            tree: recovered.tree,
+            sessions: recovered.sessions,
+            log_dir: recovered.log_dir,
+            snap_dir: recovered.snap_dir,
+        })
     };
     let mut zab_builder = executor_builder("zab", settings.zab_pin, settings.io_memory_bytes);
     if settings.config.corral.zab_spin_us > 0 {
@@ -160,7 +176,16 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         ));
     }
     let zab = zab_builder
-        .spawn(move || run_zab(zab_settings, zab_shared, zab_start, to_zab_rx, to_shard_tx))
+        .spawn(move || async move {
+            match zab_start {
+                Start::Standalone(start) => {
+                    run_zab(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
+                }
+                Start::Replicated(start) => {
+                    replicated::run(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
+                }
+            }
+        })
         .map_err(|e| start_err("zab", e))?;
     let mut handles = Vec::new();
     for (i, ((rx, tx), tree)) in to_shard_rx
@@ -182,7 +207,7 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
     tracing::info!(
         addr = %settings.client_addr,
         shards,
-        mode = settings.mode_name,
+        mode = if settings.quorum.is_some() { "replicated" } else { "standalone" },
         "serving clients"
     );
     for h in handles {
@@ -262,6 +287,80 @@ struct PendingGather {
     reports: Vec<ShardReport>,
 }
 
+/// Four-letter-word gathers in progress on the ZAB executor: every shard is asked for its
+/// report; once all answered, the asking shard gets them with the ZAB executor's own.
+#[derive(Default)]
+struct Gathers {
+    pending: HashMap<u64, PendingGather>,
+    next_id: u64,
+}
+
+impl Gathers {
+    async fn start(
+        &mut self,
+        origin: crate::zab::Origin,
+        query_id: u64,
+        detail: bool,
+        shards: &[ConnectedSender<ToShard>],
+    ) {
+        self.next_id += 1;
+        self.pending.insert(
+            self.next_id,
+            PendingGather {
+                origin_shard: origin.shard,
+                local_query_id: query_id,
+                detail,
+                reports: Vec::new(),
+            },
+        );
+        for s in shards {
+            let _ = s
+                .send(ToShard::ReportRequest {
+                    query_id: self.next_id,
+                })
+                .await;
+        }
+    }
+
+    async fn report(
+        &mut self,
+        query_id: u64,
+        report: Box<ShardReport>,
+        shards: &[ConnectedSender<ToShard>],
+        zab_report: impl FnOnce(bool) -> ZabReport,
+    ) {
+        let done = match self.pending.get_mut(&query_id) {
+            Some(g) => {
+                g.reports.push(*report);
+                g.reports.len() == shards.len()
+            }
+            None => false,
+        };
+        if !done {
+            return;
+        }
+        if let Some(mut g) = self.pending.remove(&query_id) {
+            g.reports.sort_by_key(|r| r.shard);
+            let zab = Box::new(zab_report(g.detail));
+            if let Some(s) = shards.get(g.origin_shard) {
+                let _ = s
+                    .send(ToShard::Gathered {
+                        query_id: g.local_query_id,
+                        reports: g.reports,
+                        zab,
+                    })
+                    .await;
+            }
+        }
+    }
+}
+
+/// How the ZAB executor runs: alone, or as a member of an ensemble.
+enum Start {
+    Standalone(ZabStart),
+    Replicated(replicated::ReplicatedStart),
+}
+
 /// What the ZAB executor starts from: the recovered state and where its files live.
 struct ZabStart {
     tree: crate::tree::DataTree,
@@ -284,51 +383,10 @@ async fn run_zab(
     rxs: Vec<shared_channel::SharedReceiver<ToZab>>,
     txs: Vec<shared_channel::SharedSender<ToShard>>,
 ) {
-    let inbox: Rc<RefCell<VecDeque<ToZab>>> = Rc::new(RefCell::new(VecDeque::new()));
-    let wake = Rc::new(Notify::default());
-    for rx in rxs {
-        let inbox = inbox.clone();
-        let wake = wake.clone();
-        glommio::spawn_local(async move {
-            let rx = rx.connect().await;
-            while let Some(m) = rx.recv().await {
-                inbox.borrow_mut().push_back(m);
-                wake.notify();
-            }
-        })
-        .detach();
-    }
-    let mut shards: Vec<ConnectedSender<ToShard>> = Vec::new();
-    for tx in txs {
-        shards.push(tx.connect().await);
-    }
-    {
-        let inbox = inbox.clone();
-        let wake = wake.clone();
-        let every = Duration::from_millis((settings.tick_ms as u64).clamp(10, 250));
-        glommio::spawn_local(async move {
-            loop {
-                glommio::timer::sleep(every).await;
-                inbox
-                    .borrow_mut()
-                    .push_back(ToZab::Input(crate::zab::Input::Tick));
-                wake.notify();
-            }
-        })
-        .detach();
-    }
-    let mut seq = Sequencer::new(
-        SequencerConfig {
-            server_id: settings.server_id,
-            tick_ms: settings.tick_ms,
-            prep: settings.prep.clone(),
-            container_check_interval_ms: settings.container_check_interval_ms,
-            container_max_per_minute: settings.container_max_per_minute,
-            container_max_never_used_interval_ms: settings.container_max_never_used_interval_ms,
-        },
-        start.tree,
-        now_ms(),
-    );
+    let (inbox, wake) = spawn_inbox(rxs);
+    let shards = connect_shards(txs).await;
+    spawn_ticks(&settings, &inbox, &wake);
+    let mut seq = new_sequencer(&settings, start.tree);
     seq.restore_sessions(&start.sessions, now_ms());
     let cfg = &settings.config;
     let log_options = crate::storage::txn_log::LogOptions {
@@ -353,8 +411,7 @@ async fn run_zab(
         now_ms() as u64,
     )));
     let mut actions: Vec<Action> = Vec::new();
-    let mut gathers: HashMap<u64, PendingGather> = HashMap::new();
-    let mut next_gather_id: u64 = 0;
+    let mut gathers = Gathers::default();
     let mut snapshot_walk: Option<(SnapshotCapture, std::time::Instant)> = None;
     // A fuzzy snapshot holds changes up to the end of its walk, so every record up to there
     // must be durable before the snapshot is: true when each sync fdatasyncs. With
@@ -418,46 +475,13 @@ async fn run_zab(
                     origin,
                     query_id,
                     detail,
-                } => {
-                    next_gather_id += 1;
-                    gathers.insert(
-                        next_gather_id,
-                        PendingGather {
-                            origin_shard: origin.shard,
-                            local_query_id: query_id,
-                            detail,
-                            reports: Vec::new(),
-                        },
-                    );
-                    for s in &shards {
-                        let _ = s
-                            .send(ToShard::ReportRequest {
-                                query_id: next_gather_id,
-                            })
-                            .await;
-                    }
-                }
+                } => gathers.start(origin, query_id, detail, &shards).await,
                 ToZab::Report { query_id, report } => {
-                    let done = match gathers.get_mut(&query_id) {
-                        Some(g) => {
-                            g.reports.push(*report);
-                            g.reports.len() == shards.len()
-                        }
-                        None => false,
-                    };
-                    if done {
-                        if let Some(mut g) = gathers.remove(&query_id) {
-                            g.reports.sort_by_key(|r| r.shard);
-                            let zab = Box::new(zab_report(&seq, g.detail));
-                            let _ = shards[g.origin_shard]
-                                .send(ToShard::Gathered {
-                                    query_id: g.local_query_id,
-                                    reports: g.reports,
-                                    zab,
-                                })
-                                .await;
-                        }
-                    }
+                    gathers
+                        .report(query_id, report, &shards, |detail| {
+                            zab_report(&seq, detail, "standalone", true)
+                        })
+                        .await
                 }
             }
         }
@@ -541,6 +565,69 @@ async fn run_zab(
     }
 }
 
+type Inbox = Rc<RefCell<VecDeque<ToZab>>>;
+
+/// One task per shard moves its messages into the ZAB executor's inbox and wakes the loop.
+fn spawn_inbox(rxs: Vec<shared_channel::SharedReceiver<ToZab>>) -> (Inbox, Rc<Notify>) {
+    let inbox: Inbox = Rc::new(RefCell::new(VecDeque::new()));
+    let wake = Rc::new(Notify::default());
+    for rx in rxs {
+        let inbox = inbox.clone();
+        let wake = wake.clone();
+        glommio::spawn_local(async move {
+            let rx = rx.connect().await;
+            while let Some(m) = rx.recv().await {
+                inbox.borrow_mut().push_back(m);
+                wake.notify();
+            }
+        })
+        .detach();
+    }
+    (inbox, wake)
+}
+
+async fn connect_shards(
+    txs: Vec<shared_channel::SharedSender<ToShard>>,
+) -> Vec<ConnectedSender<ToShard>> {
+    let mut shards = Vec::with_capacity(txs.len());
+    for tx in txs {
+        shards.push(tx.connect().await);
+    }
+    shards
+}
+
+/// Queues a `Tick` (session expiry, container reaping) every tick, at most every 250 ms.
+fn spawn_ticks(settings: &Settings, inbox: &Inbox, wake: &Rc<Notify>) {
+    let inbox = inbox.clone();
+    let wake = wake.clone();
+    let every = Duration::from_millis((settings.tick_ms as u64).clamp(10, 250));
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(every).await;
+            inbox
+                .borrow_mut()
+                .push_back(ToZab::Input(crate::zab::Input::Tick));
+            wake.notify();
+        }
+    })
+    .detach();
+}
+
+fn new_sequencer(settings: &Settings, tree: crate::tree::DataTree) -> Sequencer {
+    Sequencer::new(
+        SequencerConfig {
+            server_id: settings.server_id,
+            tick_ms: settings.tick_ms,
+            prep: settings.prep.clone(),
+            container_check_interval_ms: settings.container_check_interval_ms,
+            container_max_per_minute: settings.container_max_per_minute,
+            container_max_never_used_interval_ms: settings.container_max_never_used_interval_ms,
+        },
+        tree,
+        now_ms(),
+    )
+}
+
 /// Encodes and writes a finished snapshot off the executor, then purges if configured.
 fn write_snapshot_in_background(
     image: crate::storage::snapshot::SnapshotImage,
@@ -582,7 +669,7 @@ fn write_snapshot_in_background(
 
 /// The ZAB executor's part of a four-letter word / admin / metrics answer. The per-session
 /// lists cost O(ephemerals + sessions) on this executor, so only `dump` (`detail`) asks.
-fn zab_report(seq: &Sequencer, detail: bool) -> ZabReport {
+fn zab_report(seq: &Sequencer, detail: bool, mode: &'static str, serving: bool) -> ZabReport {
     let tree = seq.tree();
     let (ephemerals, expiry_buckets) = if detail {
         let mut ephemerals: Vec<(i64, Vec<Arc<str>>)> = tree
@@ -605,6 +692,9 @@ fn zab_report(seq: &Sequencer, detail: bool) -> ZabReport {
         (Vec::new(), Vec::new())
     };
     ZabReport {
+        mode,
+        serving,
+        proposal_sizes: None,
         last_zxid: seq.last_zxid(),
         node_count: tree.node_count(),
         approximate_data_bytes: tree.approximate_data_bytes(),

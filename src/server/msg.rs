@@ -36,6 +36,14 @@ pub enum ToShard {
         session_id: SessionId,
         keep: Origin,
     },
+    /// Close this connection: the server cannot take its session now (a replicated server
+    /// with no leader); the client tries another server.
+    Refuse {
+        origin: Origin,
+    },
+    /// Close every client connection (a replicated server lost its role; its clients
+    /// reconnect elsewhere or after the next election, as ZooKeeper's do).
+    CloseAll,
     /// Send your report for `query_id` to the ZAB executor.
     ReportRequest {
         query_id: u64,
@@ -101,6 +109,13 @@ pub struct ShardReport {
 /// What only the ZAB executor knows.
 #[derive(Debug, Clone, Default)]
 pub struct ZabReport {
+    /// `standalone`, `leader`, `follower` or `observer` (what `srvr` prints as Mode).
+    pub mode: &'static str,
+    /// False while a replicated server has no established role (electing, syncing): the
+    /// words that report on the data answer as ZooKeeper's do then.
+    pub serving: bool,
+    /// On a leader: bytes of the last, smallest and largest proposal (-1 before the first).
+    pub proposal_sizes: Option<(i64, i64, i64)>,
     pub last_zxid: i64,
     pub node_count: usize,
     pub approximate_data_bytes: u64,

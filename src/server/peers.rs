@@ -2,7 +2,8 @@
 //! `quorum::wire` frames (election notifications now; ZAB's messages as they are wired).
 //!
 //! Runs on one executor (the ZAB executor). The sans-IO machines never see it: they get
-//! `(from, Message)` from [`PeerMesh`]'s inbox and hand messages to [`PeerMesh::send`].
+//! [`MeshEvent`]s from [`PeerMesh`]'s inbox (messages, and links going down, in the order
+//! they happened) and hand messages to [`PeerMesh::send`].
 //!
 //! Rules, as ZooKeeper's `QuorumCnxManager`:
 //! - one connection per pair: the server with the higher id dials, the lower one accepts, so
@@ -66,11 +67,22 @@ struct State {
     handshakes: usize,
 }
 
-/// The mesh. Received messages land in `inbox` and `inbox_wake` is notified.
+/// What the mesh reports to its owner, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeshEvent {
+    /// A message from the peer the connection authenticated as `from`.
+    Message { from: ServerId, msg: Message },
+    /// The connection to `peer` ended (failed, closed, replaced by a newer one, or
+    /// [`PeerMesh::disconnect`]ed). Everything it delivered came before this event; anything
+    /// after it from `peer` came on a new connection.
+    Down { peer: ServerId },
+}
+
+/// The mesh. Events land in `inbox` and `inbox_wake` is notified.
 pub struct PeerMesh {
     cfg: MeshConfig,
     state: RefCell<State>,
-    pub inbox: RefCell<VecDeque<(ServerId, Message)>>,
+    pub inbox: RefCell<VecDeque<MeshEvent>>,
     pub inbox_wake: Notify,
 }
 
@@ -78,7 +90,7 @@ impl PeerMesh {
     /// Binds the listener and starts accepting and dialling. Must run inside a glommio
     /// executor; the tasks live as long as the returned mesh is referenced by them.
     pub fn start(cfg: MeshConfig) -> std::io::Result<Rc<PeerMesh>> {
-        let listener = TcpListener::bind(cfg.listen)?;
+        let listener = crate::runtime::reuseaddr_listener(cfg.listen, 64)?;
         let mesh = Rc::new(PeerMesh {
             cfg,
             state: RefCell::new(State {
@@ -127,6 +139,28 @@ impl PeerMesh {
             .links
             .get(&peer)
             .is_none_or(|l| l.outbox.is_empty())
+    }
+
+    /// Closes the connection to `peer` (its tasks end; a [`MeshEvent::Down`] follows at once).
+    /// The dialling side calls again after its backoff.
+    pub fn disconnect(&self, peer: ServerId) {
+        let removed = self.state.borrow_mut().links.remove(&peer);
+        if let Some(link) = removed {
+            link.wake.notify();
+            self.push_event(MeshEvent::Down { peer });
+        }
+    }
+
+    /// Closes every connection (a role ended: the next one starts from fresh connections).
+    pub fn disconnect_all(&self) {
+        for peer in self.connected() {
+            self.disconnect(peer);
+        }
+    }
+
+    fn push_event(&self, event: MeshEvent) {
+        self.inbox.borrow_mut().push_back(event);
+        self.inbox_wake.notify();
     }
 
     /// Peers with a live connection now.
@@ -225,6 +259,9 @@ impl PeerMesh {
             );
             if let Some(old) = old {
                 old.wake.notify();
+                // Before anything the new connection delivers: the owner sees the old link
+                // end, then the new one's messages.
+                self.inbox.borrow_mut().push_back(MeshEvent::Down { peer });
             }
             generation
         };
@@ -238,13 +275,19 @@ impl PeerMesh {
             self.read_loop(peer, generation, &mut reader, &mut decoder),
         )
         .await;
-        let mut state = self.state.borrow_mut();
-        if state
-            .links
-            .get(&peer)
-            .is_some_and(|l| l.generation == generation)
-        {
-            state.links.remove(&peer);
+        let ours = {
+            let mut state = self.state.borrow_mut();
+            let ours = state
+                .links
+                .get(&peer)
+                .is_some_and(|l| l.generation == generation);
+            if ours {
+                state.links.remove(&peer);
+            }
+            ours
+        };
+        if ours {
+            self.push_event(MeshEvent::Down { peer });
         }
         result
     }
@@ -351,10 +394,7 @@ impl PeerMesh {
             decoder.feed(&buf[..n]);
             loop {
                 match decoder.next_frame() {
-                    Ok(Some(msg)) => {
-                        self.inbox.borrow_mut().push_back((peer, msg));
-                        self.inbox_wake.notify();
-                    }
+                    Ok(Some(msg)) => self.push_event(MeshEvent::Message { from: peer, msg }),
                     Ok(None) => break,
                     Err(e) => return Err(format!("bad frame from server {peer}: {e}")),
                 }
@@ -461,7 +501,10 @@ mod tests {
                         glommio::timer::sleep(Duration::from_millis(50)),
                     )
                     .await;
-                    got.extend(mesh.inbox.borrow_mut().drain(..));
+                    got.extend(mesh.inbox.borrow_mut().drain(..).filter_map(|e| match e {
+                        MeshEvent::Message { from, msg } => Some((from, msg)),
+                        MeshEvent::Down { .. } => None,
+                    }));
                 }
                 // Keep answering until every node has heard enough (or the deadline).
                 done.fetch_add(1, Ordering::SeqCst);
@@ -538,7 +581,12 @@ mod tests {
                                 glommio::timer::sleep(Duration::from_millis(50)),
                             )
                             .await;
-                            got += mesh.inbox.borrow_mut().drain(..).count();
+                            got += mesh
+                                .inbox
+                                .borrow_mut()
+                                .drain(..)
+                                .filter(|e| matches!(e, MeshEvent::Message { .. }))
+                                .count();
                         }
                         // Stay up until the other side has read ours too.
                         done.fetch_add(1, Ordering::SeqCst);

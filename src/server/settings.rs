@@ -1,8 +1,12 @@
 //! The settings one server node runs with, derived from its zoo.cfg by
 //! [`Settings::from_config`]. Executors share them read-only through an `Arc`.
 
-use crate::config::{Config, Pinning};
+use crate::config::{Config, Host, Pinning};
+use crate::quorum::election::ElectionConfig;
+use crate::quorum::peer::PeerConfig;
+use crate::quorum::ServerId;
 use crate::runtime::CorePin;
+use crate::server::peers::MeshConfig;
 use crate::zab::prep::PrepConfig;
 use bytes::Bytes;
 use std::collections::HashSet;
@@ -39,10 +43,28 @@ pub struct Settings {
     pub data_log_dir: PathBuf,
     /// Data of /zookeeper/config (empty in standalone mode).
     pub config_node_data: Bytes,
-    pub mode_name: &'static str,
+    /// How this server replicates; `None` when standalone.
+    pub quorum: Option<QuorumSettings>,
     /// The zoo.cfg this server runs (for `conf`).
     pub config: Arc<Config>,
 }
+
+/// A replicated server's place in its ensemble.
+#[derive(Debug, Clone)]
+pub struct QuorumSettings {
+    pub my_id: ServerId,
+    /// Whom this server talks to, and where (the election port of each `server.N` line
+    /// carries every server-to-server message, election and ZAB alike).
+    pub mesh: MeshConfig,
+    pub election: ElectionConfig,
+    pub peer: PeerConfig,
+}
+
+/// Committed proposals a leader keeps in memory to bring a lagging learner up by DIFF
+/// (Java's `commitLogCount` is 500; a learner further behind needs a snapshot sent).
+const COMMITTED_LOG_MAX: usize = 10_000;
+/// Proposals in flight on the leader; the shards' per-connection limits bound it first.
+const OUTSTANDING_PROPOSALS_MAX: usize = 1 << 20;
 
 /// Why a valid zoo.cfg still cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +76,18 @@ pub enum SettingsError {
         file: String,
         source: std::io::Error,
     },
-    #[error("{file}: server.N lines describe a replicated ensemble, and replication is not implemented yet; remove them to run standalone")]
-    QuorumNotSupported { file: String },
+    #[error(
+        "{file}: replicated mode needs this server's id (dataDir/myid) to match a server.N line"
+    )]
+    NotAMember { file: String },
+    #[error("{file}: cannot resolve the election address of server.{id}: {reason}")]
+    PeerAddress {
+        file: String,
+        id: u64,
+        reason: String,
+    },
+    #[error("{file}: {reason}")]
+    Quorum { file: String, reason: String },
 }
 
 impl Settings {
@@ -66,9 +98,11 @@ impl Settings {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "embedded default config".to_string());
-        if !config.is_standalone() {
-            return Err(SettingsError::QuorumNotSupported { file });
-        }
+        let quorum = if config.is_standalone() {
+            None
+        } else {
+            Some(quorum_settings(&config, &file)?)
+        };
         let client_addr = match config.client_socket_addr() {
             Ok(Some(addr)) => addr,
             Ok(None) => return Err(SettingsError::NoClientPort { file }),
@@ -120,7 +154,7 @@ impl Settings {
             data_dir: config.data_dir.clone(),
             data_log_dir: config.data_log_dir.clone(),
             config_node_data: Bytes::from(config.config_node_data()),
-            mode_name: "standalone",
+            quorum,
             config: Arc::new(config),
         })
     }
@@ -131,4 +165,79 @@ impl Settings {
             Some(set) => set.contains(word),
         }
     }
+}
+
+/// The quorum part of the settings: the mesh addresses, the election and ZAB timings.
+fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, SettingsError> {
+    let me = config
+        .own_server()
+        .ok_or_else(|| SettingsError::NotAMember {
+            file: file.to_string(),
+        })?;
+    let resolve = |id: u64, host: &Host, port: u16| -> Result<SocketAddr, SettingsError> {
+        let err = |reason: String| SettingsError::PeerAddress {
+            file: file.to_string(),
+            id,
+            reason,
+        };
+        match host {
+            Host::Ip(ip) => Ok(SocketAddr::new(*ip, port)),
+            Host::Name(name) => std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port))
+                .map_err(|e| err(e.to_string()))?
+                .next()
+                .ok_or_else(|| err(format!("{name}: no address"))),
+        }
+    };
+    let mut listen = resolve(me.id, &me.host, me.election_port)?;
+    if config.quorum_listen_on_all_ips {
+        listen.set_ip(std::net::IpAddr::from([0, 0, 0, 0]));
+    }
+    let mut peers = Vec::new();
+    for s in config.servers.iter().filter(|s| s.id != me.id) {
+        peers.push((s.id, resolve(s.id, &s.host, s.election_port)?));
+    }
+    let membership = config.membership();
+    let tick_ms = i64::from(config.tick_ms);
+    let init_limit_ticks = config.init_limit_ticks.unwrap_or(10);
+    let sync_limit_ticks = config.sync_limit_ticks.unwrap_or(5);
+    let election =
+        ElectionConfig::from_membership(&membership, tick_ms, init_limit_ticks, sync_limit_ticks)
+            .map_err(|e| SettingsError::Quorum {
+            file: file.to_string(),
+            reason: e.to_string(),
+        })?;
+    // Servers refuse peers of another ensemble: the id is a digest of the members' ids and
+    // election addresses, the same on every server of one static configuration.
+    let mut digest = Vec::new();
+    for s in &config.servers {
+        digest.extend_from_slice(
+            format!("{}={}:{};", s.id, s.host.java_form(), s.election_port).as_bytes(),
+        );
+    }
+    let cluster_id = u64::from(crc32c::crc32c(&digest));
+    // A proposal carries one txn (at most a jute.maxbuffer request's worth) and its fields.
+    let payload_bytes_max = (config.jute_max_buffer_bytes as u64 + 64 * 1024)
+        .min(u64::from(crate::quorum::wire::PAYLOAD_BYTES_LIMIT))
+        as u32;
+    Ok(QuorumSettings {
+        my_id: me.id,
+        mesh: MeshConfig {
+            my_id: me.id,
+            cluster_id,
+            listen,
+            peers,
+            payload_bytes_max,
+        },
+        peer: PeerConfig {
+            my_id: me.id,
+            quorum: election.quorum.clone(),
+            observers: election.observers.clone(),
+            tick_ms,
+            init_limit_ticks,
+            sync_limit_ticks,
+            committed_log_max: COMMITTED_LOG_MAX,
+            outstanding_max: OUTSTANDING_PROPOSALS_MAX,
+        },
+        election,
+    })
 }

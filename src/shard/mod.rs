@@ -255,6 +255,24 @@ impl ShardCtx {
                     }
                 }
             }
+            ToShard::Refuse { origin } => {
+                if let Some(c) = self.state.borrow().conns.get(&origin.conn) {
+                    tracing::debug!(peer = %c.peer, "not serving: connection refused");
+                    c.close();
+                }
+            }
+            ToShard::CloseAll => {
+                let st = self.state.borrow();
+                if !st.conns.is_empty() {
+                    tracing::info!(
+                        connections = st.conns.len(),
+                        "lost the leader: closing client connections"
+                    );
+                }
+                for c in st.conns.values() {
+                    c.close();
+                }
+            }
             ToShard::ReportRequest { query_id } => {
                 let report = self.report();
                 self.send_to_zab(ToZab::Report {

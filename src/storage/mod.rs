@@ -83,6 +83,11 @@ pub struct OpenOptions {
     /// Snapshots that fail validation are skipped (with an error log line) until one loads;
     /// at most this many are tried, as ZooKeeper tries its newest few.
     pub snapshots_tried_max: usize,
+    /// Apply the log after the snapshot to the tree (standalone). A replicated server does
+    /// not: a logged record may be a proposal that never committed, so its tree starts at
+    /// the snapshot and the records come back in [`Recovered::unapplied`] for ZAB to
+    /// commit (or truncate) once a leader is known.
+    pub replay_log: bool,
 }
 
 impl OpenOptions {
@@ -90,6 +95,7 @@ impl OpenOptions {
         OpenOptions {
             config_node_data,
             snapshots_tried_max: 3,
+            replay_log: true,
         }
     }
 }
@@ -111,6 +117,10 @@ pub struct Recovered {
     pub log_dir: PathBuf,
     /// `<dataDir>/version-2`, for snapshots.
     pub snap_dir: PathBuf,
+    /// The log's records after the snapshot, when `replay_log` was off (else empty).
+    pub unapplied: Vec<crate::tree::TxnRecord>,
+    /// The last zxid in the log (or the snapshot's, if the log holds nothing after it).
+    pub last_logged_zxid: i64,
 }
 
 /// Loads the newest valid snapshot and replays the log after it. Repairs a torn log tail
@@ -192,6 +202,27 @@ pub fn open_in(
     let after_zxid = tree.last_zxid();
     let log = recovery::recover_log_in(fs, &log_dir, after_zxid, RecoveryMode::Repair)?;
     let mut live: std::collections::BTreeMap<SessionId, i32> = sessions.drain(..).collect();
+    let last_logged_zxid = log.records.last().map_or(after_zxid, |r| r.zxid);
+    if !opts.replay_log {
+        let last_zxid = tree.last_zxid();
+        tracing::info!(
+            last_zxid = format_args!("{last_zxid:#x}"),
+            last_logged_zxid = format_args!("{last_logged_zxid:#x}"),
+            logged = log.records.len(),
+            "recovered the snapshot; logged records wait for the leader"
+        );
+        return Ok(Recovered {
+            tree,
+            sessions: live.into_iter().collect(),
+            last_zxid,
+            snapshot: snapshot_path,
+            replayed: 0,
+            log_dir,
+            snap_dir,
+            unapplied: log.records,
+            last_logged_zxid,
+        });
+    }
     for rec in &log.records {
         // The snapshot may be fuzzy (taken while writes went on): replay changes only what
         // it does not already show.
@@ -221,6 +252,8 @@ pub fn open_in(
         replayed: log.records.len(),
         log_dir,
         snap_dir,
+        unapplied: Vec::new(),
+        last_logged_zxid,
     })
 }
 

@@ -47,6 +47,19 @@ pub enum Input {
         auth_ids: Arc<[Id]>,
         req: Request,
     },
+    /// A write a learner forwarded (replicated mode, on the leader): ordered like
+    /// [`Input::Write`]; the learner that holds the session answers it.
+    Forwarded {
+        session_id: SessionId,
+        xid: i32,
+        auth_ids: Arc<[Id]>,
+        req: Request,
+    },
+    /// A learner's new session (replicated mode, on the leader): the learner chose the id.
+    CreateSessionFor {
+        session_id: SessionId,
+        timeout_ms: i32,
+    },
     /// A sync: answered once everything ordered before it is delivered.
     Sync { reply_to: ReplyTo, path: JStr },
     /// A handshake asking for a new session.
@@ -154,24 +167,38 @@ impl Sequencer {
                 session_id,
                 auth_ids,
                 req,
+            } => self.write(
+                now_ms,
+                session_id,
+                reply_to.xid,
+                &auth_ids,
+                &req,
+                Some(reply_to),
+            ),
+            Input::Forwarded {
+                session_id,
+                xid,
+                auth_ids,
+                req,
+            } => self.write(now_ms, session_id, xid, &auth_ids, &req, None),
+            Input::CreateSessionFor {
+                session_id,
+                timeout_ms,
             } => {
-                let txn = if !self.sessions.is_active(session_id) {
-                    Txn::Error {
-                        err: crate::proto::ErrorCode::SessionExpired,
-                    }
-                } else {
-                    self.sessions.touch(session_id, now_ms);
-                    let caller = prep::Caller {
-                        session_id,
-                        auth_ids: &auth_ids,
-                    };
-                    let t = prep::prepare(&self.tree, &req, &caller, &self.cfg.prep);
-                    if matches!(t, Txn::CloseSession { .. }) {
-                        self.sessions.set_closing(session_id);
-                    }
-                    t
-                };
-                self.order(now_ms, session_id, reply_to.xid, txn, Some(reply_to));
+                if self.sessions.is_active(session_id) {
+                    tracing::warn!(
+                        session = format_args!("0x{session_id:x}"),
+                        "a learner created a session id already in use; ignored"
+                    );
+                    return;
+                }
+                self.order(
+                    now_ms,
+                    session_id,
+                    0,
+                    Txn::CreateSession { timeout_ms },
+                    None,
+                );
             }
             Input::Sync { reply_to, path } => self.batch.push(Committed {
                 rec: None,
@@ -247,6 +274,86 @@ impl Sequencer {
         }
     }
 
+    /// Validates a client's write into a txn and orders it.
+    fn write(
+        &mut self,
+        now_ms: i64,
+        session_id: SessionId,
+        xid: i32,
+        auth_ids: &[Id],
+        req: &Request,
+        reply_to: Option<ReplyTo>,
+    ) {
+        let txn = if !self.sessions.is_active(session_id) {
+            Txn::Error {
+                err: crate::proto::ErrorCode::SessionExpired,
+            }
+        } else {
+            self.sessions.touch(session_id, now_ms);
+            let caller = prep::Caller {
+                session_id,
+                auth_ids,
+            };
+            let t = prep::prepare(&self.tree, req, &caller, &self.cfg.prep);
+            if matches!(t, Txn::CloseSession { .. }) {
+                self.sessions.set_closing(session_id);
+            }
+            t
+        };
+        self.order(now_ms, session_id, xid, txn, reply_to);
+    }
+
+    /// Replicated mode: a txn the leader committed (this server is a learner, or the
+    /// leader delivering history of an earlier epoch). Applied to the tree and queued for
+    /// delivery like an ordered one, with the reply going to `reply_to` if this server
+    /// holds the asking connection.
+    pub fn apply_committed(&mut self, now_ms: i64, rec: TxnRecord, reply_to: Option<ReplyTo>) {
+        if rec.zxid <= self.tree.last_zxid() {
+            tracing::warn!(
+                zxid = format_args!("{:#x}", rec.zxid),
+                "committed txn already applied; skipped"
+            );
+            return;
+        }
+        self.last_zxid = rec.zxid;
+        self.apply_and_queue(now_ms, rec, reply_to);
+    }
+
+    /// Replicated mode: the leader's zxids continue from `epoch << 32` in a new epoch.
+    pub fn start_epoch(&mut self, first_zxid_minus_one: i64) {
+        self.last_zxid = first_zxid_minus_one;
+    }
+
+    /// Replicated mode: a session id for a learner's new session (unique per server: the
+    /// server id is in its top byte).
+    pub fn allocate_session_id(&mut self) -> SessionId {
+        self.sessions.next_session_id()
+    }
+
+    /// Whether `session_id` is live (a learner asks before resuming it); touches it if so.
+    pub fn revalidate_remote(&mut self, now_ms: i64, session_id: SessionId) -> bool {
+        let valid = self.sessions.is_active(session_id);
+        if valid {
+            self.sessions.touch(session_id, now_ms);
+        }
+        valid
+    }
+
+    /// Restarts every session's deadline from now (a new leader does not know when the
+    /// clients last spoke, so it gives each a full timeout, as ZooKeeper's leader does).
+    pub fn refresh_session_deadlines(&mut self, now_ms: i64) {
+        let sessions: Vec<SessionId> = self.sessions.ids().map(|(id, _)| *id).collect();
+        for id in sessions {
+            self.sessions.touch(id, now_ms);
+        }
+    }
+
+    /// Takes what was queued for delivery (replicated mode: the caller batches it with
+    /// other committed entries).
+    pub fn take_batch(&mut self) -> Vec<Committed> {
+        std::mem::take(&mut self.batch)
+    }
+
     /// Assigns the next zxid, applies to the sequencer's tree and queues for delivery.
     fn order(
         &mut self,
@@ -264,6 +371,11 @@ impl Sequencer {
             cxid,
             txn,
         };
+        self.apply_and_queue(now_ms, rec, reply_to);
+    }
+
+    fn apply_and_queue(&mut self, now_ms: i64, rec: TxnRecord, reply_to: Option<ReplyTo>) {
+        let session_id = rec.session_id;
         self.scratch_triggers.clear();
         self.tree.apply(&rec, &mut self.scratch_triggers);
         match &rec.txn {

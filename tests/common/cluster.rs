@@ -426,14 +426,34 @@ impl Drop for TestCluster {
 
 /// `count` distinct free loopback ports: all bound at once, so no two are equal, then
 /// released for the servers to take.
+/// `count` distinct free ports below the kernel's ephemeral range (32768 and up by
+/// default). A restarted node must get its ports back: a port from the ephemeral range can
+/// meanwhile be the source port of some outgoing connection, which blocks the bind.
 fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // Spread concurrent test binaries over the range by pid and time.
+    let mut candidate = 20_000 + ((std::process::id() * 7919 + nanos / 1000) % 12_000) as u16;
+    let mut ports = Vec::with_capacity(count);
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..12_000 {
+        if ports.len() == count {
+            break;
+        }
+        candidate = if candidate >= 31_999 {
+            20_000
+        } else {
+            candidate + 1
+        };
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", candidate)) {
+            ports.push(candidate);
+            held.push(l);
+        }
+    }
+    assert_eq!(ports.len(), count, "no free ports in 20000..32000");
+    ports
 }
 
 fn unique_dir() -> PathBuf {

@@ -150,11 +150,75 @@ pub fn encode_frame(rec: &crate::tree::TxnRecord, out: &mut Vec<u8>) -> usize {
         "record of {payload_len} bytes exceeds RECORD_BYTES_MAX"
     );
     assert!(payload_len > RECORD_HEADER_BYTES, "a record has a txn tag");
+    seal_frame(out, start);
+    out.len() - start
+}
+
+/// Frames a record already encoded by [`record::encode`] (a proposal received from the
+/// leader). Refuses a payload the reader would refuse, so nothing unreadable is logged.
+pub fn encode_frame_payload(payload: &[u8], out: &mut Vec<u8>) -> Result<usize, FrameFault> {
+    if payload.len() > RECORD_BYTES_MAX || payload.len() <= RECORD_HEADER_BYTES {
+        return Err(FrameFault::LengthOutOfRange {
+            len: payload.len() as u32,
+        });
+    }
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_HEADER_BYTES]);
+    out.extend_from_slice(payload);
+    seal_frame(out, start);
+    Ok(out.len() - start)
+}
+
+/// Writes the length and crc of the frame at `start` (its payload follows the header).
+fn seal_frame(out: &mut [u8], start: usize) {
+    let payload_len = out.len() - start - FRAME_HEADER_BYTES;
     let len_bytes = (payload_len as u32).to_le_bytes();
     let crc = frame_crc(len_bytes, &out[start + FRAME_HEADER_BYTES..]);
     out[start..start + 4].copy_from_slice(&len_bytes);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-    out.len() - start
+}
+
+/// Drops every record above `to` from the segments in `dir`, durably (blocking I/O; the
+/// writer runs it off its executor). A segment starting above `to` is removed; in the
+/// newest one starting at or below it, the records after `to` are overwritten with zeros,
+/// which reads as the clean end of the log. Errors carry the step and the path.
+pub fn truncate_dir_after(
+    dir: &std::path::Path,
+    to: i64,
+) -> Result<(), (&'static str, std::path::PathBuf, std::io::Error)> {
+    use std::io::{Seek, Write};
+    let segments = list_segments(dir).map_err(|e| ("listing", dir.to_path_buf(), e))?;
+    for (first_zxid, path) in segments.iter().rev() {
+        if *first_zxid > to {
+            std::fs::remove_file(path).map_err(|e| ("removing", path.clone(), e))?;
+            continue;
+        }
+        let bytes = std::fs::read(path).map_err(|e| ("reading", path.clone(), e))?;
+        let Ok(scan) = scan_segment(&bytes) else {
+            break;
+        };
+        let cut = scan
+            .records
+            .iter()
+            .find(|(_, rec)| rec.zxid > to)
+            .map(|(offset, _)| *offset);
+        if let Some(cut) = cut {
+            let end = scan.end_offset.max(cut);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| ("opening", path.clone(), e))?;
+            file.seek(std::io::SeekFrom::Start(cut as u64))
+                .map_err(|e| ("seeking", path.clone(), e))?;
+            file.write_all(&vec![0u8; end - cut])
+                .map_err(|e| ("zeroing", path.clone(), e))?;
+            file.sync_data()
+                .map_err(|e| ("fdatasync", path.clone(), e))?;
+        }
+        break;
+    }
+    crate::storage::epoch::sync_dir(dir).map_err(|e| ("fsync", dir.to_path_buf(), e))?;
+    Ok(())
 }
 
 /// Why the frame at some offset is not a valid record.

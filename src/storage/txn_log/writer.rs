@@ -16,7 +16,10 @@
 //! (`corral.commit.maxBatch`); one record is at most [`super::RECORD_BYTES_MAX`].
 
 use super::layout::{self, SegmentCursor, ZERO_CHUNK_BYTES};
-use super::{encode_frame, encode_segment_header, segment_path, SEGMENT_HEADER_BYTES};
+use super::{
+    encode_frame, encode_frame_payload, encode_segment_header, segment_path, FrameFault,
+    SEGMENT_HEADER_BYTES,
+};
 use crate::storage::LogError;
 use crate::tree::TxnRecord;
 use glommio::io::{BufferedFile, Directory, OpenOptions};
@@ -151,6 +154,53 @@ impl LogWriter {
             self.last_appended_zxid = rec.zxid;
         }
         self.pending.len() - before
+    }
+
+    /// Appends a record received already encoded (a proposal from the leader), after
+    /// checking its length and that it carries `zxid`. No I/O.
+    pub fn append_payload(&mut self, zxid: i64, payload: &[u8]) -> Result<usize, FrameFault> {
+        if zxid <= self.last_appended_zxid
+            || crate::storage::record::peek_zxid(payload) != Some(zxid)
+        {
+            return Err(FrameFault::LengthOutOfRange {
+                len: payload.len() as u32,
+            });
+        }
+        let before = self.pending.len();
+        encode_frame_payload(payload, &mut self.pending)?;
+        if self.pending_first_zxid.is_none() {
+            self.pending_first_zxid = Some(zxid);
+        }
+        self.last_appended_zxid = zxid;
+        Ok(self.pending.len() - before)
+    }
+
+    /// Drops every record above `to`, durably (ZAB's TRUNC: a proposal of an epoch that
+    /// never committed). Records not yet synced are discarded; on disk, segments starting
+    /// after `to` are removed and the records after `to` in the one holding it are zeroed
+    /// (their place reads as the clean end of the log). The next record starts a new
+    /// segment.
+    pub async fn truncate_after(&mut self, to: i64) -> Result<(), LogError> {
+        self.pending.clear();
+        self.pending_first_zxid = None;
+        if let Some(seg) = self.segment.take() {
+            if let Some(task) = seg.extending {
+                let _ = task.await;
+            }
+            seg.file
+                .close()
+                .await
+                .map_err(|e| self.io_err(&seg.path, "closing", e))?;
+        }
+        let dir = self.dir.clone();
+        glommio::executor()
+            .spawn_blocking(move || super::truncate_dir_after(&dir, to))
+            .await
+            .map_err(|(op, path, source)| LogError::Io { path, op, source })?;
+        self.last_appended_zxid = self.last_appended_zxid.min(to);
+        self.synced_zxid = self.synced_zxid.min(to);
+        self.roll_requested = true;
+        Ok(())
     }
 
     /// Ask for the next sync to start a new segment (ZooKeeper rolls at each snapshot).

@@ -1,0 +1,1049 @@
+//! The ZAB executor of a replicated server: the election, the role it leads to (leader,
+//! follower, observer), the quorum mesh, the log and the sequencer, driven with real time.
+//!
+//! The sans-IO machines decide; this loop performs. One turn of the loop:
+//! 1. quorum events (messages, links down) go to the election or the role;
+//! 2. client inputs from the shards: on the leader the [`Sequencer`] validates and orders
+//!    them and each ordered txn is proposed ([`Leader::propose`]); on a learner they are
+//!    forwarded to the leader (writes, syncs, new sessions; resumed sessions are checked
+//!    with it) and answered when their commit comes back;
+//! 3. timers (election, role);
+//! 4. the log: everything appended this turn is made durable by one fdatasync (group
+//!    commit), then the role hears [`Input::LogSynced`] (a follower ACKs, the leader counts
+//!    its own vote);
+//! 5. what committed goes to every shard in one batch, with the answers to the clients.
+//!
+//! What each server keeps for the next role ([`Stored`]): the epochs (files), the log
+//! records after the newest snapshot (`window`, the same records as on disk), how far the
+//! log is synced and how far the tree applied (`committed`). The tree here (the
+//! sequencer's) holds only committed txns on a learner; on the leader it runs ahead by the
+//! proposals in flight (`pending`), and if the leader loses its role with proposals in
+//! flight the tree is rebuilt from disk up to `committed`.
+//!
+//! A role change closes every client connection (as ZooKeeper's servers do when they stop
+//! following or leading); while a server has no established role it refuses new sessions,
+//! so clients move to a server that serves.
+//!
+//! Not yet: sending a snapshot to a learner too far behind for a DIFF (the leader drops
+//! that learner with a log line; `COMMITTED_LOG_MAX` proposals are kept for DIFF), read-only
+//! mode, reconfig, and moving a session's owner between servers.
+
+use super::msg::{ToShard, ToZab, ZabReport};
+use super::settings::{QuorumSettings, Settings};
+use super::{fatal_storage, new_sequencer, write_snapshot_in_background, zab_report, Gathers};
+use crate::jute::JStr;
+use crate::proto::{op, Id, Request, SessionId, Zxid};
+use crate::quorum::election::{Action as ElectionAction, Decision, ElectedRole, Election, Vote};
+use crate::quorum::peer::{
+    epoch_of, zxid_of, Action as PeerAction, Input as PeerInput, Leader, Learner, Stored,
+};
+use crate::quorum::wire::{ForwardedRequest, Message};
+use crate::quorum::ServerId;
+use crate::runtime::now_ms;
+use crate::server::peers::{MeshEvent, PeerMesh};
+use crate::storage::epoch::{ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE};
+use crate::storage::txn_log::LogWriter;
+use crate::tree::{Txn, TxnRecord};
+use crate::zab::{Action as SeqAction, Committed, Input as SeqInput, Origin, ReplyTo, Sequencer};
+use bytes::{Bytes, BytesMut};
+use glommio::channels::shared_channel::ConnectedSender;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a replicated server starts from: the snapshot's tree and the logged records after
+/// it, which ZAB commits (or truncates) once a leader is known.
+pub(super) struct ReplicatedStart {
+    pub tree: crate::tree::DataTree,
+    pub sessions: Vec<(SessionId, i32)>,
+    pub unapplied: Vec<TxnRecord>,
+    pub last_logged_zxid: Zxid,
+    pub log_dir: PathBuf,
+    pub snap_dir: PathBuf,
+}
+
+/// Client inputs handled per turn before the log is synced (bounds one group commit).
+const INPUTS_PER_TURN_MAX: usize = 1024;
+/// The longest the loop sleeps without a timer due (timers are rechecked after it).
+const IDLE_WAIT_MS_MAX: i64 = 1000;
+
+enum Role {
+    Looking,
+    Leading(Leader),
+    Learning(Learner),
+}
+
+struct Node {
+    settings: Arc<Settings>,
+    q: QuorumSettings,
+    shared: Arc<super::Shared>,
+    mesh: Rc<PeerMesh>,
+    shards: Vec<ConnectedSender<ToShard>>,
+    election: Election,
+    role: Role,
+    established: bool,
+    seq: Sequencer,
+    log: LogWriter,
+    snap_dir: PathBuf,
+    accepted_epoch: u64,
+    current_epoch: u64,
+    /// The newest snapshot's zxid: every txn up to it is in the tree.
+    window_base: Zxid,
+    /// Logged records after `window_base`, in zxid order (as on disk).
+    window: VecDeque<(Zxid, Bytes)>,
+    /// The last committed zxid applied to the tree.
+    committed: Zxid,
+    /// Leader: ordered txns (and sync barriers) not yet committed, in order.
+    pending: VecDeque<Committed>,
+    /// Learner: writes forwarded for local sessions, answered when they commit.
+    waiting_replies: HashMap<SessionId, VecDeque<ReplyTo>>,
+    waiting_creates: HashMap<SessionId, Origin>,
+    waiting_syncs: VecDeque<(ReplyTo, JStr)>,
+    waiting_revalidations: HashMap<SessionId, VecDeque<(Origin, i32)>>,
+    /// Learner: sessions active since the last ping to the leader.
+    touches: HashSet<SessionId>,
+    /// Committed entries for the shards, sent at the end of the turn.
+    out: Vec<Committed>,
+    /// Other messages for the shards, sent after `out`.
+    to_shards: Vec<ToShard>,
+    /// Records appended since the last sync.
+    appended: usize,
+    role_ended: Option<String>,
+    /// FOLLOWERINFO / OBSERVERINFO heard while still electing: a learner that decided
+    /// sooner says it once, and the leader it named must hear it when it takes the lead.
+    early_infos: HashMap<ServerId, Message>,
+    policy: Rc<RefCell<crate::storage::SnapshotPolicy>>,
+    snapshot_wanted: bool,
+    /// Bytes of the last, smallest and largest proposal this leader made (`srvr`).
+    proposal_sizes: (i64, i64, i64),
+}
+
+pub(super) async fn run(
+    settings: Arc<Settings>,
+    shared: Arc<super::Shared>,
+    start: ReplicatedStart,
+    rxs: Vec<glommio::channels::shared_channel::SharedReceiver<ToZab>>,
+    txs: Vec<glommio::channels::shared_channel::SharedSender<ToShard>>,
+) {
+    let Some(q) = settings.quorum.clone() else {
+        return;
+    };
+    let (inbox, wake) = super::spawn_inbox(rxs);
+    let shards = super::connect_shards(txs).await;
+    super::spawn_ticks(&settings, &inbox, &wake);
+    let mesh = match PeerMesh::start(q.mesh.clone()) {
+        Ok(mesh) => mesh,
+        Err(e) => {
+            tracing::error!(addr = %q.mesh.listen, error = %e, "cannot listen for peers; exiting");
+            std::process::exit(2)
+        }
+    };
+    let mut node = match Node::new(settings.clone(), q, shared, mesh, shards, start).await {
+        Ok(node) => node,
+        Err(e) => fatal_storage("cannot start replication", &e),
+    };
+    let mut gathers = Gathers::default();
+    loop {
+        let idle = inbox.borrow().is_empty() && node.mesh.inbox.borrow().is_empty();
+        if idle {
+            let wait_ms = (node.next_deadline_ms() - now_ms()).clamp(0, IDLE_WAIT_MS_MAX);
+            futures_lite::future::or(
+                wake.wait(),
+                futures_lite::future::or(
+                    node.mesh.inbox_wake.wait(),
+                    glommio::timer::sleep(Duration::from_millis(wait_ms as u64)),
+                ),
+            )
+            .await;
+        }
+        let events: Vec<MeshEvent> = node.mesh.inbox.borrow_mut().drain(..).collect();
+        for event in events {
+            node.on_mesh_event(event);
+            node.drive().await;
+        }
+        for _ in 0..INPUTS_PER_TURN_MAX {
+            let next = inbox.borrow_mut().pop_front();
+            let Some(msg) = next else { break };
+            match msg {
+                ToZab::Input(input) => node.on_client_input(input),
+                ToZab::Gather {
+                    origin,
+                    query_id,
+                    detail,
+                } => gathers.start(origin, query_id, detail, &node.shards).await,
+                ToZab::Report { query_id, report } => {
+                    let (mode, serving) = (node.mode_name(), node.established);
+                    let proposal_sizes = match node.role {
+                        Role::Leading(_) => Some(node.proposal_sizes),
+                        _ => None,
+                    };
+                    let seq = &node.seq;
+                    gathers
+                        .report(query_id, report, &node.shards, |detail| ZabReport {
+                            proposal_sizes,
+                            ..zab_report(seq, detail, mode, serving)
+                        })
+                        .await
+                }
+            }
+            node.drive().await;
+        }
+        node.on_timers();
+        node.drive().await;
+        node.sync_log().await;
+        node.send_touches();
+        node.flush_to_shards().await;
+        node.maybe_snapshot();
+        if !inbox.borrow().is_empty() {
+            // More client input than one turn takes: let other tasks run, then go on.
+            futures_lite::future::yield_now().await;
+        }
+    }
+}
+
+impl Node {
+    async fn new(
+        settings: Arc<Settings>,
+        q: QuorumSettings,
+        shared: Arc<super::Shared>,
+        mesh: Rc<PeerMesh>,
+        shards: Vec<ConnectedSender<ToShard>>,
+        start: ReplicatedStart,
+    ) -> Result<Node, String> {
+        let now = now_ms();
+        let window_base = start.tree.last_zxid();
+        let mut window = VecDeque::with_capacity(start.unapplied.len());
+        for rec in &start.unapplied {
+            let mut payload = Vec::new();
+            crate::storage::record::encode(rec, &mut payload);
+            window.push_back((rec.zxid, Bytes::from(payload)));
+        }
+        let read_epoch = |name: &str| -> Result<u64, String> {
+            match crate::storage::epoch::read_epoch(&start.snap_dir, name) {
+                Ok(Some(e)) => Ok(u64::from(e)),
+                // A server that never joined an epoch starts from its log's.
+                Ok(None) => Ok(epoch_of(start.last_logged_zxid)),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let accepted_epoch = read_epoch(ACCEPTED_EPOCH_FILE)?;
+        let current_epoch = read_epoch(CURRENT_EPOCH_FILE)?.min(accepted_epoch);
+        let cfg = &settings.config;
+        let log_options = crate::storage::txn_log::LogOptions {
+            pre_alloc_bytes: cfg.pre_alloc_kb * 1024,
+            force_sync: cfg.force_sync,
+            fsync_warning_threshold_ms: cfg.fsync_warning_threshold_ms,
+            segment_bytes_max: cfg.txn_log_size_limit_kb.map(|kb| kb * 1024),
+        };
+        let log = LogWriter::open(&start.log_dir, log_options, start.last_logged_zxid)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut seq = new_sequencer(&settings, start.tree);
+        seq.restore_sessions(&start.sessions, now);
+        let own_vote = Vote {
+            leader: q.my_id,
+            zxid: start.last_logged_zxid,
+            peer_epoch: current_epoch,
+        };
+        let election = Election::new(q.election.clone(), q.my_id, own_vote, now);
+        let policy = Rc::new(RefCell::new(crate::storage::SnapshotPolicy::new(
+            cfg.snap_count.max(2),
+            cfg.snap_size_limit_kb,
+            now as u64,
+        )));
+        tracing::info!(
+            id = q.my_id,
+            accepted_epoch,
+            current_epoch,
+            last_logged_zxid = format_args!("{:#x}", start.last_logged_zxid),
+            "looking for a leader"
+        );
+        Ok(Node {
+            committed: window_base,
+            settings,
+            q,
+            shared,
+            mesh,
+            shards,
+            election,
+            role: Role::Looking,
+            established: false,
+            seq,
+            log,
+            snap_dir: start.snap_dir,
+            accepted_epoch,
+            current_epoch,
+            window_base,
+            window,
+            pending: VecDeque::new(),
+            waiting_replies: HashMap::new(),
+            waiting_creates: HashMap::new(),
+            waiting_syncs: VecDeque::new(),
+            waiting_revalidations: HashMap::new(),
+            touches: HashSet::new(),
+            out: Vec::new(),
+            to_shards: Vec::new(),
+            appended: 0,
+            role_ended: None,
+            early_infos: HashMap::new(),
+            policy,
+            snapshot_wanted: false,
+            proposal_sizes: (-1, -1, -1),
+        })
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match (&self.role, self.established) {
+            (Role::Leading(_), true) => "leader",
+            (Role::Learning(l), true) if l.is_observer() => "observer",
+            (Role::Learning(_), true) => "follower",
+            _ => "",
+        }
+    }
+
+    fn own_vote(&self) -> Vote {
+        Vote {
+            leader: self.q.my_id,
+            zxid: self.log.last_appended_zxid(),
+            peer_epoch: self.current_epoch,
+        }
+    }
+
+    fn next_deadline_ms(&self) -> i64 {
+        let role = match &self.role {
+            Role::Looking => None,
+            Role::Leading(l) => l.poll_timeout(),
+            Role::Learning(l) => l.poll_timeout(),
+        };
+        [self.election.poll_timeout(), role]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+
+    fn role_input(&mut self, input: PeerInput) {
+        let now = now_ms();
+        match &mut self.role {
+            Role::Looking => {}
+            Role::Leading(l) => l.handle(now, input),
+            Role::Learning(l) => l.handle(now, input),
+        }
+    }
+
+    // Inputs.
+
+    fn on_mesh_event(&mut self, event: MeshEvent) {
+        let now = now_ms();
+        let (from, msg) = match event {
+            MeshEvent::Down { peer } => {
+                self.early_infos.remove(&peer);
+                self.role_input(PeerInput::Disconnected { peer });
+                return;
+            }
+            MeshEvent::Message { from, msg } => (from, msg),
+        };
+        match msg {
+            Message::Hello(_) => {}
+            Message::Notification(n) => self.election.handle(now, from, &n),
+            // Sessions are the leader's: a learner asks before resuming one.
+            Message::Revalidate {
+                session_id,
+                timeout_ms: _,
+            } => {
+                if let (Role::Leading(_), true) = (&self.role, self.established) {
+                    let valid = self.seq.revalidate_remote(now, session_id);
+                    self.mesh
+                        .send(from, &Message::RevalidateReply { session_id, valid });
+                }
+            }
+            Message::RevalidateReply { session_id, valid } => {
+                let waiting = self
+                    .waiting_revalidations
+                    .get_mut(&session_id)
+                    .and_then(|q| q.pop_front());
+                if let Some((origin, timeout_ms)) = waiting {
+                    self.to_shards.push(ToShard::Revalidated {
+                        origin,
+                        session_id,
+                        timeout_ms: valid.then_some(timeout_ms),
+                    });
+                }
+            }
+            Message::Ping { touches } => {
+                if let (Role::Leading(_), true) = (&self.role, self.established) {
+                    if !touches.is_empty() {
+                        let sessions = touches.iter().map(|t| t.session_id).collect();
+                        self.seq.handle(now, SeqInput::Touch { sessions });
+                    }
+                }
+                self.role_input(PeerInput::Message {
+                    from,
+                    msg: Message::Ping { touches: vec![] },
+                });
+            }
+            msg @ (Message::FollowerInfo(_) | Message::ObserverInfo(_))
+                if matches!(self.role, Role::Looking) =>
+            {
+                self.early_infos.insert(from, msg);
+            }
+            msg => self.role_input(PeerInput::Message { from, msg }),
+        }
+    }
+
+    fn on_client_input(&mut self, input: SeqInput) {
+        if !self.established {
+            // No leader: the client goes to another server (or comes back later).
+            if let Some(origin) = origin_of(&input) {
+                self.to_shards.push(ToShard::Refuse { origin });
+            }
+            return;
+        }
+        match &self.role {
+            Role::Leading(_) => self.lead_input(input),
+            Role::Learning(_) => self.learn_input(input),
+            Role::Looking => {}
+        }
+    }
+
+    /// The leader validates, orders and proposes.
+    fn lead_input(&mut self, input: SeqInput) {
+        self.seq.handle(now_ms(), input);
+        self.propose_ordered();
+    }
+
+    /// Proposes what the sequencer ordered; its answers wait in `pending` for the commit.
+    fn propose_ordered(&mut self) {
+        while let Some(action) = self.seq.poll_action() {
+            match action {
+                SeqAction::Deliver(batch) => {
+                    let Ok(batch) = Arc::try_unwrap(batch) else {
+                        self.role_ended = Some("an ordered batch is shared".into());
+                        return;
+                    };
+                    for c in batch {
+                        if let Some(rec) = &c.rec {
+                            let mut payload = Vec::new();
+                            crate::storage::record::encode(rec, &mut payload);
+                            let size = payload.len() as i64;
+                            let (_, min, max) = self.proposal_sizes;
+                            self.proposal_sizes = (
+                                size,
+                                if min < 0 { size } else { min.min(size) },
+                                max.max(size),
+                            );
+                            let proposed = match &mut self.role {
+                                Role::Leading(l) => l.propose(Bytes::from(payload)),
+                                _ => Err(crate::quorum::peer::ProposeError::NotEstablished),
+                            };
+                            match proposed {
+                                Ok(zxid) if zxid == rec.zxid => {}
+                                Ok(zxid) => {
+                                    self.role_ended = Some(format!(
+                                        "proposal numbered {zxid:#x}, ordered as {:#x}",
+                                        rec.zxid
+                                    ));
+                                }
+                                Err(e) => self.role_ended = Some(format!("cannot propose: {e}")),
+                            }
+                        }
+                        self.pending.push_back(c);
+                    }
+                }
+                SeqAction::Revalidated {
+                    origin,
+                    session_id,
+                    timeout_ms,
+                } => self.to_shards.push(ToShard::Revalidated {
+                    origin,
+                    session_id,
+                    timeout_ms,
+                }),
+                SeqAction::SessionMoved { session_id, keep } => self
+                    .to_shards
+                    .push(ToShard::SessionMoved { session_id, keep }),
+            }
+        }
+        self.release_pending();
+    }
+
+    /// A learner forwards writes, syncs and new sessions to the leader.
+    fn learn_input(&mut self, input: SeqInput) {
+        let forwarded = |session_id, xid, op, auth_ids: &[Id], body| ForwardedRequest {
+            session_id,
+            xid,
+            op,
+            auth_ids: auth_ids.to_vec(),
+            body,
+        };
+        let (request, origin) = match input {
+            SeqInput::Write {
+                reply_to,
+                session_id,
+                auth_ids,
+                req,
+            } => {
+                let mut body = BytesMut::new();
+                req.encode(&mut body);
+                self.waiting_replies
+                    .entry(session_id)
+                    .or_default()
+                    .push_back(reply_to);
+                let r = forwarded(session_id, reply_to.xid, req.op(), &auth_ids, body.freeze());
+                (r, reply_to.origin)
+            }
+            SeqInput::Sync { reply_to, path } => {
+                self.waiting_syncs.push_back((reply_to, path));
+                let r = forwarded(0, reply_to.xid, op::SYNC, &[], Bytes::new());
+                (r, reply_to.origin)
+            }
+            SeqInput::CreateSession { origin, timeout_ms } => {
+                let session_id = self.seq.allocate_session_id();
+                self.waiting_creates.insert(session_id, origin);
+                let body = Bytes::copy_from_slice(&timeout_ms.to_be_bytes());
+                (
+                    forwarded(session_id, 0, op::CREATE_SESSION, &[], body),
+                    origin,
+                )
+            }
+            SeqInput::Revalidate {
+                origin,
+                session_id,
+                passwd,
+                timeout_ms,
+            } => {
+                let leader = match &self.role {
+                    Role::Learning(l) => l.leader(),
+                    _ => return,
+                };
+                if passwd.as_ref() != crate::session::password_for(session_id).as_slice() {
+                    self.to_shards.push(ToShard::Revalidated {
+                        origin,
+                        session_id,
+                        timeout_ms: None,
+                    });
+                    return;
+                }
+                self.waiting_revalidations
+                    .entry(session_id)
+                    .or_default()
+                    .push_back((origin, timeout_ms));
+                self.mesh.send(
+                    leader,
+                    &Message::Revalidate {
+                        session_id,
+                        timeout_ms,
+                    },
+                );
+                return;
+            }
+            SeqInput::Touch { sessions } => {
+                self.touches.extend(sessions);
+                return;
+            }
+            // Expiry and container reaping are the leader's.
+            SeqInput::Tick => return,
+            SeqInput::Forwarded { .. } | SeqInput::CreateSessionFor { .. } => return,
+        };
+        let sent = match &mut self.role {
+            Role::Learning(l) => l.forward(request).is_ok(),
+            _ => false,
+        };
+        if !sent {
+            self.to_shards.push(ToShard::Refuse { origin });
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = now_ms();
+        if self.election.poll_timeout().is_some_and(|t| t <= now) {
+            self.election.tick(now);
+        }
+        let due = match &self.role {
+            Role::Looking => false,
+            Role::Leading(l) => l.poll_timeout().is_some_and(|t| t <= now),
+            Role::Learning(l) => l.poll_timeout().is_some_and(|t| t <= now),
+        };
+        if due {
+            self.role_input(PeerInput::Tick);
+        }
+    }
+
+    // Actions.
+
+    /// Performs what the election and the role ask, until neither has more.
+    async fn drive(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(action) = self.election.poll_action() {
+                progressed = true;
+                self.on_election_action(action);
+            }
+            loop {
+                let action = match &mut self.role {
+                    Role::Looking => None,
+                    Role::Leading(l) => l.poll_action(),
+                    Role::Learning(l) => l.poll_action(),
+                };
+                let Some(action) = action else { break };
+                progressed = true;
+                self.on_peer_action(action).await;
+            }
+            if let Some(reason) = self.role_ended.take() {
+                progressed = true;
+                self.end_role(reason).await;
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn on_election_action(&mut self, action: ElectionAction) {
+        match action {
+            ElectionAction::Send { to, notification } => {
+                self.mesh.send(to, &Message::Notification(notification));
+            }
+            ElectionAction::Broadcast { notification } => {
+                let msg = Message::Notification(notification);
+                for &to in self.q.election.quorum.voters() {
+                    if to != self.q.my_id {
+                        self.mesh.send(to, &msg);
+                    }
+                }
+            }
+            ElectionAction::Decided(decision) => self.take_role(decision),
+        }
+    }
+
+    fn stored(&self) -> Stored {
+        Stored {
+            accepted_epoch: self.accepted_epoch,
+            current_epoch: self.current_epoch,
+            log_base: self.window_base,
+            applied_zxid: self.committed,
+            log: self.window.iter().cloned().collect(),
+            synced_zxid: self.log.synced_zxid(),
+        }
+    }
+
+    fn take_role(&mut self, decision: Decision) {
+        let now = now_ms();
+        let stored = self.stored();
+        let cfg = self.q.peer.clone();
+        tracing::info!(
+            leader = decision.vote.leader,
+            role = ?decision.role,
+            election_epoch = decision.election_epoch,
+            "election decided"
+        );
+        self.role = match decision.role {
+            ElectedRole::Leading => {
+                Role::Leading(Leader::new(cfg, &stored, decision.establish_by_ms, now))
+            }
+            ElectedRole::Following | ElectedRole::Observing => Role::Learning(Learner::new(
+                cfg,
+                &stored,
+                decision.vote.leader,
+                decision.establish_by_ms,
+                now,
+            )),
+        };
+        for (from, msg) in std::mem::take(&mut self.early_infos) {
+            if let Role::Leading(_) = self.role {
+                self.role_input(PeerInput::Message { from, msg });
+            }
+        }
+    }
+
+    async fn on_peer_action(&mut self, action: PeerAction) {
+        match action {
+            PeerAction::Send { to, msg } => {
+                self.mesh.send(to, &msg);
+            }
+            PeerAction::Append { records } => {
+                for (zxid, txn) in records {
+                    if let Err(e) = self.log.append_payload(zxid, &txn) {
+                        self.role_ended = Some(format!("unloggable record {zxid:#x}: {e}"));
+                        return;
+                    }
+                    self.appended += 1;
+                    self.window.push_back((zxid, txn));
+                }
+            }
+            // Every turn ends with one sync of whatever was appended (group commit).
+            PeerAction::SyncLog { .. } => {}
+            PeerAction::TruncateLog { to } => {
+                tracing::info!(to = format_args!("{to:#x}"), "truncating the log");
+                if let Err(e) = self.log.truncate_after(to).await {
+                    fatal_storage("cannot truncate the transaction log", &e);
+                }
+                while self.window.back().is_some_and(|(z, _)| *z > to) {
+                    self.window.pop_back();
+                }
+            }
+            PeerAction::SendSnapshot { to, last_zxid } => {
+                tracing::error!(
+                    learner = to,
+                    learner_needs = format_args!("{last_zxid:#x}"),
+                    "a learner is too far behind for a DIFF, and sending a snapshot is not built yet; dropping it"
+                );
+                self.mesh.disconnect(to);
+            }
+            PeerAction::InstallSnapshot { from, .. } => {
+                self.role_ended = Some(format!(
+                    "leader {from} sent a snapshot, and installing one is not built yet"
+                ));
+            }
+            PeerAction::PersistAcceptedEpoch { epoch } => {
+                self.write_epoch(ACCEPTED_EPOCH_FILE, epoch).await;
+                self.accepted_epoch = epoch;
+            }
+            PeerAction::PersistCurrentEpoch { epoch } => {
+                self.write_epoch(CURRENT_EPOCH_FILE, epoch).await;
+                self.current_epoch = epoch;
+            }
+            PeerAction::Deliver { records } => self.deliver(records),
+            PeerAction::Forwarded { from: _, request } => self.forwarded(request),
+            PeerAction::SyncReached { zxid: _ } => {
+                if let Some((reply_to, path)) = self.waiting_syncs.pop_front() {
+                    self.out.push(Committed {
+                        rec: None,
+                        reply_to: Some(reply_to),
+                        sync_path: Some(path),
+                    });
+                }
+            }
+            PeerAction::Established { epoch } => self.established(epoch),
+            PeerAction::Disconnect { peer } => self.mesh.disconnect(peer),
+            PeerAction::Looking { reason } => self.role_ended = Some(reason),
+        }
+    }
+
+    async fn write_epoch(&self, name: &'static str, epoch: u64) {
+        let Ok(epoch) = u32::try_from(epoch) else {
+            fatal_storage("epoch beyond 32 bits", &epoch);
+        };
+        let dir = self.snap_dir.clone();
+        let written = glommio::executor()
+            .spawn_blocking(move || crate::storage::epoch::write_epoch(&dir, name, epoch))
+            .await;
+        if let Err(e) = written {
+            fatal_storage("cannot write an epoch file", &e);
+        }
+    }
+
+    /// Committed records: apply them here and queue them for the shards, with the answers.
+    fn deliver(&mut self, records: Vec<(Zxid, Bytes)>) {
+        let now = now_ms();
+        let leading = matches!(self.role, Role::Leading(_));
+        // Everything a leader proposed carries its epoch; history of earlier epochs (committed
+        // at establishment) is applied here like a learner's commits.
+        let own_epoch = match &self.role {
+            Role::Leading(l) if l.is_established() => Some(l.epoch()),
+            _ => None,
+        };
+        for (zxid, txn) in records {
+            self.committed = self.committed.max(zxid);
+            // The leader's own proposals are already in its tree: their entries wait in
+            // `pending` and are released below.
+            if own_epoch.is_some_and(|epoch| epoch_of(zxid) == epoch) {
+                continue;
+            }
+            let rec = match crate::storage::record::decode(&txn) {
+                Ok(rec) if rec.zxid == zxid => rec,
+                Ok(_) | Err(_) => {
+                    self.role_ended = Some(format!("committed txn {zxid:#x} does not decode"));
+                    return;
+                }
+            };
+            let reply_to = if leading { None } else { self.reply_for(&rec) };
+            self.seq.apply_committed(now, rec, reply_to);
+            self.out.extend(self.seq.take_batch());
+        }
+        self.release_pending();
+    }
+
+    /// Where the answer to a committed txn goes, if one of this learner's clients asked.
+    fn reply_for(&mut self, rec: &TxnRecord) -> Option<ReplyTo> {
+        if let Txn::CreateSession { .. } = rec.txn {
+            return self
+                .waiting_creates
+                .remove(&rec.session_id)
+                .map(|origin| ReplyTo {
+                    origin,
+                    xid: 0,
+                    op: op::CREATE_SESSION,
+                });
+        }
+        let queue = self.waiting_replies.get_mut(&rec.session_id)?;
+        if queue.front().is_some_and(|r| r.xid == rec.cxid) {
+            let reply_to = queue.pop_front();
+            if queue.is_empty() {
+                self.waiting_replies.remove(&rec.session_id);
+            }
+            return reply_to;
+        }
+        None
+    }
+
+    /// Moves committed entries (and the sync barriers behind them) from `pending` to `out`.
+    fn release_pending(&mut self) {
+        while let Some(front) = self.pending.front() {
+            let ready = front.rec.as_ref().is_none_or(|r| r.zxid <= self.committed);
+            if !ready {
+                break;
+            }
+            if let Some(c) = self.pending.pop_front() {
+                self.out.push(c);
+            }
+        }
+    }
+
+    /// A write a learner forwarded to this leader.
+    fn forwarded(&mut self, request: ForwardedRequest) {
+        let now = now_ms();
+        let input = if request.op == op::CREATE_SESSION {
+            let Ok(bytes) = <[u8; 4]>::try_from(request.body.as_ref()) else {
+                tracing::warn!("a forwarded createSession without its timeout; dropped");
+                return;
+            };
+            SeqInput::CreateSessionFor {
+                session_id: request.session_id,
+                timeout_ms: i32::from_be_bytes(bytes),
+            }
+        } else {
+            match Request::decode(request.op, request.body) {
+                Ok(Some(req)) => SeqInput::Forwarded {
+                    session_id: request.session_id,
+                    xid: request.xid,
+                    auth_ids: Arc::from(request.auth_ids),
+                    req,
+                },
+                Ok(None) | Err(_) => {
+                    tracing::warn!(
+                        op = request.op,
+                        "a forwarded request does not decode; dropped"
+                    );
+                    return;
+                }
+            }
+        };
+        self.seq.handle(now, input);
+        self.propose_ordered();
+    }
+
+    fn established(&mut self, epoch: u64) {
+        self.established = true;
+        self.election.established(epoch);
+        if let Role::Leading(_) = self.role {
+            // This epoch's zxids start above everything of the earlier ones.
+            let first = zxid_of(epoch, 0).max(self.seq.last_zxid());
+            self.seq.start_epoch(first);
+            self.seq.refresh_session_deadlines(now_ms());
+        }
+        tracing::info!(epoch, mode = self.mode_name(), "serving");
+    }
+
+    /// The role is over: clients go, the tree drops what did not commit, a new election.
+    async fn end_role(&mut self, reason: String) {
+        tracing::warn!(%reason, mode = self.mode_name(), "leaving the role; looking for a leader");
+        self.role = Role::Looking;
+        self.established = false;
+        self.mesh.disconnect_all();
+        self.to_shards.push(ToShard::CloseAll);
+        self.pending.clear();
+        self.waiting_replies.clear();
+        self.waiting_creates.clear();
+        self.waiting_syncs.clear();
+        self.waiting_revalidations.clear();
+        self.touches.clear();
+        if let Err(e) = self.log.sync().await {
+            fatal_storage("cannot sync the transaction log", &e);
+        }
+        self.appended = 0;
+        if self.seq.last_zxid() > self.committed {
+            self.rebuild_committed_tree().await;
+        }
+        let vote = self.own_vote();
+        self.election.start_looking(now_ms(), vote);
+    }
+
+    /// The leader's tree ran ahead by proposals that never committed: load the newest
+    /// snapshot and apply the committed records after it.
+    async fn rebuild_committed_tree(&mut self) {
+        let settings = self.settings.clone();
+        let loaded = glommio::executor()
+            .spawn_blocking(move || {
+                let mut opts = crate::storage::OpenOptions::new(settings.config_node_data.clone());
+                opts.replay_log = false;
+                crate::storage::open(&settings.data_dir, &settings.data_log_dir, &opts)
+            })
+            .await;
+        let recovered = match loaded {
+            Ok(r) => r,
+            Err(e) => fatal_storage("cannot reload the tree", &e),
+        };
+        let now = now_ms();
+        let mut seq = new_sequencer(&self.settings, recovered.tree);
+        seq.restore_sessions(&recovered.sessions, now);
+        for rec in recovered.unapplied {
+            if rec.zxid <= self.committed {
+                seq.apply_committed(now, rec, None);
+            }
+        }
+        let _ = seq.take_batch();
+        tracing::info!(
+            zxid = format_args!("{:#x}", seq.last_zxid()),
+            "tree rebuilt at the last committed txn"
+        );
+        self.seq = seq;
+    }
+
+    /// Group commit: one fdatasync for everything appended this turn.
+    async fn sync_log(&mut self) {
+        if self.appended == 0 {
+            return;
+        }
+        let batch_started_at = std::time::Instant::now();
+        let bytes_before = self.log.written_bytes();
+        if let Err(e) = self.log.sync().await {
+            fatal_storage("cannot sync the transaction log", &e);
+        }
+        crate::metrics::zab_synced(batch_started_at, batch_started_at, self.appended);
+        let bytes = self.log.written_bytes() - bytes_before;
+        if self
+            .policy
+            .borrow_mut()
+            .after_sync(self.appended as u64, bytes)
+        {
+            self.snapshot_wanted = true;
+        }
+        self.appended = 0;
+        let up_to = self.log.synced_zxid();
+        self.role_input(PeerInput::LogSynced { up_to });
+        self.drive().await;
+    }
+
+    /// A learner tells the leader which of its sessions were active (they do not expire).
+    fn send_touches(&mut self) {
+        if self.touches.is_empty() || !self.established {
+            return;
+        }
+        let Role::Learning(l) = &self.role else {
+            return;
+        };
+        let touches = self
+            .touches
+            .drain()
+            .map(|session_id| crate::quorum::wire::SessionTouch {
+                session_id,
+                timeout_ms: 0,
+            })
+            .collect();
+        self.mesh.send(l.leader(), &Message::Ping { touches });
+    }
+
+    async fn flush_to_shards(&mut self) {
+        if !self.out.is_empty() {
+            let batch = Arc::new(std::mem::take(&mut self.out));
+            if let Some(zxid) = batch
+                .iter()
+                .rev()
+                .find_map(|c| c.rec.as_ref().map(|r| r.zxid))
+            {
+                // Release: a shard that sees this zxid will find the batch behind it.
+                self.shared
+                    .committed_zxid
+                    .store(zxid, std::sync::atomic::Ordering::Release);
+            }
+            for s in &self.shards {
+                let _ = s.send(ToShard::Deliver(batch.clone())).await;
+            }
+        }
+        for msg in std::mem::take(&mut self.to_shards) {
+            match msg {
+                ToShard::Revalidated {
+                    origin,
+                    session_id,
+                    timeout_ms,
+                } => {
+                    if let Some(s) = self.shards.get(origin.shard) {
+                        let _ = s
+                            .send(ToShard::Revalidated {
+                                origin,
+                                session_id,
+                                timeout_ms,
+                            })
+                            .await;
+                    }
+                }
+                ToShard::Refuse { origin } => {
+                    if let Some(s) = self.shards.get(origin.shard) {
+                        let _ = s.send(ToShard::Refuse { origin }).await;
+                    }
+                }
+                ToShard::SessionMoved { session_id, keep } => {
+                    for s in &self.shards {
+                        let _ = s.send(ToShard::SessionMoved { session_id, keep }).await;
+                    }
+                }
+                ToShard::CloseAll => {
+                    for s in &self.shards {
+                        let _ = s.send(ToShard::CloseAll).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Takes a snapshot once one is due and the tree holds only committed txns. It is an
+    /// exact copy (one step): a replicated server's tree must never be saved with a
+    /// proposal that may still be truncated.
+    fn maybe_snapshot(&mut self) {
+        if !self.snapshot_wanted
+            || !self.pending.is_empty()
+            || self.seq.last_zxid() != self.committed
+        {
+            return;
+        }
+        self.snapshot_wanted = false;
+        let sessions: Vec<(SessionId, i32)> = self
+            .seq
+            .sessions()
+            .ids()
+            .map(|(id, s)| (*id, s.timeout_ms))
+            .collect();
+        let mut walk = crate::storage::snapshot::SnapshotCapture::start(self.seq.tree(), sessions);
+        walk.step(self.seq.tree(), usize::MAX);
+        let image = walk.finish();
+        let zxid = image.zxid;
+        write_snapshot_in_background(
+            image,
+            &self.snap_dir,
+            &self.settings,
+            &self.policy,
+            std::time::Instant::now(),
+        );
+        self.log.roll();
+        while self.window.front().is_some_and(|(z, _)| *z <= zxid) {
+            self.window.pop_front();
+        }
+        self.window_base = self.window_base.max(zxid);
+    }
+}
+
+/// The connection a client input came from (to refuse it when not serving).
+fn origin_of(input: &SeqInput) -> Option<Origin> {
+    match input {
+        SeqInput::Write { reply_to, .. } | SeqInput::Sync { reply_to, .. } => Some(reply_to.origin),
+        SeqInput::CreateSession { origin, .. } | SeqInput::Revalidate { origin, .. } => {
+            Some(*origin)
+        }
+        _ => None,
+    }
+}
