@@ -69,6 +69,11 @@ pub(super) struct ReplicatedStart {
 const INPUTS_PER_TURN_MAX: usize = 1024;
 /// The longest the loop sleeps without a timer due (timers are rechecked after it).
 const IDLE_WAIT_MS_MAX: i64 = 1000;
+/// How long a new or resuming session's handshake may wait for an election to end before
+/// it is refused. An election takes a few hundred milliseconds; a client refused by every
+/// server pauses a whole second before its next round (as ZooKeeper's clients do), so
+/// holding the handshake instead lets a session resume as soon as a leader serves.
+const HANDSHAKE_HOLD_MS: i64 = 1500;
 
 enum Role {
     Looking,
@@ -115,6 +120,8 @@ struct Node {
     /// FOLLOWERINFO / OBSERVERINFO heard while still electing: a learner that decided
     /// sooner says it once, and the leader it named must hear it when it takes the lead.
     early_infos: HashMap<ServerId, Message>,
+    /// Handshakes that arrived while no role was established, with their deadline.
+    held_handshakes: VecDeque<(SeqInput, i64)>,
     policy: Rc<RefCell<crate::storage::SnapshotPolicy>>,
     snapshot_wanted: bool,
     /// Bytes of the last, smallest and largest proposal this leader made (`srvr`).
@@ -289,6 +296,7 @@ impl Node {
             appended: 0,
             role_ended: None,
             early_infos: HashMap::new(),
+            held_handshakes: VecDeque::new(),
             policy,
             snapshot_wanted: false,
             proposal_sizes: (-1, -1, -1),
@@ -318,7 +326,8 @@ impl Node {
             Role::Leading(l) => l.poll_timeout(),
             Role::Learning(l) => l.poll_timeout(),
         };
-        [self.election.poll_timeout(), role]
+        let held = self.held_handshakes.front().map(|(_, at)| *at);
+        [self.election.poll_timeout(), role, held]
             .into_iter()
             .flatten()
             .min()
@@ -396,8 +405,14 @@ impl Node {
 
     fn on_client_input(&mut self, input: SeqInput) {
         if !self.established {
-            // No leader: the client goes to another server (or comes back later).
-            if let Some(origin) = origin_of(&input) {
+            if matches!(
+                input,
+                SeqInput::CreateSession { .. } | SeqInput::Revalidate { .. }
+            ) {
+                self.held_handshakes
+                    .push_back((input, now_ms() + HANDSHAKE_HOLD_MS));
+            } else if let Some(origin) = origin_of(&input) {
+                // No leader: the client goes to another server (or comes back later).
                 self.to_shards.push(ToShard::Refuse { origin });
             }
             return;
@@ -559,6 +574,19 @@ impl Node {
 
     fn on_timers(&mut self) {
         let now = now_ms();
+        while self
+            .held_handshakes
+            .front()
+            .is_some_and(|(_, at)| *at <= now)
+        {
+            if let Some(origin) = self
+                .held_handshakes
+                .pop_front()
+                .and_then(|(input, _)| origin_of(&input))
+            {
+                self.to_shards.push(ToShard::Refuse { origin });
+            }
+        }
         if self.election.poll_timeout().is_some_and(|t| t <= now) {
             self.election.tick(now);
         }
@@ -846,14 +874,23 @@ impl Node {
             self.seq.refresh_session_deadlines(now_ms());
         }
         tracing::info!(epoch, mode = self.mode_name(), "serving");
+        for (input, _) in std::mem::take(&mut self.held_handshakes) {
+            self.on_client_input(input);
+        }
     }
 
     /// The role is over: clients go, the tree drops what did not commit, a new election.
     async fn end_role(&mut self, reason: String) {
         tracing::warn!(%reason, mode = self.mode_name(), "leaving the role; looking for a leader");
-        self.role = Role::Looking;
+        // The peers of the role must see it end (a learner's leader drops it; a leader's
+        // learners look again); links to everyone else stay up, so the election's
+        // notifications flow at once instead of after a redial.
+        match std::mem::replace(&mut self.role, Role::Looking) {
+            Role::Leading(_) => self.mesh.disconnect_all(),
+            Role::Learning(l) => self.mesh.disconnect(l.leader()),
+            Role::Looking => {}
+        }
         self.established = false;
-        self.mesh.disconnect_all();
         self.to_shards.push(ToShard::CloseAll);
         self.pending.clear();
         self.waiting_replies.clear();
