@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::cluster::{TestCluster, NOT_SERVING};
+use common::cluster::{Flavor, TestCluster, NOT_SERVING};
 use corral::client::{Client, ClientConfig};
 use corral::proto::{Acl, CreateMode, ErrorCode};
 use std::collections::BTreeSet;
@@ -504,4 +504,78 @@ fn leader_kill_elects_a_new_leader_and_old_rejoins() {
         bg.acked.len(),
         ledger.unknown.len() + bg.unknown.len()
     );
+}
+
+/// A member that lost its data comes back empty, too far behind the others' logs for a
+/// DIFF (they took snapshots since): the leader sends it a snapshot, and it serves the
+/// whole tree.
+#[test]
+fn emptied_member_is_synced_by_snapshot() {
+    let mut cluster = TestCluster::configure(3, 1);
+    // Snapshots every few txns, so the logs no longer reach back to the start.
+    cluster.add_config("snapCount=10");
+    for n in 1..=cluster.size() {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let root = "/snap-sync";
+    {
+        let client = connect(&cluster.hosts());
+        client
+            .create(root, Some(b""), &open(), CreateMode::Persistent)
+            .expect("create the root");
+        for i in 0..60 {
+            client
+                .create(
+                    &format!("{root}/n-{i}"),
+                    Some(format!("v{i}").as_bytes()),
+                    &open(),
+                    CreateMode::Persistent,
+                )
+                .expect("create");
+        }
+    }
+    // Stop everyone, empty server 1, start everyone: the survivors start from their
+    // snapshots, so server 1's empty history is below every leader's log.
+    for n in 1..=cluster.size() {
+        cluster.kill9(n);
+    }
+    cluster.wipe_data(1);
+    for n in 1..=cluster.size() {
+        cluster.start_node(n);
+    }
+    let modes = cluster.wait_modes(deadline(SETTLE_S));
+    assert_eq!(modes.get(&1).map(String::as_str), Some("follower"));
+    if cluster.flavor == Flavor::Corral {
+        let leader = cluster.leader();
+        assert!(
+            cluster
+                .log(leader)
+                .contains("syncing a learner by snapshot"),
+            "server 1 was not synced by snapshot"
+        );
+    }
+    let pinned = connect(&cluster.client_addr(1));
+    let children = synced_children(&pinned, root);
+    assert_eq!(children.len(), 60, "server 1 after its sync: {children:?}");
+    let (data, _) = pinned
+        .get_data(&format!("{root}/n-59"), false)
+        .expect("read through server 1");
+    assert_eq!(data.as_deref(), Some(&b"v59"[..]));
+    // A write through server 1 after its snapshot sync reaches everyone.
+    pinned
+        .create(
+            &format!("{root}/after"),
+            Some(b""),
+            &open(),
+            CreateMode::Persistent,
+        )
+        .expect("write through server 1");
+    for n in 1..=cluster.size() {
+        let c = connect(&cluster.client_addr(n));
+        assert!(
+            synced_children(&c, root).contains("after"),
+            "server {n} misses the write made through server 1"
+        );
+    }
 }

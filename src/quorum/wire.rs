@@ -121,6 +121,7 @@ pub enum MessageType {
     Hello = 32,
     Notification = 33,
     RevalidateReply = 34,
+    SnapChunk = 35,
 }
 
 impl MessageType {
@@ -147,6 +148,7 @@ impl MessageType {
             32 => Hello,
             33 => Notification,
             34 => RevalidateReply,
+            35 => SnapChunk,
             _ => return None,
         })
     }
@@ -299,6 +301,11 @@ pub enum Message {
     Sync {
         zxid: Zxid,
     },
+    /// The next piece of the snapshot announced by SNAP (its bytes, in order, until the
+    /// announced length is reached).
+    SnapChunk {
+        data: Bytes,
+    },
 }
 
 impl Message {
@@ -324,6 +331,7 @@ impl Message {
             Message::Revalidate { .. } => MessageType::Revalidate,
             Message::RevalidateReply { .. } => MessageType::RevalidateReply,
             Message::Sync { .. } => MessageType::Sync,
+            Message::SnapChunk { .. } => MessageType::SnapChunk,
         }
     }
 
@@ -409,6 +417,7 @@ impl Message {
                 w.put_i64(*session_id);
                 w.put_i32(*timeout_ms);
             }
+            Message::SnapChunk { data } => w.put_buffer(data),
             Message::RevalidateReply { session_id, valid } => {
                 w.put_i64(*session_id);
                 w.put_u8(u8::from(*valid));
@@ -555,6 +564,9 @@ impl Message {
             MessageType::Revalidate => Message::Revalidate {
                 session_id: r.i64().map_err(bad)?,
                 timeout_ms: r.i32().map_err(bad)?,
+            },
+            MessageType::SnapChunk => Message::SnapChunk {
+                data: r.buffer_required().map_err(bad)?,
             },
             MessageType::RevalidateReply => {
                 let session_id = r.i64().map_err(bad)?;

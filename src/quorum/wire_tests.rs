@@ -104,6 +104,9 @@ fn sample_messages() -> Vec<Message> {
             valid: true,
         },
         Message::Sync { zxid: 99 },
+        Message::SnapChunk {
+            data: Bytes::from_static(b"CORRALSN\x01\x00"),
+        },
     ]
 }
 
@@ -491,6 +494,9 @@ fn any_message() -> impl Strategy<Value = Message> {
         (any::<i64>(), any::<bool>())
             .prop_map(|(session_id, valid)| Message::RevalidateReply { session_id, valid }),
         any::<i64>().prop_map(|zxid| Message::Sync { zxid }),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(|data| Message::SnapChunk {
+            data: Bytes::from(data)
+        }),
     ]
 }
 

@@ -483,6 +483,8 @@ async fn run_zab(
                         })
                         .await
                 }
+                // Only a replicated server asks for snapshots to send.
+                ToZab::SnapshotReady { .. } => {}
             }
         }
         if appended > 0 {

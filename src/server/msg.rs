@@ -22,6 +22,12 @@ pub enum ToZab {
         query_id: u64,
         report: Box<ShardReport>,
     },
+    /// A snapshot file (its bytes, or why there are none) of this shard's replica, asked
+    /// for by [`ToShard::CaptureSnapshot`] for server `peer`.
+    SnapshotReady {
+        peer: u64,
+        file: Result<Vec<u8>, String>,
+    },
 }
 
 #[derive(Debug)]
@@ -41,6 +47,16 @@ pub enum ToShard {
     Refuse {
         origin: Origin,
     },
+    /// Capture this replica (only committed txns) as a snapshot file with `sessions`, encode
+    /// it off the executor and answer [`ToZab::SnapshotReady`]: the leader syncs a learner
+    /// too far behind for a DIFF with it.
+    CaptureSnapshot {
+        peer: u64,
+        sessions: Vec<(SessionId, i32)>,
+    },
+    /// Replace the replica (a learner installed a snapshot from its leader; no connection
+    /// is open while it syncs).
+    ReplaceTree(Box<crate::tree::DataTree>),
     /// Close every client connection (a replicated server lost its role; its clients
     /// reconnect elsewhere or after the next election, as ZooKeeper's do).
     CloseAll,

@@ -132,6 +132,15 @@ impl PeerMesh {
         true
     }
 
+    /// Bytes queued for `peer` and not yet written to its socket (0 with no connection).
+    pub fn queued_bytes(&self, peer: ServerId) -> usize {
+        self.state
+            .borrow()
+            .links
+            .get(&peer)
+            .map_or(0, |l| l.outbox.len())
+    }
+
     /// Whether nothing is queued for `peer` (or there is no connection to it).
     pub fn outbox_is_empty(&self, peer: ServerId) -> bool {
         self.state

@@ -74,6 +74,35 @@ const IDLE_WAIT_MS_MAX: i64 = 1000;
 /// server pauses a whole second before its next round (as ZooKeeper's clients do), so
 /// holding the handshake instead lets a session resume as soon as a leader serves.
 const HANDSHAKE_HOLD_MS: i64 = 1500;
+/// Size of one SNAPCHUNK message.
+const SNAP_CHUNK_BYTES: usize = 1 << 20;
+/// Snapshot bytes queued for a learner at a time (the mesh drops messages for a peer whose
+/// queue passes its bound; the rest follows as the queue drains).
+const SNAP_QUEUED_BYTES_MAX: usize = 8 << 20;
+/// The largest snapshot a learner accepts from its leader (it is held in memory while it
+/// arrives).
+const SNAP_RECEIVED_BYTES_MAX: u64 = 16 << 30;
+/// How often the loop looks at a snapshot transfer's queue.
+const SNAP_POLL_MS: i64 = 5;
+
+/// A snapshot on its way to a learner. Until it is all queued, everything else the role
+/// sends that learner waits here, so the learner sees SNAP, the chunks, then the stream.
+struct SnapTransfer {
+    /// The zxid the leader's sync announced (the snapshot may be a little newer).
+    announced_zxid: Zxid,
+    /// The file, once shard 0 captured and encoded it.
+    file: Option<Bytes>,
+    sent_bytes: usize,
+    held: Vec<Message>,
+}
+
+/// A snapshot a learner is receiving from its leader.
+struct SnapInstall {
+    from: ServerId,
+    announced_zxid: Zxid,
+    expected_bytes: u64,
+    buf: Vec<u8>,
+}
 
 enum Role {
     Looking,
@@ -122,6 +151,16 @@ struct Node {
     early_infos: HashMap<ServerId, Message>,
     /// Handshakes that arrived while no role was established, with their deadline.
     held_handshakes: VecDeque<(SeqInput, i64)>,
+    /// Leader: snapshots being sent, per learner.
+    snap_transfers: HashMap<ServerId, SnapTransfer>,
+    /// Leader: learners whose snapshot shard 0 is to capture (asked after this turn's
+    /// commits reach it, so the capture holds everything the sync announced).
+    snap_requests: Vec<ServerId>,
+    /// Learner: a snapshot being received.
+    snap_install: Option<SnapInstall>,
+    /// Learner: the zxid of the snapshot installed from the leader; the records up to it
+    /// that the leader still streams are already in it.
+    snap_floor: Zxid,
     policy: Rc<RefCell<crate::storage::SnapshotPolicy>>,
     snapshot_wanted: bool,
     /// Bytes of the last, smallest and largest proposal this leader made (`srvr`).
@@ -181,6 +220,7 @@ pub(super) async fn run(
                     query_id,
                     detail,
                 } => gathers.start(origin, query_id, detail, &node.shards).await,
+                ToZab::SnapshotReady { peer, file } => node.snapshot_ready(peer, file),
                 ToZab::Report { query_id, report } => {
                     let (mode, serving) = (node.mode_name(), node.established);
                     let proposal_sizes = match node.role {
@@ -297,6 +337,10 @@ impl Node {
             role_ended: None,
             early_infos: HashMap::new(),
             held_handshakes: VecDeque::new(),
+            snap_transfers: HashMap::new(),
+            snap_requests: Vec::new(),
+            snap_install: None,
+            snap_floor: Zxid::MIN,
             policy,
             snapshot_wanted: false,
             proposal_sizes: (-1, -1, -1),
@@ -327,7 +371,8 @@ impl Node {
             Role::Learning(l) => l.poll_timeout(),
         };
         let held = self.held_handshakes.front().map(|(_, at)| *at);
-        [self.election.poll_timeout(), role, held]
+        let transfer = (!self.snap_transfers.is_empty()).then(|| now_ms() + SNAP_POLL_MS);
+        [self.election.poll_timeout(), role, held, transfer]
             .into_iter()
             .flatten()
             .min()
@@ -350,6 +395,7 @@ impl Node {
         let (from, msg) = match event {
             MeshEvent::Down { peer } => {
                 self.early_infos.remove(&peer);
+                self.snap_transfers.remove(&peer);
                 self.role_input(PeerInput::Disconnected { peer });
                 return;
             }
@@ -357,6 +403,7 @@ impl Node {
         };
         match msg {
             Message::Hello(_) => {}
+            Message::SnapChunk { data } => self.snap_chunk(from, &data),
             Message::Notification(n) => self.election.handle(now, from, &n),
             // Sessions are the leader's: a learner asks before resuming one.
             Message::Revalidate {
@@ -574,6 +621,9 @@ impl Node {
 
     fn on_timers(&mut self) {
         let now = now_ms();
+        if !self.snap_transfers.is_empty() {
+            self.pump_snapshots();
+        }
         while self
             .held_handshakes
             .front()
@@ -619,6 +669,14 @@ impl Node {
                 let Some(action) = action else { break };
                 progressed = true;
                 self.on_peer_action(action).await;
+            }
+            if self
+                .snap_install
+                .as_ref()
+                .is_some_and(|i| i.buf.len() as u64 == i.expected_bytes)
+            {
+                progressed = true;
+                self.finish_install().await;
             }
             if let Some(reason) = self.role_ended.take() {
                 progressed = true;
@@ -689,11 +747,18 @@ impl Node {
 
     async fn on_peer_action(&mut self, action: PeerAction) {
         match action {
-            PeerAction::Send { to, msg } => {
-                self.mesh.send(to, &msg);
-            }
+            PeerAction::Send { to, msg } => match self.snap_transfers.get_mut(&to) {
+                Some(transfer) => transfer.held.push(msg),
+                None => {
+                    self.mesh.send(to, &msg);
+                }
+            },
             PeerAction::Append { records } => {
                 for (zxid, txn) in records {
+                    if zxid <= self.snap_floor {
+                        // In the snapshot just installed.
+                        continue;
+                    }
                     if let Err(e) = self.log.append_payload(zxid, &txn) {
                         self.role_ended = Some(format!("unloggable record {zxid:#x}: {e}"));
                         return;
@@ -714,17 +779,41 @@ impl Node {
                 }
             }
             PeerAction::SendSnapshot { to, last_zxid } => {
-                tracing::error!(
+                // Taken from shard 0's replica, which holds exactly the committed txns (this
+                // tree runs ahead by the proposals in flight).
+                tracing::info!(
                     learner = to,
-                    learner_needs = format_args!("{last_zxid:#x}"),
-                    "a learner is too far behind for a DIFF, and sending a snapshot is not built yet; dropping it"
+                    zxid = format_args!("{last_zxid:#x}"),
+                    "syncing a learner by snapshot"
                 );
-                self.mesh.disconnect(to);
+                self.snap_transfers.insert(
+                    to,
+                    SnapTransfer {
+                        announced_zxid: last_zxid,
+                        file: None,
+                        sent_bytes: 0,
+                        held: Vec::new(),
+                    },
+                );
+                self.snap_requests.push(to);
             }
-            PeerAction::InstallSnapshot { from, .. } => {
-                self.role_ended = Some(format!(
-                    "leader {from} sent a snapshot, and installing one is not built yet"
-                ));
+            PeerAction::InstallSnapshot {
+                from,
+                last_zxid,
+                snapshot_bytes,
+            } => {
+                if snapshot_bytes > SNAP_RECEIVED_BYTES_MAX {
+                    self.role_ended = Some(format!(
+                        "leader {from} announced a {snapshot_bytes}-byte snapshot"
+                    ));
+                    return;
+                }
+                self.snap_install = Some(SnapInstall {
+                    from,
+                    announced_zxid: last_zxid,
+                    expected_bytes: snapshot_bytes,
+                    buf: Vec::with_capacity(snapshot_bytes.min(64 << 20) as usize),
+                });
             }
             PeerAction::PersistAcceptedEpoch { epoch } => {
                 self.write_epoch(ACCEPTED_EPOCH_FILE, epoch).await;
@@ -898,6 +987,9 @@ impl Node {
         self.waiting_syncs.clear();
         self.waiting_revalidations.clear();
         self.touches.clear();
+        self.snap_transfers.clear();
+        self.snap_requests.clear();
+        self.snap_install = None;
         if let Err(e) = self.log.sync().await {
             fatal_storage("cannot sync the transaction log", &e);
         }
@@ -965,6 +1057,150 @@ impl Node {
         self.drive().await;
     }
 
+    /// Shard 0 encoded a snapshot for `peer`: announce it, then stream it (see
+    /// [`Self::pump_snapshots`]).
+    fn snapshot_ready(&mut self, peer: ServerId, file: Result<Vec<u8>, String>) {
+        let Some(transfer) = self.snap_transfers.get_mut(&peer) else {
+            return;
+        };
+        match file {
+            Ok(file) => {
+                self.mesh.send(
+                    peer,
+                    &Message::Snap {
+                        last_zxid: transfer.announced_zxid,
+                        snapshot_bytes: file.len() as u64,
+                    },
+                );
+                transfer.file = Some(Bytes::from(file));
+                self.pump_snapshots();
+            }
+            Err(reason) => {
+                tracing::error!(learner = peer, %reason, "cannot encode a snapshot for a learner; dropping it");
+                self.snap_transfers.remove(&peer);
+                self.mesh.disconnect(peer);
+            }
+        }
+    }
+
+    /// Queues more of each snapshot being sent, as far as the learner's queue allows; once
+    /// one is all queued, what waited behind it follows.
+    fn pump_snapshots(&mut self) {
+        let mut done = Vec::new();
+        for (&peer, transfer) in self.snap_transfers.iter_mut() {
+            let Some(file) = &transfer.file else { continue };
+            while transfer.sent_bytes < file.len()
+                && self.mesh.queued_bytes(peer) < SNAP_QUEUED_BYTES_MAX
+            {
+                let end = (transfer.sent_bytes + SNAP_CHUNK_BYTES).min(file.len());
+                let data = file.slice(transfer.sent_bytes..end);
+                if !self.mesh.send(peer, &Message::SnapChunk { data }) {
+                    break;
+                }
+                transfer.sent_bytes = end;
+            }
+            if transfer.sent_bytes == file.len() {
+                done.push(peer);
+            }
+        }
+        for peer in done {
+            if let Some(transfer) = self.snap_transfers.remove(&peer) {
+                tracing::info!(learner = peer, bytes = transfer.sent_bytes, "snapshot sent");
+                for msg in transfer.held {
+                    self.mesh.send(peer, &msg);
+                }
+            }
+        }
+    }
+
+    /// A piece of the snapshot this learner is installing.
+    fn snap_chunk(&mut self, from: ServerId, data: &[u8]) {
+        let Some(install) = self.snap_install.as_mut() else {
+            return;
+        };
+        if install.from != from {
+            return;
+        }
+        install.buf.extend_from_slice(data);
+        if install.buf.len() as u64 > install.expected_bytes {
+            self.snap_install = None;
+            self.role_ended = Some("the leader sent more snapshot bytes than announced".into());
+        }
+    }
+
+    /// Installs a snapshot whose bytes have all arrived: validated, written durably, the
+    /// log cut to it, the tree and the replicas replaced.
+    async fn finish_install(&mut self) {
+        let complete = self
+            .snap_install
+            .as_ref()
+            .is_some_and(|i| i.buf.len() as u64 == i.expected_bytes);
+        if !complete {
+            return;
+        }
+        let Some(install) = self.snap_install.take() else {
+            return;
+        };
+        let snap_dir = self.snap_dir.clone();
+        let config_data = self.settings.config_node_data.clone();
+        let loaded = glommio::executor()
+            .spawn_blocking(
+                move || -> Result<(Zxid, crate::storage::snapshot::Loaded), String> {
+                    let probe = snap_dir.join("snapshot.received");
+                    let zxid =
+                        crate::storage::snapshot::SnapshotFile::from_bytes(&probe, &install.buf)
+                            .map_err(|e| e.to_string())?
+                            .zxid;
+                    let path =
+                        crate::storage::snapshot::write_snapshot(&snap_dir, zxid, &install.buf)
+                            .map_err(|e| e.to_string())?;
+                    let loaded = crate::storage::snapshot::load(&path, config_data)
+                        .map_err(|e| e.to_string())?;
+                    Ok((zxid, loaded))
+                },
+            )
+            .await;
+        let (zxid, loaded) = match loaded {
+            Ok(ok) => ok,
+            Err(reason) => {
+                self.role_ended = Some(format!("cannot install the leader's snapshot: {reason}"));
+                return;
+            }
+        };
+        if zxid < install.announced_zxid {
+            self.role_ended = Some(format!(
+                "the leader's snapshot is at {zxid:#x}, before the {:#x} it announced",
+                install.announced_zxid
+            ));
+            return;
+        }
+        if let Err(e) = self.log.truncate_after(zxid).await {
+            fatal_storage("cannot truncate the transaction log", &e);
+        }
+        self.window.clear();
+        self.window_base = zxid;
+        self.committed = zxid;
+        self.snap_floor = zxid;
+        let mut seq = new_sequencer(&self.settings, loaded.tree);
+        seq.restore_sessions(&loaded.sessions, now_ms());
+        for s in &self.shards {
+            let _ = s
+                .send(ToShard::ReplaceTree(Box::new(seq.tree().clone())))
+                .await;
+        }
+        self.shared
+            .committed_zxid
+            .store(zxid, std::sync::atomic::Ordering::Release);
+        self.seq = seq;
+        tracing::info!(
+            zxid = format_args!("{zxid:#x}"),
+            "installed the leader's snapshot"
+        );
+        self.role_input(PeerInput::SnapshotInstalled {
+            last_zxid: install.announced_zxid,
+        });
+    }
+
     /// A learner tells the leader which of its sessions were active (they do not expire).
     fn send_touches(&mut self) {
         if self.touches.is_empty() || !self.established {
@@ -999,6 +1235,24 @@ impl Node {
             }
             for s in &self.shards {
                 let _ = s.send(ToShard::Deliver(batch.clone())).await;
+            }
+        }
+        if !self.snap_requests.is_empty() {
+            let sessions: Vec<(SessionId, i32)> = self
+                .seq
+                .sessions()
+                .ids()
+                .map(|(id, s)| (*id, s.timeout_ms))
+                .collect();
+            for peer in std::mem::take(&mut self.snap_requests) {
+                if let Some(s) = self.shards.first() {
+                    let _ = s
+                        .send(ToShard::CaptureSnapshot {
+                            peer,
+                            sessions: sessions.clone(),
+                        })
+                        .await;
+                }
             }
         }
         for msg in std::mem::take(&mut self.to_shards) {

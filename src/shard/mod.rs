@@ -233,7 +233,7 @@ impl ShardCtx {
     }
 
     /// Handles one message from the ZAB executor.
-    pub fn handle_from_zab(&self, msg: ToShard) {
+    pub fn handle_from_zab(self: &Rc<Self>, msg: ToShard) {
         match msg {
             ToShard::Deliver(batch) => self.apply_batch(&batch),
             ToShard::Revalidated {
@@ -272,6 +272,26 @@ impl ShardCtx {
                 for c in st.conns.values() {
                     c.close();
                 }
+            }
+            ToShard::CaptureSnapshot { peer, sessions } => {
+                let image = {
+                    let st = self.state.borrow();
+                    crate::storage::snapshot::SnapshotImage::capture(&st.tree, sessions)
+                };
+                let zab = self.clone();
+                glommio::spawn_local(async move {
+                    let file = glommio::executor()
+                        .spawn_blocking(move || image.encode().map_err(|e| e.to_string()))
+                        .await;
+                    zab.send_to_zab(ToZab::SnapshotReady { peer, file });
+                })
+                .detach();
+            }
+            ToShard::ReplaceTree(tree) => {
+                let mut st = self.state.borrow_mut();
+                st.tree = *tree;
+                st.watches = WatchRegistry::default();
+                st.lagging.clear();
             }
             ToShard::ReportRequest { query_id } => {
                 let report = self.report();

@@ -308,6 +308,35 @@ impl TestCluster {
         }
     }
 
+    /// Adds `lines` to every server's zooN.cfg (before starting them).
+    pub fn add_config(&self, lines: &str) {
+        for node in &self.nodes {
+            let path = self.config_path(node.id);
+            let mut text = std::fs::read_to_string(&path).expect("read zooN.cfg");
+            text.push_str(lines);
+            text.push('\n');
+            std::fs::write(&path, text).expect("write zooN.cfg");
+        }
+    }
+
+    /// Removes everything in server `n`'s dataDir but its `myid` (the server must be down):
+    /// it comes back as a new, empty member.
+    pub fn wipe_data(&self, n: usize) {
+        assert!(self.node(n).child.is_none(), "server {n} still runs");
+        let data = self.data_dir(n);
+        for entry in std::fs::read_dir(&data).expect("list dataDir").flatten() {
+            if entry.file_name() == "myid" {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).expect("remove from dataDir");
+            } else {
+                std::fs::remove_file(&path).expect("remove from dataDir");
+            }
+        }
+    }
+
     /// Starts server `n`, which must not be running. Returns at once.
     pub fn start_node(&mut self, n: usize) {
         assert!(self.node(n).child.is_none(), "server {n} already runs");
