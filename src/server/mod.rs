@@ -551,7 +551,7 @@ async fn run_zab(
             if walk.step(seq.tree(), snapshot_step_nodes) {
                 if let Some((walk, started_at)) = snapshot_walk.take() {
                     write_snapshot_in_background(
-                        walk.finish(),
+                        ToWrite::Image(walk.finish()),
                         &start.snap_dir,
                         &settings,
                         &policy,
@@ -630,20 +630,39 @@ fn new_sequencer(settings: &Settings, tree: crate::tree::DataTree) -> Sequencer 
     )
 }
 
+/// A snapshot to write: captured here (encoded on the way), or already encoded elsewhere.
+enum ToWrite {
+    Image(crate::storage::snapshot::SnapshotImage),
+    File { zxid: i64, bytes: Vec<u8> },
+}
+
 /// Encodes and writes a finished snapshot off the executor, then purges if configured.
 fn write_snapshot_in_background(
-    image: crate::storage::snapshot::SnapshotImage,
+    snapshot: ToWrite,
     snap_dir: &std::path::Path,
     settings: &Arc<Settings>,
     policy: &Rc<RefCell<crate::storage::SnapshotPolicy>>,
     started_at: std::time::Instant,
 ) {
-    let zxid = image.zxid;
     let dir = snap_dir.to_path_buf();
     let policy = policy.clone();
     let settings = settings.clone();
     glommio::spawn_local(async move {
-        match crate::storage::snapshot::write_snapshot_async(dir, image).await {
+        let (zxid, written) = match snapshot {
+            ToWrite::Image(image) => (
+                image.zxid,
+                crate::storage::snapshot::write_snapshot_async(dir, image).await,
+            ),
+            ToWrite::File { zxid, bytes } => (
+                zxid,
+                glommio::executor()
+                    .spawn_blocking(move || {
+                        crate::storage::snapshot::write_snapshot(&dir, zxid, &bytes)
+                    })
+                    .await,
+            ),
+        };
+        match written {
             Ok(path) => {
                 crate::metrics::zab_snapshot_done(started_at, zxid, true);
                 tracing::info!(snapshot = %path.display(), "snapshot written")

@@ -30,7 +30,9 @@
 
 use super::msg::{ToShard, ToZab, ZabReport};
 use super::settings::{QuorumSettings, Settings};
-use super::{fatal_storage, new_sequencer, write_snapshot_in_background, zab_report, Gathers};
+use super::{
+    fatal_storage, new_sequencer, write_snapshot_in_background, zab_report, Gathers, ToWrite,
+};
 use crate::jute::JStr;
 use crate::proto::{op, Id, Request, SessionId, Zxid};
 use crate::quorum::election::{Action as ElectionAction, Decision, ElectedRole, Election, Vote};
@@ -163,6 +165,8 @@ struct Node {
     snap_floor: Zxid,
     policy: Rc<RefCell<crate::storage::SnapshotPolicy>>,
     snapshot_wanted: bool,
+    /// Shard 0 is capturing this server's own snapshot.
+    own_snapshot_in_flight: bool,
     /// Bytes of the last, smallest and largest proposal this leader made (`srvr`).
     proposal_sizes: (i64, i64, i64),
 }
@@ -343,6 +347,7 @@ impl Node {
             snap_floor: Zxid::MIN,
             policy,
             snapshot_wanted: false,
+            own_snapshot_in_flight: false,
             proposal_sizes: (-1, -1, -1),
         })
     }
@@ -988,6 +993,11 @@ impl Node {
         self.waiting_revalidations.clear();
         self.touches.clear();
         self.snap_transfers.clear();
+        if self.snap_requests.contains(&self.q.my_id) {
+            // Never sent: ask again once the next role runs.
+            self.own_snapshot_in_flight = false;
+            self.snapshot_wanted = true;
+        }
         self.snap_requests.clear();
         self.snap_install = None;
         if let Err(e) = self.log.sync().await {
@@ -1060,6 +1070,10 @@ impl Node {
     /// Shard 0 encoded a snapshot for `peer`: announce it, then stream it (see
     /// [`Self::pump_snapshots`]).
     fn snapshot_ready(&mut self, peer: ServerId, file: Result<Vec<u8>, String>) {
+        if peer == self.q.my_id {
+            self.own_snapshot_ready(file);
+            return;
+        }
         let Some(transfer) = self.snap_transfers.get_mut(&peer) else {
             return;
         };
@@ -1292,35 +1306,45 @@ impl Node {
         }
     }
 
-    /// Takes a snapshot once one is due and the tree holds only committed txns. It is an
-    /// exact copy (one step): a replicated server's tree must never be saved with a
-    /// proposal that may still be truncated.
+    /// Asks shard 0 for a snapshot once one is due. Its replica holds exactly the
+    /// committed txns (this executor's tree may run ahead by proposals in flight, which must
+    /// never be saved: they may still be truncated); the capture is an exact copy, taken in
+    /// one step on that shard.
     fn maybe_snapshot(&mut self) {
-        if !self.snapshot_wanted
-            || !self.pending.is_empty()
-            || self.seq.last_zxid() != self.committed
-        {
+        if !self.snapshot_wanted || self.own_snapshot_in_flight {
             return;
         }
         self.snapshot_wanted = false;
-        let sessions: Vec<(SessionId, i32)> = self
-            .seq
-            .sessions()
-            .ids()
-            .map(|(id, s)| (*id, s.timeout_ms))
-            .collect();
-        let mut walk = crate::storage::snapshot::SnapshotCapture::start(self.seq.tree(), sessions);
-        walk.step(self.seq.tree(), usize::MAX);
-        let image = walk.finish();
-        let zxid = image.zxid;
+        self.own_snapshot_in_flight = true;
+        // The next records go to a new segment, after everything the capture can hold.
+        self.log.roll();
+        self.snap_requests.push(self.q.my_id);
+    }
+
+    /// This server's own snapshot, encoded by shard 0: written in the background; the
+    /// records it covers leave the in-memory window.
+    fn own_snapshot_ready(&mut self, file: Result<Vec<u8>, String>) {
+        self.own_snapshot_in_flight = false;
+        let bytes = match file {
+            Ok(bytes) => bytes,
+            Err(reason) => {
+                tracing::error!(%reason, "snapshot failed; the log still holds everything");
+                self.policy.borrow_mut().snapshot_done();
+                return;
+            }
+        };
+        let Some(zxid) = crate::storage::snapshot::file_zxid(&bytes) else {
+            tracing::error!("snapshot failed: no header; the log still holds everything");
+            self.policy.borrow_mut().snapshot_done();
+            return;
+        };
         write_snapshot_in_background(
-            image,
+            ToWrite::File { zxid, bytes },
             &self.snap_dir,
             &self.settings,
             &self.policy,
             std::time::Instant::now(),
         );
-        self.log.roll();
         while self.window.front().is_some_and(|(z, _)| *z <= zxid) {
             self.window.pop_front();
         }

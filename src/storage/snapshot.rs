@@ -443,6 +443,13 @@ pub async fn write_snapshot_async(
         .await
 }
 
+/// The zxid a snapshot file's header names (no other check: for files this server just
+/// encoded). `None` if the bytes do not start with a snapshot header.
+pub fn file_zxid(bytes: &[u8]) -> Option<i64> {
+    let h = bytes.first_chunk::<SNAPSHOT_HEADER_BYTES>()?;
+    (h[0..8] == SNAPSHOT_MAGIC).then(|| header_u64(h, 16) as i64)
+}
+
 fn header_u32(h: &[u8; SNAPSHOT_HEADER_BYTES], i: usize) -> u32 {
     u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]])
 }
