@@ -121,7 +121,7 @@ fn set_data(zxid: i64, data: &Bytes) -> ToShard {
     }]))
 }
 
-fn check_fanout(ctx: &ShardCtx, conns: &[Rc<Conn>], zxid: i64, data: &Bytes) {
+fn check_fanout(ctx: &Rc<ShardCtx>, conns: &[Rc<Conn>], zxid: i64, data: &Bytes) {
     arm(ctx, conns);
     assert_eq!(ctx.state.borrow().watches.watch_count(), conns.len());
     ctx.handle_from_zab(set_data(zxid, data));
