@@ -419,6 +419,18 @@ impl Node {
                     let valid = self.seq.revalidate_remote(now, session_id);
                     self.mesh
                         .send(from, &Message::RevalidateReply { session_id, valid });
+                    if valid {
+                        // The session moved to a learner: a connection here that still
+                        // holds it is stale (ZooKeeper answers it SessionMoved; closing it
+                        // is the same for the client).
+                        self.to_shards.push(ToShard::SessionMoved {
+                            session_id,
+                            keep: Origin {
+                                shard: usize::MAX,
+                                conn: 0,
+                            },
+                        });
+                    }
                 }
             }
             Message::RevalidateReply { session_id, valid } => {
