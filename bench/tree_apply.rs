@@ -238,6 +238,7 @@ fn sequencer(keys: usize) -> (Sequencer, i64) {
     s.handle(
         0,
         Input::CreateSession {
+            can_be_read_only: false,
             origin: ORIGIN,
             timeout_ms: 30_000,
         },

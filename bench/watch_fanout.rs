@@ -27,7 +27,6 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use std::cell::{Cell, RefCell};
 use std::hint::black_box;
 use std::rc::Rc;
-use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 
 const NODE_PATH: &str = "/bench/watched";
@@ -38,9 +37,10 @@ const WATCHERS: [usize; 3] = [1, 100, 10_000];
 fn shard(n: usize) -> (Rc<ShardCtx>, Vec<Rc<Conn>>) {
     let settings = Settings::from_config(corral::config::Config::embedded_default())
         .expect("the embedded default config is servable");
-    let shared = Arc::new(corral::server::Shared {
-        committed_zxid: AtomicI64::new(2),
-    });
+    let shared = Arc::new(corral::server::Shared::default());
+    shared
+        .committed_zxid
+        .store(2, std::sync::atomic::Ordering::Release);
     let tree = corral::tree::DataTree::new(settings.config_node_data.clone());
     let ctx = ShardCtx::new(0, Arc::new(settings), shared, tree);
     let deliver = |zxid: i64, path: &str| {

@@ -579,3 +579,83 @@ fn emptied_member_is_synced_by_snapshot() {
         );
     }
 }
+
+/// `readonlymode.enabled`: a server cut off from its quorum serves read-only sessions
+/// (reads from its data, writes refused with NotReadOnly, `isro` says `ro`, `srvr` says
+/// `Mode: read-only`) and goes back to normal once the quorum is back. ZooKeeper reads
+/// this setting only as a Java system property, so the test runs against Corral alone.
+#[test]
+fn cut_off_server_serves_read_only_sessions() {
+    let mut cluster = TestCluster::configure(3, 1);
+    if cluster.flavor != Flavor::Corral {
+        return;
+    }
+    cluster.add_config("readonlymode.enabled=true");
+    for n in 1..=cluster.size() {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    {
+        let client = connect(&cluster.hosts());
+        client
+            .create("/ro", Some(b"before"), &open(), CreateMode::Persistent)
+            .expect("create before the cut");
+        assert_eq!(client.sync("/ro").expect("sync"), "/ro");
+    }
+    // Leave one participant: no quorum.
+    let survivor = 1;
+    for n in cluster.participants() {
+        if n != survivor {
+            cluster.kill9(n);
+        }
+    }
+    let until = deadline(20);
+    while cluster.four_letter(survivor, "isro").as_deref() != Some("ro") {
+        assert!(
+            Instant::now() < until,
+            "server {survivor} never went read-only"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let srvr = cluster.four_letter(survivor, "srvr").unwrap_or_default();
+    assert!(srvr.contains("Mode: read-only\n"), "srvr: {srvr}");
+    let config = ClientConfig {
+        read_only: true,
+        ..ClientConfig::default()
+    };
+    let ro = Client::connect(&cluster.client_addr(survivor), config).expect("connect string");
+    assert!(
+        ro.wait_connected(Duration::from_secs(CONNECT_S)),
+        "no read-only session"
+    );
+    assert_eq!(ro.state(), corral::client::States::ConnectedReadOnly);
+    let (data, _) = ro.get_data("/ro", false).expect("read in read-only mode");
+    assert_eq!(data.as_deref(), Some(&b"before"[..]));
+    match ro.create("/ro/new", Some(b""), &open(), CreateMode::Persistent) {
+        Err(corral::client::Error::Keeper {
+            code: ErrorCode::NotReadOnly,
+            ..
+        }) => {}
+        other => panic!("a write in read-only mode gave {other:?}"),
+    }
+    // A client that does not accept read-only sessions gets none.
+    let rw = Client::connect(&cluster.client_addr(survivor), ClientConfig::default())
+        .expect("connect string");
+    assert!(
+        !rw.wait_connected(Duration::from_secs(3)),
+        "a read-write session while cut off"
+    );
+    drop(rw);
+    // The quorum comes back: normal service, read-only sessions closed.
+    for n in cluster.participants() {
+        if n != survivor {
+            cluster.start_node(n);
+        }
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    assert_eq!(cluster.four_letter(survivor, "isro").as_deref(), Some("rw"));
+    let client = connect(&cluster.client_addr(survivor));
+    client
+        .create("/ro/after", Some(b""), &open(), CreateMode::Persistent)
+        .expect("write once the quorum is back");
+}

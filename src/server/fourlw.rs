@@ -109,7 +109,13 @@ pub async fn answer(
     } else {
         match word {
             "ruok" => "imok".to_string(),
-            "isro" => "rw".to_string(),
+            "isro" => {
+                let ro = ctx
+                    .shared
+                    .read_only
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if ro { "ro" } else { "rw" }.to_string()
+            }
             "gtmk" => format!("{TRACE_MASK_DEFAULT}\n"),
             "stmk" => {
                 // The mask follows as an 8-byte big-endian long.

@@ -40,6 +40,8 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct Shared {
     pub committed_zxid: std::sync::atomic::AtomicI64,
+    /// A replicated server cut off from its quorum serves read-only sessions (`isro`).
+    pub read_only: std::sync::atomic::AtomicBool,
 }
 
 /// Capacity of each cross-executor channel, in messages.

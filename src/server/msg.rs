@@ -42,6 +42,14 @@ pub enum ToShard {
         session_id: SessionId,
         keep: Origin,
     },
+    /// Grant `origin` a read-only session (a replicated server cut off from its quorum,
+    /// `readonlymode.enabled`): reads are served from this replica, writes fail with
+    /// NotReadOnly.
+    ReadOnlySession {
+        origin: Origin,
+        session_id: SessionId,
+        timeout_ms: i32,
+    },
     /// Close this connection: the server cannot take its session now (a replicated server
     /// with no leader); the client tries another server.
     Refuse {
@@ -57,6 +65,8 @@ pub enum ToShard {
     /// Replace the replica (a learner installed a snapshot from its leader; no connection
     /// is open while it syncs).
     ReplaceTree(Box<crate::tree::DataTree>),
+    /// Close the read-only sessions' connections (the server rejoined its quorum).
+    CloseReadOnly,
     /// Close every client connection (a replicated server lost its role; its clients
     /// reconnect elsewhere or after the next election, as ZooKeeper's do).
     CloseAll,

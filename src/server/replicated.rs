@@ -76,6 +76,9 @@ const IDLE_WAIT_MS_MAX: i64 = 1000;
 /// server pauses a whole second before its next round (as ZooKeeper's clients do), so
 /// holding the handshake instead lets a session resume as soon as a leader serves.
 const HANDSHAKE_HOLD_MS: i64 = 1500;
+/// How long a server cut off from its quorum waits before serving read-only sessions
+/// (`readonlymode.enabled`; ZooKeeper waits max(2 s, tickTime) too).
+const READ_ONLY_AFTER_MS_MIN: i64 = 2000;
 /// Size of one SNAPCHUNK message.
 const SNAP_CHUNK_BYTES: usize = 1 << 20;
 /// Snapshot bytes queued for a learner at a time (the mesh drops messages for a peer whose
@@ -165,6 +168,10 @@ struct Node {
     snap_floor: Zxid,
     policy: Rc<RefCell<crate::storage::SnapshotPolicy>>,
     snapshot_wanted: bool,
+    /// Since when this server has had no established role (for read-only mode).
+    unserving_since_ms: i64,
+    /// Serving read-only sessions now (`readonlymode.enabled`, cut off from the quorum).
+    read_only: bool,
     /// Shard 0 is capturing this server's own snapshot.
     own_snapshot_in_flight: bool,
     /// Bytes of the last, smallest and largest proposal this leader made (`srvr`).
@@ -226,7 +233,7 @@ pub(super) async fn run(
                 } => gathers.start(origin, query_id, detail, &node.shards).await,
                 ToZab::SnapshotReady { peer, file } => node.snapshot_ready(peer, file),
                 ToZab::Report { query_id, report } => {
-                    let (mode, serving) = (node.mode_name(), node.established);
+                    let (mode, serving) = (node.mode_name(), node.established || node.read_only);
                     let proposal_sizes = match node.role {
                         Role::Leading(_) => Some(node.proposal_sizes),
                         _ => None,
@@ -348,11 +355,16 @@ impl Node {
             policy,
             snapshot_wanted: false,
             own_snapshot_in_flight: false,
+            unserving_since_ms: now,
+            read_only: false,
             proposal_sizes: (-1, -1, -1),
         })
     }
 
     fn mode_name(&self) -> &'static str {
+        if self.read_only {
+            return "read-only";
+        }
         match (&self.role, self.established) {
             (Role::Leading(_), true) => "leader",
             (Role::Learning(l), true) if l.is_observer() => "observer",
@@ -376,12 +388,24 @@ impl Node {
             Role::Learning(l) => l.poll_timeout(),
         };
         let held = self.held_handshakes.front().map(|(_, at)| *at);
+        let read_only_from =
+            (self.settings.config.read_only_mode_enabled && !self.established && !self.read_only)
+                .then(|| {
+                    self.unserving_since_ms
+                        + READ_ONLY_AFTER_MS_MIN.max(i64::from(self.settings.tick_ms))
+                });
         let transfer = (!self.snap_transfers.is_empty()).then(|| now_ms() + SNAP_POLL_MS);
-        [self.election.poll_timeout(), role, held, transfer]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(i64::MAX)
+        [
+            self.election.poll_timeout(),
+            role,
+            held,
+            transfer,
+            read_only_from,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(i64::MAX)
     }
 
     fn role_input(&mut self, input: PeerInput) {
@@ -469,6 +493,9 @@ impl Node {
 
     fn on_client_input(&mut self, input: SeqInput) {
         if !self.established {
+            if self.read_only && self.offer_read_only(&input) {
+                return;
+            }
             if matches!(
                 input,
                 SeqInput::CreateSession { .. } | SeqInput::Revalidate { .. }
@@ -485,6 +512,68 @@ impl Node {
             Role::Leading(_) => self.lead_input(input),
             Role::Learning(_) => self.learn_input(input),
             Role::Looking => {}
+        }
+    }
+
+    /// Read-only mode: a client that accepts a read-only session gets one from this server
+    /// alone (a new id, or its own id back if the password checks out). True if answered.
+    fn offer_read_only(&mut self, input: &SeqInput) -> bool {
+        let (origin, session_id, timeout_ms) = match input {
+            SeqInput::CreateSession {
+                origin,
+                timeout_ms,
+                can_be_read_only: true,
+            } => (*origin, self.seq.allocate_session_id(), *timeout_ms),
+            SeqInput::Revalidate {
+                origin,
+                session_id,
+                passwd,
+                timeout_ms,
+                can_be_read_only: true,
+            } => {
+                if passwd.as_ref() != crate::session::password_for(*session_id).as_slice() {
+                    self.to_shards.push(ToShard::Revalidated {
+                        origin: *origin,
+                        session_id: *session_id,
+                        timeout_ms: None,
+                    });
+                    return true;
+                }
+                (*origin, *session_id, *timeout_ms)
+            }
+            _ => return false,
+        };
+        self.to_shards.push(ToShard::ReadOnlySession {
+            origin,
+            session_id,
+            timeout_ms,
+        });
+        true
+    }
+
+    /// Read-only mode starts once the server has been without a role for a while, and
+    /// ends when a role is established (its sessions are closed then, as ZooKeeper's
+    /// read-only server's are when it rejoins).
+    fn update_read_only(&mut self, now: i64) {
+        let wanted = self.settings.config.read_only_mode_enabled
+            && !self.established
+            && now - self.unserving_since_ms
+                >= READ_ONLY_AFTER_MS_MIN.max(i64::from(self.settings.tick_ms));
+        if wanted == self.read_only {
+            return;
+        }
+        self.read_only = wanted;
+        self.shared
+            .read_only
+            .store(wanted, std::sync::atomic::Ordering::Relaxed);
+        if wanted {
+            tracing::warn!("no quorum: serving read-only sessions (readonlymode.enabled)");
+            for (input, _) in std::mem::take(&mut self.held_handshakes) {
+                self.on_client_input(input);
+            }
+        } else {
+            tracing::info!("quorum back: closing the read-only sessions");
+            self.to_shards.push(ToShard::CloseReadOnly);
         }
     }
 
@@ -579,7 +668,9 @@ impl Node {
                 let r = forwarded(0, reply_to.xid, op::SYNC, &[], Bytes::new());
                 (r, reply_to.origin)
             }
-            SeqInput::CreateSession { origin, timeout_ms } => {
+            SeqInput::CreateSession {
+                origin, timeout_ms, ..
+            } => {
                 let session_id = self.seq.allocate_session_id();
                 self.waiting_creates.insert(session_id, origin);
                 let body = Bytes::copy_from_slice(&timeout_ms.to_be_bytes());
@@ -593,6 +684,7 @@ impl Node {
                 session_id,
                 passwd,
                 timeout_ms,
+                ..
             } => {
                 let leader = match &self.role {
                     Role::Learning(l) => l.leader(),
@@ -638,6 +730,7 @@ impl Node {
 
     fn on_timers(&mut self) {
         let now = now_ms();
+        self.update_read_only(now);
         if !self.snap_transfers.is_empty() {
             self.pump_snapshots();
         }
@@ -972,6 +1065,8 @@ impl Node {
 
     fn established(&mut self, epoch: u64) {
         self.established = true;
+        // The read-only sessions end before the role's first answers go out.
+        self.update_read_only(now_ms());
         self.election.established(epoch);
         if let Role::Leading(_) = self.role {
             // This epoch's zxids start above everything of the earlier ones.
@@ -997,6 +1092,7 @@ impl Node {
             Role::Looking => {}
         }
         self.established = false;
+        self.unserving_since_ms = now_ms();
         self.to_shards.push(ToShard::CloseAll);
         self.pending.clear();
         self.waiting_replies.clear();
@@ -1311,6 +1407,26 @@ impl Node {
                 ToShard::CloseAll => {
                     for s in &self.shards {
                         let _ = s.send(ToShard::CloseAll).await;
+                    }
+                }
+                ToShard::CloseReadOnly => {
+                    for s in &self.shards {
+                        let _ = s.send(ToShard::CloseReadOnly).await;
+                    }
+                }
+                ToShard::ReadOnlySession {
+                    origin,
+                    session_id,
+                    timeout_ms,
+                } => {
+                    if let Some(s) = self.shards.get(origin.shard) {
+                        let _ = s
+                            .send(ToShard::ReadOnlySession {
+                                origin,
+                                session_id,
+                                timeout_ms,
+                            })
+                            .await;
                     }
                 }
                 _ => {}

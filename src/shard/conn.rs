@@ -246,14 +246,20 @@ fn handle_connect(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, frame: bytes::Bytes) -> R
     }
     ctx.state.borrow_mut().counters.packets_received += 1;
     let origin = ctx.origin(conn.id);
+    let can_be_read_only = req.read_only == Some(true);
     let input = if req.session_id == 0 {
-        crate::zab::Input::CreateSession { origin, timeout_ms }
+        crate::zab::Input::CreateSession {
+            origin,
+            timeout_ms,
+            can_be_read_only,
+        }
     } else {
         crate::zab::Input::Revalidate {
             origin,
             session_id: req.session_id,
             passwd: req.passwd,
             timeout_ms,
+            can_be_read_only,
         }
     };
     ctx.send_to_zab(crate::server::msg::ToZab::Input(input));

@@ -67,6 +67,8 @@ pub struct ConnState {
     pub out: BytesMut,
     pub slots: VecDeque<Slot>,
     pub handshake: Handshake,
+    /// A read-only session: writes are answered NotReadOnly here.
+    pub read_only: bool,
     pub closing: bool,
     pub received: u64,
     pub sent: u64,
@@ -94,6 +96,7 @@ impl ConnState {
             out: BytesMut::with_capacity(4096),
             slots: VecDeque::new(),
             handshake: Handshake::Awaiting,
+            read_only: false,
             closing: false,
             received: 0,
             sent: 0,
@@ -240,7 +243,7 @@ impl ShardCtx {
                 origin,
                 session_id,
                 timeout_ms,
-            } => self.finish_revalidation(origin.conn, session_id, timeout_ms),
+            } => self.finish_handshake(origin.conn, session_id, timeout_ms, false),
             ToShard::SessionMoved { session_id, keep } => {
                 let st = self.state.borrow();
                 if let Some(cid) = st.by_session.get(&session_id) {
@@ -255,10 +258,22 @@ impl ShardCtx {
                     }
                 }
             }
+            ToShard::ReadOnlySession {
+                origin,
+                session_id,
+                timeout_ms,
+            } => self.finish_handshake(origin.conn, session_id, Some(timeout_ms), true),
             ToShard::Refuse { origin } => {
                 if let Some(c) = self.state.borrow().conns.get(&origin.conn) {
                     tracing::debug!(peer = %c.peer, "not serving: connection refused");
                     c.close();
+                }
+            }
+            ToShard::CloseReadOnly => {
+                for c in self.state.borrow().conns.values() {
+                    if c.st.borrow().read_only {
+                        c.close();
+                    }
                 }
             }
             ToShard::CloseAll => {
@@ -421,14 +436,22 @@ impl ShardCtx {
             timeout_ms,
             session_id,
             &crate::session::password_for(session_id),
-            read_only,
+            read_only.map(|_| false),
         );
         drop(cs);
         tracing::debug!(session = format_args!("0x{session_id:x}"), peer = %conn.peer, "session established");
         self.serve_queued(st, conn);
     }
 
-    fn finish_revalidation(&self, cid: ConnId, session_id: SessionId, timeout_ms: Option<i32>) {
+    /// Answers a resumed session (`timeout_ms` None: unknown or wrong password), or a
+    /// read-only one.
+    fn finish_handshake(
+        &self,
+        cid: ConnId,
+        session_id: SessionId,
+        timeout_ms: Option<i32>,
+        read_only_session: bool,
+    ) {
         let mut st = self.state.borrow_mut();
         let st = &mut *st;
         let Some(conn) = st.conns.get(&cid).cloned() else {
@@ -444,17 +467,18 @@ impl ShardCtx {
                     cs.handshake = Handshake::Done;
                     cs.session_id = session_id;
                     cs.timeout_ms = t;
+                    cs.read_only = read_only_session;
                     reply::connect_response(
                         &mut cs.out,
                         t,
                         session_id,
                         &crate::session::password_for(session_id),
-                        read_only,
+                        read_only.map(|_| read_only_session),
                     );
                 }
                 None => {
                     // ZooKeeper's answer to an unknown session or a wrong password.
-                    reply::connect_response(&mut cs.out, 0, 0, &[0; 16], read_only);
+                    reply::connect_response(&mut cs.out, 0, 0, &[0; 16], read_only.map(|_| false));
                     cs.closing = true;
                 }
             }
@@ -581,6 +605,24 @@ impl ShardCtx {
         st.touched.insert(cs.session_id);
         let min_zxid = self.committed_zxid();
         let must_wait = !cs.slots.is_empty() || st.tree.last_zxid() < min_zxid;
+        if cs.read_only && (req.is_write() || matches!(req, R::Sync(_))) {
+            // A read-only session: nothing commits while the server is cut off, so every
+            // reply is immediate and stays in order.
+            let zxid = st.tree.last_zxid();
+            match req {
+                R::Sync(path) => reply::sync_response(&mut cs.out, xid, zxid, &path),
+                R::CloseSession => {
+                    reply::header_only(&mut cs.out, xid, zxid, crate::proto::ErrorCode::Ok);
+                    cs.closing = true;
+                }
+                _ => {
+                    reply::header_only(&mut cs.out, xid, zxid, crate::proto::ErrorCode::NotReadOnly)
+                }
+            }
+            cs.sent += 1;
+            st.counters.packets_sent += 1;
+            return;
+        }
         match req {
             R::Sync(path) => {
                 cs.slots.push_back(Slot::Write {

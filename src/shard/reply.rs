@@ -51,9 +51,9 @@ pub fn connect_response(
     out.put_i32(timeout_ms);
     out.put_i64(session_id);
     out.put_buffer(passwd);
-    if read_only.is_some() {
-        // This server is never in read-only mode (yet): always false.
-        out.put_bool(false);
+    // Only to a client that sent its canBeReadOnly byte: whether this session is read-only.
+    if let Some(read_only) = read_only {
+        out.put_bool(read_only);
     }
     end_frame(out, at);
 }

@@ -62,14 +62,20 @@ pub enum Input {
     },
     /// A sync: answered once everything ordered before it is delivered.
     Sync { reply_to: ReplyTo, path: JStr },
-    /// A handshake asking for a new session.
-    CreateSession { origin: Origin, timeout_ms: i32 },
+    /// A handshake asking for a new session. `can_be_read_only`: the client accepts a
+    /// read-only session (a replicated server cut off from its quorum offers one).
+    CreateSession {
+        origin: Origin,
+        timeout_ms: i32,
+        can_be_read_only: bool,
+    },
     /// A handshake resuming `session_id`.
     Revalidate {
         origin: Origin,
         session_id: SessionId,
         passwd: Bytes,
         timeout_ms: i32,
+        can_be_read_only: bool,
     },
     /// Sessions that sent anything since the last batch.
     Touch { sessions: Vec<SessionId> },
@@ -205,7 +211,9 @@ impl Sequencer {
                 reply_to: Some(reply_to),
                 sync_path: Some(path),
             }),
-            Input::CreateSession { origin, timeout_ms } => {
+            Input::CreateSession {
+                origin, timeout_ms, ..
+            } => {
                 if self.sessions.len() >= crate::session::SESSIONS_MAX {
                     self.flush();
                     self.actions.push_back(Action::Revalidated {
@@ -235,6 +243,7 @@ impl Sequencer {
                 session_id,
                 passwd,
                 timeout_ms,
+                ..
             } => {
                 let valid = self.sessions.is_active(session_id)
                     && passwd.as_ref() == password_for(session_id).as_slice();

@@ -29,6 +29,7 @@ fn new_session(s: &mut Sequencer, now_ms: i64) -> SessionId {
     s.handle(
         now_ms,
         Input::CreateSession {
+            can_be_read_only: false,
             origin: ORIGIN,
             timeout_ms: 4000,
         },
@@ -122,6 +123,7 @@ fn handle_revalidate_checks_password_and_moves_session() {
     s.handle(
         10,
         Input::Revalidate {
+            can_be_read_only: false,
             origin: other,
             session_id: id,
             passwd: Bytes::copy_from_slice(&password_for(id)),
@@ -140,6 +142,7 @@ fn handle_revalidate_checks_password_and_moves_session() {
     s.handle(
         10,
         Input::Revalidate {
+            can_be_read_only: false,
             origin: other,
             session_id: id,
             passwd: Bytes::from_static(&[0; 16]),
