@@ -67,8 +67,6 @@ pub(super) struct ReplicatedStart {
     pub snap_dir: PathBuf,
 }
 
-/// Client inputs handled per turn before the log is synced (bounds one group commit).
-const INPUTS_PER_TURN_MAX: usize = 1024;
 /// The longest the loop sleeps without a timer due (timers are rechecked after it).
 const IDLE_WAIT_MS_MAX: i64 = 1000;
 /// How long a new or resuming session's handshake may wait for an election to end before
@@ -203,6 +201,7 @@ pub(super) async fn run(
         Err(e) => fatal_storage("cannot start replication", &e),
     };
     let mut gathers = Gathers::default();
+    let inputs_per_turn_max = (settings.config.corral.commit_max_batch as usize).max(1);
     loop {
         let idle = inbox.borrow().is_empty() && node.mesh.inbox.borrow().is_empty();
         if idle {
@@ -221,7 +220,9 @@ pub(super) async fn run(
             node.on_mesh_event(event);
             node.drive().await;
         }
-        for _ in 0..INPUTS_PER_TURN_MAX {
+        // Client inputs handled per turn before the log is synced: one group commit's
+        // worth (`corral.commit.maxBatch`), as in standalone mode.
+        for _ in 0..inputs_per_turn_max {
             let next = inbox.borrow_mut().pop_front();
             let Some(msg) = next else { break };
             match msg {
