@@ -686,6 +686,21 @@ impl<Q: QuorumVerifier> Election<Q> {
         }
     }
 
+    /// A connection to `peer` just came up: tell a voter our current vote (or decision) at
+    /// once, as ZooKeeper resends its last notification on a new connection. Without this
+    /// a server whose vote was dropped for want of a link waits for its next resend (the
+    /// interval doubles up to a minute while it is alone).
+    pub fn peer_connected(&mut self, peer: ServerId) {
+        if peer == self.my_id || !self.cfg.quorum.is_voter(peer) {
+            return;
+        }
+        let notification = self.current_notification();
+        self.actions.push_back(Action::Send {
+            to: peer,
+            notification,
+        });
+    }
+
     /// What we hold now: the proposal while looking, the decision after.
     fn current_notification(&self) -> Notification {
         match self.phase {

@@ -391,12 +391,7 @@ async fn run_zab(
     let mut seq = new_sequencer(&settings, start.tree);
     seq.restore_sessions(&start.sessions, now_ms());
     let cfg = &settings.config;
-    let log_options = crate::storage::txn_log::LogOptions {
-        pre_alloc_bytes: cfg.pre_alloc_kb * 1024,
-        force_sync: cfg.force_sync,
-        fsync_warning_threshold_ms: cfg.fsync_warning_threshold_ms,
-        segment_bytes_max: cfg.txn_log_size_limit_kb.map(|kb| kb * 1024),
-    };
+    let log_options = log_options(&settings);
     let mut log = match crate::storage::txn_log::LogWriter::open(
         &start.log_dir,
         log_options,
@@ -615,6 +610,17 @@ fn spawn_ticks(settings: &Settings, inbox: &Inbox, wake: &Rc<Notify>) {
         }
     })
     .detach();
+}
+
+/// The transaction log's settings from zoo.cfg.
+fn log_options(settings: &Settings) -> crate::storage::txn_log::LogOptions {
+    let cfg = &settings.config;
+    crate::storage::txn_log::LogOptions {
+        pre_alloc_bytes: cfg.pre_alloc_kb * 1024,
+        force_sync: cfg.force_sync,
+        fsync_warning_threshold_ms: cfg.fsync_warning_threshold_ms,
+        segment_bytes_max: cfg.txn_log_size_limit_kb.map(|kb| kb * 1024),
+    }
 }
 
 fn new_sequencer(settings: &Settings, tree: crate::tree::DataTree) -> Sequencer {

@@ -82,6 +82,31 @@ pub enum ToShard {
     },
 }
 
+impl ToShard {
+    /// The shard holding the connection a message is about, if it is about one.
+    pub fn origin_shard(&self) -> Option<usize> {
+        match self {
+            ToShard::Revalidated { origin, .. }
+            | ToShard::Refuse { origin }
+            | ToShard::ReadOnlySession { origin, .. } => Some(origin.shard),
+            _ => None,
+        }
+    }
+
+    /// A copy for every shard, for the messages all shards get (session moved, closes).
+    pub fn broadcast_copy(&self) -> Option<ToShard> {
+        match self {
+            ToShard::SessionMoved { session_id, keep } => Some(ToShard::SessionMoved {
+                session_id: *session_id,
+                keep: *keep,
+            }),
+            ToShard::CloseAll => Some(ToShard::CloseAll),
+            ToShard::CloseReadOnly => Some(ToShard::CloseReadOnly),
+            _ => None,
+        }
+    }
+}
+
 /// One client connection as `cons` shows it.
 #[derive(Debug, Clone, Default)]
 pub struct ConnReport {

@@ -76,6 +76,8 @@ pub enum MeshEvent {
     /// [`PeerMesh::disconnect`]ed). Everything it delivered came before this event; anything
     /// after it from `peer` came on a new connection.
     Down { peer: ServerId },
+    /// A connection to `peer` is up (after the `Down` of the one it replaced, if any).
+    Up { peer: ServerId },
 }
 
 /// The mesh. Events land in `inbox` and `inbox_wake` is notified.
@@ -274,6 +276,7 @@ impl PeerMesh {
             }
             generation
         };
+        self.push_event(MeshEvent::Up { peer });
         tracing::info!(peer, "quorum connection up");
         // Reading and writing run side by side, so two servers sending each other more
         // than the socket buffers hold never wait on each other.
@@ -512,7 +515,7 @@ mod tests {
                     .await;
                     got.extend(mesh.inbox.borrow_mut().drain(..).filter_map(|e| match e {
                         MeshEvent::Message { from, msg } => Some((from, msg)),
-                        MeshEvent::Down { .. } => None,
+                        MeshEvent::Down { .. } | MeshEvent::Up { .. } => None,
                     }));
                 }
                 // Keep answering until every node has heard enough (or the deadline).

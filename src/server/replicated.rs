@@ -31,7 +31,8 @@
 use super::msg::{ToShard, ToZab, ZabReport};
 use super::settings::{QuorumSettings, Settings};
 use super::{
-    fatal_storage, new_sequencer, write_snapshot_in_background, zab_report, Gathers, ToWrite,
+    fatal_storage, log_options, new_sequencer, write_snapshot_in_background, zab_report, Gathers,
+    ToWrite,
 };
 use crate::jute::JStr;
 use crate::proto::{op, Id, Request, SessionId, Zxid};
@@ -291,15 +292,13 @@ impl Node {
         let accepted_epoch = read_epoch(ACCEPTED_EPOCH_FILE)?;
         let current_epoch = read_epoch(CURRENT_EPOCH_FILE)?.min(accepted_epoch);
         let cfg = &settings.config;
-        let log_options = crate::storage::txn_log::LogOptions {
-            pre_alloc_bytes: cfg.pre_alloc_kb * 1024,
-            force_sync: cfg.force_sync,
-            fsync_warning_threshold_ms: cfg.fsync_warning_threshold_ms,
-            segment_bytes_max: cfg.txn_log_size_limit_kb.map(|kb| kb * 1024),
-        };
-        let log = LogWriter::open(&start.log_dir, log_options, start.last_logged_zxid)
-            .await
-            .map_err(|e| e.to_string())?;
+        let log = LogWriter::open(
+            &start.log_dir,
+            log_options(&settings),
+            start.last_logged_zxid,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let mut seq = new_sequencer(&settings, start.tree);
         seq.restore_sessions(&start.sessions, now);
         let own_vote = Vote {
@@ -429,6 +428,10 @@ impl Node {
                 self.role_input(PeerInput::Disconnected { peer });
                 return;
             }
+            MeshEvent::Up { peer } => {
+                self.election.peer_connected(peer);
+                return;
+            }
             MeshEvent::Message { from, msg } => (from, msg),
         };
         match msg {
@@ -487,6 +490,18 @@ impl Node {
                 if matches!(self.role, Role::Looking) =>
             {
                 self.early_infos.insert(from, msg);
+            }
+            Message::FollowerInfo(_) | Message::ObserverInfo(_)
+                if matches!(self.role, Role::Learning(_)) =>
+            {
+                // It takes us for its leader, but we follow another: cut the link so it
+                // looks again now (ZooKeeper's learner finds nobody listening on a
+                // follower's quorum port) instead of waiting out initLimit.
+                tracing::info!(
+                    peer = from,
+                    "a learner named this follower its leader; disconnecting it"
+                );
+                self.mesh.disconnect(from);
             }
             msg => self.role_input(PeerInput::Message { from, msg }),
         }
@@ -1379,58 +1394,16 @@ impl Node {
             }
         }
         for msg in std::mem::take(&mut self.to_shards) {
-            match msg {
-                ToShard::Revalidated {
-                    origin,
-                    session_id,
-                    timeout_ms,
-                } => {
-                    if let Some(s) = self.shards.get(origin.shard) {
-                        let _ = s
-                            .send(ToShard::Revalidated {
-                                origin,
-                                session_id,
-                                timeout_ms,
-                            })
-                            .await;
+            if let Some(shard) = msg.origin_shard() {
+                if let Some(s) = self.shards.get(shard) {
+                    let _ = s.send(msg).await;
+                }
+            } else {
+                for s in &self.shards {
+                    if let Some(copy) = msg.broadcast_copy() {
+                        let _ = s.send(copy).await;
                     }
                 }
-                ToShard::Refuse { origin } => {
-                    if let Some(s) = self.shards.get(origin.shard) {
-                        let _ = s.send(ToShard::Refuse { origin }).await;
-                    }
-                }
-                ToShard::SessionMoved { session_id, keep } => {
-                    for s in &self.shards {
-                        let _ = s.send(ToShard::SessionMoved { session_id, keep }).await;
-                    }
-                }
-                ToShard::CloseAll => {
-                    for s in &self.shards {
-                        let _ = s.send(ToShard::CloseAll).await;
-                    }
-                }
-                ToShard::CloseReadOnly => {
-                    for s in &self.shards {
-                        let _ = s.send(ToShard::CloseReadOnly).await;
-                    }
-                }
-                ToShard::ReadOnlySession {
-                    origin,
-                    session_id,
-                    timeout_ms,
-                } => {
-                    if let Some(s) = self.shards.get(origin.shard) {
-                        let _ = s
-                            .send(ToShard::ReadOnlySession {
-                                origin,
-                                session_id,
-                                timeout_ms,
-                            })
-                            .await;
-                    }
-                }
-                _ => {}
             }
         }
     }
