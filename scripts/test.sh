@@ -6,7 +6,10 @@
 #      its Java zkCli.sh and C cli_mt clients, plus the Debian packages the
 #      client suites list in tests/clients/*/debian-packages.
 #   2. A Python venv in .venv with tests/compat/requirements.txt.
-#   3. cargo build --release --locked, then cargo test --release --locked.
+#   3. cargo build --release --locked, then cargo test --release --locked;
+#      tests/scripts/zkserver_test.sh (zkServer.sh and the 3 + 1 walkthrough) and
+#      tests/scripts/netns_partition.sh (four hosts in network namespaces; skips
+#      itself where namespaces cannot be made).
 #   4. tests/compat/run.sh zookeeper: the compat suites against the real
 #      ZooKeeper, proving that they describe it (skipped with --quick).
 #   5. tests/compat/run.sh corral: the same suites against Corral.
@@ -137,6 +140,23 @@ else
   failed=$((failed + 1))
 fi
 [[ $zk_rc -eq 0 ]] || step_failed "zkserver_test"
+
+# ---------------------------------------------------------------- multi-host partition
+# Four network namespaces, the leader partitioned away and healed; prints "skip: ..." and
+# passes where namespaces cannot be made (not root, no `ip netns`).
+banner "tests/scripts/netns_partition.sh (4 hosts in network namespaces)"
+ns_log=$(mktemp)
+CORRAL_BIN="$ROOT/target/release/corral" \
+  timeout 180 bash "$ROOT/tests/scripts/netns_partition.sh" 2>&1 | tee "$ns_log"
+ns_rc=${PIPESTATUS[0]}
+ns_line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$ns_log" | tail -n 1)
+rm -f "$ns_log"
+if [[ -n $ns_line ]]; then
+  passed=$((passed + ${ns_line%% *}))
+  ns_f=$(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$ns_line")
+  failed=$((failed + ns_f))
+fi
+[[ $ns_rc -eq 0 ]] || step_failed "netns_partition"
 
 # ---------------------------------------------------------------- 4-5. compat
 run_compat() {
