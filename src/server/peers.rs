@@ -199,17 +199,25 @@ impl PeerMesh {
             match listener.accept().await {
                 Ok(stream) => {
                     if self.state.borrow().handshakes >= HANDSHAKES_MAX {
+                        let from = stream
+                            .peer_addr()
+                            .map(|a| a.to_string())
+                            .unwrap_or_default();
                         tracing::warn!(
-                            peer = ?stream.peer_addr().ok(),
+                            %from,
                             "too many quorum connections without a hello; refused"
                         );
                         continue;
                     }
                     let mesh = self.clone();
                     glommio::spawn_local(async move {
-                        let peer_addr = stream.peer_addr().ok();
+                        let from = stream
+                            .peer_addr()
+                            .map(|a| a.to_string())
+                            .unwrap_or_default();
                         if let Err(reason) = mesh.serve(stream, None).await {
-                            tracing::info!(peer = ?peer_addr, %reason, "quorum connection closed");
+                            // Who it was is known only once its hello checked out.
+                            tracing::info!(%from, %reason, "quorum connection closed");
                         }
                     })
                     .detach();
