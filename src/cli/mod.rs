@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod import_zk;
 pub mod logdump;
+pub mod sim;
 pub mod snapdump;
 pub mod tune;
 pub mod zkcli;
@@ -86,6 +87,10 @@ enum Command {
     /// memlock), pick a tuning profile and write a zoo.cfg; `--check CFG` warns about
     /// settings that fight the hardware.
     Tune(tune::TuneArgs),
+    /// Run the deterministic replication simulations over a range of seeds (the whole
+    /// cluster, or fast leader election with --election); a failure prints its seed and the
+    /// command that replays it.
+    Sim(sim::SimArgs),
     /// Print Corral's version.
     Version,
 }
@@ -141,6 +146,7 @@ pub fn main() -> i32 {
         }
         Command::ImportZk(args) => import_zk::run(args),
         Command::Tune(args) => tune::run(args),
+        Command::Sim(args) => sim::run(args),
         Command::Version => {
             println!(
                 "Corral {} (ZooKeeper 3.8 protocol)",

@@ -40,8 +40,13 @@
 //!    before it is established; accepted and current epochs never go back.
 //! 5. FIFO per client session: a session's committed writes are in its submission order.
 //!
-//! Replay one seed with `CORRAL_SIM_SEED=<n> cargo test --lib quorum::cluster_sim --
-//! --nocapture` (prints the trace); `CORRAL_SIM_SEEDS=<count>` runs more seeds.
+//! Entry point: [`run_seed`] runs one seed and returns its [`Stats`] or the [`Failure`]
+//! (seed, simulated time, reason); a panic of the code under test is a failure too.
+//! `corral sim` runs ranges of seeds; `scripts/sim-soak.sh` runs long soaks.
+//!
+//! Replay one seed with `corral sim --seed <n> --trace`, or with `CORRAL_SIM_SEED=<n> cargo
+//! test --lib quorum::cluster_sim -- --nocapture` (both print the trace on stderr);
+//! `CORRAL_SIM_SEEDS=<count>` runs more seeds in the test.
 
 use super::election::{
     Action as ElectionAction, ElectedRole, Election, ElectionConfig, MajorityQuorum, Vote,
@@ -54,7 +59,10 @@ use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-const SEEDS_DEFAULT: u64 = 500;
+/// Seeds the in-crate test runs by default (seeds 1..=this): 5000 in an optimised build
+/// (`cargo test --release`, as `scripts/test.sh` runs it: a few seconds), 1000 in a debug
+/// build (where one seed costs about ten times as much).
+pub const SEEDS_DEFAULT: u64 = if cfg!(debug_assertions) { 1000 } else { 5000 };
 const TICK_MS: i64 = 500;
 const INIT_LIMIT_TICKS: u32 = 10;
 const SYNC_LIMIT_TICKS: u32 = 5;
@@ -144,22 +152,138 @@ enum Event {
     Client(u64),
 }
 
-#[derive(Default, Debug)]
-struct Stats {
-    events: u64,
-    establishments: u64,
-    commits: u64,
-    acked: u64,
-    diffs: u64,
-    truncs: u64,
-    snaps: u64,
-    crashes: u64,
-    cuts: u64,
-    step_downs_ahead: u64,
-    learner_restarts: u64,
-    syncs_reached: u64,
-    forwarded: u64,
-    adversarial_decisions: u64,
+/// What one run (or, added up with [`Stats::add`], many runs) did: the probes that show the
+/// seeds reach the paths they claim to test.
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Seeds run (1 for one run).
+    pub seeds: u64,
+    /// Simulated time of the runs, in ms, summed.
+    pub sim_ms: u64,
+    /// Events handled (messages, disconnections, fsyncs, crashes, restarts, clients).
+    pub events: u64,
+    /// Leaders established.
+    pub establishments: u64,
+    /// Txns appended to the one global order (first delivery anywhere).
+    pub commits: u64,
+    /// Client writes answered by the server the client is on.
+    pub acked: u64,
+    /// DIFF syncs sent.
+    pub diffs: u64,
+    /// TRUNC syncs sent.
+    pub truncs: u64,
+    /// SNAP syncs sent.
+    pub snaps: u64,
+    /// Server crashes.
+    pub crashes: u64,
+    /// Quorum connections cut.
+    pub cuts: u64,
+    /// Leaders that stepped down for a voter ahead of them (discovery's check).
+    pub step_downs_ahead: u64,
+    /// Times a role went back to looking.
+    pub learner_restarts: u64,
+    /// Forwarded syncs answered.
+    pub syncs_reached: u64,
+    /// Client requests forwarded by learners to a leader.
+    pub forwarded: u64,
+    /// Decisions replaced by an arbitrary voter (adversarial seeds).
+    pub adversarial_decisions: u64,
+}
+
+impl Stats {
+    /// Adds another run's counters to these.
+    pub fn add(&mut self, o: &Stats) {
+        self.seeds += o.seeds;
+        self.sim_ms += o.sim_ms;
+        self.events += o.events;
+        self.establishments += o.establishments;
+        self.commits += o.commits;
+        self.acked += o.acked;
+        self.diffs += o.diffs;
+        self.truncs += o.truncs;
+        self.snaps += o.snaps;
+        self.crashes += o.crashes;
+        self.cuts += o.cuts;
+        self.step_downs_ahead += o.step_downs_ahead;
+        self.learner_restarts += o.learner_restarts;
+        self.syncs_reached += o.syncs_reached;
+        self.forwarded += o.forwarded;
+        self.adversarial_decisions += o.adversarial_decisions;
+    }
+
+    /// The probes these runs never hit, by name. Over a few hundred seeds every one must be
+    /// hit; a single seed hits only some.
+    pub fn probes_missed(&self) -> Vec<&'static str> {
+        let probes = [
+            ("acknowledged write", self.acked),
+            ("forwarded write", self.forwarded),
+            ("DIFF", self.diffs),
+            ("TRUNC", self.truncs),
+            ("SNAP", self.snaps),
+            ("crash", self.crashes),
+            ("answered sync", self.syncs_reached),
+        ];
+        probes
+            .iter()
+            .filter(|(_, n)| *n == 0)
+            .map(|(name, _)| *name)
+            .collect()
+    }
+}
+
+/// A seed that broke a checked property (or made the code under test panic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub seed: u64,
+    /// Simulated time of the failure, in ms.
+    pub at_ms: i64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "seed {} at {} ms: {}",
+            self.seed, self.at_ms, self.reason
+        )
+    }
+}
+
+/// Runs the simulation of `seed` to its end: `Ok` with its counters when every check held
+/// and the calm phase settled. `trace` prints every event on stderr. Bounded: at most
+/// `EVENTS_MAX` events and `SETTLE_BUDGET_MS` of simulated calm phase.
+pub fn run_seed(seed: u64, trace: bool) -> Result<Stats, Failure> {
+    let mut sim = Sim::new(seed, trace);
+    // The machines under test assert their invariants: a panic is this seed's failure,
+    // reported with the seed like any other.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run()));
+    let reason = match outcome {
+        Ok(Ok(())) => {
+            let mut stats = std::mem::take(&mut sim.stats);
+            stats.seeds = 1;
+            stats.sim_ms = u64::try_from(sim.now_ms).unwrap_or(0);
+            return Ok(stats);
+        }
+        Ok(Err(why)) => why,
+        Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+    };
+    Err(Failure {
+        seed,
+        at_ms: sim.now_ms,
+        reason,
+    })
+}
+
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
 }
 
 struct Scenario {
@@ -1128,54 +1252,52 @@ fn parse_write(txn: &Bytes) -> Option<(usize, i32)> {
     Some((s.parse().ok()?, x.parse().ok()?))
 }
 
-#[test]
-fn simulated_clusters_keep_one_order_and_every_acknowledged_write() {
-    let single: Option<u64> = std::env::var("CORRAL_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok());
-    let count: u64 = std::env::var("CORRAL_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SEEDS_DEFAULT);
-    let seeds: Vec<u64> = match single {
-        Some(seed) => vec![seed],
-        None => (1..=count).collect(),
-    };
-    let mut total = Stats::default();
-    for seed in seeds {
-        let mut sim = Sim::new(seed, single.is_some());
-        if let Err(why) = sim.run() {
-            panic!(
-                "cluster simulation failed, seed {seed} at {} ms: {why}\n\
-                 replay: CORRAL_SIM_SEED={seed} cargo test --lib quorum::cluster_sim -- --nocapture",
-                sim.now_ms
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_clusters_keep_one_order_and_every_acknowledged_write() {
+        let single: Option<u64> = std::env::var("CORRAL_SIM_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        let count: u64 = std::env::var("CORRAL_SIM_SEEDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(SEEDS_DEFAULT);
+        let seeds: Vec<u64> = match single {
+            Some(seed) => vec![seed],
+            None => (1..=count).collect(),
+        };
+        let mut total = Stats::default();
+        for seed in seeds {
+            match run_seed(seed, single.is_some()) {
+                Ok(s) => total.add(&s),
+                Err(f) => panic!(
+                    "cluster simulation failed, {f}\n\
+                     replay: corral sim --seed {seed} --trace\n\
+                     or: CORRAL_SIM_SEED={seed} cargo test --lib quorum::cluster_sim -- --nocapture"
+                ),
+            }
+        }
+        eprintln!("cluster sim: {total:?}");
+        if single.is_none() {
+            // Probes: the runs reach the paths they claim to test.
+            assert_eq!(total.seeds, count);
+            assert!(
+                total.probes_missed().is_empty(),
+                "never reached: {:?}",
+                total.probes_missed()
             );
         }
-        let s = &sim.stats;
-        total.events += s.events;
-        total.establishments += s.establishments;
-        total.commits += s.commits;
-        total.acked += s.acked;
-        total.diffs += s.diffs;
-        total.truncs += s.truncs;
-        total.snaps += s.snaps;
-        total.crashes += s.crashes;
-        total.cuts += s.cuts;
-        total.step_downs_ahead += s.step_downs_ahead;
-        total.learner_restarts += s.learner_restarts;
-        total.syncs_reached += s.syncs_reached;
-        total.forwarded += s.forwarded;
-        total.adversarial_decisions += s.adversarial_decisions;
     }
-    eprintln!("cluster sim: {total:?}");
-    if single.is_none() {
-        // Probes: the runs reach the paths they claim to test.
-        assert!(total.acked > 0, "no write was ever acknowledged");
-        assert!(total.forwarded > 0, "no write was ever forwarded");
-        assert!(total.diffs > 0, "no DIFF");
-        assert!(total.truncs > 0, "no TRUNC");
-        assert!(total.snaps > 0, "no SNAP");
-        assert!(total.crashes > 0, "no crash");
-        assert!(total.syncs_reached > 0, "no forwarded sync answered");
+
+    #[test]
+    fn a_seed_replays_exactly() {
+        let a = run_seed(7, false);
+        let b = run_seed(7, false);
+        assert!(a.is_ok(), "{a:?}");
+        assert_eq!(a, b);
+        assert_ne!(a, run_seed(8, false), "two seeds ran the same simulation");
     }
 }

@@ -12,19 +12,16 @@
 //!
 //! Nothing here opens sockets, reads clocks or draws random numbers; the runtime (a later
 //! slice) carries frames between peers and calls `tick` when [`election::Election::poll_timeout`]
-//! says so. The simulations (`election_sim`, `cluster_sim`) drive them on a fake clock,
-//! network and disk; see `docs/replication.md`.
+//! says so. The simulations ([`election_sim`], [`cluster_sim`]) drive them on a fake clock,
+//! network and disk, in `cargo test` and in `corral sim`; see `docs/replication.md`.
 
+pub mod cluster_sim;
 pub mod election;
+pub mod election_sim;
 pub mod peer;
+mod sim_rng;
 pub mod wire;
 
-#[cfg(test)]
-mod cluster_sim;
-#[cfg(test)]
-mod election_sim;
-#[cfg(test)]
-mod sim_rng;
 #[cfg(test)]
 mod wire_tests;
 
