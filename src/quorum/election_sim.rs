@@ -7,7 +7,7 @@
 //! seconds is followed by a calm phase (no loss, short delays) in which the election must
 //! settle: every live server established under one leader.
 //!
-//! "Established" stands in for discovery and sync, which are not built yet: a leader is
+//! "Established" stands in for discovery and sync (simulated in `cluster_sim`): a leader is
 //! established while a quorum of live voters (itself included) has decided to follow it, and
 //! a learner while its leader is. A server not established `initLimit` ticks after deciding,
 //! or that lost its establishment for `syncLimit` ticks, starts a new round, as ZooKeeper's

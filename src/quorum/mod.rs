@@ -10,8 +10,8 @@
 //!   PROPOSAL / ACK / COMMIT, INFORM; messages, fsync completions and ticks in, sends, log
 //!   writes, epoch writes and committed records out.
 //!
-//! Nothing here opens sockets, reads clocks or draws random numbers; the runtime (a later
-//! slice) carries frames between peers and calls `tick` when [`election::Election::poll_timeout`]
+//! Nothing here opens sockets, reads clocks or draws random numbers; the runtime
+//! (`server::replicated`, over `server::peers`) carries frames between peers and calls `tick` when [`election::Election::poll_timeout`]
 //! says so. The simulations ([`election_sim`], [`cluster_sim`]) drive them on a fake clock,
 //! network and disk, in `cargo test` and in `corral sim`; see `docs/replication.md`.
 
