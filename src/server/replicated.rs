@@ -73,8 +73,11 @@ const IDLE_WAIT_MS_MAX: i64 = 1000;
 /// How long a new or resuming session's handshake may wait for an election to end before
 /// it is refused. An election takes a few hundred milliseconds; a client refused by every
 /// server pauses a whole second before its next round (as ZooKeeper's clients do), so
-/// holding the handshake instead lets a session resume as soon as a leader serves.
-const HANDSHAKE_HOLD_MS: i64 = 1500;
+/// holding the handshake instead lets a session resume as soon as a leader serves. Never
+/// longer than a sixth of the session timeout: the Java client gives each of (say) four
+/// servers two thirds of it divided by their number to answer, and must not time out here
+/// when another server would serve it.
+const HANDSHAKE_HOLD_MS: i64 = 1000;
 /// How long a server cut off from its quorum waits before serving read-only sessions
 /// (`readonlymode.enabled`; ZooKeeper waits max(2 s, tickTime) too).
 const READ_ONLY_AFTER_MS_MIN: i64 = 2000;
@@ -387,7 +390,7 @@ impl Node {
             Role::Leading(l) => l.poll_timeout(),
             Role::Learning(l) => l.poll_timeout(),
         };
-        let held = self.held_handshakes.front().map(|(_, at)| *at);
+        let held = self.held_handshakes.iter().map(|(_, at)| *at).min();
         let read_only_from =
             (self.settings.config.read_only_mode_enabled && !self.established && !self.read_only)
                 .then(|| {
@@ -516,8 +519,13 @@ impl Node {
                 input,
                 SeqInput::CreateSession { .. } | SeqInput::Revalidate { .. }
             ) {
-                self.held_handshakes
-                    .push_back((input, now_ms() + HANDSHAKE_HOLD_MS));
+                let timeout_ms = match &input {
+                    SeqInput::CreateSession { timeout_ms, .. }
+                    | SeqInput::Revalidate { timeout_ms, .. } => i64::from(*timeout_ms),
+                    _ => 0,
+                };
+                let hold_ms = HANDSHAKE_HOLD_MS.min(timeout_ms / 6);
+                self.held_handshakes.push_back((input, now_ms() + hold_ms));
             } else if let Some(origin) = origin_of(&input) {
                 // No leader: the client goes to another server (or comes back later).
                 self.to_shards.push(ToShard::Refuse { origin });
@@ -750,17 +758,13 @@ impl Node {
         if !self.snap_transfers.is_empty() {
             self.pump_snapshots();
         }
-        while self
-            .held_handshakes
-            .front()
-            .is_some_and(|(_, at)| *at <= now)
-        {
-            if let Some(origin) = self
-                .held_handshakes
-                .pop_front()
-                .and_then(|(input, _)| origin_of(&input))
-            {
-                self.to_shards.push(ToShard::Refuse { origin });
+        if self.held_handshakes.iter().any(|(_, at)| *at <= now) {
+            for (input, at) in std::mem::take(&mut self.held_handshakes) {
+                if at > now {
+                    self.held_handshakes.push_back((input, at));
+                } else if let Some(origin) = origin_of(&input) {
+                    self.to_shards.push(ToShard::Refuse { origin });
+                }
             }
         }
         if self.election.poll_timeout().is_some_and(|t| t <= now) {
