@@ -8,10 +8,11 @@
 //!    forwarded to the leader (writes, syncs, new sessions; resumed sessions are checked
 //!    with it) and answered when their commit comes back;
 //! 3. timers (election, role);
-//! 4. the log: everything appended this turn is made durable by one fdatasync (group
+//! 4. what committed so far goes to every shard in one batch, with the answers to the
+//!    clients (a committed txn is on a quorum: no need to wait for this server's log);
+//! 5. the log: everything appended this turn is made durable by one fdatasync (group
 //!    commit), then the role hears [`Input::LogSynced`] (a follower ACKs, the leader counts
-//!    its own vote);
-//! 5. what committed goes to every shard in one batch, with the answers to the clients.
+//!    its own vote), and what that committed goes to the shards.
 //!
 //! What each server keeps for the next role ([`Stored`]): the epochs (files), the log
 //! records after the newest snapshot (`window`, the same records as on disk), how far the
@@ -256,6 +257,10 @@ pub(super) async fn run(
         }
         node.on_timers();
         node.drive().await;
+        // What committed is visible before this turn's fdatasync (which covers proposals
+        // still to be acked): a committed txn is on a quorum already, so a learner applies
+        // it without waiting for its own log, as ZooKeeper's do.
+        node.flush_to_shards().await;
         node.sync_log().await;
         node.send_touches();
         node.flush_to_shards().await;
