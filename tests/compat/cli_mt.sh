@@ -9,7 +9,9 @@
 # session, exit after the answer) to look at what the first session left.
 #
 # Usage: ZK_HOSTS=127.0.0.1:PORT tests/compat/cli_mt.sh
-# Env:   CLI_MT (default /usr/lib/zookeeper/bin/cli_mt), STEP_TIMEOUT_S (10)
+# Env:   CLI_MT (default /usr/lib/zookeeper/bin/cli_mt), STEP_TIMEOUT_S (10),
+#        ZK_CLUSTER (1: ZK_HOSTS is run.sh's 3 + 1 ensemble, whose
+#        /zookeeper/config is not empty)
 # Prints "cli_mt: N passed, M failed"; exits non-zero if any check failed.
 
 set -u
@@ -129,7 +131,12 @@ step get-missing "get $P/missing" "$P/missing: rc = -101"
 step delete-not-empty "delete $P" "$P: rc = -111"
 step delete-missing "delete $P/missing" "$P/missing: rc = -101"
 step sync "sync $P" "[$P]: rc = 0"
-step config "config" "/zookeeper/config: rc = 0" " value_len = 0"
+if [[ ${ZK_CLUSTER:-0} == 1 ]]; then
+  # The 3 + 1 ensemble of run.sh --cluster: its membership, the observer last.
+  step config "config" "/zookeeper/config: rc = 0" "server.1=127.0.0.1:" ":participant" ":observer" "version=0"
+else
+  step config "config" "/zookeeper/config: rc = 0" " value_len = 0"
+fi
 step delete-special-node "delete /zookeeper" "/zookeeper: rc = -8"
 step set-config-node-no-auth "set /zookeeper/config x" "/zookeeper/config: rc = -102"
 step create-under-config-no-auth "create /zookeeper/config/x" "[/zookeeper/config/x]: rc = -102"

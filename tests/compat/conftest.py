@@ -3,6 +3,7 @@
 The server under test is named by the environment, never by the suite:
   ZK_HOSTS   127.0.0.1:PORT[,...]   (required)
   ZK_FLAVOR  zookeeper | corral     (only selects a documented difference)
+  ZK_CLUSTER 1 when ZK_HOSTS is an ensemble (run.sh --cluster; see catch_up)
 
 Every test works below its own fresh znode (`base`), so tests do not depend on
 each other or on their order, and the tree is cleaned up afterwards.
@@ -20,6 +21,7 @@ import zkwire
 
 HOSTS = os.environ.get("ZK_HOSTS", "")
 FLAVOR = os.environ.get("ZK_FLAVOR", "zookeeper")
+CLUSTER = os.environ.get("ZK_CLUSTER") == "1"
 
 
 def pytest_configure(config):
@@ -46,7 +48,8 @@ def make_client():
 
     def make(**kw):
         kw.setdefault("timeout", 10.0)
-        c = KazooClient(hosts=HOSTS, **kw)
+        kw.setdefault("hosts", HOSTS)
+        c = KazooClient(**kw)
         c.start(timeout=15)
         clients.append(c)
         return c
@@ -58,6 +61,21 @@ def make_client():
             c.close()
         except Exception:
             pass
+
+
+@pytest.fixture
+def catch_up():
+    """catch_up(client, path), before a session reads what another session
+    wrote. In an ensemble the two sessions may sit on different servers, and
+    ZooKeeper promises a session only its own order: sync brings its server
+    up to the leader. A standalone server must be current without it, so
+    there nothing is sent."""
+
+    def sync(client, path):
+        if CLUSTER:
+            client.sync(path)
+
+    return sync
 
 
 @pytest.fixture

@@ -773,9 +773,10 @@ def test_multi_fires_watches(zk, zk2, base, events):
     assert ev.get().type == EventType.CREATED
 
 
-def test_session_close_fires_watches_for_ephemerals(make_client, zk, base, events):
+def test_session_close_fires_watches_for_ephemerals(make_client, zk, base, events, catch_up):
     other = make_client()
     other.create(base + "/e", ephemeral=True)
+    catch_up(zk, base)
     data_ev, child_ev = events(), events()
     zk.exists(base + "/e", watch=data_ev)
     zk.get_children(base, watch=child_ev)
@@ -1273,21 +1274,24 @@ def test_reconnect_with_same_session_keeps_ephemerals(wire, base):
         second.close()
 
 
-def test_kazoo_resumes_a_session_by_client_id(make_client, base):
+def test_kazoo_resumes_a_session_by_client_id(make_client, base, catch_up):
     first = zkwire.Conn.session()
     first.create(base + "/e", flags=EPHEMERAL)
     first.close()
     zk = make_client(client_id=(first.session_id, first.passwd))
     assert zk.client_id[0] == first.session_id
+    catch_up(zk, base)
     assert zk.exists(base + "/e").ephemeralOwner == first.session_id
 
 
-def test_closing_a_session_removes_its_ephemerals_at_once(make_client, zk, base):
+def test_closing_a_session_removes_its_ephemerals_at_once(make_client, zk, base, catch_up):
     other = make_client()
     other.create(base + "/e", ephemeral=True)
     other.create(base + "/s-", ephemeral=True, sequence=True)
+    catch_up(zk, base)
     before = zk.exists(base)
     other.stop()
+    catch_up(zk, base)
     assert zk.get_children(base) == []
     after = zk.exists(base)
     assert after.cversion == before.cversion + 2

@@ -67,6 +67,8 @@ import org.apache.zookeeper.data.Stat;
 public final class CuratorSuite {
     static String hosts;
     static String base;
+    /** ZK_HOSTS is an ensemble (tests/compat/run.sh --cluster): see catchUp. */
+    static final boolean CLUSTER = "1".equals(System.getenv("ZK_CLUSTER"));
     static int passed;
     static int failed;
     static final List<String> failures = new ArrayList<>();
@@ -404,6 +406,26 @@ public final class CuratorSuite {
         }
     }
 
+    /**
+     * Called before a session reads what another session wrote. In an ensemble the two may sit
+     * on different servers, and ZooKeeper promises a session only its own order: sync brings
+     * this one's server up to the leader first. A standalone server must be current without
+     * it, so there nothing is sent.
+     */
+    static void catchUp(CuratorFramework c, String path) throws Exception {
+        if (!CLUSTER) {
+            return;
+        }
+        CountDownLatch done = new CountDownLatch(1);
+        AtomicInteger rc = new AtomicInteger();
+        c.getZookeeperClient().getZooKeeper().sync(path, (code, p, ctx) -> {
+            rc.set(code);
+            done.countDown();
+        }, null);
+        expect(done.await(10, TimeUnit.SECONDS), "sync %s: no answer within 10 s", path);
+        expectEq(0, rc.get(), "result code of sync " + path);
+    }
+
     static int readInt(CuratorFramework c, String path) throws Exception {
         return Integer.parseInt(str(c.getData().forPath(path)));
     }
@@ -501,6 +523,7 @@ public final class CuratorSuite {
             int total = clients * threadsPerClient * rounds;
             expectEq(1, maxHolders.get(), "most holders of the mutex at once");
             expectEq(total, acquired.get(), "acquisitions");
+            catchUp(first, counter);
             expectEq(total, readInt(first, counter), "counter incremented under the mutex");
             expectEq(List.of(), first.getChildren().forPath(lockPath), "lock nodes left after every release");
         }
@@ -579,6 +602,7 @@ public final class CuratorSuite {
             runAll(bodies, 50_000);
             expect(violation.get() == null, "exclusion broken: %s", violation.get());
             expect(writes.get() > 0, "the seeded mix made no writes");
+            catchUp(a, counter);
             expectEq(writes.get(), readInt(a, counter), "counter written under the write lock");
             expectEq(List.of(), a.getChildren().forPath(lockPath), "lock nodes left after every release");
         }
@@ -634,6 +658,7 @@ public final class CuratorSuite {
             int first = leaderOf(mon, leading);
             for (int i = 0; i < n; i++) {
                 expectEq(i == first, latches[i].hasLeadership(), "hasLeadership of p" + i);
+                catchUp(cs[i], path);
                 expectEq("p" + first, latches[i].getLeader().getId(), "leader seen by p" + i);
             }
             expectEq(n, latches[0].getParticipants().size(), "participants");
@@ -1184,6 +1209,7 @@ public final class CuratorSuite {
             PersistentNode node = s.add(new PersistentNode(owner, CreateMode.EPHEMERAL, false, path, bytes("m0")));
             node.start();
             expect(node.waitForInitialCreate(10, TimeUnit.SECONDS), "PersistentNode not created within 10 s");
+            catchUp(other, path);
             Stat st = new Stat();
             expectEq("m0", str(other.getData().storingStatIn(st).forPath(path)), "data of the PersistentNode");
             long session = owner.getZookeeperClient().getZooKeeper().getSessionId();
@@ -1198,6 +1224,7 @@ public final class CuratorSuite {
             awaitData(other, path, "m1", 10_000);
 
             node.close();
+            catchUp(other, path);
             expect(other.checkExists().forPath(path) == null, "PersistentNode survived its close");
         }
     }
@@ -1213,6 +1240,7 @@ public final class CuratorSuite {
             long started = System.nanoTime();
             node.start();
             expect(node.waitForInitialCreate(10, TimeUnit.SECONDS), "PersistentTtlNode not created within 10 s");
+            catchUp(other, path);
             Stat st = new Stat();
             expectEq("t0", str(other.getData().storingStatIn(st).forPath(path)), "data of the PersistentTtlNode");
             // The node is a container; its "touch" child is a TTL node the recipe keeps touching.

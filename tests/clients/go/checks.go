@@ -100,6 +100,9 @@ func crud(s1, s2 *client, base string) {
 		if err != nil || ok {
 			return fmt.Errorf("missing: exists=%v err=%v", ok, err)
 		}
+		if err := s2.catchUp(a); err != nil {
+			return err
+		}
 		ok, st, err := s2.Exists(a)
 		if err != nil || !ok || st.DataLength != 3 {
 			return fmt.Errorf("existing: exists=%v err=%v stat=%+v", ok, err, st)
@@ -135,6 +138,9 @@ func crud(s1, s2 *client, base string) {
 		if st.Version != 2 || st.DataLength != 6 {
 			return fmt.Errorf("stat %+v", *st)
 		}
+		if err := s1.catchUp(a); err != nil {
+			return err
+		}
 		data, _, err := s1.Get(a)
 		if err != nil || string(data) != "three!" {
 			return fmt.Errorf("s1 reads %q err %v", data, err)
@@ -158,6 +164,9 @@ func crud(s1, s2 *client, base string) {
 		if err := s1.Delete(a, 2); err != nil {
 			return err
 		}
+		if err := s2.catchUp(a); err != nil {
+			return err
+		}
 		ok, _, err := s2.Exists(a)
 		if err != nil || ok {
 			return fmt.Errorf("exists=%v err=%v", ok, err)
@@ -169,6 +178,9 @@ func crud(s1, s2 *client, base string) {
 			if _, err := s1.Create(base+"/"+n, nil, 0, worldAll); err != nil {
 				return err
 			}
+		}
+		if err := s2.catchUp(base); err != nil {
+			return err
 		}
 		kids, st, err := s2.Children(base)
 		if err != nil {
@@ -252,6 +264,9 @@ func ephemeralSequential(hosts string, s2 *client, base string) {
 		if len(created) == 0 {
 			return fmt.Errorf("nothing created")
 		}
+		if err := s2.catchUp(created[0]); err != nil {
+			return err
+		}
 		_, st, err := s2.Get(created[0])
 		if err != nil {
 			return err
@@ -280,6 +295,9 @@ func ephemeralSequential(hosts string, s2 *client, base string) {
 	}())
 	var watch <-chan zk.Event
 	check("ephemeral: the second session lists them in order", func() error {
+		if err := s2.catchUp(dir); err != nil {
+			return err
+		}
 		kids, _, ch, err := s2.ChildrenW(dir)
 		if err != nil {
 			return err
@@ -538,6 +556,9 @@ func acls(hosts string, s1, s2 *client, base string) {
 		return nil
 	}())
 	check("acl: an unauthenticated session gets ErrNoAuth (get, set, create child)", func() error {
+		if err := s2.catchUp(secret); err != nil {
+			return err
+		}
 		if _, _, err := s2.Get(secret); wantErr(err, zk.ErrNoAuth) != nil {
 			return fmt.Errorf("get: %v", wantErr(err, zk.ErrNoAuth))
 		}
@@ -595,6 +616,9 @@ func acls(hosts string, s1, s2 *client, base string) {
 		return nil
 	}())
 	check("acl: getACL needs READ or ADMIN -> ErrNoAuth", func() error {
+		if err := s1.catchUp(base + "/authacl"); err != nil {
+			return err
+		}
 		_, _, err := s1.GetACL(base + "/authacl")
 		return wantErr(err, zk.ErrNoAuth)
 	}())
@@ -604,6 +628,9 @@ func acls(hosts string, s1, s2 *client, base string) {
 	}())
 	check("acl: delete is checked on the parent, so anyone may delete it", func() error {
 		if err := s2.Delete(secret, -1); err != nil {
+			return err
+		}
+		if err := s4.catchUp(secret); err != nil {
 			return err
 		}
 		ok, _, err := s4.Exists(secret)
@@ -633,6 +660,10 @@ func cleanup(s *client, base string) {
 			}
 		}
 		return s.Delete(p, -1)
+	}
+	if err := s.catchUp(base); err != nil {
+		check("cleanup: the suite's nodes deleted", err)
+		return
 	}
 	check("cleanup: the suite's nodes deleted", walk(base, 0))
 }
