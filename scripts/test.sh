@@ -13,6 +13,8 @@
 #   4. tests/compat/run.sh zookeeper: the compat suites against the real
 #      ZooKeeper, proving that they describe it (skipped with --quick).
 #   5. tests/compat/run.sh corral: the same suites against Corral.
+#   6. The same two runs with --cluster: against the mission's 3 participants + 1
+#      observer, clients connected to all four servers.
 #
 # Every step runs under `timeout`, and the whole script under
 # TEST_TIMEOUT_S (default 3000 s). All steps run even when one fails; the
@@ -161,9 +163,10 @@ fi
 # ---------------------------------------------------------------- 4-5. compat
 run_compat() {
   local flavor=$1 log rc line p f
-  banner "tests/compat/run.sh $flavor"
+  shift
+  banner "tests/compat/run.sh $flavor $*"
   log=$(mktemp)
-  timeout 1800 "$ROOT/tests/compat/run.sh" "$flavor" 2>&1 | tee "$log"
+  timeout 1800 "$ROOT/tests/compat/run.sh" "$flavor" "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   line=$(grep -E "^$flavor: [0-9]+ passed, [0-9]+ failed$" "$log" | tail -n 1)
   rm -f "$log"
@@ -177,7 +180,7 @@ run_compat() {
   if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
   passed=$((passed + p))
   failed=$((failed + f))
-  [[ $rc -eq 0 ]] || step_failed "compat $flavor"
+  [[ $rc -eq 0 ]] || step_failed "compat $flavor $*"
 }
 
 if [[ $QUICK -eq 0 ]]; then
@@ -186,6 +189,13 @@ else
   banner "--quick: skipping tests/compat/run.sh zookeeper"
 fi
 run_compat corral
+# The same suites against the mission's 3 + 1 pseudo-cluster, clients on all four servers.
+if [[ $QUICK -eq 0 ]]; then
+  run_compat zookeeper --cluster
+else
+  banner "--quick: skipping tests/compat/run.sh zookeeper --cluster"
+fi
+run_compat corral --cluster
 
 # ---------------------------------------------------------------- summary
 banner "summary"
