@@ -113,12 +113,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 - "$@" <<'EOF'
+free_ports() { # COUNT: that many distinct free loopback ports below 32768
+  python3 - "$1" <<'EOF'
 import random, socket, sys
-taken = {int(p) for p in sys.argv[1:]}
-ports = [p for p in range(23100, 23900) if p not in taken]
+want = int(sys.argv[1])
+ports = list(range(23100, 23900))
 random.shuffle(ports)
+got = []
 for p in ports:
     s = socket.socket()
     try:
@@ -127,9 +128,11 @@ for p in ports:
         continue
     finally:
         s.close()
-    print(p)
-    sys.exit(0)
-sys.exit("no free port")
+    got.append(p)
+    if len(got) == want:
+        print(" ".join(map(str, got)))
+        sys.exit(0)
+sys.exit("not enough free ports")
 EOF
 }
 
@@ -182,29 +185,6 @@ if ((CLUSTER)); then
   FAILOVER_MAX_S=30
   mkdir -p "$OUT/logs" || exit 1
   : >"$OUT/load.tsv"
-
-  free_ports() { # COUNT: that many distinct free loopback ports below 32768
-    python3 - "$1" <<'EOF'
-import random, socket, sys
-want = int(sys.argv[1])
-ports = list(range(23100, 23900))
-random.shuffle(ports)
-got = []
-for p in ports:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    got.append(p)
-    if len(got) == want:
-        print(" ".join(map(str, got)))
-        sys.exit(0)
-sys.exit("not enough free ports")
-EOF
-  }
 
   # Cluster state of the flavor being run: its nodes' PIDs, client ports and logs.
   NODE_PIDS=()
@@ -644,8 +624,8 @@ EOF
   exit 0
 fi
 
-ZK_PORT=$(free_port) || exit 1
-CORRAL_PORT=$(free_port "$ZK_PORT") || exit 1
+read -r ZK_PORT CORRAL_PORT <<<"$(free_ports 2)" || exit 1
+[[ -n $CORRAL_PORT ]] || exit 1
 mkdir -p "$WORK/zk/data" "$WORK/corral/data"
 common_cfg "$WORK/zk/data" "$ZK_PORT" >"$WORK/zk/zoo.cfg"
 { common_cfg "$WORK/corral/data" "$CORRAL_PORT"; echo "corral.shards=${CORRAL_SHARDS:-1}"; } >"$WORK/corral/zoo.cfg"

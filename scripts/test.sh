@@ -126,39 +126,36 @@ passed=$((passed + cp))
 failed=$((failed + cf))
 [[ $cargo_rc -eq 0 ]] || step_failed "cargo test"
 
-# ---------------------------------------------------------------- zkServer.sh
-banner "tests/scripts/zkserver_test.sh (scripts/zkServer.sh, real binary)"
-zk_log=$(mktemp)
-ZKSERVER_TEST_REAL=1 CORRAL_BIN="$ROOT/target/release/corral" \
-  timeout 600 bash "$ROOT/tests/scripts/zkserver_test.sh" 2>&1 | tee "$zk_log"
-zk_rc=${PIPESTATUS[0]}
-zk_line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$zk_log" | tail -n 1)
-rm -f "$zk_log"
-if [[ -n $zk_line ]]; then
-  passed=$((passed + ${zk_line%% *}))
-  zk_f=$(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$zk_line")
-  failed=$((failed + zk_f))
-else
-  failed=$((failed + 1))
-fi
-[[ $zk_rc -eq 0 ]] || step_failed "zkserver_test"
+# ---------------------------------------------------------------- test scripts
+# Runs a script whose last line is "N passed, M failed" and adds its counts.
+# $1: the step's name; $2: 1 if a run without that line counts as a failure (0 for a
+# script that may skip itself); the rest: the command.
+run_script() {
+  local name=$1 missing_fails=$2 log rc line
+  shift 2
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$log" | tail -n 1)
+  rm -f "$log"
+  if [[ -n $line ]]; then
+    passed=$((passed + ${line%% *}))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$line")))
+  elif [[ $missing_fails -eq 1 ]]; then
+    failed=$((failed + 1))
+  fi
+  [[ $rc -eq 0 ]] || step_failed "$name"
+}
 
-# ---------------------------------------------------------------- multi-host partition
+banner "tests/scripts/zkserver_test.sh (scripts/zkServer.sh, real binary)"
+run_script zkserver_test 1 env ZKSERVER_TEST_REAL=1 CORRAL_BIN="$ROOT/target/release/corral" \
+  timeout 600 bash "$ROOT/tests/scripts/zkserver_test.sh"
+
 # Four network namespaces, the leader partitioned away and healed; prints "skip: ..." and
 # passes where namespaces cannot be made (not root, no `ip netns`).
 banner "tests/scripts/netns_partition.sh (4 hosts in network namespaces)"
-ns_log=$(mktemp)
-CORRAL_BIN="$ROOT/target/release/corral" \
-  timeout 180 bash "$ROOT/tests/scripts/netns_partition.sh" 2>&1 | tee "$ns_log"
-ns_rc=${PIPESTATUS[0]}
-ns_line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$ns_log" | tail -n 1)
-rm -f "$ns_log"
-if [[ -n $ns_line ]]; then
-  passed=$((passed + ${ns_line%% *}))
-  ns_f=$(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$ns_line")
-  failed=$((failed + ns_f))
-fi
-[[ $ns_rc -eq 0 ]] || step_failed "netns_partition"
+run_script netns_partition 0 env CORRAL_BIN="$ROOT/target/release/corral" \
+  timeout 180 bash "$ROOT/tests/scripts/netns_partition.sh"
 
 # ---------------------------------------------------------------- 4-5. compat
 run_compat() {

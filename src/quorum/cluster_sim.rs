@@ -1258,20 +1258,11 @@ mod tests {
 
     #[test]
     fn simulated_clusters_keep_one_order_and_every_acknowledged_write() {
-        let single: Option<u64> = std::env::var("CORRAL_SIM_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok());
-        let count: u64 = std::env::var("CORRAL_SIM_SEEDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(SEEDS_DEFAULT);
-        let seeds: Vec<u64> = match single {
-            Some(seed) => vec![seed],
-            None => (1..=count).collect(),
-        };
+        let (seeds, traced) = crate::quorum::sim_rng::seeds_from_env(SEEDS_DEFAULT);
+        let count = seeds.len() as u64;
         let mut total = Stats::default();
         for seed in seeds {
-            match run_seed(seed, single.is_some()) {
+            match run_seed(seed, traced) {
                 Ok(s) => total.add(&s),
                 Err(f) => panic!(
                     "cluster simulation failed, {f}\n\
@@ -1281,7 +1272,7 @@ mod tests {
             }
         }
         eprintln!("cluster sim: {total:?}");
-        if single.is_none() {
+        if !traced {
             // Probes: the runs reach the paths they claim to test.
             assert_eq!(total.seeds, count);
             assert!(

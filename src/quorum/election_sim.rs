@@ -616,20 +616,11 @@ mod tests {
 
     #[test]
     fn simulated_elections_agree_and_settle() {
-        let single: Option<u64> = std::env::var("CORRAL_SIM_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok());
-        let count: u64 = std::env::var("CORRAL_SIM_SEEDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(SEEDS_DEFAULT);
-        let seeds: Vec<u64> = match single {
-            Some(seed) => vec![seed],
-            None => (1..=count).collect(),
-        };
+        let (seeds, traced) = crate::quorum::sim_rng::seeds_from_env(SEEDS_DEFAULT);
+        let count = seeds.len() as u64;
         let mut total = Stats::default();
         for seed in seeds {
-            match run_seed(seed, single.is_some()) {
+            match run_seed(seed, traced) {
                 Ok(s) => total.add(&s),
                 Err(f) => panic!(
                     "election simulation failed, {f}\n\
@@ -649,7 +640,7 @@ mod tests {
             total.events
         );
         // Probes: the runs must reach the paths they claim to test.
-        if single.is_none() {
+        if !traced {
             assert_eq!(total.seeds, count);
             assert!(
                 total.probes_missed().is_empty(),

@@ -27,3 +27,18 @@ impl Rng {
         self.below(100) < p
     }
 }
+
+/// The seeds a simulation test runs: `CORRAL_SIM_SEED=<n>` replays that one seed with its
+/// trace, else `CORRAL_SIM_SEEDS=<count>` (or `default_count`) seeds from 1. Returns the
+/// seeds and whether it is a single traced replay.
+#[cfg(test)]
+pub(crate) fn seeds_from_env(default_count: u64) -> (Vec<u64>, bool) {
+    let parsed = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    match parsed("CORRAL_SIM_SEED") {
+        Some(seed) => (vec![seed], true),
+        None => {
+            let count = parsed("CORRAL_SIM_SEEDS").unwrap_or(default_count);
+            ((1..=count).collect(), false)
+        }
+    }
+}

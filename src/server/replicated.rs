@@ -126,7 +126,6 @@ struct Node {
     shards: Vec<ConnectedSender<ToShard>>,
     election: Election,
     role: Role,
-    established: bool,
     seq: Sequencer,
     log: LogWriter,
     snap_dir: PathBuf,
@@ -239,7 +238,7 @@ pub(super) async fn run(
                 } => gathers.start(origin, query_id, detail, &node.shards).await,
                 ToZab::SnapshotReady { peer, file } => node.snapshot_ready(peer, file),
                 ToZab::Report { query_id, report } => {
-                    let (mode, serving) = (node.mode_name(), node.established || node.read_only);
+                    let (mode, serving) = (node.mode_name(), node.serving() || node.read_only);
                     let proposal_sizes = match node.role {
                         Role::Leading(_) => Some(node.proposal_sizes),
                         _ => None,
@@ -336,7 +335,6 @@ impl Node {
             shards,
             election,
             role: Role::Looking,
-            established: false,
             seq,
             log,
             snap_dir: start.snap_dir,
@@ -369,11 +367,21 @@ impl Node {
         })
     }
 
+    /// Whether the role is established (a leader whose NEWLEADER a quorum acked, or a
+    /// learner that reached UPTODATE): only then are clients served read-write.
+    fn serving(&self) -> bool {
+        match &self.role {
+            Role::Looking => false,
+            Role::Leading(l) => l.is_established(),
+            Role::Learning(l) => l.is_serving(),
+        }
+    }
+
     fn mode_name(&self) -> &'static str {
         if self.read_only {
             return "read-only";
         }
-        match (&self.role, self.established) {
+        match (&self.role, self.serving()) {
             (Role::Leading(_), true) => "leader",
             (Role::Learning(l), true) if l.is_observer() => "observer",
             (Role::Learning(_), true) => "follower",
@@ -397,7 +405,7 @@ impl Node {
         };
         let held = self.held_handshakes.iter().map(|(_, at)| *at).min();
         let read_only_from =
-            (self.settings.config.read_only_mode_enabled && !self.established && !self.read_only)
+            (self.settings.config.read_only_mode_enabled && !self.serving() && !self.read_only)
                 .then(|| {
                     self.unserving_since_ms
                         + READ_ONLY_AFTER_MS_MIN.max(i64::from(self.settings.tick_ms))
@@ -451,7 +459,7 @@ impl Node {
                 session_id,
                 timeout_ms: _,
             } => {
-                if let (Role::Leading(_), true) = (&self.role, self.established) {
+                if let (Role::Leading(_), true) = (&self.role, self.serving()) {
                     let valid = self.seq.revalidate_remote(now, session_id);
                     self.mesh
                         .send(from, &Message::RevalidateReply { session_id, valid });
@@ -483,7 +491,7 @@ impl Node {
                 }
             }
             Message::Ping { touches } => {
-                if let (Role::Leading(_), true) = (&self.role, self.established) {
+                if let (Role::Leading(_), true) = (&self.role, self.serving()) {
                     if !touches.is_empty() {
                         let sessions = touches.iter().map(|t| t.session_id).collect();
                         self.seq.handle(now, SeqInput::Touch { sessions });
@@ -516,7 +524,7 @@ impl Node {
     }
 
     fn on_client_input(&mut self, input: SeqInput) {
-        if !self.established {
+        if !self.serving() {
             if self.read_only && self.offer_read_only(&input) {
                 return;
             }
@@ -585,7 +593,7 @@ impl Node {
     /// read-only server's are when it rejoins).
     fn update_read_only(&mut self, now: i64) {
         let wanted = self.settings.config.read_only_mode_enabled
-            && !self.established
+            && !self.serving()
             && now - self.unserving_since_ms
                 >= READ_ONLY_AFTER_MS_MIN.max(i64::from(self.settings.tick_ms));
         if wanted == self.read_only {
@@ -969,7 +977,7 @@ impl Node {
                     });
                 }
             }
-            PeerAction::Established { epoch } => self.established(epoch),
+            PeerAction::Established { epoch } => self.on_established(epoch),
             PeerAction::Disconnect { peer } => self.mesh.disconnect(peer),
             PeerAction::Looking { reason } => self.role_ended = Some(reason),
         }
@@ -1088,8 +1096,7 @@ impl Node {
         self.propose_ordered();
     }
 
-    fn established(&mut self, epoch: u64) {
-        self.established = true;
+    fn on_established(&mut self, epoch: u64) {
         // The read-only sessions end before the role's first answers go out.
         self.update_read_only(now_ms());
         self.election.established(epoch);
@@ -1116,7 +1123,6 @@ impl Node {
             Role::Learning(l) => self.mesh.disconnect(l.leader()),
             Role::Looking => {}
         }
-        self.established = false;
         self.unserving_since_ms = now_ms();
         self.to_shards.push(ToShard::CloseAll);
         self.pending.clear();
@@ -1350,7 +1356,7 @@ impl Node {
 
     /// A learner tells the leader which of its sessions were active (they do not expire).
     fn send_touches(&mut self) {
-        if self.touches.is_empty() || !self.established {
+        if self.touches.is_empty() || !self.serving() {
             return;
         }
         let Role::Learning(l) = &self.role else {

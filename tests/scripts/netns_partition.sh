@@ -41,8 +41,8 @@ NS_BR="$PREFIX-br"
 NS_C="$PREFIX-c"
 NET="10.213.0"
 CLIENT_ADDR="$NET.10"
-PASSED=0
-FAILED=0
+# shellcheck source=tests/scripts/report.sh
+. "$REPO/tests/scripts/report.sh"
 SCRATCH=""
 CREATED_NS=()   # namespaces created, removed on exit
 STARTED=()      # pid:start-time of every process group started (its leader's pid)
@@ -109,20 +109,7 @@ skip() {
     exit 0
 }
 
-pass() {
-    PASSED=$((PASSED + 1))
-    echo "ok   - $1"
-}
 
-fail() {
-    FAILED=$((FAILED + 1))
-    echo "FAIL - $1"
-    shift
-    local line
-    for line in "$@"; do
-        printf '%s\n' "$line" | sed 's/^/       /'
-    done
-}
 
 # cap N: N seconds, or fewer if the whole run's limit comes first (at least 1).
 cap() {

@@ -27,8 +27,8 @@ SCRIPT="$REPO/scripts/zkServer.sh"
 SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/zkserver-test.XXXXXX")"
 REAL_BIN="${CORRAL_BIN:-}"
 unset CORRAL_BIN ZOOCFGDIR ZOOCFG ZOOPIDFILE ZOO_LOG_DIR ZOO_4LW_CLIENT
-PASSED=0
-FAILED=0
+# shellcheck source=tests/scripts/report.sh
+. "$REPO/tests/scripts/report.sh"
 STARTED_PIDS=() # pid:start-time of every server started
 
 # The start time of process PID (clock ticks since boot), empty if there is none: a pid and
@@ -69,20 +69,7 @@ trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-pass() {
-    PASSED=$((PASSED + 1))
-    echo "ok   - $1"
-}
 
-fail() {
-    FAILED=$((FAILED + 1))
-    echo "FAIL - $1"
-    shift
-    local line
-    for line in "$@"; do
-        echo "       $line"
-    done
-}
 
 # run [ENV=VALUE...] -- ARGS...: runs zkServer.sh in $RUN_DIR, sets OUT, ERR, RC.
 RUN_DIR="$SCRATCH"
