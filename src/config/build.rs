@@ -36,9 +36,14 @@ const HOST: &str = "an IP address or host name";
 /// Java ints: ZooKeeper reads most numbers with `Integer.parseInt`.
 const JAVA_INT_MAX: i64 = i32::MAX as i64;
 
+/// `corral.ioRingDepth` bounds: io_uring takes at most 32768 entries, and glommio's
+/// executors need a few submissions in flight of their own.
+const IO_RING_DEPTH_MIN: u32 = 8;
+const IO_RING_DEPTH_MAX: u32 = 32_768;
+
 /// The known `corral.` keys, for the unknown-key message.
 const CORRAL_KEYS: &str =
-    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.zab.spinUs, corral.profile";
+    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.ioRingDepth, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.zab.spinUs, corral.profile";
 
 /// The ZooKeeper class names meaning "no HTTP metrics".
 const PLAIN_PROVIDER_CLASSES: &[&str] = &[
@@ -563,6 +568,18 @@ fn apply_corral(
         "corral.ioMemoryKb" => {
             let kb = s.in_range(1, 1 << 20, "a size in KiB from 1 to 1048576")?;
             c.corral.io_memory_kb = u32::try_from(kb).unwrap_or(512);
+        }
+        "corral.ioRingDepth" => {
+            let entries = s.in_range(
+                IO_RING_DEPTH_MIN.into(),
+                IO_RING_DEPTH_MAX.into(),
+                "a power of two from 8 to 32768",
+            )?;
+            let entries = u32::try_from(entries).unwrap_or(IO_RING_DEPTH_MIN);
+            if !entries.is_power_of_two() {
+                return Err(s.invalid("a power of two from 8 to 32768"));
+            }
+            c.corral.io_ring_depth = entries;
         }
         "corral.commit.maxBatch" => {
             let records = s.in_range(1, 65_536, "a record count from 1 to 65536")?;

@@ -91,6 +91,9 @@ pub struct CorralTuning {
     pub pinning: Pinning,
     /// `corral.ioMemoryKb`: glommio io memory per executor, KiB (default 512).
     pub io_memory_kb: u32,
+    /// `corral.ioRingDepth`: entries of each io_uring ring per executor (default 128, a
+    /// power of two). How many I/O operations an executor can have in flight at once.
+    pub io_ring_depth: u32,
     /// `corral.commit.maxBatch`: most records one group-commit fsync covers (default 256).
     pub commit_max_batch: u32,
     /// `corral.commit.maxWaitUs`: longest a record waits for a batch to fill (default 200).
@@ -372,6 +375,7 @@ impl Config {
                 shards: default_shards(cores),
                 pinning: Pinning::Off,
                 io_memory_kb: 512,
+                io_ring_depth: 128,
                 commit_max_batch: 256,
                 commit_max_wait_us: 200,
                 snapshot_step_nodes: 1024,

@@ -129,6 +129,7 @@ fn minimal_standalone_defaults() {
     assert_eq!(c.corral.shards, 3, "4 cores: one for ZAB, three shards");
     assert_eq!(c.corral.pinning, Pinning::Off);
     assert_eq!(c.corral.io_memory_kb, 512);
+    assert_eq!(c.corral.io_ring_depth, 128);
     assert_eq!(c.corral.commit_max_batch, 256);
     assert_eq!(c.corral.commit_max_wait_us, 200);
     assert_eq!(c.corral.profile, None);
@@ -494,13 +495,14 @@ fn value_with_control_characters_stays_on_one_line() {
 fn corral_keys() {
     let c = ok(
         "dataDir=d\nclientPort=1\ncorral.shards=2\ncorral.pinning=0,1,2\ncorral.ioMemoryKb=192\n\
-                corral.commit.maxBatch=64\ncorral.commit.maxWaitUs=0\ncorral.snapshot.stepNodes=16\ncorral.zab.spinUs=300\n",
+                corral.ioRingDepth=512\ncorral.commit.maxBatch=64\ncorral.commit.maxWaitUs=0\ncorral.snapshot.stepNodes=16\ncorral.zab.spinUs=300\n",
     );
     assert_eq!(c.corral.snapshot_step_nodes, 16);
     assert_eq!(c.corral.zab_spin_us, 300);
     assert_eq!(c.corral.shards, 2);
     assert_eq!(c.corral.pinning, Pinning::Cores(vec![0, 1, 2]));
     assert_eq!(c.corral.io_memory_kb, 192);
+    assert_eq!(c.corral.io_ring_depth, 512);
     assert_eq!(c.corral.commit_max_batch, 64);
     assert_eq!(c.corral.commit_max_wait_us, 0);
     assert_eq!(
@@ -535,6 +537,15 @@ fn corral_key_errors() {
         "zoo.cfg:3: corral.pinning: core 9 does not exist (this host has 4 cores)"
     );
     assert!(err("dataDir=d\nclientPort=1\ncorral.ioMemoryKb=0\n").contains("corral.ioMemoryKb"));
+    for bad in ["4", "100", "65536", "-128"] {
+        assert!(
+            err(&format!(
+                "dataDir=d\nclientPort=1\ncorral.ioRingDepth={bad}\n"
+            ))
+            .contains("corral.ioRingDepth: expected a power of two from 8 to 32768"),
+            "{bad}"
+        );
+    }
     assert!(err("dataDir=d\nclientPort=1\ncorral.commit.maxBatch=0\n")
         .contains("corral.commit.maxBatch"));
     assert!(err("dataDir=d\nclientPort=1\ncorral.commit.maxWaitUs=-1\n")

@@ -87,7 +87,8 @@ pub enum CorePin {
 }
 
 /// Builds an executor with our sizing. `io_memory_bytes` is registered with io_uring
-/// against RLIMIT_MEMLOCK, which is why it is a config knob.
+/// against RLIMIT_MEMLOCK, which is why it is a config knob. The ring depth is the default
+/// of `corral.ioRingDepth`; the server sets the configured one on top.
 pub fn executor_builder(name: &str, pin: CorePin, io_memory_bytes: usize) -> LocalExecutorBuilder {
     let placement = match pin {
         CorePin::Unpinned => Placement::Unbound,

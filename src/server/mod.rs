@@ -171,7 +171,8 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
             snap_dir: recovered.snap_dir,
         })
     };
-    let mut zab_builder = executor_builder("zab", settings.zab_pin, settings.io_memory_bytes);
+    let mut zab_builder = executor_builder("zab", settings.zab_pin, settings.io_memory_bytes)
+        .ring_depth(settings.io_ring_depth);
     if settings.config.corral.zab_spin_us > 0 {
         zab_builder = zab_builder.spin_before_park(Duration::from_micros(
             settings.config.corral.zab_spin_us as u64,
@@ -202,6 +203,7 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         // Shard 0 serves the admin and metrics endpoints.
         let http = if i == 0 { http_listeners.take() } else { None };
         let h = executor_builder(&name, settings.shard_pins[i], settings.io_memory_bytes)
+            .ring_depth(settings.io_ring_depth)
             .spawn(move || run_shard(i, s, sh, tree, rx, tx, http))
             .map_err(|e| start_err(&name, e))?;
         handles.push(h);

@@ -22,6 +22,8 @@ pub struct Settings {
     pub shard_pins: Vec<CorePin>,
     pub zab_pin: CorePin,
     pub io_memory_bytes: usize,
+    /// `corral.ioRingDepth`: io_uring entries per ring of each executor.
+    pub io_ring_depth: usize,
     pub tick_ms: u32,
     pub min_session_timeout_ms: i32,
     pub max_session_timeout_ms: i32,
@@ -132,6 +134,7 @@ impl Settings {
             shard_pins,
             zab_pin,
             io_memory_bytes: config.corral.io_memory_kb as usize * 1024,
+            io_ring_depth: config.corral.io_ring_depth as usize,
             tick_ms: config.tick_ms,
             min_session_timeout_ms: config.min_session_timeout_ms.min(i32::MAX as u32) as i32,
             max_session_timeout_ms: config.max_session_timeout_ms.min(i32::MAX as u32) as i32,
