@@ -4,7 +4,7 @@
 #   scripts/bench-vs-zookeeper.sh [--out DIR] [--duration-s N] [--warmup-s N]
 #                                 [--workloads get,set,create,mixed] [--curve]
 #                                 [--rate OPS_PER_S] [--data-dir DIR]
-#                                 [--cluster [--failover]]
+#                                 [--cluster [--failover]] [--memory]
 #
 # Starts one standalone Apache ZooKeeper (Debian package `zookeeper`) and one standalone
 # Corral (target/release/corral, or $CORRAL_BIN) with equivalent configs: forceSync=yes,
@@ -34,6 +34,14 @@
 # (with that client's reconnect pauses). Reported: the time from the kill to the end of
 # the first successful write, per node, on any node, and for the all-four client.
 #
+# --memory (standalone): resident memory of both servers (VmRSS) when idle after start,
+# after the workloads (`--workloads none` runs none), and after MEMORY_ZNODES (1000000)
+# nodes of MEMORY_VALUE_BYTES (64) each were created in each server (`corral bench --keys N
+# --keep`, one server at a time); bytes per znode = the RSS growth over the load / N. For
+# ZooKeeper also its live heap (`jcmd GC.run`, then `GC.heap_info`'s used) before and after
+# the load: the figure least unfavourable to ZooKeeper. Written to DIR/memory.json and
+# appended to the summary.
+#
 # Writes DIR/<workload>.json and DIR/<workload>.html (the HTML report, both servers in
 # each plot) per run, DIR/<workload>-hgrm/ (HdrHistogram .hgrm files), DIR/summary.md
 # (tables, ratios, links to the reports) and prints the summary. In cluster mode the
@@ -45,7 +53,7 @@
 #
 # Env: CORRAL_BIN, ZK_JAVA_CP (default Debian's jars), SESSIONS (8), OUTSTANDING (16 per
 # session), VALUE_BYTES (1024), KEYS (1000), CORRAL_SHARDS (1), WATCHERS (100, for
-# watch-fanout), ZK_HEAP (256m, cluster mode), ZK_LOG_LEVEL (WARN; INFO in cluster mode,
+# watch-fanout), MEMORY_ZNODES, MEMORY_VALUE_BYTES (--memory), ZK_HEAP (256m, cluster mode), ZK_LOG_LEVEL (WARN; INFO in cluster mode,
 # where Debian's slf4j-log4j12 and log4j-1.2 jars join the default class path).
 
 set -u
@@ -59,6 +67,7 @@ WORKLOADS=""
 CURVE=0
 CLUSTER=0
 FAILOVER=0
+MEMORY=0
 DATA_PARENT=${TMPDIR:-/tmp}
 
 RATE=""
@@ -75,10 +84,14 @@ while [[ $# -gt 0 ]]; do
     --data-dir) DATA_PARENT=$2; shift 2 ;;
     --cluster) CLUSTER=1; shift ;;
     --failover) FAILOVER=1; shift ;;
+    --memory) MEMORY=1; shift ;;
     -h|--help) usage ;;
     *) echo "bench-vs-zookeeper.sh: unknown argument $1" >&2; usage ;;
   esac
 done
+if ((MEMORY && CLUSTER)); then
+  echo "bench-vs-zookeeper.sh: --memory measures the standalone servers; leave out --cluster" >&2; exit 2
+fi
 if ((FAILOVER && !CLUSTER)); then
   echo "bench-vs-zookeeper.sh: --failover needs --cluster" >&2; exit 2
 fi
@@ -632,11 +645,27 @@ common_cfg "$WORK/zk/data" "$ZK_PORT" >"$WORK/zk/zoo.cfg"
 
 java -cp "$ZK_JAVA_CP" -Dzookeeper.log.dir="$WORK/zk" -Dzookeeper.root.logger="${ZK_LOG_LEVEL:-WARN}",CONSOLE \
   org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK/zk/zoo.cfg" >"$WORK/zk/server.log" 2>&1 &
-PIDS+=($!)
-wait_imok "$ZK_PORT" "${PIDS[-1]}" ZooKeeper "$WORK/zk/server.log"
+ZK_PID=$!
+PIDS+=("$ZK_PID")
+wait_imok "$ZK_PORT" "$ZK_PID" ZooKeeper "$WORK/zk/server.log"
 "$CORRAL_BIN" server "$WORK/corral/zoo.cfg" >"$WORK/corral/server.log" 2>&1 &
-PIDS+=($!)
-wait_imok "$CORRAL_PORT" "${PIDS[-1]}" Corral "$WORK/corral/server.log"
+CORRAL_PID=$!
+PIDS+=("$CORRAL_PID")
+wait_imok "$CORRAL_PORT" "$CORRAL_PID" Corral "$WORK/corral/server.log"
+
+rss_kb() { # PID: its resident set, KiB
+  sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status" 2>/dev/null
+}
+zk_live_heap_kb() { # ZooKeeper's heap in use right after a full collection, KiB
+  command -v jcmd >/dev/null || return 0
+  timeout 60 jcmd "$ZK_PID" GC.run >/dev/null 2>&1
+  timeout 60 jcmd "$ZK_PID" GC.heap_info 2>/dev/null | sed -n 's/.*heap.*total [0-9]*K, used \([0-9]*\)K.*/\1/p' | head -n 1
+}
+if ((MEMORY)); then
+  # Idle: both started and answered ruok; give the JVM's start-up a moment to settle.
+  sleep 2
+  MEM_IDLE="$(rss_kb "$CORRAL_PID") $(rss_kb "$ZK_PID")"
+fi
 echo "ZooKeeper on 127.0.0.1:$ZK_PORT, Corral on 127.0.0.1:$CORRAL_PORT, data under $WORK, results in $OUT"
 
 run_bench() { # NAME WORKLOAD SESSIONS OUTSTANDING
@@ -652,6 +681,7 @@ run_bench() { # NAME WORKLOAD SESSIONS OUTSTANDING
 }
 
 for w in "${workload_list[@]}"; do
+  [[ $w == none ]] && continue
   if [[ $w == watch-fanout ]]; then
     # One writer, one write in flight: each write can reach every watcher.
     run_bench "$w" "$w" 1 1
@@ -665,6 +695,57 @@ if [[ $CURVE -eq 1 ]]; then
     # The curve is about outstanding writes: always closed loop.
     RATE="" run_bench "curve-set-$total" set "$sessions" $((total / sessions))
   done
+fi
+
+if ((MEMORY)); then
+  MEMORY_ZNODES=${MEMORY_ZNODES:-1000000}
+  MEMORY_VALUE_BYTES=${MEMORY_VALUE_BYTES:-64}
+  MEM_AFTER_RUNS="$(rss_kb "$CORRAL_PID") $(rss_kb "$ZK_PID")"
+  zk_heap_before=$(zk_live_heap_kb)
+  mem_load() { # NAME PORT PID: creates the nodes, prints "rss_before rss_after"
+    local before after
+    before=$(rss_kb "$3")
+    echo "== memory: $MEMORY_ZNODES znodes of $MEMORY_VALUE_BYTES bytes into $1" >&2
+    timeout $((MEMORY_ZNODES / 500 + 300)) "$CORRAL_BIN" bench --hosts "127.0.0.1:$2" --workload get \
+      --sessions 1 --outstanding 1 --keys "$MEMORY_ZNODES" --value-bytes "$MEMORY_VALUE_BYTES" \
+      --duration-s 1 --warmup-s 0 --keep --json >"$OUT/memory-load-$1.json" ||
+      echo "   (bench exit code $?: see $OUT/memory-load-$1.json)" >&2
+    after=$(rss_kb "$3")
+    echo "$before $after"
+  }
+  read -r c_before c_after <<<"$(mem_load corral "$CORRAL_PORT" "$CORRAL_PID")"
+  read -r z_before z_after <<<"$(mem_load zookeeper "$ZK_PORT" "$ZK_PID")"
+  zk_heap_after=$(zk_live_heap_kb)
+  nodes_corral=$("$CORRAL_BIN" 4lw "127.0.0.1:$CORRAL_PORT" mntr 2>/dev/null | sed -n 's/^zk_znode_count[[:space:]]*//p')
+  nodes_zk=$("$CORRAL_BIN" 4lw "127.0.0.1:$ZK_PORT" mntr 2>/dev/null | sed -n 's/^zk_znode_count[[:space:]]*//p')
+  # shellcheck disable=SC2086 # MEM_IDLE and MEM_AFTER_RUNS are two numbers each
+  python3 - "$OUT/memory.json" "$MEMORY_ZNODES" "$MEMORY_VALUE_BYTES" $MEM_IDLE $MEM_AFTER_RUNS \
+    "$c_before" "$c_after" "$z_before" "$z_after" "${zk_heap_before:--1}" "${zk_heap_after:--1}" \
+    "${nodes_corral:--1}" "${nodes_zk:--1}" <<'EOF'
+import json, sys
+a = sys.argv
+n, value = int(a[2]), int(a[3])
+k = [int(x) if x.lstrip("-").isdigit() else -1 for x in a[4:]]
+(c_idle, z_idle, c_runs, z_runs, c_b, c_a, z_b, z_a, zh_b, zh_a, nodes_c, nodes_z) = k
+per = lambda b, e: round((e - b) * 1024 / n) if b >= 0 and e >= 0 else None
+doc = {
+    "znodes_loaded": n, "value_bytes": value,
+    "znode_count_after": {"corral": nodes_c, "zookeeper": nodes_z},
+    "rss_kib": {
+        "idle": {"corral": c_idle, "zookeeper": z_idle},
+        "after_runs": {"corral": c_runs, "zookeeper": z_runs},
+        "before_load": {"corral": c_b, "zookeeper": z_b},
+        "after_load": {"corral": c_a, "zookeeper": z_a},
+    },
+    "zookeeper_live_heap_kib": {"before_load": zh_b, "after_load": zh_a},
+    "bytes_per_znode": {
+        "corral_rss": per(c_b, c_a),
+        "zookeeper_rss": per(z_b, z_a),
+        "zookeeper_live_heap": per(zh_b, zh_a) if zh_b > 0 else None,
+    },
+}
+json.dump(doc, open(a[1], "w"), indent=1)
+EOF
 fi
 
 python3 - "$OUT" <<'EOF' | tee "$OUT/summary.md"
@@ -699,5 +780,30 @@ def key(item):
 print("| run | outstanding | Corral ops/s | Corral p50 µs | Corral p99 µs | ZooKeeper ops/s | ZooKeeper p50 µs | ZooKeeper p99 µs | ops/s ratio | p99 ratio | report |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for name, r in sorted(runs, key=key):
-    print(row(name, r))
+    if not name.startswith("memory"):
+        print(row(name, r))
+try:
+    with open(os.path.join(out, "memory.json")) as f:
+        m = json.load(f)
+except (OSError, ValueError):
+    m = None
+if m:
+    rss, per = m["rss_kib"], m["bytes_per_znode"]
+    def ratio(c, z):
+        return f"{z / c:.1f}x" if c and z and c > 0 and z > 0 else "-"
+    mib = lambda kib: "-" if kib is None or kib < 0 else f"{kib / 1024:.1f}"
+    print()
+    print(f"Memory (VmRSS, MiB; {m['znodes_loaded']} znodes of {m['value_bytes']} bytes loaded into each server):")
+    print()
+    print("| when | Corral | ZooKeeper | ZooKeeper / Corral |")
+    print("|---|---|---|---|")
+    for when, label in (("idle", "idle after start"), ("after_runs", "after the workloads"), ("after_load", "with the znodes")):
+        c, z = rss[when]["corral"], rss[when]["zookeeper"]
+        print(f"| {label} | {mib(c)} | {mib(z)} | {ratio(c, z)} |")
+    print()
+    zk = [x for x in (per["zookeeper_rss"], per.get("zookeeper_live_heap")) if x]
+    print(f"Bytes per znode (growth over the load / znodes): Corral RSS {per['corral_rss']}, "
+          f"ZooKeeper RSS {per['zookeeper_rss']}, ZooKeeper live heap after a full GC "
+          f"{per.get('zookeeper_live_heap') or '-'}; ZooKeeper's smaller figure / Corral's: "
+          f"{ratio(per['corral_rss'], min(zk) if zk else None)}.")
 EOF

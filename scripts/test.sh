@@ -9,7 +9,8 @@
 #   3. cargo build --release --locked, then cargo test --release --locked;
 #      tests/scripts/zkserver_test.sh (zkServer.sh and the 3 + 1 walkthrough) and
 #      tests/scripts/netns_partition.sh (four hosts in network namespaces; skips
-#      itself where namespaces cannot be made).
+#      itself where namespaces cannot be made); tests/scripts/systemd_unit.sh (the
+#      systemd unit in scripts/).
 #   4. tests/compat/run.sh zookeeper: the compat suites against the real
 #      ZooKeeper, proving that they describe it (skipped with --quick).
 #   5. tests/compat/run.sh corral: the same suites against Corral.
@@ -156,6 +157,11 @@ run_script zkserver_test 1 env ZKSERVER_TEST_REAL=1 CORRAL_BIN="$ROOT/target/rel
 banner "tests/scripts/netns_partition.sh (4 hosts in network namespaces)"
 run_script netns_partition 0 env CORRAL_BIN="$ROOT/target/release/corral" \
   timeout 180 bash "$ROOT/tests/scripts/netns_partition.sh"
+
+# The systemd unit docs/operations.md installs: systemd's verify, and its command lines run.
+banner "tests/scripts/systemd_unit.sh (scripts/corral@.service)"
+run_script systemd_unit 1 env CORRAL_BIN="$ROOT/target/release/corral" \
+  timeout 120 bash "$ROOT/tests/scripts/systemd_unit.sh"
 
 # ---------------------------------------------------------------- 4-5. compat
 run_compat() {

@@ -131,6 +131,11 @@ pub struct BenchArgs {
     /// measure the load generator itself.
     #[arg(long)]
     pub stub: bool,
+    /// Leave the nodes made by setup and by the run in place instead of deleting them at
+    /// the end (for example to measure a server's memory with --keys of them); a later run
+    /// with the same --keys reuses them.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 impl BenchArgs {
@@ -597,6 +602,9 @@ pub fn run_target(args: &BenchArgs, target: &str) -> anyhow::Result<TargetResult
         }
     }
 
+    if args.keep {
+        return Ok(result);
+    }
     let cleanup = Session::connect(addrs[0], CONNECT_TIMEOUT).and_then(|mut s| {
         let left = load::cleanup(&mut s, &plan, Instant::now() + admin_max);
         s.close(Duration::from_secs(2));
