@@ -146,6 +146,12 @@ func (k *killRun) waitProgress(from int32, limit time.Duration) bool {
 		if k.acquired.Load() >= from+killProgress {
 			return true
 		}
+		k.mu.Lock()
+		v := k.violation
+		k.mu.Unlock()
+		if v != "" {
+			return false
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return false
