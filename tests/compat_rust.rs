@@ -290,8 +290,10 @@ where
 /// started again, comes back as a follower.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_the_3_plus_1_cluster() {
+    let started = Instant::now();
     let mut cluster = TestCluster::start(3, 1);
     blocking(|| cluster.wait_modes(Instant::now() + Duration::from_secs(60)));
+    eprintln!("cluster serving after {:?}", started.elapsed());
     let mut target = Target {
         hosts: cluster.hosts(),
         root: String::new(),
@@ -308,6 +310,7 @@ async fn against_the_3_plus_1_cluster() {
             "/acls" => acls(&target).await,
             _ => ephemerals(&target).await,
         }
+        eprintln!("{root}: done after {:?}", started.elapsed());
     }
 
     // The leader killed under a live session.
@@ -321,10 +324,16 @@ async fn against_the_3_plus_1_cluster() {
     let (_, _, data_watch) = c.get_and_watch_data(&target.root).await.unwrap();
     let session = c.session_id();
     let leader = blocking(|| cluster.leader());
+    let killed_at = Instant::now();
     cluster.kill9(leader);
     blocking(|| cluster.wait_modes(Instant::now() + Duration::from_secs(60)));
+    eprintln!("failover: new leader after {:?}", killed_at.elapsed());
     let root = target.root.clone();
     retrying(Duration::from_secs(30), || c.set_data(&root, b"1", None)).await;
+    eprintln!(
+        "failover: the session wrote again after {:?}",
+        killed_at.elapsed()
+    );
     let ev = tokio::time::timeout(STEP, data_watch.changed())
         .await
         .expect("the data watch fires after the failover");
