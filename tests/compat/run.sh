@@ -538,9 +538,9 @@ kill_run() {
   # 4. The killed server started again on its config rejoins as a follower.
   if ((leader_idx >= 0)); then
     idx=$leader_idx
-    SERVER_LOGS[$idx]=$WORK/log/zk$((idx + 1))/server-restarted.log
+    SERVER_LOGS[idx]=$WORK/log/zk$((idx + 1))/server-restarted.log
     start_server "${SERVER_CFGS[$idx]}" "${SERVER_LOGS[$idx]}"
-    SERVER_PIDS[$idx]=${SERVER_PIDS[-1]}
+    SERVER_PIDS[idx]=${SERVER_PIDS[-1]}
     unset 'SERVER_PIDS[-1]'
     t0=$SECONDS
     deadline=$((SECONDS + ${KILL_REJOIN_TIMEOUT_S:-60}))
