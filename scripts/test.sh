@@ -16,6 +16,10 @@
 #   5. tests/compat/run.sh corral: the same suites against Corral.
 #   6. The same two runs with --cluster: against the mission's 3 participants + 1
 #      observer, clients connected to all four servers.
+#   7. --cluster --kill-leader, ZooKeeper (skipped with --quick) then Corral: the lock
+#      and election recipes of Curator, kazoo and the Go client while the leader is
+#      killed; and tests/compat_rust.rs's cluster test against a ZooKeeper cluster
+#      (skipped with --quick; cargo test runs it against Corral).
 #
 # Every step runs under `timeout`, and the whole script under
 # TEST_TIMEOUT_S (default 3000 s). All steps run even when one fails; the
@@ -32,7 +36,7 @@ QUICK=0
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
   esac
 done
@@ -199,6 +203,30 @@ else
   banner "--quick: skipping tests/compat/run.sh zookeeper --cluster"
 fi
 run_compat corral --cluster
+# The lock and election recipes while the leader server is killed (about 25 s each),
+# and the zookeeper-client checks against a ZooKeeper 3 + 1 cluster (about 20 s).
+if [[ $QUICK -eq 0 ]]; then
+  run_compat zookeeper --cluster --kill-leader
+else
+  banner "--quick: skipping tests/compat/run.sh zookeeper --cluster --kill-leader"
+fi
+run_compat corral --cluster --kill-leader
+if [[ $QUICK -eq 0 ]]; then
+  banner "tests/compat_rust.rs against_the_3_plus_1_cluster, Apache ZooKeeper nodes"
+  zk_rust_log=$(mktemp)
+  CORRAL_CLUSTER_TEST_TARGET=zookeeper timeout 300 cargo test --release --locked --test compat_rust \
+    against_the_3_plus_1_cluster 2>&1 | tee "$zk_rust_log"
+  zk_rust_rc=${PIPESTATUS[0]}
+  if [[ $zk_rust_rc -eq 0 ]] && grep -q '^test result: ok\. 1 passed' "$zk_rust_log"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    step_failed "compat_rust against ZooKeeper"
+  fi
+  rm -f "$zk_rust_log"
+else
+  banner "--quick: skipping tests/compat_rust.rs against a ZooKeeper cluster"
+fi
 
 # ---------------------------------------------------------------- summary
 banner "summary"

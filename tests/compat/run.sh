@@ -5,6 +5,7 @@
 #   tests/compat/run.sh zookeeper   Apache ZooKeeper 3.8 from Debian's packages
 #   tests/compat/run.sh corral      $CORRAL_BIN (default target/release/corral)
 #   tests/compat/run.sh FLAVOR --cluster
+#   tests/compat/run.sh FLAVOR --cluster --kill-leader
 #
 # Standalone: starts the server on a free loopback port (22100-22199 unless
 # ZK_PORT is set) with a temporary dataDir and waits (bounded) until `srvr`
@@ -56,7 +57,23 @@
 #   cli_mt  not skipped: with ZK_CLUSTER=1 its config step expects the
 #           ensemble's membership instead of an empty node.
 #
-# Options: --cluster;
+# --kill-leader (with --cluster): instead of the suites above, runs the lock
+# and election contentions at once, each in the background with ZK_KILL_DIR
+# set: curator (tests/clients/curator/CuratorKill.java: InterProcessMutex,
+# InterProcessReadWriteLock, LeaderLatch, LeaderSelector), kazoo_locks
+# (kill_leader_kazoo.py: Lock, Election) and go (tests/clients/go/kill.go:
+# zk.Lock). Each creates ZK_KILL_DIR/<suite>.contending once all its
+# contentions have made progress; when every suite has, the leader server
+# (srvr's Mode) is killed with SIGKILL; when the two remaining participants
+# show a new leader and the observer is back to Mode observer,
+# ZK_KILL_DIR/recovered is created. The suites go on contending until they
+# made progress again, then check that there never were two holders or two
+# leaders at once. Then the killed server is started again on its own
+# config and must come back as Mode follower (bounded,
+# KILL_REJOIN_TIMEOUT_S, 60). The kill, the election and the rejoin count
+# as one check each.
+#
+# Options: --cluster; --kill-leader;
 #          --suite pytest|zkcli|cli_mt|corral_cli|<client suite> (repeatable;
 #          default all of them);
 #          anything after -- goes to pytest (e.g. -- -k watch).
@@ -80,15 +97,20 @@ case $FLAVOR in zookeeper|corral) ;; *) usage ;; esac
 SUITES=()
 PYTEST_ARGS=()
 CLUSTER=0
+KILL_LEADER=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --cluster) CLUSTER=1; shift ;;
+    --kill-leader) KILL_LEADER=1; shift ;;
     --suite) [[ $# -ge 2 ]] || usage; SUITES+=("$2"); shift 2 ;;
     --) shift; PYTEST_ARGS=("$@"); break ;;
     *) usage ;;
   esac
 done
-if [[ ${#SUITES[@]} -eq 0 ]]; then
+((KILL_LEADER && !CLUSTER)) && { echo "run.sh: --kill-leader needs --cluster" >&2; exit 2; }
+if ((KILL_LEADER)) && [[ ${#SUITES[@]} -eq 0 ]]; then
+  SUITES=(curator kazoo_locks go)
+elif [[ ${#SUITES[@]} -eq 0 ]]; then
   SUITES=(pytest zkcli cli_mt)
   # Corral's own zkCli must print what the Java one prints: same golden files.
   [[ $FLAVOR == corral ]] && SUITES+=(corral_cli)
@@ -230,6 +252,7 @@ export ZK_FLAVOR=$FLAVOR
 export ZK_CLUSTER=$CLUSTER
 mkdir -p "$WORK/data" "$WORK/log" "$WORK/conf"
 SERVER_LOGS=()
+SERVER_CFGS=()
 CLIENT_PORTS=()
 
 if ((CLUSTER == 0)); then
@@ -293,6 +316,7 @@ else
       fi
     } > "$cfg"
     SERVER_LOGS+=("$WORK/log/zk$n/server.log")
+    SERVER_CFGS+=("$cfg")
     start_server "$cfg" "$WORK/log/zk$n/server.log"
   done
   if [[ $FLAVOR == corral ]]; then
@@ -414,6 +438,128 @@ count_line() {
   total_failed=$((total_failed + f))
   echo "run.sh: $3: $p passed, $f failed"
 }
+
+# check NAME WHY: one check of the kill run; passes when WHY is empty.
+check() {
+  if [[ -z $2 ]]; then
+    echo "PASS $1"
+    total_passed=$((total_passed + 1))
+  else
+    echo "FAIL $1: $2"
+    total_failed=$((total_failed + 1))
+  fi
+}
+
+# The --kill-leader run (see the header): the suites in the background, the
+# leader killed once all of them contend, the killed server restarted.
+kill_run() {
+  local kill_dir=$WORK/kill suite pid i idx leader_idx=-1 why m t0 deadline
+  local -a pids=() names=() modes_now
+  mkdir -p "$kill_dir"
+  for suite in "${SUITES[@]}"; do
+    case $suite in
+      kazoo_locks)
+        ZK_KILL_DIR=$kill_dir timeout "${KILL_SUITE_TIMEOUT_S:-240}" \
+          "$PYTHON" "$HERE/kill_leader_kazoo.py" >"$WORK/$suite.log" 2>&1 &
+        ;;
+      *)
+        if [[ ! -x $ROOT/tests/clients/$suite/run.sh ]]; then
+          echo "run.sh: no kill-leader suite $suite"
+          total_failed=$((total_failed + 1))
+          continue
+        fi
+        mkdir -p "$WORK/clients/$suite"
+        CLIENT_WORK="$WORK/clients/$suite" PYTHON="$PYTHON" ZK_KILL_DIR=$kill_dir \
+          timeout "${KILL_SUITE_TIMEOUT_S:-240}" "$ROOT/tests/clients/$suite/run.sh" >"$WORK/$suite.log" 2>&1 &
+        ;;
+    esac
+    pids+=($!)
+    names+=("$suite")
+  done
+  ((${#pids[@]} > 0)) || return
+
+  # 1. Every suite contending (or one of them gave up: then no kill).
+  t0=$SECONDS
+  deadline=$((SECONDS + ${KILL_CONTENDING_TIMEOUT_S:-180}))
+  why=""
+  while :; do
+    local waiting=()
+    for i in "${!names[@]}"; do
+      [[ -e $kill_dir/${names[$i]}.contending ]] && continue
+      kill -0 "${pids[$i]}" 2>/dev/null || { why="${names[$i]} exited before contending"; break 2; }
+      waiting+=("${names[$i]}")
+    done
+    ((${#waiting[@]} == 0)) && break
+    if ((SECONDS >= deadline)); then why="still not contending: ${waiting[*]}"; break; fi
+    sleep 0.1
+  done
+  if [[ -z $why ]]; then
+    read -r -a modes_now <<<"$(modes)"
+    for i in 0 1 2; do
+      [[ ${modes_now[$i]} == leader ]] && leader_idx=$i
+    done
+    ((leader_idx >= 0)) || why="no leader among servers 1-3 (modes: ${modes_now[*]})"
+  fi
+  if [[ -z $why ]]; then
+    echo "run.sh: every suite contends after $((SECONDS - t0))s; modes ${modes_now[*]}: kill -9 server $((leader_idx + 1)) (pid ${SERVER_PIDS[$leader_idx]})"
+    kill -KILL "${SERVER_PIDS[$leader_idx]}"
+    wait "${SERVER_PIDS[$leader_idx]}" 2>/dev/null
+  fi
+  check "kill -9 of the leader while every suite contends" "$why"
+
+  # 2. A new leader among the two other participants, the observer observing.
+  if ((leader_idx >= 0)); then
+    t0=$SECONDS
+    deadline=$((SECONDS + ${KILL_ELECTION_TIMEOUT_S:-60}))
+    why="no new leader within ${KILL_ELECTION_TIMEOUT_S:-60}s"
+    while ((SECONDS < deadline)); do
+      read -r -a modes_now <<<"$(modes)"
+      m=""
+      for i in 0 1 2; do ((i == leader_idx)) || m+="${modes_now[$i]} "; done
+      if [[ ${modes_now[3]} == observer ]] && [[ $(tr ' ' '\n' <<<"$m" | sed '/^$/d' | sort | tr '\n' ' ') == "follower leader " ]]; then
+        why=""
+        break
+      fi
+      sleep 0.1
+    done
+    echo "run.sh: after $((SECONDS - t0))s modes ${modes_now[*]}"
+    check "a new leader among the other participants" "$why"
+  fi
+  touch "$kill_dir/recovered"
+
+  # 3. The suites finish (each bounded by timeout).
+  for i in "${!names[@]}"; do
+    wait "${pids[$i]}"
+    echo "== kill-leader suite ${names[$i]} against $FLAVOR (exit $?)"
+    cat "$WORK/${names[$i]}.log"
+    count_line "$WORK/${names[$i]}.log" "${names[$i]}: " "${names[$i]}"
+  done
+
+  # 4. The killed server started again on its config rejoins as a follower.
+  if ((leader_idx >= 0)); then
+    idx=$leader_idx
+    SERVER_LOGS[idx]=$WORK/log/zk$((idx + 1))/server-restarted.log
+    start_server "${SERVER_CFGS[$idx]}" "${SERVER_LOGS[$idx]}"
+    SERVER_PIDS[idx]=${SERVER_PIDS[-1]}
+    unset 'SERVER_PIDS[-1]'
+    t0=$SECONDS
+    deadline=$((SECONDS + ${KILL_REJOIN_TIMEOUT_S:-60}))
+    why="server $((idx + 1)) not back as a follower within ${KILL_REJOIN_TIMEOUT_S:-60}s"
+    while ((SECONDS < deadline)); do
+      read -r -a modes_now <<<"$(modes)"
+      if [[ ${modes_now[$idx]} == follower ]] && ready; then why=""; break; fi
+      kill -0 "${SERVER_PIDS[$idx]}" 2>/dev/null || { why="the restarted server $((idx + 1)) exited"; break; }
+      sleep 0.2
+    done
+    echo "run.sh: restarted server $((idx + 1)) (pid ${SERVER_PIDS[$idx]}); after $((SECONDS - t0))s modes ${modes_now[*]}"
+    check "the killed server rejoins as a follower" "$why"
+  fi
+}
+
+if ((KILL_LEADER)); then
+  kill_run
+  SUITES=()
+fi
 
 for suite in "${SUITES[@]}"; do
   case $suite in

@@ -3,7 +3,11 @@
 # $CLIENT_WORK against Debian's jars and runs it. Prints
 # "curator: N passed, M failed" last; exits non-zero when anything failed.
 #
-# Env: ZK_HOSTS, CLIENT_WORK (see tests/clients/README.md),
+# With ZK_KILL_DIR set (tests/compat/run.sh --cluster --kill-leader) it runs
+# CuratorKill instead: the lock and election recipes while the leader server
+# is killed (see CuratorKill.java).
+#
+# Env: ZK_HOSTS, CLIENT_WORK (see tests/clients/README.md), ZK_KILL_DIR,
 #      JAVA_DIR (default /usr/share/java), CURATOR_LOG_LEVEL (default info;
 #      the client log goes to $CLIENT_WORK/curator.log, its warnings are shown
 #      when a check fails).
@@ -30,7 +34,10 @@ done
 command -v javac >/dev/null || fail_setup "javac not found (apt-get install openjdk-17-jdk-headless)"
 
 mkdir -p "$CLIENT_WORK/classes"
-javac -nowarn -d "$CLIENT_WORK/classes" -cp "$CP" "$HERE/CuratorSuite.java" || fail_setup "CuratorSuite.java does not compile"
+MAIN=CuratorSuite
+[[ -n ${ZK_KILL_DIR:-} ]] && MAIN=CuratorKill
+javac -nowarn -d "$CLIENT_WORK/classes" -cp "$CP" "$HERE/CuratorSuite.java" "$HERE/CuratorKill.java" ||
+  fail_setup "CuratorSuite.java / CuratorKill.java do not compile"
 
 LOG=$CLIENT_WORK/curator.log
 # The program bounds every check itself; this timeout only catches a hung JVM.
@@ -39,7 +46,7 @@ timeout 300 java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
   -Dorg.slf4j.simpleLogger.logFile="$LOG" \
   -Dorg.slf4j.simpleLogger.showDateTime=true \
   -Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS \
-  -cp "$CLIENT_WORK/classes:$CP" CuratorSuite
+  -cp "$CLIENT_WORK/classes:$CP" "$MAIN"
 rc=$?
 if [[ $rc -ne 0 ]]; then
   if [[ -f $LOG ]]; then

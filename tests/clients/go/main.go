@@ -9,7 +9,8 @@
 //
 // Env: ZK_HOSTS (required), ZK_FLAVOR (zookeeper|corral), CLIENT_WORK
 // (scratch directory), CORRAL_BIN, ZK_JAVA_CP, SUITE_TIMEOUT_S (default 110),
-// ZK_GO_VERBOSE=1 (print the client library's log).
+// ZK_GO_VERBOSE=1 (print the client library's log), ZK_KILL_DIR (run only
+// the kill-leader part, kill.go).
 package main
 
 import (
@@ -263,6 +264,11 @@ func main() {
 	}()
 
 	base := fmt.Sprintf("/gosuite-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)
+	if dir := os.Getenv("ZK_KILL_DIR"); dir != "" {
+		// tests/compat/run.sh --kill-leader: only the lock under a leader kill (kill.go).
+		runKill(hosts, base, dir)
+		finish(0)
+	}
 	runMain(hosts, base)
 	runRestart()
 	finish(0)

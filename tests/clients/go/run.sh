@@ -6,6 +6,9 @@
 # $ZK_FLAVOR: $CORRAL_BIN (default target/release/corral) or ZooKeeper's java
 # command with $ZK_JAVA_CP.
 #
+# With ZK_KILL_DIR set (tests/compat/run.sh --cluster --kill-leader) the
+# program runs only kill.go's lock contention across a leader kill.
+#
 # Prints "go: N passed, M failed" last; exits non-zero if anything failed.
 # Env: ZK_HOSTS, ZK_FLAVOR, CLIENT_WORK (build output and the restart
 #      server's dataDir), CORRAL_BIN, ZK_JAVA_CP, GOCODE (/usr/share/gocode),
@@ -40,7 +43,7 @@ command -v go >/dev/null || give_up "go not found (apt-get install golang-go)"
 export GO111MODULE=off GOPROXY=off GOFLAGS='' GOENV=off
 export GOPATH="$CLIENT_WORK/gopath:$GOCODE" GOCACHE="$CLIENT_WORK/gocache" GOTMPDIR="$CLIENT_WORK"
 mkdir -p "$CLIENT_WORK/gopath"
-(cd "$HERE" && nice go build -o "$CLIENT_WORK/gosuite" main.go checks.go restart.go) ||
+(cd "$HERE" && nice go build -o "$CLIENT_WORK/gosuite" main.go checks.go restart.go kill.go) ||
   give_up "build failed"
 
 case $ZK_FLAVOR in

@@ -12,6 +12,10 @@
 # PyIOBase_Type, which libpython does not export ("undefined symbol"), and it
 # parses "s#" arguments without PY_SSIZE_T_CLEAN, which Python >= 3.10
 # refuses (SystemError in create, get, set, add_auth, acreate, ...).
+# Nothing else works either: Debian 12 has no other CPython (python3.11 only;
+# pypy3 cannot load a CPython extension module), and PyPI's zkpython 0.4.2 is
+# the same binding in its Python 2 form (PyString_*, PyInt_*: it does not
+# build for Python 3).
 #
 # Env: ZK_HOSTS, ZKPYTHON_PYTHON (/usr/bin/python3), ZNODE_COUNT (200),
 #      SUITE_TIMEOUT_S (100).
