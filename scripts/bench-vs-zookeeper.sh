@@ -37,7 +37,8 @@
 # --memory (standalone): resident memory of both servers (VmRSS) when idle after start,
 # after the workloads (`--workloads none` runs none), and after MEMORY_ZNODES (1000000)
 # nodes of MEMORY_VALUE_BYTES (64) each were created in each server (`corral bench --keys N
-# --keep`, one server at a time); bytes per znode = the RSS growth over the load / N. For
+# --keep`, one server at a time, RSS read once it stops moving); bytes per znode = the RSS
+# growth over the load / N. For
 # ZooKeeper also its live heap (`jcmd GC.run`, then `GC.heap_info`'s used) before and after
 # the load: the figure least unfavourable to ZooKeeper. Written to DIR/memory.json and
 # appended to the summary.
@@ -656,6 +657,20 @@ wait_imok "$CORRAL_PORT" "$CORRAL_PID" Corral "$WORK/corral/server.log"
 rss_kb() { # PID: its resident set, KiB
   sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status" 2>/dev/null
 }
+settled_rss_kb() { # PID: its resident set once it stops moving (a snapshot of the new
+  # nodes may still be in progress right after the load): two reads 2 s apart within 1 %,
+  # 60 s at most
+  local last now deadline=$((SECONDS + 60))
+  last=$(rss_kb "$1")
+  while ((SECONDS < deadline)); do
+    sleep 2
+    now=$(rss_kb "$1")
+    [[ -n $now && -n $last ]] || break
+    (((now > last ? now - last : last - now) * 100 <= last)) && break
+    last=$now
+  done
+  rss_kb "$1"
+}
 zk_live_heap_kb() { # ZooKeeper's heap in use right after a full collection, KiB
   command -v jcmd >/dev/null || return 0
   timeout 60 jcmd "$ZK_PID" GC.run >/dev/null 2>&1
@@ -710,7 +725,7 @@ if ((MEMORY)); then
       --sessions 1 --outstanding 1 --keys "$MEMORY_ZNODES" --value-bytes "$MEMORY_VALUE_BYTES" \
       --duration-s 1 --warmup-s 0 --keep --json >"$OUT/memory-load-$1.json" ||
       echo "   (bench exit code $?: see $OUT/memory-load-$1.json)" >&2
-    after=$(rss_kb "$3")
+    after=$(settled_rss_kb "$3")
     echo "$before $after"
   }
   read -r c_before c_after <<<"$(mem_load corral "$CORRAL_PORT" "$CORRAL_PID")"

@@ -667,7 +667,10 @@ fn write_snapshot_in_background(
                 zxid,
                 glommio::executor()
                     .spawn_blocking(move || {
-                        crate::storage::snapshot::write_snapshot(&dir, zxid, &bytes)
+                        let written = crate::storage::snapshot::write_snapshot(&dir, zxid, &bytes);
+                        drop(bytes);
+                        crate::runtime::release_free_memory();
+                        written
                     })
                     .await,
             ),

@@ -430,11 +430,17 @@ pub async fn write_snapshot_async(
         .spawn_blocking(move || {
             let started = std::time::Instant::now();
             let bytes = image.encode()?;
-            let path = write_snapshot(&dir, image.zxid, &bytes)?;
+            let (zxid, nodes) = (image.zxid, image.node_count());
+            drop(image);
+            let written = write_snapshot(&dir, zxid, &bytes);
+            let len_bytes = bytes.len();
+            drop(bytes);
+            crate::runtime::release_free_memory();
+            let path = written?;
             tracing::info!(
                 snapshot = %path.display(),
-                nodes = image.node_count(),
-                bytes = bytes.len(),
+                nodes,
+                bytes = len_bytes,
                 took_ms = started.elapsed().as_millis() as u64,
                 "snapshot written"
             );

@@ -336,3 +336,77 @@ fn quota_usage_is_tracked_in_the_stats_node() {
     let stats = h.tree.get("/zookeeper/quota/q/zookeeper_stats").unwrap();
     assert_eq!(stats.data.as_deref(), Some(&b"count=2,bytes=2"[..]));
 }
+
+/// Resident memory of a million znodes in one tree and in a second tree applying the same
+/// records (as a shard replica does). A measurement, not a check: run with
+/// `cargo test --release --lib tree::tests::memory_per_znode -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn memory_per_znode() {
+    fn rss_kib() -> i64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(-1)
+    }
+    const ZNODES: i64 = 1_000_000;
+    let acl = Arc::new(Acl::open_unsafe());
+    let base = TxnRecord {
+        zxid: 1,
+        time_ms: 1,
+        session_id: 1,
+        cxid: 1,
+        txn: Txn::Create(CreateTxn {
+            path: Arc::from("/corral-bench"),
+            data: Some(Bytes::new()),
+            acl: acl.clone(),
+            ephemeral_owner: 0,
+            parent_cversion: 1,
+            with_stat: false,
+        }),
+    };
+    let records: Vec<TxnRecord> = (0..ZNODES)
+        .map(|i| TxnRecord {
+            zxid: i + 2,
+            txn: Txn::Create(CreateTxn {
+                path: Arc::from(format!("/corral-bench/k{i}")),
+                data: Some(Bytes::from(vec![b'v'; 64])),
+                acl: acl.clone(),
+                ephemeral_owner: 0,
+                parent_cversion: i as i32 + 1,
+                with_stat: false,
+            }),
+            ..base.clone()
+        })
+        .collect();
+    let mut triggers = Vec::new();
+    let before = rss_kib();
+    let mut first = DataTree::new(Bytes::new());
+    first.apply(&base, &mut triggers);
+    for r in &records {
+        triggers.clear();
+        first.apply(r, &mut triggers);
+    }
+    let one = rss_kib();
+    let mut second = DataTree::new(Bytes::new());
+    second.apply(&base, &mut triggers);
+    for r in &records {
+        triggers.clear();
+        second.apply(r, &mut triggers);
+    }
+    let two = rss_kib();
+    drop(records);
+    let kept = rss_kib();
+    println!(
+        "node {} B; first tree {} B/znode, second tree {} B/znode, after dropping the records {} B/znode for both",
+        std::mem::size_of::<Node>(),
+        (one - before) * 1024 / ZNODES,
+        (two - one) * 1024 / ZNODES,
+        (kept - before) * 1024 / ZNODES
+    );
+    assert_eq!(first.node_count(), second.node_count());
+}
