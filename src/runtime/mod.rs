@@ -78,9 +78,9 @@ fn listener(
 }
 
 /// Gives the pages of freed heap memory back to the kernel. A snapshot captures a copy of
-/// every node on one thread and encodes it on another; once written, glibc keeps those
-/// chunks in its per-thread arenas, scattered among live ones, so the server's resident
-/// memory would stay at its snapshot-time peak (about 1.5x the tree) for good. Call it off
+/// every node on one thread and encodes it on another; once written, glibc keeps the freed
+/// chunks in its per-thread arenas, scattered among live ones, and returns pages to the
+/// kernel only from the top of a heap: this gives back every whole free page. Call it off
 /// the executors (it walks every arena, each under its lock, for a few milliseconds per
 /// GiB), after a large transient allocation is dropped.
 pub fn release_free_memory() {
