@@ -330,8 +330,84 @@ pub fn collect(g: &Gathered) -> Vec<(String, Value)> {
             }
         }
     }
+    quorum_keys(g, &mut out);
     corral_keys(g, &mut out);
     out
+}
+
+/// The gauges ZooKeeper 3.8's `mntr` adds in replicated mode, numeric ones only (for
+/// Prometheus, which exports them as gauges under the same names).
+pub const QUORUM_GAUGES: &[&str] = &[
+    "observer_master_id",
+    "min_proposal_size",
+    "max_proposal_size",
+    "synced_followers",
+    "synced_non_voting_followers",
+    "synced_observers",
+    "last_proposal_size",
+    "pending_syncs",
+    "leader_uptime",
+    "learners",
+    "quorum_size",
+];
+
+/// The keys ZooKeeper 3.8's `mntr` adds in replicated mode, each where a 3.8.0 ensemble's
+/// leader, follower and observer printed it: right after the key named first. Left out, as
+/// the per-namespace sets are: the leader's per-learner summary sets
+/// (`zk_*_<id>_learner_handler_qp_size`, `..._qp_time_ms`), named by learner id.
+fn quorum_keys(g: &Gathered, out: &mut Vec<(String, Value)>) {
+    use Value::{Int, Str};
+    let Some(q) = &g.zab.quorum else { return };
+    let mut after = |anchor: &str, key: &str, v: Value| {
+        let at = out
+            .iter()
+            .position(|(k, _)| k == anchor)
+            .map_or(out.len(), |i| i + 1);
+        out.insert(at, (key.to_string(), v));
+    };
+    after("server_state", "peer_state", Str(q.peer_state.to_string()));
+    if let Some(id) = q.observer_master_id {
+        after("peer_state", "observer_master_id", Int(id as i64));
+    }
+    if let Some((learners, uptime_ms)) = q.leader {
+        let (last, min, max) = g.zab.proposal_sizes.unwrap_or((-1, -1, -1));
+        let count = |n: usize| Int(n as i64);
+        after("avg_latency", "min_proposal_size", Int(min));
+        after("packets_received", "max_proposal_size", Int(max));
+        after(
+            "max_client_response_size",
+            "synced_followers",
+            count(learners.synced_followers),
+        );
+        // Voting followers beyond the quorum's (Java's dynamic reconfiguration): none.
+        after("watch_count", "synced_non_voting_followers", Int(0));
+        after(
+            "synced_non_voting_followers",
+            "synced_observers",
+            count(learners.synced_observers),
+        );
+        after(
+            "open_file_descriptor_count",
+            "last_proposal_size",
+            Int(last),
+        );
+        after(
+            "last_proposal_size",
+            "pending_syncs",
+            count(learners.pending_syncs),
+        );
+        after("pending_syncs", "leader_uptime", Int(uptime_ms));
+        after(
+            "outstanding_tls_handshake",
+            "learners",
+            count(learners.learners),
+        );
+    }
+    after(
+        "non_mtls_local_conn_count",
+        "quorum_size",
+        Int(q.quorum_size as i64),
+    );
 }
 
 /// Corral's own `mntr` keys.

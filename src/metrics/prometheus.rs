@@ -67,6 +67,12 @@ pub fn render(g: &Gathered) -> String {
             }
         }
     }
+    for name in super::QUORUM_GAUGES {
+        if let Some(v) = values.get(*name).and_then(Value::as_f64) {
+            header(&mut out, name, name, "gauge");
+            let _ = writeln!(out, "{name} {}", number(v));
+        }
+    }
     let zab = &g.zab.stats;
     histogram(
         &mut out,

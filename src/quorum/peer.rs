@@ -368,6 +368,20 @@ impl LearnerSlot {
     }
 }
 
+/// A leader's learners as `mntr` reports them (ZooKeeper's `learners`, `synced_followers`,
+/// `synced_observers`, `pending_syncs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LearnerCounts {
+    /// Learners connected and known (any stage).
+    pub learners: usize,
+    /// Followers that acked NEWLEADER: in the broadcast stream and synced.
+    pub synced_followers: usize,
+    /// Observers that acked NEWLEADER.
+    pub synced_observers: usize,
+    /// Forwarded syncs waiting for their zxid to commit.
+    pub pending_syncs: usize,
+}
+
 /// The leader of one epoch (Java's `Leader` plus its `LearnerHandler`s).
 #[derive(Debug)]
 pub struct Leader {
@@ -392,6 +406,8 @@ pub struct Leader {
     pending_syncs: VecDeque<(ServerId, Zxid)>,
     establish_by_ms: i64,
     next_ping_ms: i64,
+    /// When this role began (`mntr`'s `leader_uptime`).
+    started_ms: i64,
     actions: VecDeque<Action>,
 }
 
@@ -417,6 +433,7 @@ impl Leader {
             pending_syncs: VecDeque::new(),
             establish_by_ms,
             next_ping_ms: now_ms,
+            started_ms: now_ms,
             actions: VecDeque::new(),
             cfg,
         };
@@ -453,6 +470,27 @@ impl Leader {
 
     pub fn last_proposed(&self) -> Zxid {
         self.hist.last()
+    }
+
+    /// When this role began (the `now_ms` given to [`Leader::new`]).
+    pub fn started_ms(&self) -> i64 {
+        self.started_ms
+    }
+
+    /// The learners by stage, for monitoring.
+    pub fn learner_counts(&self) -> LearnerCounts {
+        let synced = |observer: bool| {
+            self.learners
+                .values()
+                .filter(|s| s.observer == observer && s.acked_newleader())
+                .count()
+        };
+        LearnerCounts {
+            learners: self.learners.len(),
+            synced_followers: synced(false),
+            synced_observers: synced(true),
+            pending_syncs: self.pending_syncs.len(),
+        }
     }
 
     /// The learners synced or syncing (in the broadcast stream).

@@ -729,6 +729,7 @@ fn zab_report(seq: &Sequencer, detail: bool, mode: &'static str, serving: bool) 
         mode,
         serving,
         proposal_sizes: None,
+        quorum: None,
         last_zxid: seq.last_zxid(),
         node_count: tree.node_count(),
         approximate_data_bytes: tree.approximate_data_bytes(),

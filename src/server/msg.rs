@@ -157,6 +157,21 @@ pub struct ShardReport {
     pub stats: crate::metrics::ShardStats,
 }
 
+/// A replicated server's place in the ensemble, for the keys ZooKeeper's `mntr` adds in
+/// replicated mode.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumReport {
+    /// ZooKeeper's `peer_state`: the role and the ZAB phase, `leading - broadcast`,
+    /// `following - synchronization`, `looking - election`, ...
+    pub peer_state: &'static str,
+    /// Voting members of the ensemble.
+    pub quorum_size: usize,
+    /// On an observer: the server it learns from.
+    pub observer_master_id: Option<u64>,
+    /// On a leader: its learners, and milliseconds since it took the lead.
+    pub leader: Option<(crate::quorum::peer::LearnerCounts, i64)>,
+}
+
 /// What only the ZAB executor knows.
 #[derive(Debug, Clone, Default)]
 pub struct ZabReport {
@@ -167,6 +182,8 @@ pub struct ZabReport {
     pub serving: bool,
     /// On a leader: bytes of the last, smallest and largest proposal (-1 before the first).
     pub proposal_sizes: Option<(i64, i64, i64)>,
+    /// A replicated server's place in the ensemble (`None` standalone).
+    pub quorum: Option<QuorumReport>,
     pub last_zxid: i64,
     pub node_count: usize,
     pub approximate_data_bytes: u64,

@@ -29,7 +29,7 @@
 //! that learner with a log line; `COMMITTED_LOG_MAX` proposals are kept for DIFF), read-only
 //! mode, reconfig, and moving a session's owner between servers.
 
-use super::msg::{ToShard, ToZab, ZabReport};
+use super::msg::{QuorumReport, ToShard, ToZab, ZabReport};
 use super::settings::{QuorumSettings, Settings};
 use super::{
     fatal_storage, log_options, new_sequencer, write_snapshot_in_background, zab_report, Gathers,
@@ -243,10 +243,12 @@ pub(super) async fn run(
                         Role::Leading(_) => Some(node.proposal_sizes),
                         _ => None,
                     };
+                    let quorum = Some(node.quorum_report(now_ms()));
                     let seq = &node.seq;
                     gathers
                         .report(query_id, report, &node.shards, |detail| ZabReport {
                             proposal_sizes,
+                            quorum,
                             ..zab_report(seq, detail, mode, serving)
                         })
                         .await
@@ -374,6 +376,39 @@ impl Node {
             Role::Looking => false,
             Role::Leading(l) => l.is_established(),
             Role::Learning(l) => l.is_serving(),
+        }
+    }
+
+    /// The ensemble keys of `mntr` (ZooKeeper's `peer_state`, `quorum_size`, and on a
+    /// leader its learners; on an observer its leader).
+    fn quorum_report(&self, now_ms: i64) -> QuorumReport {
+        let (peer_state, leader, observer_master_id) = match &self.role {
+            Role::Looking => ("looking - election", None, None),
+            Role::Leading(l) => (
+                if l.is_established() {
+                    "leading - broadcast"
+                } else {
+                    "leading - synchronization"
+                },
+                Some((l.learner_counts(), now_ms - l.started_ms())),
+                None,
+            ),
+            Role::Learning(l) => (
+                match (l.is_observer(), l.is_serving()) {
+                    (true, true) => "observing - broadcast",
+                    (true, false) => "observing - synchronization",
+                    (false, true) => "following - broadcast",
+                    (false, false) => "following - synchronization",
+                },
+                None,
+                l.is_observer().then(|| l.leader()),
+            ),
+        };
+        QuorumReport {
+            peer_state,
+            quorum_size: self.q.peer.quorum.voters().len(),
+            observer_master_id,
+            leader,
         }
     }
 
