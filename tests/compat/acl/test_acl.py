@@ -351,6 +351,10 @@ def names(grants):
 
 @pytest.mark.parametrize("name", list(OPS))
 def test_permission_required(session, area, name):
+    if CLUSTER and name == "check (outside multi)":
+        # A ZooKeeper follower handed a lone check closes the connection and
+        # refuses new ones for a while; nothing to compare.
+        pytest.skip("check outside multi is standalone-only")
     observed = run_matrix(session(), area, name)
     allowed = {g for g, err in observed.items() if err == OK}
     _, expected = OPS[name]
