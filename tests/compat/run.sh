@@ -243,8 +243,8 @@ admin_cfg() {
     metricsProvider.httpHost=127.0.0.1 "metricsProvider.httpPort=$2"
 }
 
-# standalone_cfg DATA_DIR PORT: a standalone server's zoo.cfg (no admin server
-# for Corral here; the main server adds admin_cfg).
+# standalone_cfg DATA_DIR PORT: a standalone server's zoo.cfg (Corral's main
+# server adds admin_cfg, the servers of start_extra turn its admin server off).
 standalone_cfg() {
   printf '%s\n' tickTime=2000 initLimit=10 syncLimit=5 "dataDir=$1" "clientPort=$2" \
     clientPortAddress=127.0.0.1
@@ -435,6 +435,7 @@ start_extra() {
   port=$(pick_ports 1 22100 22199) || return 1
   {
     standalone_cfg "$dir/data" "$port"
+    [[ $FLAVOR == corral ]] && echo "admin.enableServer=false"
     printf '%s\n' "$@"
   } > "$dir/zoo.cfg"
   for line in "$@"; do flags+=("-Dzookeeper.$line"); done
