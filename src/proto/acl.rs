@@ -90,7 +90,8 @@ pub fn is_valid_id(scheme: &str, id: &str) -> bool {
     match scheme {
         "world" => id == "anyone",
         "digest" => id.matches(':').count() == 1,
-        "ip" => parse_ip_pattern(id).is_some(),
+        // ZooKeeper 3.8's ip provider knows IPv4 addresses only: `::1` is an InvalidACL.
+        "ip" => parse_ip_pattern(id).is_some_and(|(addr, _)| addr.is_ipv4()),
         "x509" | "sasl" => !id.is_empty(),
         _ => false,
     }
@@ -193,6 +194,12 @@ mod tests {
         assert!(ip_matches("fe80::/16", "fe80::1"));
         assert!(!is_valid_id("ip", "300.1.1.1"));
         assert!(!is_valid_id("ip", "1.1.1.1/33"));
+        assert!(is_valid_id("ip", "127.0.0.2/31"));
+        assert!(is_valid_id("ip", "127.0.0.9/0"));
+        assert!(!is_valid_id("ip", "::1"));
+        assert!(!is_valid_id("ip", "::1/128"));
+        assert!(!is_valid_id("ip", "127.0.0/8"));
+        assert!(!is_valid_id("ip", "127.0.0.1/"));
         assert!(is_valid_id("digest", "u:abc="));
         assert!(!is_valid_id("digest", "nocolon"));
         assert!(!is_valid_id("world", "someone"));

@@ -16,7 +16,7 @@ pub mod conn;
 pub mod read;
 pub mod reply;
 
-use crate::proto::{Id, SessionId};
+use crate::proto::{perms, Id, SessionId};
 use crate::runtime::Notify;
 use crate::server::msg::{ConnReport, ShardCounters, ShardReport, ToShard, ToZab};
 use crate::server::settings::Settings;
@@ -396,6 +396,12 @@ impl ShardCtx {
             for cid in &conns {
                 if let Some(conn) = st.conns.get(cid) {
                     let mut cs = conn.st.borrow_mut();
+                    // Only a watcher that may read the node hears of it; the one-shot
+                    // watch is used up either way, as in ZooKeeper.
+                    let skip_acl = self.settings.prep.skip_acl;
+                    if !crate::tree::acl::check(&t.acl, perms::READ, &cs.auth_ids, skip_acl) {
+                        continue;
+                    }
                     reply::notification(&mut cs.out, t.event_type, &t.path);
                     cs.sent += 1;
                     st.counters.packets_sent += 1;

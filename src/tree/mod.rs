@@ -96,11 +96,15 @@ impl Node {
     }
 }
 
-/// A watch trigger produced by `apply`: which path, which event.
+/// A watch trigger produced by `apply`: which path, which event, and the ACL of the node
+/// the event is about as it was then (the changed, created or deleted node; the parent for
+/// NodeChildrenChanged). Only a watcher that may READ under it is told (ZooKeeper 3.8 with
+/// the fix for CVE-2024-23944).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trigger {
     pub path: Arc<str>,
     pub event_type: i32,
+    pub acl: Arc<Vec<Acl>>,
 }
 
 /// The result of one applied op, for the reply to the client that asked.
@@ -275,14 +279,15 @@ impl DataTree {
                     self.write_data(path, data, *version, zxid, time_ms),
                     "setData txn on missing node {path}"
                 );
-                let stat = self
+                let (stat, acl) = self
                     .nodes
                     .get(&**path)
-                    .map(|n| n.stat())
+                    .map(|n| (n.stat(), n.acl.clone()))
                     .unwrap_or_default();
                 triggers.push(Trigger {
                     path: path.clone(),
                     event_type: crate::proto::event::NODE_DATA_CHANGED,
+                    acl,
                 });
                 OpResult::SetData { stat }
             }
@@ -352,6 +357,7 @@ impl DataTree {
         parent.children.insert(name);
         parent.cversion_creations = c.parent_cversion;
         parent.pzxid = zxid;
+        let parent_acl = parent.acl.clone();
         let parent_key = self.interned(parent_path).expect("parent present");
         let mut node = Node::new(c.data.clone(), c.acl.clone());
         node.czxid = zxid;
@@ -378,10 +384,12 @@ impl DataTree {
         triggers.push(Trigger {
             path: c.path.clone(),
             event_type: crate::proto::event::NODE_CREATED,
+            acl: c.acl.clone(),
         });
         triggers.push(Trigger {
             path: parent_key,
             event_type: crate::proto::event::NODE_CHILDREN_CHANGED,
+            acl: parent_acl,
         });
         OpResult::Created {
             path: c.path.clone(),
@@ -409,9 +417,11 @@ impl DataTree {
         }
         let parent_path = path::parent(p).expect("delete txn for /");
         let parent_key = self.interned(parent_path).expect("parent of a node exists");
+        let mut parent_acl = Arc::default();
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             parent.children.remove(path::name(p));
             parent.pzxid = zxid;
+            parent_acl = parent.acl.clone();
         }
         self.quotas.on_delete(p, data_len(&node.data) as i64);
         self.after_quota_node_change(p);
@@ -419,10 +429,12 @@ impl DataTree {
         triggers.push(Trigger {
             path: p.clone(),
             event_type: crate::proto::event::NODE_DELETED,
+            acl: node.acl.clone(),
         });
         triggers.push(Trigger {
             path: parent_key,
             event_type: crate::proto::event::NODE_CHILDREN_CHANGED,
+            acl: parent_acl,
         });
     }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::proto::request::{CreateRequest, MultiOp, PathVersion, SetDataRequest};
-use crate::proto::{event, op, ErrorCode, Request};
+use crate::proto::{event, op, perms, ErrorCode, Id, Request};
 use crate::zab::prep::{prepare, Caller, PrepConfig};
 
 struct Harness {
@@ -26,9 +26,13 @@ impl Harness {
     }
 
     fn run(&mut self, session: i64, req: Request) -> OpResult {
+        self.run_as(session, req, &[])
+    }
+
+    fn run_as(&mut self, session: i64, req: Request, auth_ids: &[Id]) -> OpResult {
         let caller = Caller {
             session_id: session,
-            auth_ids: &[],
+            auth_ids,
         };
         let txn = prepare(&self.tree, &req, &caller, &self.cfg);
         self.zxid += 1;
@@ -124,12 +128,84 @@ fn create_updates_parent_stat_and_fires_triggers() {
         vec![
             Trigger {
                 path: Arc::from("/a"),
-                event_type: event::NODE_CREATED
+                event_type: event::NODE_CREATED,
+                acl: Arc::new(Acl::open_unsafe()),
             },
             Trigger {
                 path: Arc::from("/"),
-                event_type: event::NODE_CHILDREN_CHANGED
+                event_type: event::NODE_CHILDREN_CHANGED,
+                acl: Arc::new(Acl::open_unsafe()),
             },
+        ]
+    );
+}
+
+#[test]
+fn triggers_carry_the_acl_of_the_node_they_are_about() {
+    // Watchers are told only if they may read that node: the created, changed or
+    // deleted node itself, the parent for NodeChildrenChanged (as it was then).
+    let mut h = Harness::new();
+    let closed = vec![Acl::new(perms::ALL, "digest", "owner:h=")];
+    let create = |path: &str, acl: Vec<Acl>| Request::Create {
+        op: op::CREATE2,
+        req: CreateRequest {
+            path: path.into(),
+            data: None,
+            acl,
+            flags: 0,
+            ttl: None,
+        },
+    };
+    let super_ids = [Id::new("super", "")];
+    let seen = |h: &Harness| -> Vec<(String, i32, Vec<Acl>)> {
+        h.triggers
+            .iter()
+            .map(|t| (t.path.to_string(), t.event_type, (*t.acl).clone()))
+            .collect()
+    };
+    h.run_as(1, create("/c", closed.clone()), &super_ids);
+    let open = Acl::open_unsafe();
+    assert_eq!(
+        seen(&h),
+        vec![
+            ("/c".into(), event::NODE_CREATED, closed.clone()),
+            ("/".into(), event::NODE_CHILDREN_CHANGED, open.clone()),
+        ]
+    );
+    h.run_as(1, create("/c/o", open.clone()), &super_ids);
+    assert_eq!(
+        seen(&h),
+        vec![
+            ("/c/o".into(), event::NODE_CREATED, open.clone()),
+            ("/c".into(), event::NODE_CHILDREN_CHANGED, closed.clone()),
+        ]
+    );
+    h.run_as(
+        1,
+        Request::SetData(SetDataRequest {
+            path: "/c".into(),
+            data: None,
+            version: -1,
+        }),
+        &super_ids,
+    );
+    assert_eq!(
+        seen(&h),
+        vec![("/c".into(), event::NODE_DATA_CHANGED, closed.clone())]
+    );
+    h.run_as(
+        1,
+        Request::Delete(PathVersion {
+            path: "/c/o".into(),
+            version: -1,
+        }),
+        &super_ids,
+    );
+    assert_eq!(
+        seen(&h),
+        vec![
+            ("/c/o".into(), event::NODE_DELETED, open),
+            ("/c".into(), event::NODE_CHILDREN_CHANGED, closed),
         ]
     );
 }

@@ -23,10 +23,13 @@
 #
 # Then runs
 #   1. pytest tests/compat (test_kazoo.py, test_wire.py, test_admin_metrics.py)
-#   2. zkcli_golden.py check with Apache ZooKeeper's Java zkCli.sh
-#   3. cli_mt.sh with Apache ZooKeeper's C client shell
-#   4. (corral only) zkcli_golden.py check with `corral cli`
-#   5. every client suite tests/clients/<name>/run.sh (see tests/clients/README.md)
+#   2. acl: pytest tests/compat/acl, against the server(s) above and two more
+#      standalone servers of the same flavor started for it with extra zoo.cfg
+#      lines (see "Servers of a suite's own" below)
+#   3. zkcli_golden.py check with Apache ZooKeeper's Java zkCli.sh
+#   4. cli_mt.sh with Apache ZooKeeper's C client shell
+#   5. (corral only) zkcli_golden.py check with `corral cli`
+#   6. every client suite tests/clients/<name>/run.sh (see tests/clients/README.md)
 # stops every server it started by its PID (also on failure or interrupt) and
 # prints "N passed, M failed". Exits non-zero if anything failed or if no
 # check ran.
@@ -73,8 +76,19 @@
 # KILL_REJOIN_TIMEOUT_S, 60). The kill, the election and the rejoin count
 # as one check each.
 #
+# Servers of a suite's own: start_extra NAME LINE... starts one more standalone
+# server of $FLAVOR on a free port in 22100-22199 with the standalone config
+# above (no admin server, no metrics endpoint) plus the zoo.cfg lines given
+# (for ZooKeeper also as -Dzookeeper.<key>=<value> flags, since switches such
+# as skipACL and DigestAuthenticationProvider.superDigest are JVM properties
+# there), waits (bounded) until it is up and sets EXTRA_HOSTS; stop_extras
+# stops them after the suite. The acl suite starts two, both with
+# reconfigEnabled=true: ZK_SUPER_HOSTS (DigestAuthenticationProvider.superDigest
+# for super:super-secret) and ZK_SKIPACL_HOSTS (skipACL=yes). With --cluster
+# they are still standalone servers; the rest of the suite uses the ensemble.
+#
 # Options: --cluster; --kill-leader;
-#          --suite pytest|zkcli|cli_mt|corral_cli|<client suite> (repeatable;
+#          --suite pytest|acl|zkcli|cli_mt|corral_cli|<client suite> (repeatable;
 #          default all of them);
 #          anything after -- goes to pytest (e.g. -- -k watch).
 # Env: PYTHON (default .venv/bin/python if present, else python3), CORRAL_BIN,
@@ -87,7 +101,7 @@ set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-usage() { echo "usage: $0 zookeeper|corral [--cluster] [--suite pytest|zkcli|cli_mt|...]... [-- pytest args]" >&2; exit 2; }
+usage() { echo "usage: $0 zookeeper|corral [--cluster [--kill-leader]] [--suite pytest|acl|zkcli|cli_mt|...]... [-- pytest args]" >&2; exit 2; }
 
 [[ $# -ge 1 ]] || usage
 FLAVOR=$1
@@ -111,7 +125,7 @@ done
 if ((KILL_LEADER)) && [[ ${#SUITES[@]} -eq 0 ]]; then
   SUITES=(curator kazoo_locks go)
 elif [[ ${#SUITES[@]} -eq 0 ]]; then
-  SUITES=(pytest zkcli cli_mt)
+  SUITES=(pytest acl zkcli cli_mt)
   # Corral's own zkCli must print what the Java one prints: same golden files.
   [[ $FLAVOR == corral ]] && SUITES+=(corral_cli)
   # Client suites written against other clients: one directory each.
@@ -220,23 +234,26 @@ else
   [[ -x $CORRAL_BIN ]] || { echo "run.sh: $CORRAL_BIN not found (cargo build --release)"; echo "$FLAVOR: 0 passed, 1 failed"; exit 1; }
 fi
 
-# start_server CFG LOG: starts one server of $FLAVOR on CFG in the
-# background, its output to LOG, and records its PID.
+# start_server CFG LOG [JVM FLAG...]: starts one server of $FLAVOR on CFG in
+# the background, its output to LOG, and records its PID in SERVER_PIDS (and
+# in LAST_PID). The JVM flags are for ZooKeeper only.
 start_server() {
   local cfg=$1 log=$2 log_dir
-  log_dir=$(dirname "$2")
+  shift 2
+  log_dir=$(dirname "$log")
   case $FLAVOR in
     zookeeper)
       # shellcheck disable=SC2086  # flag lists are meant to split
       java -cp "$ZK_JAVA_CP" -Dzookeeper.log.dir="$log_dir" -Dzookeeper.root.logger=INFO,CONSOLE \
-        $SERVER_JVMFLAGS ${JVMFLAGS:-} \
+        $SERVER_JVMFLAGS ${JVMFLAGS:-} "$@" \
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$cfg" >"$log" 2>&1 &
       ;;
     corral)
       "$CORRAL_BIN" server "$cfg" >"$log" 2>&1 &
       ;;
   esac
-  SERVER_PIDS+=($!)
+  LAST_PID=$!
+  SERVER_PIDS+=("$LAST_PID")
 }
 
 # Corral also serves the admin server and the Prometheus endpoint
@@ -246,6 +263,19 @@ admin_cfg() {
   printf '%s\n' admin.enableServer=true admin.serverAddress=127.0.0.1 "admin.serverPort=$1" \
     metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider \
     metricsProvider.httpHost=127.0.0.1 "metricsProvider.httpPort=$2"
+}
+
+# standalone_cfg DATA_DIR PORT: a standalone server's zoo.cfg (Corral's main
+# server adds admin_cfg, the servers of start_extra turn its admin server off).
+standalone_cfg() {
+  printf '%s\n' tickTime=2000 initLimit=10 syncLimit=5 "dataDir=$1" "clientPort=$2" \
+    clientPortAddress=127.0.0.1
+  common_cfg
+  if [[ $FLAVOR == corral ]]; then
+    echo "corral.shards=2"
+  else
+    echo "admin.enableServer=false"
+  fi
 }
 
 export ZK_FLAVOR=$FLAVOR
@@ -264,16 +294,7 @@ if ((CLUSTER == 0)); then
   others=()
   for p in "${spare[@]}"; do [[ $p != "$PORT" ]] && others+=("$p"); done
   CLIENT_PORTS=("$PORT")
-  {
-    printf '%s\n' tickTime=2000 initLimit=10 syncLimit=5 "dataDir=$WORK/data" "clientPort=$PORT" \
-      clientPortAddress=127.0.0.1
-    common_cfg
-    if [[ $FLAVOR == corral ]]; then
-      echo "corral.shards=2"
-    else
-      echo "admin.enableServer=false"
-    fi
-  } > "$WORK/zoo.cfg"
+  standalone_cfg "$WORK/data" "$PORT" > "$WORK/zoo.cfg"
   if [[ $FLAVOR == corral ]]; then
     export ZK_ADMIN_PORT=${others[0]} ZK_METRICS_PORT=${others[1]}
     admin_cfg "$ZK_ADMIN_PORT" "$ZK_METRICS_PORT" >> "$WORK/zoo.cfg"
@@ -338,10 +359,12 @@ show_logs() {
   done
 }
 
-# modes: each server's `srvr` Mode (standalone, leader, follower, observer),
-# or "-" when it does not answer one, in the order of CLIENT_PORTS.
+# modes [PORT...]: each server's `srvr` Mode (standalone, leader, follower,
+# observer), or "-" when it does not answer one, in the order of the ports
+# (default CLIENT_PORTS).
 modes() {
-  "$PYTHON" - "${CLIENT_PORTS[@]}" <<'PY'
+  (($# > 0)) || set -- "${CLIENT_PORTS[@]}"
+  "$PYTHON" - "$@" <<'PY'
 import socket, sys
 out = []
 for port in sys.argv[1:]:
@@ -420,8 +443,106 @@ if ((CLUSTER)); then
   done
 fi
 
+# Servers of a suite's own (see the header): their PIDs, stopped by stop_extras.
+EXTRA_PIDS=()
+EXTRA_COUNT=0
+
+# start_extra NAME LINE...: one more standalone server with the extra zoo.cfg
+# lines; sets EXTRA_HOSTS to 127.0.0.1:PORT once it is up, or returns 1 (its
+# log shown) if it exits or is not up within SERVER_START_TIMEOUT_S.
+start_extra() {
+  local name=$1 dir port line flags=() pid deadline
+  shift
+  EXTRA_COUNT=$((EXTRA_COUNT + 1))
+  dir=$WORK/extra/$EXTRA_COUNT-$name
+  mkdir -p "$dir/data" "$dir/log"
+  port=$(pick_ports 1 22100 22199) || return 1
+  {
+    standalone_cfg "$dir/data" "$port"
+    [[ $FLAVOR == corral ]] && echo "admin.enableServer=false"
+    printf '%s\n' "$@"
+  } > "$dir/zoo.cfg"
+  for line in "$@"; do flags+=("-Dzookeeper.$line"); done
+  start_server "$dir/zoo.cfg" "$dir/log/server.log" "${flags[@]}"
+  pid=$LAST_PID
+  EXTRA_PIDS+=("$pid")
+  deadline=$((SECONDS + SERVER_START_TIMEOUT_S))
+  until [[ $(modes "$port") == standalone ]]; do
+    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+      echo "run.sh: the $name server (pid $pid) did not come up; its log:"
+      tail -n 40 "$dir/log/server.log"
+      return 1
+    fi
+    sleep 0.2
+  done
+  EXTRA_HOSTS=127.0.0.1:$port
+}
+
+# stop_extras: stops the servers of start_extra (SIGTERM, up to 10 s, then
+# SIGKILL) and takes them out of SERVER_PIDS; one failure if one had died.
+stop_extras() {
+  local pid alive keep=() died=0
+  for pid in "${EXTRA_PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null || died=1
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for _ in $(seq 1 100); do
+    alive=0
+    for pid in "${EXTRA_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for pid in "${EXTRA_PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  for pid in "${SERVER_PIDS[@]}"; do
+    [[ " ${EXTRA_PIDS[*]} " == *" $pid "* ]] || keep+=("$pid")
+  done
+  SERVER_PIDS=("${keep[@]}")
+  EXTRA_PIDS=()
+  if ((died)); then
+    echo "run.sh: a server started for the suite died during it"
+    total_failed=$((total_failed + 1))
+  fi
+}
+
 total_passed=0
 total_failed=0
+
+# run_pytest NAME ARG...: pytest in tests/compat with the args; its exact
+# counts (from junit XML) added to the totals.
+run_pytest() {
+  local name=$1 xml=$WORK/$1.xml counts p f rc
+  shift
+  (cd "$HERE" && timeout 900 "$PYTHON" -m pytest -p no:cacheprovider -q \
+    --junitxml="$xml" "$@")
+  rc=$?
+  # junit counts are exact; exit code 5 (no tests collected) is a failure.
+  counts=$("$PYTHON" - "$xml" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("0 0"); sys.exit()
+suites = [root] if root.tag == "testsuite" else list(root)
+t = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skip = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - bad - skip, bad)
+EOF
+)
+  p=${counts% *}
+  f=${counts#* }
+  if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi  # timeout, exit 5, crash
+  echo "run.sh: $name: $p passed, $f failed (exit $rc)"
+  total_passed=$((total_passed + p))
+  total_failed=$((total_failed + f))
+}
+
+# The acl suite's super user (ZK_SUPER_HOSTS): super:super-secret, as
+# base64(sha1("super:super-secret")).
+SUPER_DIGEST='super:2KCAOlea08rlrYvOZvQwvrr82Jc='
 
 # count_line LOGFILE PREFIX: add "PREFIX N passed, M failed" from the log.
 count_line() {
@@ -565,29 +686,20 @@ for suite in "${SUITES[@]}"; do
   case $suite in
     pytest)
       echo "== pytest (kazoo + wire) against $FLAVOR"
-      (cd "$HERE" && timeout 900 "$PYTHON" -m pytest -p no:cacheprovider -q \
-        --junitxml="$WORK/pytest.xml" "${PYTEST_SKIP[@]}" "${PYTEST_ARGS[@]}" .)
-      rc=$?
-      # junit counts are exact; exit code 5 (no tests collected) is a failure.
-      counts=$("$PYTHON" - "$WORK/pytest.xml" <<'EOF'
-import sys, xml.etree.ElementTree as ET
-try:
-    root = ET.parse(sys.argv[1]).getroot()
-except Exception:
-    print("0 0"); sys.exit()
-suites = [root] if root.tag == "testsuite" else list(root)
-t = sum(int(s.get("tests", 0)) for s in suites)
-bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-skip = sum(int(s.get("skipped", 0)) for s in suites)
-print(t - bad - skip, bad)
-EOF
-)
-      p=${counts% *}
-      f=${counts#* }
-      if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi  # timeout, exit 5, crash
-      echo "run.sh: pytest: $p passed, $f failed (exit $rc)"
-      total_passed=$((total_passed + p))
-      total_failed=$((total_failed + f))
+      # tests/compat/acl belongs to the acl suite (servers of its own).
+      run_pytest pytest --ignore=acl "${PYTEST_SKIP[@]}" "${PYTEST_ARGS[@]}" .
+      ;;
+    acl)
+      echo "== acl (every op's permission, super user, skipACL, digest, ip) against $FLAVOR"
+      if start_extra super "DigestAuthenticationProvider.superDigest=$SUPER_DIGEST" reconfigEnabled=true &&
+        super_hosts=$EXTRA_HOSTS &&
+        start_extra skipacl skipACL=yes reconfigEnabled=true; then
+        ZK_SUPER_HOSTS=$super_hosts ZK_SKIPACL_HOSTS=$EXTRA_HOSTS \
+          run_pytest acl "${PYTEST_ARGS[@]}" acl
+      else
+        total_failed=$((total_failed + 1))
+      fi
+      stop_extras
       ;;
     zkcli)
       echo "== zkCli.sh golden outputs against $FLAVOR"

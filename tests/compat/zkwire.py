@@ -285,12 +285,15 @@ def four_letter(cmd, addr=None, timeout=10.0, extra=b""):
 class Conn:
     """One client connection, with or without a completed handshake."""
 
-    def __init__(self, addr=None, io_timeout=10.0):
+    def __init__(self, addr=None, io_timeout=10.0, source=None):
+        """source: the local address to connect from (e.g. "127.0.0.2")."""
         if addr is None:
             addr = parse_hosts(env_hosts())[0]
         self.addr = addr
         self.io_timeout = io_timeout
-        self.sock = socket.create_connection(addr, timeout=io_timeout)
+        self.sock = socket.create_connection(
+            addr, timeout=io_timeout, source_address=None if source is None else (source, 0)
+        )
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.xid = 0
@@ -303,9 +306,9 @@ class Conn:
     # -- lifecycle
 
     @classmethod
-    def session(cls, addr=None, timeout_ms=30000, **kw):
+    def session(cls, addr=None, timeout_ms=30000, source=None, **kw):
         """Open a connection and create a new session (handshake done)."""
-        c = cls(addr)
+        c = cls(addr, source=source)
         resp = c.handshake(timeout_ms=timeout_ms, **kw)
         if resp is None or resp.timeout <= 0:
             c.close()
