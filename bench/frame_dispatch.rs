@@ -39,6 +39,7 @@ fn shard(data: &Bytes) -> (Rc<ShardCtx>, Rc<Conn>) {
     let shared = Arc::new(corral::server::Shared {
         committed_zxid: AtomicI64::new(2),
         read_only: Default::default(),
+        clients: Default::default(),
     });
     let tree = corral::tree::DataTree::new(settings.config_node_data.clone());
     let ctx = ShardCtx::new(0, Arc::new(settings), shared, tree);

@@ -43,7 +43,7 @@ const IO_RING_DEPTH_MAX: u32 = 32_768;
 
 /// The known `corral.` keys, for the unknown-key message.
 const CORRAL_KEYS: &str =
-    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.ioRingDepth, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.zab.spinUs, corral.profile";
+    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.ioRingDepth, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.zab.spinUs, corral.client.maxOutputBytes, corral.profile";
 
 /// The ZooKeeper class names meaning "no HTTP metrics".
 const PLAIN_PROVIDER_CLASSES: &[&str] = &[
@@ -596,6 +596,10 @@ fn apply_corral(
         "corral.snapshot.stepNodes" => {
             let nodes = s.in_range(1, 1_000_000, "a node count from 1 to 1000000")?;
             c.corral.snapshot_step_nodes = u32::try_from(nodes).unwrap_or(1024);
+        }
+        "corral.client.maxOutputBytes" => {
+            let bytes = s.in_range(65_536, 1 << 40, "a size in bytes from 65536 to 2^40")?;
+            c.corral.client_max_output_bytes = u64::try_from(bytes).unwrap_or(16 << 20);
         }
         // Already applied before the merge; here it only needs to count as used.
         "corral.profile" => {}

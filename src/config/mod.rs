@@ -50,6 +50,9 @@ pub const CONFIG_BYTES_MAX: u64 = 1 << 20;
 pub const SHARDS_MAX: usize = 1024;
 /// Default `tickTime` when the key is absent (ZooKeeper's `ZooKeeperServer.DEFAULT_TICK_TIME`).
 pub const TICK_MS_DEFAULT: u32 = 3000;
+/// Default `corral.client.maxOutputBytes`: 16 MiB.
+pub const CLIENT_MAX_OUTPUT_BYTES_DEFAULT: u64 = 16 << 20;
+
 /// Default `jute.maxbuffer`.
 pub const JUTE_MAX_BUFFER_BYTES_DEFAULT: u32 = 0xfffff;
 /// The Prometheus provider class; naming it in `metricsProvider.className` turns on Corral's
@@ -107,6 +110,10 @@ pub struct CorralTuning {
     /// timer tick; polling through the sync catches its completion at once, at the price of
     /// a busy core — for a dedicated ZAB core, not a pseudo-cluster.
     pub zab_spin_us: u32,
+    /// `corral.client.maxOutputBytes`: replies and watch events one client connection may
+    /// have waiting to be sent before the server closes it as not reading (default 16 MiB;
+    /// never less than twice `jute.maxbuffer`, so the largest reply always fits).
+    pub client_max_output_bytes: u64,
     /// `corral.profile`: the tuning profile applied under this config, resolved.
     pub profile: Option<PathBuf>,
 }
@@ -380,6 +387,7 @@ impl Config {
                 commit_max_wait_us: 200,
                 snapshot_step_nodes: 1024,
                 zab_spin_us: 0,
+                client_max_output_bytes: CLIENT_MAX_OUTPUT_BYTES_DEFAULT,
                 profile: None,
             },
             not_applicable: Vec::new(),

@@ -492,6 +492,18 @@ fn value_with_control_characters_stays_on_one_line() {
 // ---------------------------------------------------------------- corral keys
 
 #[test]
+fn corral_client_max_output_bytes() {
+    let default = ok("dataDir=d\nclientPort=1\n");
+    assert_eq!(default.corral.client_max_output_bytes, 16 << 20);
+    let c = ok("dataDir=d\nclientPort=1\ncorral.client.maxOutputBytes=1048576\n");
+    assert_eq!(c.corral.client_max_output_bytes, 1 << 20);
+    assert!(
+        err("dataDir=d\nclientPort=1\ncorral.client.maxOutputBytes=100\n")
+            .contains("corral.client.maxOutputBytes")
+    );
+}
+
+#[test]
 fn corral_keys() {
     let c = ok(
         "dataDir=d\nclientPort=1\ncorral.shards=2\ncorral.pinning=0,1,2\ncorral.ioMemoryKb=192\n\

@@ -42,6 +42,8 @@ pub struct Shared {
     pub committed_zxid: std::sync::atomic::AtomicI64,
     /// A replicated server cut off from its quorum serves read-only sessions (`isro`).
     pub read_only: std::sync::atomic::AtomicBool,
+    /// Open client connections per IP and in total (`maxClientCnxns`, `maxCnxns`).
+    pub clients: crate::shard::ClientCount,
 }
 
 /// Capacity of each cross-executor channel, in messages.

@@ -37,10 +37,17 @@ pub struct Settings {
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,
     pub container_max_never_used_interval_ms: i64,
-    /// Per client IP; 0 = unlimited.
+    /// `maxClientCnxns`: connections per client IP across all shards; 0 = unlimited.
     pub max_client_cnxns: usize,
-    /// Most requests one connection may have outstanding before its reads pause.
-    pub outstanding_per_conn_max: usize,
+    /// `maxCnxns`: client connections on this server in total; 0 = unlimited.
+    pub max_cnxns: usize,
+    /// This shard's share of `globalOutstandingLimit`: once the requests outstanding on a
+    /// shard reach it, every connection of the shard with a request of its own outstanding
+    /// stops reading until the count falls below it again.
+    pub outstanding_per_shard_max: usize,
+    /// `corral.client.maxOutputBytes`: output a connection may have waiting before it is
+    /// closed as a client that does not read.
+    pub max_output_bytes: usize,
     pub data_dir: PathBuf,
     pub data_log_dir: PathBuf,
     /// Data of /zookeeper/config (empty in standalone mode).
@@ -153,7 +160,13 @@ impl Settings {
             container_max_never_used_interval_ms: config.container_max_never_used_interval_ms
                 as i64,
             max_client_cnxns: config.max_client_cnxns as usize,
-            outstanding_per_conn_max: (config.global_outstanding_limit as usize).max(1),
+            max_cnxns: config.max_cnxns as usize,
+            outstanding_per_shard_max: (config.global_outstanding_limit as usize)
+                .div_ceil(shards)
+                .max(1),
+            max_output_bytes: usize::try_from(config.corral.client_max_output_bytes)
+                .unwrap_or(usize::MAX)
+                .max(2 * config.jute_max_buffer_bytes as usize),
             data_dir: config.data_dir.clone(),
             data_log_dir: config.data_log_dir.clone(),
             config_node_data: Bytes::from(config.config_node_data()),

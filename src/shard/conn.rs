@@ -26,6 +26,16 @@ use std::sync::Arc;
 
 /// Bytes read per syscall at most; a frame larger than this grows the buffer once.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// The first read window of a connection. Idle connections keep it (10 000 connections
+/// hold 40 MiB of read buffers, not 640 MiB); a read that fills the window doubles it, up
+/// to [`READ_CHUNK_BYTES`].
+const READ_WINDOW_MIN_BYTES: usize = 4 * 1024;
+/// Replies queued while decoding one batch of input before it is flushed: the rest of the
+/// input waits until the client has taken these, so pipelined reads of large nodes cannot
+/// pile up output faster than the client reads it.
+const OUT_FLUSH_BYTES: usize = 256 * 1024;
+/// An input buffer grown beyond this for one large frame is given back once empty.
+const INPUT_KEEP_BYTES: usize = 2 * READ_CHUNK_BYTES;
 
 enum Woke {
     Read(std::io::Result<usize>),
@@ -34,20 +44,42 @@ enum Woke {
     HandshakeTimeout,
 }
 
+/// Why [`process_input`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Processed {
+    /// Every complete frame was handled (or the handshake is in flight).
+    Drained,
+    /// Complete frames remain, held back by output to flush or by throttling.
+    HeldBack,
+}
+
 /// Serves a connection until it closes.
 pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
     let Ok(peer) = stream.peer_addr() else { return };
+    let s = &ctx.settings;
+    if let Err(refused) = ctx
+        .shared
+        .clients
+        .admit(peer.ip(), s.max_client_cnxns, s.max_cnxns)
+    {
+        // As ZooKeeper: the connection is closed before anything is read from it.
+        match refused {
+            super::Refused::PerIp { limit } => tracing::warn!(
+                %peer,
+                "Too many connections from {} - max is {limit} (maxClientCnxns)",
+                peer.ip()
+            ),
+            super::Refused::Total { limit } => tracing::warn!(
+                %peer,
+                "Too many connections - max is {limit} (maxCnxns)"
+            ),
+        }
+        ctx.state.borrow_mut().stats.connections_rejected += 1;
+        return;
+    }
     let _ = stream.set_nodelay(true);
     let conn = {
         let mut st = ctx.state.borrow_mut();
-        let limit = ctx.settings.max_client_cnxns;
-        let count = st.conns_per_ip.entry(peer.ip()).or_insert(0);
-        if limit > 0 && *count >= limit {
-            tracing::warn!(%peer, limit, "too many connections from this address; closing");
-            st.stats.connections_rejected += 1;
-            return;
-        }
-        *count += 1;
         st.stats.connections_accepted += 1;
         let id = st.next_conn_id;
         st.next_conn_id += 1;
@@ -62,65 +94,106 @@ pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
         conn
     };
     let result = run(&ctx, &conn, &mut stream).await;
+    let sid = conn.st.borrow().session_id;
     if let Err(reason) = result {
-        tracing::info!(%peer, reason, "closing client connection");
+        tracing::info!(%peer, session = format_args!("0x{sid:x}"), reason, "closing client connection");
     }
     let _ = stream.shutdown(Shutdown::Both).await;
+    ctx.shared.clients.release(peer.ip());
     let mut st = ctx.state.borrow_mut();
     st.conns.remove(&conn.id);
     st.watches.remove_conn(conn.id);
-    if let Some(n) = st.conns_per_ip.get_mut(&peer.ip()) {
-        *n -= 1;
-        if *n == 0 {
-            st.conns_per_ip.remove(&peer.ip());
-        }
+    {
+        let mut cs = conn.st.borrow_mut();
+        // Writes still in flight are answered to nobody: they no longer count.
+        st.outstanding -= cs.slots.len();
+        cs.slots.clear();
+        cs.out = BytesMut::new();
     }
-    let sid = conn.st.borrow().session_id;
+    st.lagging.remove(&conn.id);
+    ctx.release_throttled(&mut st);
     if st.by_session.get(&sid) == Some(&conn.id) {
         // The session lives on until it expires or the client resumes it elsewhere.
         st.by_session.remove(&sid);
     }
 }
 
+/// The reason logged when a connection is closed for not reading.
+fn overflow_reason(ctx: &ShardCtx, pending_bytes: usize) -> String {
+    format!(
+        "client is not reading: {pending_bytes} bytes of replies and watch events pending, \
+         over corral.client.maxOutputBytes={}",
+        ctx.settings.max_output_bytes
+    )
+}
+
 async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Result<(), String> {
-    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut input = BytesMut::new();
+    let mut window_bytes = READ_WINDOW_MIN_BYTES;
+    let mut held_back = false;
     loop {
         let chunk = {
             let mut cs = conn.st.borrow_mut();
-            if cs.out.len() > super::CONN_OUT_BYTES_MAX {
-                return Err(format!(
-                    "client is not reading: {} bytes of replies pending",
-                    cs.out.len()
-                ));
+            if ctx.limit_output(conn, &mut cs) {
+                let pending = cs.overflowed_bytes.unwrap_or(0);
+                return Err(overflow_reason(ctx, pending));
             }
             cs.out.split().freeze()
         };
         if !chunk.is_empty() {
-            stream
-                .write_all(&chunk)
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
+            // The write may wait for as long as the client does not read; meanwhile watch
+            // events keep arriving, and the output limit must still close the connection.
+            let written = future::or(async { Some(stream.write_all(&chunk).await) }, async {
+                loop {
+                    conn.wake.wait().await;
+                    if conn.st.borrow().overflowed_bytes.is_some() {
+                        return None;
+                    }
+                }
+            })
+            .await;
+            match written {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return Err(format!("write failed: {e}")),
+                None => {
+                    let pending = conn.st.borrow().overflowed_bytes.unwrap_or(0);
+                    return Err(overflow_reason(ctx, pending + chunk.len()));
+                }
+            }
             ctx.state.borrow_mut().stats.bytes_sent += chunk.len() as u64;
             continue;
         }
         let (closing, paused) = {
+            let mut st = ctx.state.borrow_mut();
             let cs = conn.st.borrow();
-            let paused = cs.slots.len() >= ctx.settings.outstanding_per_conn_max
-                || matches!(cs.handshake, Handshake::Pending { .. });
-            (cs.closing, paused)
+            let throttled = ctx.must_throttle(&st, &cs);
+            let paused = throttled || matches!(cs.handshake, Handshake::Pending { .. });
+            let closing = cs.closing;
+            drop(cs);
+            if throttled && !closing {
+                ctx.throttle(&mut st, conn);
+            }
+            (closing, paused)
         };
         if closing {
             return Ok(());
+        }
+        if held_back && !paused {
+            // Frames already read wait for no new input.
+            held_back = process_input(ctx, conn, &mut input, stream).await? == Processed::HeldBack;
+            continue;
         }
         let woke = if paused {
             conn.wake.wait().await;
             Woke::Wake
         } else {
-            if input.capacity() - input.len() < 4096 {
-                input.reserve(READ_CHUNK_BYTES);
+            if input.is_empty() && input.capacity() > INPUT_KEEP_BYTES {
+                input = BytesMut::new();
             }
             let start = input.len();
-            let window_bytes = (input.capacity() - start).min(READ_CHUNK_BYTES);
+            if input.capacity() - start < window_bytes {
+                input.reserve(window_bytes);
+            }
             input.resize(start + window_bytes, 0);
             // A connection that never completes its handshake would hold its slot forever:
             // it gets one maximum session timeout to send a ConnectRequest.
@@ -152,6 +225,9 @@ async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Res
             match &w {
                 Woke::Read(Ok(n)) => {
                     input.truncate(start + n);
+                    if *n == window_bytes {
+                        window_bytes = (window_bytes * 2).min(READ_CHUNK_BYTES);
+                    }
                     ctx.state.borrow_mut().stats.bytes_received += *n as u64;
                 }
                 _ => input.truncate(start),
@@ -167,7 +243,7 @@ async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Res
             Woke::Read(Ok(0)) => return Err("client closed the connection".into()),
             Woke::Read(Ok(_)) => {}
         }
-        process_input(ctx, conn, &mut input, stream).await?;
+        held_back = process_input(ctx, conn, &mut input, stream).await? == Processed::HeldBack;
     }
 }
 
@@ -177,7 +253,7 @@ async fn process_input(
     conn: &Rc<Conn>,
     input: &mut BytesMut,
     stream: &mut TcpStream,
-) -> Result<(), String> {
+) -> Result<Processed, String> {
     loop {
         let handshake = conn.st.borrow().handshake;
         if let Handshake::Awaiting = handshake {
@@ -187,15 +263,25 @@ async fn process_input(
                         crate::server::fourlw::answer(ctx, conn, word, input, stream).await;
                     // A four-letter word is the whole conversation: close after it.
                     conn.st.borrow_mut().closing = true;
-                    return answered;
+                    return answered.map(|()| Processed::Drained);
                 }
             }
         }
         if let Handshake::Pending { .. } = handshake {
-            return Ok(());
+            return Ok(Processed::Drained);
         }
-        if conn.st.borrow().closing {
-            return Ok(());
+        {
+            let st = ctx.state.borrow();
+            let cs = conn.st.borrow();
+            if cs.closing {
+                return Ok(Processed::Drained);
+            }
+            if handshake == Handshake::Done
+                && input.len() >= 4
+                && (cs.out.len() >= OUT_FLUSH_BYTES || ctx.must_throttle(&st, &cs))
+            {
+                return Ok(Processed::HeldBack);
+            }
         }
         let frame = match split_frame(input, ctx.settings.max_frame_bytes) {
             FrameStatus::Frame(f) => f,
@@ -203,7 +289,7 @@ async fn process_input(
                 if needed_bytes > input.capacity() - input.len() {
                     input.reserve(needed_bytes);
                 }
-                return Ok(());
+                return Ok(Processed::Drained);
             }
             FrameStatus::BadLength { len } => {
                 return Err(format!(

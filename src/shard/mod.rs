@@ -11,6 +11,18 @@
 //! right after the last of them is applied, before anything later is applied. Watch events
 //! are encoded into the output buffer while applying, so they always precede any reply
 //! that could show the data that fired them.
+//!
+//! Overload (docs/reliability.md, "Overload and slow clients"): every limit here bounds
+//! memory by refusing or pausing work, never by queueing it.
+//! - Connections: `maxClientCnxns` per client IP and `maxCnxns` in total are counted
+//!   across all shards ([`ClientCount`]); a connection over either is closed at once.
+//! - Requests: a shard's outstanding requests (slots of all its connections) stop at its
+//!   share of `globalOutstandingLimit`; at the limit, connections with a request of their
+//!   own in flight stop reading (the kernel's socket buffer then pushes back on the
+//!   client) and resume when the count falls below the share again.
+//! - Output: a connection's unsent replies and watch events stop at
+//!   `corral.client.maxOutputBytes`; a client that does not read its socket beyond that
+//!   is disconnected with one log line, its buffered output freed at once.
 
 pub mod conn;
 pub mod read;
@@ -31,8 +43,65 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// Output a connection may buffer before it is considered stuck and closed.
-pub const CONN_OUT_BYTES_MAX: usize = 64 << 20;
+/// Client connections counted across all shards of a server, for `maxClientCnxns` (per
+/// IP) and `maxCnxns` (in total). Touched only when a connection opens or closes, never per
+/// request, so one mutex costs nothing on the request path.
+#[derive(Debug, Default)]
+pub struct ClientCount {
+    inner: std::sync::Mutex<ClientCountInner>,
+}
+
+#[derive(Debug, Default)]
+struct ClientCountInner {
+    per_ip: HashMap<IpAddr, usize>,
+    total: usize,
+}
+
+/// Why a new connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// `maxClientCnxns` connections from this address are open already.
+    PerIp { limit: usize },
+    /// `maxCnxns` connections are open already.
+    Total { limit: usize },
+}
+
+impl ClientCount {
+    /// Counts a new connection from `ip`, unless a limit (0 = none) refuses it.
+    pub fn admit(&self, ip: IpAddr, per_ip_max: usize, total_max: usize) -> Result<(), Refused> {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if total_max > 0 && c.total >= total_max {
+            return Err(Refused::Total { limit: total_max });
+        }
+        let n = c.per_ip.entry(ip).or_insert(0);
+        if per_ip_max > 0 && *n >= per_ip_max {
+            if *n == 0 {
+                c.per_ip.remove(&ip);
+            }
+            return Err(Refused::PerIp { limit: per_ip_max });
+        }
+        *n += 1;
+        c.total += 1;
+        Ok(())
+    }
+
+    /// Uncounts a connection [`Self::admit`] counted.
+    pub fn release(&self, ip: IpAddr) {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let n = c.per_ip.get_mut(&ip);
+        assert!(
+            n.as_ref().is_some_and(|n| **n > 0),
+            "released a connection from {ip} that was never admitted"
+        );
+        if let Some(n) = n {
+            *n -= 1;
+            if *n == 0 {
+                c.per_ip.remove(&ip);
+            }
+        }
+        c.total -= 1;
+    }
+}
 
 /// One request's place in a connection's order.
 #[derive(Debug)]
@@ -70,6 +139,11 @@ pub struct ConnState {
     /// A read-only session: writes are answered NotReadOnly here.
     pub read_only: bool,
     pub closing: bool,
+    /// Set when the output went over `corral.client.maxOutputBytes`: the bytes that were
+    /// pending then. The connection is closed without flushing; nothing more is queued.
+    pub overflowed_bytes: Option<usize>,
+    /// In [`ShardState::throttled`], waiting for the shard's outstanding count to fall.
+    pub throttled: bool,
     pub received: u64,
     pub sent: u64,
     pub last_op: &'static str,
@@ -98,6 +172,8 @@ impl ConnState {
             handshake: Handshake::Awaiting,
             read_only: false,
             closing: false,
+            overflowed_bytes: None,
+            throttled: false,
             received: 0,
             sent: 0,
             last_op: "NA",
@@ -135,7 +211,11 @@ pub struct ShardState {
     pub watches: WatchRegistry,
     pub conns: HashMap<ConnId, Rc<Conn>>,
     pub by_session: HashMap<SessionId, ConnId>,
-    pub conns_per_ip: HashMap<IpAddr, usize>,
+    /// Requests outstanding on this shard: the slots of all its connections.
+    pub outstanding: usize,
+    /// Connections that stopped reading because [`Self::outstanding`] reached the shard's
+    /// share of `globalOutstandingLimit`; woken when it falls below.
+    pub throttled: Vec<Rc<Conn>>,
     pub touched: HashSet<SessionId>,
     pub next_conn_id: ConnId,
     pub counters: ShardCounters,
@@ -175,7 +255,8 @@ impl ShardCtx {
                 watches: WatchRegistry::default(),
                 conns: HashMap::new(),
                 by_session: HashMap::new(),
-                conns_per_ip: HashMap::new(),
+                outstanding: 0,
+                throttled: Vec::new(),
                 touched: HashSet::new(),
                 next_conn_id: 1,
                 counters: ShardCounters {
@@ -372,9 +453,59 @@ impl ShardCtx {
                 woken.push(conn);
             }
         }
+        for c in &woken {
+            self.limit_output(c, &mut c.st.borrow_mut());
+        }
+        self.release_throttled(st);
         for c in woken {
             c.wake.notify();
         }
+    }
+
+    /// Whether a connection must stop reading: its shard holds its share of
+    /// `globalOutstandingLimit` and the connection has a request of its own outstanding.
+    /// As in ZooKeeper, a connection with nothing outstanding may always send one more, so
+    /// an idle client is never starved by busy ones.
+    pub fn must_throttle(&self, st: &ShardState, cs: &ConnState) -> bool {
+        !cs.slots.is_empty() && st.outstanding >= self.settings.outstanding_per_shard_max
+    }
+
+    /// Records that `conn` stopped reading under [`Self::must_throttle`], to be woken by
+    /// [`Self::release_throttled`].
+    pub fn throttle(&self, st: &mut ShardState, conn: &Rc<Conn>) {
+        let mut cs = conn.st.borrow_mut();
+        if !cs.throttled {
+            cs.throttled = true;
+            st.throttled.push(conn.clone());
+        }
+    }
+
+    /// Wakes the throttled connections once the shard is below its share again.
+    pub fn release_throttled(&self, st: &mut ShardState) {
+        if st.outstanding >= self.settings.outstanding_per_shard_max {
+            return;
+        }
+        for c in st.throttled.drain(..) {
+            c.st.borrow_mut().throttled = false;
+            c.wake.notify();
+        }
+    }
+
+    /// Enforces `corral.client.maxOutputBytes` after output was queued for `conn`: over
+    /// it, the output is dropped (its memory freed now, not when the task runs) and the
+    /// connection closes. True if the connection is over the limit.
+    pub fn limit_output(&self, conn: &Conn, cs: &mut ConnState) -> bool {
+        if cs.overflowed_bytes.is_some() {
+            return true;
+        }
+        if cs.out.len() <= self.settings.max_output_bytes {
+            return false;
+        }
+        cs.overflowed_bytes = Some(cs.out.len());
+        cs.out = BytesMut::new();
+        cs.closing = true;
+        conn.wake.notify();
+        true
     }
 
     /// The zxid a read arriving now must see: everything committed so far. Reading it
@@ -396,6 +527,10 @@ impl ShardCtx {
             for cid in &conns {
                 if let Some(conn) = st.conns.get(cid) {
                     let mut cs = conn.st.borrow_mut();
+                    if cs.overflowed_bytes.is_some() {
+                        // Being closed for not reading: the event has nowhere to go.
+                        continue;
+                    }
                     // Only a watcher that may read the node hears of it; the one-shot
                     // watch is used up either way, as in ZooKeeper.
                     let skip_acl = self.settings.prep.skip_acl;
@@ -405,6 +540,7 @@ impl ShardCtx {
                     reply::notification(&mut cs.out, t.event_type, &t.path);
                     cs.sent += 1;
                     st.counters.packets_sent += 1;
+                    self.limit_output(conn, &mut cs);
                     woken.push(conn.clone());
                 }
             }
@@ -513,7 +649,9 @@ impl ShardCtx {
     ) {
         let (xid, op) = (reply_to.xid, reply_to.op);
         let mut cs = conn.st.borrow_mut();
-        match cs.slots.pop_front() {
+        let slot = cs.slots.pop_front();
+        st.outstanding -= usize::from(slot.is_some());
+        match slot {
             Some(Slot::Write { xid: expected, .. }) => {
                 assert_eq!(expected, xid, "commits of a connection come back in order");
             }
@@ -568,6 +706,7 @@ impl ShardCtx {
             else {
                 return;
             };
+            st.outstanding -= 1;
             drop(cs);
             // Served here, not through `dispatch`: a queued read has already waited its
             // turn, and sending it back through the queue would put it behind later
@@ -635,6 +774,7 @@ impl ShardCtx {
                     xid,
                     op: crate::proto::op::SYNC,
                 });
+                st.outstanding += 1;
                 cs.write_started_ms.push_back(received_ms);
                 drop(cs);
                 self.send_to_zab(ToZab::Input(crate::zab::Input::Sync {
@@ -649,6 +789,7 @@ impl ShardCtx {
             req if req.is_write() => {
                 let op = req.op();
                 cs.slots.push_back(Slot::Write { xid, op });
+                st.outstanding += 1;
                 cs.write_started_ms.push_back(received_ms);
                 let session_id = cs.session_id;
                 let auth_ids = cs.auth_ids.clone();
@@ -671,6 +812,7 @@ impl ShardCtx {
                     received_ms,
                     min_zxid,
                 });
+                st.outstanding += 1;
                 if cs.slots.len() == 1 {
                     st.lagging.insert(conn.id);
                 }
@@ -717,6 +859,10 @@ impl ShardCtx {
                 watched_paths: st.watches.paths_of(c.id),
             });
         }
+        debug_assert_eq!(
+            outstanding, st.outstanding,
+            "outstanding requests miscounted"
+        );
         conns.sort_by_key(|c| c.established_ms);
         let session_of = |cid: &ConnId| {
             st.conns
