@@ -909,3 +909,34 @@ fn record_latency(cs: &mut ConnState, counters: &mut ShardCounters, latency_ms: 
     counters.latency_min_ms = counters.latency_min_ms.min(latency_ms);
     counters.latency_max_ms = counters.latency_max_ms.max(latency_ms);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ClientCount, Refused};
+    use std::net::IpAddr;
+
+    #[test]
+    fn client_count_limits_per_ip_and_in_total() {
+        let count = ClientCount::default();
+        let a: IpAddr = [127, 0, 0, 1].into();
+        let b: IpAddr = [127, 0, 0, 2].into();
+        assert_eq!(count.admit(a, 2, 3), Ok(()));
+        assert_eq!(count.admit(a, 2, 3), Ok(()));
+        assert_eq!(count.admit(a, 2, 3), Err(Refused::PerIp { limit: 2 }));
+        assert_eq!(count.admit(b, 2, 3), Ok(()));
+        assert_eq!(count.admit(b, 2, 3), Err(Refused::Total { limit: 3 }));
+        count.release(a);
+        assert_eq!(count.admit(b, 2, 3), Ok(()));
+        assert_eq!(count.admit(a, 2, 3), Err(Refused::Total { limit: 3 }));
+        // 0 = unlimited, for both.
+        for _ in 0..100 {
+            assert_eq!(count.admit(a, 0, 0), Ok(()));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "never admitted")]
+    fn client_count_release_without_admit_is_a_bug() {
+        ClientCount::default().release([10, 0, 0, 1].into());
+    }
+}
