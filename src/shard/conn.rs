@@ -62,16 +62,17 @@ pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
         .clients
         .admit(peer.ip(), s.max_client_cnxns, s.max_cnxns)
     {
-        // As ZooKeeper: the connection is closed before anything is read from it.
+        // As ZooKeeper 3.8 (NIO): the connection is closed before anything is read from
+        // it, and the log line has ZooKeeper's words.
         match refused {
             super::Refused::PerIp { limit } => tracing::warn!(
                 %peer,
-                "Too many connections from {} - max is {limit} (maxClientCnxns)",
+                "Error accepting new connection: Too many connections from /{} - max is {limit}",
                 peer.ip()
             ),
             super::Refused::Total { limit } => tracing::warn!(
                 %peer,
-                "Too many connections - max is {limit} (maxCnxns)"
+                "Error accepting new connection: Too many connections max allowed is {limit}"
             ),
         }
         ctx.state.borrow_mut().stats.connections_rejected += 1;
