@@ -187,8 +187,10 @@ fn baseline_p99_us(c: &Client, path: &str) -> u64 {
 /// loads here share two cores with the probe, so the bound is generous, yet an unbounded
 /// queue in front of the probe (a shard stuck on one connection) would break it.
 const P99_FACTOR_MAX: u64 = 50;
-/// Absolute floor for that bound: below it, scheduler noise dominates.
-const P99_FLOOR_US: u64 = 20_000;
+/// Absolute floor for that bound: below it, scheduler noise dominates (on a shared
+/// two-core machine p99s of 5-15 ms come and go with other work; a shard stalled on one
+/// connection costs hundreds of milliseconds).
+const P99_FLOOR_US: u64 = 50_000;
 
 fn check_p99(what: &str, base_us: u64, loaded: &mut [u64]) -> u64 {
     let samples = loaded.len();
