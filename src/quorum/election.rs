@@ -341,6 +341,12 @@ impl<Q: QuorumVerifier> Election<Q> {
         self.cfg.quorum.is_voter(self.my_id)
     }
 
+    /// A reconfig committed: the new membership counts from now on (the round's votes and
+    /// a decision stand; the next round uses the new voters).
+    pub fn reconfigure(&mut self, cfg: ElectionConfig<Q>) {
+        self.cfg = cfg;
+    }
+
     pub fn config(&self) -> &ElectionConfig<Q> {
         &self.cfg
     }

@@ -14,6 +14,7 @@ fn cfg(my_id: ServerId) -> PeerConfig {
         sync_limit_ticks: 5,
         committed_log_max: 4,
         outstanding_max: 8,
+        accept_non_members: false,
     }
 }
 

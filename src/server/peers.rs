@@ -51,6 +51,9 @@ pub struct MeshConfig {
     pub peers: Vec<(ServerId, SocketAddr)>,
     /// Largest frame payload accepted from a peer.
     pub payload_bytes_max: u32,
+    /// `reconfigEnabled`: accept a server that is not (yet, or any more) a member, so it
+    /// can learn who leads; the roles decide what it may do.
+    pub accept_strangers: bool,
 }
 
 /// One live connection's send side.
@@ -63,6 +66,8 @@ struct Link {
 
 struct State {
     links: HashMap<ServerId, Link>,
+    /// The members and where they accept peers (changes with reconfig).
+    peers: HashMap<ServerId, SocketAddr>,
     next_generation: u64,
     handshakes: usize,
 }
@@ -93,10 +98,12 @@ impl PeerMesh {
     /// executor; the tasks live as long as the returned mesh is referenced by them.
     pub fn start(cfg: MeshConfig) -> std::io::Result<Rc<PeerMesh>> {
         let listener = crate::runtime::reuseaddr_listener(cfg.listen, 64)?;
+        let peers = cfg.peers.iter().copied().collect();
         let mesh = Rc::new(PeerMesh {
             cfg,
             state: RefCell::new(State {
                 links: HashMap::new(),
+                peers,
                 next_generation: 0,
                 handshakes: 0,
             }),
@@ -114,6 +121,33 @@ impl PeerMesh {
             }
         }
         Ok(mesh)
+    }
+
+    /// Replaces the members after a reconfig: a new member with a lower id is dialled, a
+    /// removed one is no longer dialled (its live connection stays until it ends: a
+    /// removed server may go on learning as a non-member).
+    pub fn set_peers(self: &Rc<Self>, peers: &[(ServerId, SocketAddr)]) {
+        let mut added = Vec::new();
+        {
+            let mut state = self.state.borrow_mut();
+            for &(id, addr) in peers {
+                if id != self.cfg.my_id && state.peers.get(&id) != Some(&addr) {
+                    added.push((id, addr));
+                }
+            }
+            state.peers = peers
+                .iter()
+                .copied()
+                .filter(|(id, _)| *id != self.cfg.my_id)
+                .collect();
+        }
+        for (id, addr) in added {
+            tracing::info!(peer = id, %addr, "new member");
+            if id < self.cfg.my_id {
+                let mesh = self.clone();
+                glommio::spawn_local(async move { mesh.dial_loop(id, addr).await }).detach();
+            }
+        }
     }
 
     /// Queues `msg` for `to`. False if there is no connection to `to` (dropped).
@@ -191,7 +225,7 @@ impl PeerMesh {
     }
 
     fn is_member(&self, id: ServerId) -> bool {
-        self.cfg.peers.iter().any(|(p, _)| *p == id)
+        self.cfg.accept_strangers || self.state.borrow().peers.contains_key(&id)
     }
 
     async fn accept_loop(self: Rc<Self>, listener: TcpListener) {
@@ -233,6 +267,10 @@ impl PeerMesh {
     async fn dial_loop(self: Rc<Self>, id: ServerId, addr: SocketAddr) {
         let mut backoff = DIAL_BACKOFF_MIN;
         loop {
+            // A reconfig removed the peer, or moved it (a new loop dials the new address).
+            if self.state.borrow().peers.get(&id) != Some(&addr) {
+                return;
+            }
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
                     backoff = DIAL_BACKOFF_MIN;
@@ -501,6 +539,7 @@ mod tests {
                     listen: listen.expect("own address"),
                     peers: peers.clone(),
                     payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
+                    accept_strangers: false,
                 };
                 let mesh = PeerMesh::start(cfg).expect("bind");
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -576,6 +615,7 @@ mod tests {
                             listen: listen.expect("own address"),
                             peers,
                             payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
+                            accept_strangers: false,
                         })
                         .expect("bind");
                         let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -155,6 +155,16 @@ impl TestCluster {
         lines.join("\n")
     }
 
+    /// The `host:quorumPort:electionPort` of server `n` as its `server.N` line has it.
+    pub fn server_address(&self, n: usize) -> String {
+        let node = self.node(n);
+        format!("127.0.0.1:{}:{}", node.quorum_port, node.election_port)
+    }
+
+    pub fn client_port(&self, n: usize) -> u16 {
+        self.node(n).client_port
+    }
+
     pub fn config_path(&self, n: usize) -> PathBuf {
         self.dir.join("conf").join(format!("zoo{n}.cfg"))
     }
