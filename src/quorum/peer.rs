@@ -627,13 +627,16 @@ impl Leader {
         observer: bool,
         info: &LearnerInfo,
     ) {
-        let known_role = if observer {
-            self.cfg.observers.contains(&from)
-                || (self.cfg.accept_non_members && !self.cfg.is_voter(from))
-        } else {
-            self.cfg.is_voter(from)
-                || (self.cfg.accept_non_members && !self.cfg.observers.contains(&from))
-        };
+        // With reconfig, a learner may come with a stale idea of its own role (it missed
+        // the reconfig that changed it): it is taken as it comes, and learns its role from
+        // the history it syncs. Only a voter's follower slot counts in a quorum, so a
+        // learner claiming too much gains nothing.
+        let known_role = self.cfg.accept_non_members
+            || if observer {
+                self.cfg.observers.contains(&from)
+            } else {
+                self.cfg.is_voter(from)
+            };
         if info.sender != from || from == self.cfg.my_id || !known_role {
             self.actions.push_back(Action::Disconnect { peer: from });
             tracing::warn!(me = self.cfg.my_id, from, observer, "refusing a learner");

@@ -1302,6 +1302,10 @@ impl Node {
         }
         self.unserving_since_ms = now_ms();
         self.to_shards.push(ToShard::CloseAll);
+        // A reconfig that did not commit under this role: the next leader commits it with
+        // its history (and every server activates it then) or truncates it.
+        self.reconfig_proposed = None;
+        self.seq.set_reconfig_view(None);
         self.pending.clear();
         self.waiting_replies.clear();
         self.waiting_creates.clear();
