@@ -870,3 +870,108 @@ fn reconfig_removes_and_adds_observers_and_followers() {
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn reconfig_adds_a_new_server_and_changes_its_role() {
+    let started = Instant::now();
+    let mut cluster = TestCluster::configure(3, 1);
+    cluster.add_config(&format!(
+        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
+    ));
+    // Server 4 is not a member yet: it starts later with a config naming the members and
+    // itself, and joins through a reconfig.
+    cluster.leave_out_of_configs(4);
+    for n in 1..=3 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let hosts = (1..=3)
+        .map(|n| cluster.client_addr(n))
+        .collect::<Vec<_>>()
+        .join(",");
+    let admin = connect(&hosts);
+    admin.add_auth("digest", b"super:secret");
+    admin
+        .create("/before", Some(b"old"), &open(), CreateMode::Persistent)
+        .expect("write before the join");
+    cluster.start_node(4);
+    let spec = |n: usize, role: &str| {
+        format!(
+            "server.{n}={}:{role};{}",
+            cluster.server_address(n),
+            cluster.client_port(n)
+        )
+    };
+    let shown = |n: usize, role: &str| {
+        format!(
+            "server.{n}={}:{role};0.0.0.0:{}",
+            cluster.server_address(n),
+            cluster.client_port(n)
+        )
+    };
+
+    // Add it as an observer: it syncs and serves what was written before.
+    let (data, stat) = admin
+        .reconfig(Some(&spec(4, "observer")), None, None, -1)
+        .expect("add server 4");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert!(
+        text.contains(&format!("{}\n", shown(4, "observer"))),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("version={:x}", stat.mzxid)),
+        "{text}"
+    );
+    wait_mode(&cluster, 4, "observer", deadline(40));
+    let on4 = connect(&cluster.client_addr(4));
+    assert_eq!(synced_config(&on4), text);
+    let (before, _) = on4
+        .get_data("/before", false)
+        .expect("read on the new server");
+    assert_eq!(before.as_deref(), Some(&b"old"[..]));
+
+    // Role change: re-added as a participant, it follows (four voters).
+    let (data, _) = admin
+        .reconfig(Some(&spec(4, "participant")), None, None, -1)
+        .expect("make server 4 a participant");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert_eq!(text.matches(":participant").count(), 4, "{text}");
+    wait_mode(&cluster, 4, "follower", deadline(40));
+    admin
+        .create("/four-voters", None, &open(), CreateMode::Persistent)
+        .expect("write with four voters");
+
+    // Non-incremental: the whole membership, server 4 an observer again.
+    let members = format!(
+        "{},{},{},{}",
+        spec(1, "participant"),
+        spec(2, "participant"),
+        spec(3, "participant"),
+        spec(4, "observer")
+    );
+    let (data, stat) = admin
+        .reconfig(None, None, Some(&members), -1)
+        .expect("-members");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert_eq!(
+        text,
+        format!(
+            "{}\n{}\n{}\n{}\nversion={:x}",
+            shown(1, "participant"),
+            shown(2, "participant"),
+            shown(3, "participant"),
+            shown(4, "observer"),
+            stat.mzxid
+        )
+    );
+    wait_mode(&cluster, 4, "observer", deadline(40));
+    let on4 = connect(&cluster.client_addr(4));
+    assert_eq!(synced_config(&on4), text);
+    assert!(on4.exists("/four-voters", false).expect("exists").is_some());
+    eprintln!(
+        "reconfig join test ({:?}) took {:.1} s",
+        cluster.flavor,
+        started.elapsed().as_secs_f64()
+    );
+}

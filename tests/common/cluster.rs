@@ -329,6 +329,23 @@ impl TestCluster {
         }
     }
 
+    /// Takes server `n`'s `server.N` line out of every other server's zooN.cfg (before
+    /// starting them): `n` is not a member until a reconfig adds it; its own config still
+    /// lists every server, itself included, as a joining server's does.
+    pub fn leave_out_of_configs(&self, n: usize) {
+        let prefix = format!("server.{n}=");
+        for node in self.nodes.iter().filter(|node| node.id != n) {
+            let path = self.config_path(node.id);
+            let text = std::fs::read_to_string(&path).expect("read zooN.cfg");
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.starts_with(&prefix))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&path, kept).expect("write zooN.cfg");
+        }
+    }
+
     /// Removes everything in server `n`'s dataDir but its `myid` (the server must be down):
     /// it comes back as a new, empty member.
     pub fn wipe_data(&self, n: usize) {
