@@ -969,6 +969,55 @@ fn reconfig_adds_a_new_server_and_changes_its_role() {
     let on4 = connect(&cluster.client_addr(4));
     assert_eq!(synced_config(&on4), text);
     assert!(on4.exists("/four-voters", false).expect("exists").is_some());
+
+    // Remove the leader, asking through a follower. Corral answers before the leader
+    // leaves; ZooKeeper 3.8 closes the follower's connections first (ConnectionLoss). Either
+    // way the remaining voters go on under a new leader without the removed one.
+    let leader = cluster.leader();
+    let follower = (1..=3).find(|&n| n != leader).expect("a follower");
+    let asker = connect(&cluster.client_addr(follower));
+    asker.add_auth("digest", b"super:secret");
+    let removed_line = format!("server.{leader}=");
+    match asker.reconfig(None, Some(&leader.to_string()), None, -1) {
+        Ok((data, _)) => {
+            let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+            assert!(!text.contains(&removed_line), "{text}");
+        }
+        Err(e) if e.code() == Some(ErrorCode::ConnectionLoss) => {
+            assert_eq!(cluster.flavor, Flavor::ZooKeeper, "Corral answers: {e}")
+        }
+        Err(e) => panic!("remove the leader: {e}"),
+    }
+    let remaining: Vec<String> = (1..=3)
+        .filter(|&n| n != leader)
+        .map(|n| cluster.client_addr(n))
+        .collect();
+    let writer = connect(&remaining.join(","));
+    let until = deadline(FAILOVER_S);
+    loop {
+        match writer.create(
+            "/after-leader-removed",
+            None,
+            &open(),
+            CreateMode::Persistent,
+        ) {
+            Ok(_)
+            | Err(corral::client::Error::Keeper {
+                code: ErrorCode::NodeExists,
+                ..
+            }) => break,
+            Err(e) => {
+                assert!(
+                    Instant::now() < until,
+                    "no write after removing the leader: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    let text = synced_config(&writer);
+    assert!(!text.contains(&removed_line), "{text}");
+    assert_eq!(text.matches(":participant").count(), 2, "{text}");
     eprintln!(
         "reconfig join test ({:?}) took {:.1} s",
         cluster.flavor,

@@ -83,6 +83,9 @@ const HANDSHAKE_HOLD_MS: i64 = 1000;
 /// How long a server cut off from its quorum waits before serving read-only sessions
 /// (`readonlymode.enabled`; ZooKeeper waits max(2 s, tickTime) too).
 const READ_ONLY_AFTER_MS_MIN: i64 = 2000;
+/// Longest a leader removed by a reconfig waits for its queued messages to be written
+/// before it closes its links.
+const DRAIN_WAIT_MS: i64 = 1000;
 /// Size of one SNAPCHUNK message.
 const SNAP_CHUNK_BYTES: usize = 1 << 20;
 /// Snapshot bytes queued for a learner at a time (the mesh drops messages for a peer whose
@@ -1296,7 +1299,15 @@ impl Node {
         // learners look again); links to everyone else stay up, so the election's
         // notifications flow at once instead of after a redial.
         match std::mem::replace(&mut self.role, Role::Looking) {
-            Role::Leading(_) => self.mesh.disconnect_all(),
+            Role::Leading(_) => {
+                if !self.is_voter_now() {
+                    // A reconfig removed this leader: its last COMMITs (the reconfig's own
+                    // among them) reach the learners before the links close, so they
+                    // answer their clients instead of waiting for the next leader.
+                    self.drain_links().await;
+                }
+                self.mesh.disconnect_all()
+            }
             Role::Learning(l) => self.mesh.disconnect(l.leader()),
             Role::Looking => {}
         }
@@ -1329,6 +1340,30 @@ impl Node {
         }
         let vote = self.own_vote();
         self.election.start_looking(now_ms(), vote);
+    }
+
+    /// Whether the membership in force makes this server a voter.
+    fn is_voter_now(&self) -> bool {
+        self.membership
+            .servers
+            .iter()
+            .any(|s| s.id == self.q.my_id && s.role == MemberRole::Participant)
+    }
+
+    /// Waits (at most `DRAIN_WAIT_MS`) until what is queued for every peer is written.
+    async fn drain_links(&self) {
+        let until = now_ms() + DRAIN_WAIT_MS;
+        while now_ms() < until
+            && self
+                .mesh
+                .connected()
+                .iter()
+                .any(|&peer| !self.mesh.outbox_is_empty(peer))
+        {
+            glommio::timer::sleep(Duration::from_millis(2)).await;
+        }
+        // An empty outbox was handed to the socket; let the last write finish.
+        glommio::timer::sleep(Duration::from_millis(20)).await;
     }
 
     /// The leader's tree ran ahead by proposals that never committed: load the newest
