@@ -1024,3 +1024,69 @@ fn reconfig_adds_a_new_server_and_changes_its_role() {
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn reconfig_reaches_a_member_synced_by_snapshot() {
+    let mut cluster = TestCluster::configure(3, 1);
+    cluster.add_config(&format!(
+        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}\nsnapCount=10"
+    ));
+    for n in 1..=4 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let leader = cluster.leader();
+    let down = (1..=3).find(|&n| n != leader).expect("a follower");
+    cluster.kill9(down);
+    let hosts = (1..=3)
+        .filter(|&n| n != down)
+        .map(|n| cluster.client_addr(n))
+        .collect::<Vec<_>>()
+        .join(",");
+    let admin = connect(&hosts);
+    admin.add_auth("digest", b"super:secret");
+    // The observer leaves while `down` is away, then enough writes that the logs no
+    // longer reach back to where `down` stopped.
+    let (data, stat) = admin
+        .reconfig(None, Some("4"), None, -1)
+        .expect("remove the observer");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    admin
+        .create("/snap", None, &open(), CreateMode::Persistent)
+        .expect("create");
+    for i in 0..60 {
+        admin
+            .create(
+                &format!("/snap/n-{i}"),
+                None,
+                &open(),
+                CreateMode::Persistent,
+            )
+            .expect("create");
+    }
+    // Everyone restarts from their snapshots (server 4, no member any more, stays down),
+    // so `down`'s history is below every leader's log: it is synced by snapshot.
+    cluster.kill9(4);
+    for n in (1..=3).filter(|&n| n != down) {
+        cluster.kill9(n);
+    }
+    for n in 1..=3 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let client = connect(&cluster.client_addr(down));
+    assert_eq!(synced_config(&client), text);
+    let dynamic = cluster
+        .config_path(down)
+        .with_file_name(format!("zoo{down}.cfg.dynamic.{:x}", stat.mzxid));
+    let written =
+        std::fs::read_to_string(&dynamic).unwrap_or_else(|e| panic!("{}: {e}", dynamic.display()));
+    assert_eq!(written.matches(":participant").count(), 3, "{written}");
+    assert!(!written.contains("server.4="), "{written}");
+    if cluster.flavor == Flavor::Corral {
+        assert!(
+            (1..=3).any(|n| cluster.log(n).contains("syncing a learner by snapshot")),
+            "the member was synced by snapshot"
+        );
+    }
+}

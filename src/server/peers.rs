@@ -22,7 +22,7 @@ use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -68,6 +68,9 @@ struct State {
     links: HashMap<ServerId, Link>,
     /// The members and where they accept peers (changes with reconfig).
     peers: HashMap<ServerId, SocketAddr>,
+    /// Peers a dial loop runs for (at most one each: two would replace each other's
+    /// connection for ever).
+    dialling: HashSet<ServerId>,
     next_generation: u64,
     handshakes: usize,
 }
@@ -104,6 +107,7 @@ impl PeerMesh {
             state: RefCell::new(State {
                 links: HashMap::new(),
                 peers,
+                dialling: HashSet::new(),
                 next_generation: 0,
                 handshakes: 0,
             }),
@@ -114,11 +118,9 @@ impl PeerMesh {
             let mesh = mesh.clone();
             glommio::spawn_local(async move { mesh.accept_loop(listener).await }).detach();
         }
-        for &(id, addr) in &mesh.cfg.peers {
-            if id < mesh.cfg.my_id {
-                let mesh = mesh.clone();
-                glommio::spawn_local(async move { mesh.dial_loop(id, addr).await }).detach();
-            }
+        let ids: Vec<ServerId> = mesh.cfg.peers.iter().map(|(id, _)| *id).collect();
+        for id in ids {
+            mesh.start_dialling(id);
         }
         Ok(mesh)
     }
@@ -143,11 +145,17 @@ impl PeerMesh {
         }
         for (id, addr) in added {
             tracing::info!(peer = id, %addr, "new member");
-            if id < self.cfg.my_id {
-                let mesh = self.clone();
-                glommio::spawn_local(async move { mesh.dial_loop(id, addr).await }).detach();
-            }
+            self.start_dialling(id);
         }
+    }
+
+    /// Starts the dial loop of `id` if we are the one to dial it and none runs yet.
+    fn start_dialling(self: &Rc<Self>, id: ServerId) {
+        if id >= self.cfg.my_id || !self.state.borrow_mut().dialling.insert(id) {
+            return;
+        }
+        let mesh = self.clone();
+        glommio::spawn_local(async move { mesh.dial_loop(id).await }).detach();
     }
 
     /// Queues `msg` for `to`. False if there is no connection to `to` (dropped).
@@ -264,13 +272,20 @@ impl PeerMesh {
         }
     }
 
-    async fn dial_loop(self: Rc<Self>, id: ServerId, addr: SocketAddr) {
+    async fn dial_loop(self: Rc<Self>, id: ServerId) {
         let mut backoff = DIAL_BACKOFF_MIN;
         loop {
-            // A reconfig removed the peer, or moved it (a new loop dials the new address).
-            if self.state.borrow().peers.get(&id) != Some(&addr) {
-                return;
-            }
+            // The address of the moment: a reconfig may move the peer, or remove it.
+            let addr = {
+                let mut state = self.state.borrow_mut();
+                match state.peers.get(&id) {
+                    Some(addr) => *addr,
+                    None => {
+                        state.dialling.remove(&id);
+                        return;
+                    }
+                }
+            };
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
                     backoff = DIAL_BACKOFF_MIN;
