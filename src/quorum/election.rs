@@ -36,8 +36,9 @@
 //! Bounds: the vote tables hold at most one entry per voter; each input queues at most three
 //! actions (an answer, a broadcast, a decision), so the queue stays short when drained.
 //!
-//! Not here yet: reconfig (a notification's `config_version` is carried, not acted on),
-//! hierarchical / weighted quorums (the [`QuorumVerifier`] trait is where they go), and Java's
+//! Reconfig: the runtime hands a committed membership to [`Election::reconfigure`]; a
+//! notification's `config_version` is carried, not acted on (a server learns a new
+//! membership from the history it syncs, not from votes). Not here yet: hierarchical / weighted quorums (the [`QuorumVerifier`] trait is where they go), and Java's
 //! "zxid -1" special case for servers that failed to load their database.
 
 use crate::config::{Membership, Role};

@@ -64,8 +64,15 @@
 //! in-memory window keeps at most `committed_log_max` committed entries (older ones live in
 //! the snapshot and the on-disk log; a learner behind them gets a SNAP).
 //!
-//! Not here: sessions (PING touches are sent empty), REVALIDATE, reconfig, and the
-//! connections themselves; see `docs/replication.md`.
+//! Reconfig: [`Leader::reconfig_proposed`] marks a proposal that changes the voters; it and
+//! the proposals after it commit only with a quorum of the old voters and one of the new,
+//! then the new ones count alone, and a leader that lost its vote steps down after
+//! delivering. With `accept_non_members` (`reconfigEnabled`) the leader takes learners
+//! outside the membership, or with a stale idea of their role, as they come: only a voter's
+//! follower slot counts in a quorum.
+//!
+//! Not here: sessions (PING touches are sent empty), REVALIDATE, and the connections
+//! themselves; see `docs/replication.md`.
 
 use super::election::{MajorityQuorum, QuorumVerifier};
 use super::wire::{ForwardedRequest, LearnerInfo, Message, PROTOCOL_VERSION};

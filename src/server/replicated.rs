@@ -25,9 +25,14 @@
 //! following or leading); while a server has no established role it refuses new sessions,
 //! so clients move to a server that serves.
 //!
-//! Not yet: sending a snapshot to a learner too far behind for a DIFF (the leader drops
-//! that learner with a log line; `COMMITTED_LOG_MAX` proposals are kept for DIFF), read-only
-//! mode, reconfig, and moving a session's owner between servers.
+//! Reconfig (`reconfigEnabled`): before validating a `reconfig` the leader hands the
+//! sequencer what it is checked against (membership, one in flight, who is synced); an
+//! ordered reconfig is marked on the [`Leader`] (old and new quorums); every server
+//! activates a committed one as it delivers it (election, mesh, next roles, the dynamic
+//! config file), and a learner whose kind changed looks again. See `docs/replication.md`,
+//! "Dynamic reconfiguration".
+//!
+//! Not yet: moving a session's owner between servers.
 
 use super::msg::{ToShard, ToZab, ZabReport};
 use super::settings::{QuorumSettings, Settings};
