@@ -771,6 +771,9 @@ fn reconfig_removes_and_adds_observers_and_followers() {
     for n in 1..=3 {
         let c = connect(&cluster.client_addr(n));
         assert_eq!(synced_config(&c), expected, "server {n}");
+        // `conf` shows the membership in force.
+        let conf = cluster.four_letter(n, "conf").unwrap_or_default();
+        assert!(conf.contains(&expected), "server {n}'s conf:\n{conf}");
     }
     // The dynamic file of that version, and the static config pointing at it.
     let conf_dir = cluster
