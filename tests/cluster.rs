@@ -659,3 +659,437 @@ fn cut_off_server_serves_read_only_sessions() {
         .create("/ro/after", Some(b""), &open(), CreateMode::Persistent)
         .expect("write once the quorum is back");
 }
+
+/// `super:secret` as ZooKeeper's `DigestAuthenticationProvider.superDigest` wants it
+/// (base64 of the SHA-1 of `super:secret`). ZooKeeper turns an unknown zoo.cfg key into the
+/// system property `zookeeper.<key>`, so the same line configures both flavors.
+const SUPER_DIGEST: &str = "super:lK75jTNcA+U9vtVEw5vB51mj/w4=";
+
+/// The `/zookeeper/config` data of `client`'s server after a `sync`.
+fn synced_config(client: &Client) -> String {
+    client.sync("/").expect("sync");
+    let (data, _) = client.get_config(false).expect("get config");
+    String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8 config")
+}
+
+/// Polls `srvr` on server `n` until its mode is `mode`; panics at `until`.
+fn wait_mode(cluster: &TestCluster, n: usize, mode: &str, until: Instant) {
+    loop {
+        let now = cluster.mode(n);
+        if now.as_deref() == Some(mode) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "server {n} not {mode} in time (last mode {now:?})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn reconfig_is_refused_when_disabled() {
+    // reconfigEnabled defaults to false: ZooKeeper 3.8 answers ReconfigDisabled (-123)
+    // before it looks at the request or the caller.
+    let mut cluster = TestCluster::start(3, 0);
+    cluster.wait_modes(deadline(SETTLE_S));
+    let client = connect(&cluster.hosts());
+    let err = client
+        .reconfig(None, Some("3"), None, -1)
+        .expect_err("reconfig while disabled");
+    assert_eq!(err.code(), Some(ErrorCode::ReconfigDisabled), "{err}");
+    assert_eq!(synced_config(&client), cluster.expected_config());
+}
+
+#[test]
+fn reconfig_removes_and_adds_observers_and_followers() {
+    let started = Instant::now();
+    let mut cluster = TestCluster::configure(3, 1);
+    cluster.add_config(&format!(
+        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
+    ));
+    for n in 1..=4 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let participants: Vec<String> = (1..=3).map(|n| cluster.client_addr(n)).collect();
+    let hosts = participants.join(",");
+    let line = |n: usize, role: &str| format!("server.{n}={}:{role}", cluster.server_address(n));
+
+    // /zookeeper/config is world-readable only: anyone else gets NoAuth, checked last.
+    let anonymous = connect(&hosts);
+    let err = anonymous
+        .reconfig(None, Some("4"), None, -1)
+        .expect_err("reconfig without permission");
+    assert_eq!(err.code(), Some(ErrorCode::NoAuth), "{err}");
+
+    let (events_tx, events_rx) = std::sync::mpsc::channel();
+    let events_tx = Mutex::new(events_tx);
+    let watcher: corral::client::Watcher = Arc::new(move |e: &corral::client::WatchedEvent| {
+        if let Ok(tx) = events_tx.lock() {
+            let _ = tx.send(e.clone());
+        }
+    });
+    let admin = Client::connect(
+        &hosts,
+        ClientConfig {
+            watcher: Some(watcher),
+            ..ClientConfig::default()
+        },
+    )
+    .expect("connect string");
+    assert!(admin.wait_connected(Duration::from_secs(CONNECT_S)));
+    admin.add_auth("digest", b"super:secret");
+    admin.get_config(true).expect("watch the config");
+
+    // Remove the observer.
+    let (data, stat) = admin
+        .reconfig(None, Some("4"), None, -1)
+        .expect("remove the observer");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    let version = format!("{:x}", stat.mzxid);
+    let expected = format!(
+        "{}\n{}\n{}\nversion={version}",
+        line(1, "participant"),
+        line(2, "participant"),
+        line(3, "participant")
+    );
+    assert_eq!(text, expected);
+    assert_eq!(stat.version, -1, "a reconfig leaves dataVersion -1");
+    assert_eq!(stat.data_length as usize, text.len());
+    let until = deadline(10);
+    let event = loop {
+        let e = events_rx
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+            .expect("the config watch fires");
+        if e.path.is_some() {
+            break e;
+        }
+    };
+    assert_eq!(event.path.as_deref(), Some("/zookeeper/config"));
+    assert_eq!(event.event_type, corral::proto::event::NODE_DATA_CHANGED);
+    for n in 1..=3 {
+        let c = connect(&cluster.client_addr(n));
+        assert_eq!(synced_config(&c), expected, "server {n}");
+        // `conf` shows the membership in force.
+        let conf = cluster.four_letter(n, "conf").unwrap_or_default();
+        assert!(conf.contains(&expected), "server {n}'s conf:\n{conf}");
+    }
+    // The dynamic file of that version, and the static config pointing at it.
+    let conf_dir = cluster
+        .config_path(1)
+        .parent()
+        .expect("conf dir")
+        .to_path_buf();
+    for n in 1..=3 {
+        let dynamic_name = format!("zoo{n}.cfg.dynamic.{version}");
+        let dynamic = std::fs::read_to_string(conf_dir.join(&dynamic_name))
+            .unwrap_or_else(|e| panic!("server {n}'s {dynamic_name}: {e}"));
+        assert_eq!(
+            dynamic.trim_end(),
+            expected
+                .rsplit_once('\n')
+                .map(|(lines, _)| lines)
+                .unwrap_or("")
+        );
+        let static_text = std::fs::read_to_string(cluster.config_path(n)).expect("zooN.cfg");
+        assert!(
+            static_text
+                .lines()
+                .any(|l| l.starts_with("dynamicConfigFile=") && l.ends_with(&dynamic_name)),
+            "server {n}'s static config names {dynamic_name}:\n{static_text}"
+        );
+        assert!(
+            !static_text.lines().any(|l| l.starts_with("server.")),
+            "server lines left in server {n}'s static config:\n{static_text}"
+        );
+    }
+
+    // fromConfig must name the version in force.
+    let err = admin
+        .reconfig(None, Some("3"), None, stat.mzxid + 1)
+        .expect_err("reconfig from a stale version");
+    assert_eq!(err.code(), Some(ErrorCode::BadVersion), "{err}");
+    // A joining server needs its client port.
+    let err = admin
+        .reconfig(Some(&line(4, "observer")), None, None, -1)
+        .expect_err("a joiner without client port");
+    assert_eq!(err.code(), Some(ErrorCode::BadArguments), "{err}");
+
+    // Add it back as an observer: it observes again.
+    let joiner = format!("{};{}", line(4, "observer"), cluster.client_port(4));
+    let (data, stat) = admin
+        .reconfig(Some(&joiner), None, None, -1)
+        .expect("add the observer back");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert!(
+        text.contains(&format!(
+            "{};0.0.0.0:{}\n",
+            line(4, "observer"),
+            cluster.client_port(4)
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("version={:x}", stat.mzxid)),
+        "{text}"
+    );
+    wait_mode(&cluster, 4, "observer", deadline(40));
+
+    // Remove a follower: two voters remain and writes go on.
+    let leader = cluster.leader();
+    let follower = (1..=3).find(|&n| n != leader).expect("a follower");
+    let (data, _) = admin
+        .reconfig(None, Some(&follower.to_string()), None, -1)
+        .expect("remove a follower");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert!(!text.contains(&format!("server.{follower}=")), "{text}");
+    let writer = connect(&cluster.client_addr(leader));
+    writer
+        .create("/after-remove", Some(b"x"), &open(), CreateMode::Persistent)
+        .expect("write with two voters");
+
+    // And back as a participant: three voters again.
+    let joiner = format!(
+        "{};{}",
+        line(follower, "participant"),
+        cluster.client_port(follower)
+    );
+    let (data, _) = admin
+        .reconfig(Some(&joiner), None, None, -1)
+        .expect("add the follower back");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert_eq!(text.matches(":participant").count(), 3, "{text}");
+    wait_mode(&cluster, follower, "follower", deadline(40));
+    writer
+        .create("/after-add", Some(b"x"), &open(), CreateMode::Persistent)
+        .expect("write with three voters");
+    let c = connect(&cluster.client_addr(follower));
+    assert_eq!(synced_config(&c), text);
+    assert!(c.exists("/after-add", false).expect("exists").is_some());
+    eprintln!(
+        "reconfig test ({:?}) took {:.1} s",
+        cluster.flavor,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn reconfig_adds_a_new_server_and_changes_its_role() {
+    let started = Instant::now();
+    let mut cluster = TestCluster::configure(3, 1);
+    cluster.add_config(&format!(
+        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
+    ));
+    // Server 4 is not a member yet: it starts later with a config naming the members and
+    // itself, and joins through a reconfig.
+    cluster.leave_out_of_configs(4);
+    for n in 1..=3 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let hosts = (1..=3)
+        .map(|n| cluster.client_addr(n))
+        .collect::<Vec<_>>()
+        .join(",");
+    let admin = connect(&hosts);
+    admin.add_auth("digest", b"super:secret");
+    admin
+        .create("/before", Some(b"old"), &open(), CreateMode::Persistent)
+        .expect("write before the join");
+    cluster.start_node(4);
+    let spec = |n: usize, role: &str| {
+        format!(
+            "server.{n}={}:{role};{}",
+            cluster.server_address(n),
+            cluster.client_port(n)
+        )
+    };
+    let shown = |n: usize, role: &str| {
+        format!(
+            "server.{n}={}:{role};0.0.0.0:{}",
+            cluster.server_address(n),
+            cluster.client_port(n)
+        )
+    };
+
+    // Add it as an observer: it syncs and serves what was written before.
+    let (data, stat) = admin
+        .reconfig(Some(&spec(4, "observer")), None, None, -1)
+        .expect("add server 4");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert!(
+        text.contains(&format!("{}\n", shown(4, "observer"))),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("version={:x}", stat.mzxid)),
+        "{text}"
+    );
+    wait_mode(&cluster, 4, "observer", deadline(40));
+    let on4 = connect(&cluster.client_addr(4));
+    assert_eq!(synced_config(&on4), text);
+    let (before, _) = on4
+        .get_data("/before", false)
+        .expect("read on the new server");
+    assert_eq!(before.as_deref(), Some(&b"old"[..]));
+
+    // Role change: re-added as a participant, it follows (four voters).
+    let (data, _) = admin
+        .reconfig(Some(&spec(4, "participant")), None, None, -1)
+        .expect("make server 4 a participant");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert_eq!(text.matches(":participant").count(), 4, "{text}");
+    wait_mode(&cluster, 4, "follower", deadline(40));
+    admin
+        .create("/four-voters", None, &open(), CreateMode::Persistent)
+        .expect("write with four voters");
+
+    // Non-incremental: the whole membership, server 4 an observer again.
+    let members = format!(
+        "{},{},{},{}",
+        spec(1, "participant"),
+        spec(2, "participant"),
+        spec(3, "participant"),
+        spec(4, "observer")
+    );
+    let (data, stat) = admin
+        .reconfig(None, None, Some(&members), -1)
+        .expect("-members");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert_eq!(
+        text,
+        format!(
+            "{}\n{}\n{}\n{}\nversion={:x}",
+            shown(1, "participant"),
+            shown(2, "participant"),
+            shown(3, "participant"),
+            shown(4, "observer"),
+            stat.mzxid
+        )
+    );
+    wait_mode(&cluster, 4, "observer", deadline(40));
+    let on4 = connect(&cluster.client_addr(4));
+    assert_eq!(synced_config(&on4), text);
+    assert!(on4.exists("/four-voters", false).expect("exists").is_some());
+
+    // Remove the leader, asking through a follower. Corral answers before the leader
+    // leaves; ZooKeeper 3.8 closes the follower's connections first (ConnectionLoss). Either
+    // way the remaining voters go on under a new leader without the removed one.
+    let leader = cluster.leader();
+    let follower = (1..=3).find(|&n| n != leader).expect("a follower");
+    let asker = connect(&cluster.client_addr(follower));
+    asker.add_auth("digest", b"super:secret");
+    let removed_line = format!("server.{leader}=");
+    match asker.reconfig(None, Some(&leader.to_string()), None, -1) {
+        Ok((data, _)) => {
+            let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+            assert!(!text.contains(&removed_line), "{text}");
+        }
+        Err(e) if e.code() == Some(ErrorCode::ConnectionLoss) => {
+            assert_eq!(cluster.flavor, Flavor::ZooKeeper, "Corral answers: {e}")
+        }
+        Err(e) => panic!("remove the leader: {e}"),
+    }
+    let remaining: Vec<String> = (1..=3)
+        .filter(|&n| n != leader)
+        .map(|n| cluster.client_addr(n))
+        .collect();
+    let writer = connect(&remaining.join(","));
+    let until = deadline(FAILOVER_S);
+    loop {
+        match writer.create(
+            "/after-leader-removed",
+            None,
+            &open(),
+            CreateMode::Persistent,
+        ) {
+            Ok(_)
+            | Err(corral::client::Error::Keeper {
+                code: ErrorCode::NodeExists,
+                ..
+            }) => break,
+            Err(e) => {
+                assert!(
+                    Instant::now() < until,
+                    "no write after removing the leader: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    let text = synced_config(&writer);
+    assert!(!text.contains(&removed_line), "{text}");
+    assert_eq!(text.matches(":participant").count(), 2, "{text}");
+    eprintln!(
+        "reconfig join test ({:?}) took {:.1} s",
+        cluster.flavor,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn reconfig_reaches_a_member_synced_by_snapshot() {
+    let mut cluster = TestCluster::configure(3, 1);
+    cluster.add_config(&format!(
+        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}\nsnapCount=10"
+    ));
+    for n in 1..=4 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let leader = cluster.leader();
+    let down = (1..=3).find(|&n| n != leader).expect("a follower");
+    cluster.kill9(down);
+    let hosts = (1..=3)
+        .filter(|&n| n != down)
+        .map(|n| cluster.client_addr(n))
+        .collect::<Vec<_>>()
+        .join(",");
+    let admin = connect(&hosts);
+    admin.add_auth("digest", b"super:secret");
+    // The observer leaves while `down` is away, then enough writes that the logs no
+    // longer reach back to where `down` stopped.
+    let (data, stat) = admin
+        .reconfig(None, Some("4"), None, -1)
+        .expect("remove the observer");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    admin
+        .create("/snap", None, &open(), CreateMode::Persistent)
+        .expect("create");
+    for i in 0..60 {
+        admin
+            .create(
+                &format!("/snap/n-{i}"),
+                None,
+                &open(),
+                CreateMode::Persistent,
+            )
+            .expect("create");
+    }
+    // Everyone restarts from their snapshots (server 4, no member any more, stays down),
+    // so `down`'s history is below every leader's log: it is synced by snapshot.
+    cluster.kill9(4);
+    for n in (1..=3).filter(|&n| n != down) {
+        cluster.kill9(n);
+    }
+    for n in 1..=3 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let client = connect(&cluster.client_addr(down));
+    assert_eq!(synced_config(&client), text);
+    let dynamic = cluster
+        .config_path(down)
+        .with_file_name(format!("zoo{down}.cfg.dynamic.{:x}", stat.mzxid));
+    let written =
+        std::fs::read_to_string(&dynamic).unwrap_or_else(|e| panic!("{}: {e}", dynamic.display()));
+    assert_eq!(written.matches(":participant").count(), 3, "{written}");
+    assert!(!written.contains("server.4="), "{written}");
+    if cluster.flavor == Flavor::Corral {
+        assert!(
+            (1..=3).any(|n| cluster.log(n).contains("syncing a learner by snapshot")),
+            "the member was synced by snapshot"
+        );
+    }
+}

@@ -942,11 +942,13 @@ impl Client {
             new_members: new_members.map(Into::into),
             cur_config_id: from_config,
         }));
+        // Java's client raises the reconfig's KeeperException with the path "" (so zkCli
+        // prints "Insufficient permission : ").
         Ok(codec::data_stat(self.call(
             op::RECONFIG,
             &body,
             None,
-            None,
+            Some(""),
         )?)?)
     }
 

@@ -421,6 +421,166 @@ pub(crate) fn check_groups(
     Ok(())
 }
 
+/// Parses the text of `/zookeeper/config` (what [`render_membership`] writes): `server.N`
+/// lines and a `version=<hex>` line. Group and weight lines are refused (hierarchical
+/// quorums do not reconfigure here). Used when a committed reconfig is activated and when a
+/// server reads the membership a snapshot brought.
+pub fn parse_membership_text(text: &str) -> Result<Membership, String> {
+    let mut servers: Vec<ServerSpec> = Vec::new();
+    let mut version = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("not key=value: {line:?}"));
+        };
+        if key == "version" {
+            version = Some(
+                u64::from_str_radix(value, 16)
+                    .map_err(|_| format!("version {value:?} is not hex"))?,
+            );
+            continue;
+        }
+        let id = key
+            .strip_prefix("server.")
+            .and_then(|n| parse_member_id(n, SERVER_ID_MAX))
+            .ok_or_else(|| format!("unexpected key {key:?}"))?;
+        let spec = parse_server(id, value, true).map_err(|e| format!("server.{id}: {}", e.0))?;
+        if servers.iter().any(|s| s.id == id) {
+            return Err(format!("server.{id} twice"));
+        }
+        servers.push(spec);
+    }
+    servers.sort_by_key(|s| s.id);
+    Ok(Membership {
+        servers,
+        groups: Vec::new(),
+        weights: BTreeMap::new(),
+        version: version.ok_or("no version line")?,
+    })
+}
+
+/// What a `reconfig` asks for (ZooKeeper's `ReconfigRequest`, already split).
+#[derive(Debug, Clone, Default)]
+pub struct ReconfigChange<'a> {
+    /// `-add`: comma-separated `server.N=...` specs.
+    pub joining: Option<&'a str>,
+    /// `-remove`: comma-separated ids.
+    pub leaving: Option<&'a str>,
+    /// `-members`: the whole new membership, comma- or newline-separated.
+    pub new_members: Option<&'a str>,
+}
+
+/// The membership a reconfig leads to, from `current`, as ZooKeeper's
+/// `PrepRequestProcessor` builds it: non-incremental (`new_members`) replaces every line;
+/// incremental removes the leaving ids, then adds (or replaces) the joining servers, each
+/// of which must name a client port (`;port`). `Err` is the message of ZooKeeper's
+/// `BadArgumentsException`. The version is left to the caller (the reconfig's zxid).
+pub fn apply_reconfig(current: &Membership, change: &ReconfigChange) -> Result<Membership, String> {
+    let mut next: BTreeMap<u64, ServerSpec> = BTreeMap::new();
+    let spec_of = |text: &str| -> Result<ServerSpec, String> {
+        let Some((key, value)) = text.trim().split_once('=') else {
+            return Err("Wrong format of server string".to_string());
+        };
+        let id_text = key.trim().rsplit('.').next().unwrap_or("");
+        let id = parse_member_id(id_text, SERVER_ID_MAX)
+            .ok_or_else(|| "Reconfiguration failed".to_string())?;
+        parse_server(id, value.trim(), true).map_err(|_| "Reconfiguration failed".to_string())
+    };
+    if let Some(members) = change.new_members {
+        for line in members
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            let spec = spec_of(line)?;
+            next.insert(spec.id, spec);
+        }
+    } else {
+        if !current.groups.is_empty() || !current.weights.is_empty() {
+            return Err("Incremental reconfiguration requested but last configuration seen has a non-majority quorum system".to_string());
+        }
+        next.extend(current.servers.iter().map(|s| (s.id, s.clone())));
+        for leaving in change.leaving.unwrap_or("").split(',').map(str::trim) {
+            if leaving.is_empty() {
+                continue;
+            }
+            let id: u64 = leaving
+                .parse()
+                .map_err(|_| "Reconfiguration failed".to_string())?;
+            next.remove(&id);
+        }
+        for joining in change.joining.unwrap_or("").split(',') {
+            if joining.trim().is_empty() {
+                continue;
+            }
+            let spec = spec_of(joining)?;
+            if spec.client_address.is_none() {
+                return Err(
+                    "Wrong format of server string - each server should have 3 ports specified"
+                        .to_string(),
+                );
+            }
+            for other in next.values().filter(|o| o.id != spec.id) {
+                let clash = other.host == spec.host
+                    && [other.quorum_port, other.election_port]
+                        .iter()
+                        .any(|p| *p == spec.quorum_port || *p == spec.election_port);
+                if clash {
+                    return Err("Reconfiguration failed".to_string());
+                }
+            }
+            next.insert(spec.id, spec);
+        }
+    }
+    Ok(Membership {
+        servers: next.into_values().collect(),
+        groups: Vec::new(),
+        weights: BTreeMap::new(),
+        version: current.version,
+    })
+}
+
+/// The text of a dynamic config file (`zoo.cfg.dynamic.<hex version>`), as ZooKeeper's
+/// `QuorumPeerConfig.writeDynamicConfig` writes it: the membership's lines without the
+/// version (which is in the file name), no newline after the last.
+pub fn render_dynamic_file(membership: &Membership) -> String {
+    let text = render_membership(membership);
+    match text.rsplit_once('\n') {
+        Some((lines, _version)) => lines.to_string(),
+        None => String::new(),
+    }
+}
+
+/// The name of the dynamic file of version `version` next to static config `static_name`
+/// (`zoo.cfg` -> `zoo.cfg.dynamic.100000000`), as `QuorumPeer.makeDynamicConfigFilename`.
+pub fn dynamic_file_name(static_name: &str, version: u64) -> String {
+    format!("{static_name}.dynamic.{version:x}")
+}
+
+/// A static config pointed at a dynamic file, as ZooKeeper's `editStaticConfig` leaves
+/// it: every line but the membership ones (`server.N`, `group.N`, `weight.N`) and any old
+/// `dynamicConfigFile`, then `dynamicConfigFile=<path>`. Unlike ZooKeeper, the other lines
+/// keep their order and comments (Java rewrites them in hash order).
+pub fn edit_static_config(text: &str, dynamic_path: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let key = line
+            .trim_start()
+            .split(['=', ':', ' ', '\t'])
+            .next()
+            .unwrap_or("");
+        let membership_line = ["server.", "group.", "weight."]
+            .iter()
+            .any(|prefix| key.starts_with(prefix));
+        if membership_line || key == "dynamicConfigFile" {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&format!("dynamicConfigFile={dynamic_path}\n"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,5 +855,77 @@ mod tests {
             "[fe80:0:0:0:0:0:a:b]:1"
         );
         assert_eq!(ip("10.1.2.3").java_form_with_port(2181), "10.1.2.3:2181");
+    }
+
+    #[test]
+    fn membership_text_round_trips_and_reconfig_changes_it() {
+        let text = "server.1=127.0.0.1:2888:3888:participant\nserver.2=127.0.0.1:2889:3889:participant\nserver.3=127.0.0.1:2890:3890:observer;0.0.0.0:2183\nversion=100000000";
+        let m = parse_membership_text(text).unwrap();
+        assert_eq!(m.version, 0x1_0000_0000);
+        assert_eq!(render_membership(&m), text);
+        let removed = apply_reconfig(
+            &m,
+            &ReconfigChange {
+                leaving: Some("3"),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(removed.servers.len(), 2);
+        let no_client = apply_reconfig(
+            &m,
+            &ReconfigChange {
+                joining: Some("server.4=127.0.0.1:2891:3891:participant"),
+                ..Default::default()
+            },
+        );
+        assert!(no_client.unwrap_err().contains("3 ports"));
+        let changed = apply_reconfig(
+            &m,
+            &ReconfigChange {
+                joining: Some("server.3=127.0.0.1:2890:3890:participant;2183"),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(changed.servers[2].role, Role::Participant);
+        let clash = apply_reconfig(
+            &m,
+            &ReconfigChange {
+                joining: Some("server.4=127.0.0.1:2888:3999:participant;2184"),
+                ..Default::default()
+            },
+        );
+        assert!(clash.is_err());
+        let members = apply_reconfig(
+            &m,
+            &ReconfigChange {
+                new_members: Some(
+                    "server.1=127.0.0.1:2888:3888;2181,server.2=127.0.0.1:2889:3889;2182",
+                ),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(members.servers.len(), 2);
+        assert_eq!(
+            render_dynamic_file(&removed),
+            "server.1=127.0.0.1:2888:3888:participant\nserver.2=127.0.0.1:2889:3889:participant"
+        );
+        assert!(parse_membership_text("server.1=x\nversion=1").is_err());
+        assert!(parse_membership_text("server.1=127.0.0.1:1:2").is_err());
+    }
+
+    #[test]
+    fn static_config_points_at_the_dynamic_file() {
+        let text = "tickTime=2000\nserver.1=127.0.0.1:2888:3888\n# note\ndynamicConfigFile=old\nclientPort=2181\n";
+        assert_eq!(
+            edit_static_config(text, "conf/zoo.cfg.dynamic.100000000"),
+            "tickTime=2000\n# note\nclientPort=2181\ndynamicConfigFile=conf/zoo.cfg.dynamic.100000000\n"
+        );
+        assert_eq!(
+            dynamic_file_name("zoo.cfg", 0x1_0000_0005),
+            "zoo.cfg.dynamic.100000005"
+        );
     }
 }

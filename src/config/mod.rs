@@ -33,8 +33,9 @@ mod whitelist;
 
 pub use error::{ConfigError, Location};
 pub use membership::{
-    render_membership, GroupSpec, Host, Membership, QuorumAddress, Role, ServerSpec, SERVER_ID_MAX,
-    SERVER_ID_MAX_EXTENDED_TYPES,
+    apply_reconfig, dynamic_file_name, edit_static_config, parse_membership_text,
+    render_dynamic_file, render_membership, GroupSpec, Host, Membership, QuorumAddress,
+    ReconfigChange, Role, ServerSpec, SERVER_ID_MAX, SERVER_ID_MAX_EXTENDED_TYPES,
 };
 pub use whitelist::FourLetterWhitelist;
 

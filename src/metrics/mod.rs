@@ -379,8 +379,11 @@ fn quorum_keys(g: &Gathered, out: &mut Vec<(String, Value)>) {
             "synced_followers",
             count(learners.synced_followers),
         );
-        // Voting followers beyond the quorum's (Java's dynamic reconfiguration): none.
-        after("watch_count", "synced_non_voting_followers", Int(0));
+        after(
+            "watch_count",
+            "synced_non_voting_followers",
+            count(learners.synced_non_voting_followers),
+        );
         after(
             "synced_non_voting_followers",
             "synced_observers",

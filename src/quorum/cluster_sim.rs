@@ -469,6 +469,7 @@ impl Sim {
             sync_limit_ticks: SYNC_LIMIT_TICKS,
             committed_log_max: self.sc.committed_log_max,
             outstanding_max: 64,
+            accept_non_members: false,
         }
     }
 

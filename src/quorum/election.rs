@@ -36,8 +36,9 @@
 //! Bounds: the vote tables hold at most one entry per voter; each input queues at most three
 //! actions (an answer, a broadcast, a decision), so the queue stays short when drained.
 //!
-//! Not here yet: reconfig (a notification's `config_version` is carried, not acted on),
-//! hierarchical / weighted quorums (the [`QuorumVerifier`] trait is where they go), and Java's
+//! Reconfig: the runtime hands a committed membership to [`Election::reconfigure`]; a
+//! notification's `config_version` is carried, not acted on (a server learns a new
+//! membership from the history it syncs, not from votes). Not here yet: hierarchical / weighted quorums (the [`QuorumVerifier`] trait is where they go), and Java's
 //! "zxid -1" special case for servers that failed to load their database.
 
 use crate::config::{Membership, Role};
@@ -339,6 +340,12 @@ impl<Q: QuorumVerifier> Election<Q> {
 
     pub fn is_voter(&self) -> bool {
         self.cfg.quorum.is_voter(self.my_id)
+    }
+
+    /// A reconfig committed: the new membership counts from now on (the round's votes and
+    /// a decision stand; the next round uses the new voters).
+    pub fn reconfigure(&mut self, cfg: ElectionConfig<Q>) {
+        self.cfg = cfg;
     }
 
     pub fn config(&self) -> &ElectionConfig<Q> {

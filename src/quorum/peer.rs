@@ -64,8 +64,15 @@
 //! in-memory window keeps at most `committed_log_max` committed entries (older ones live in
 //! the snapshot and the on-disk log; a learner behind them gets a SNAP).
 //!
-//! Not here: sessions (PING touches are sent empty), REVALIDATE, reconfig, and the
-//! connections themselves; see `docs/replication.md`.
+//! Reconfig: [`Leader::reconfig_proposed`] marks a proposal that changes the voters; it and
+//! the proposals after it commit only with a quorum of the old voters and one of the new,
+//! then the new ones count alone, and a leader that lost its vote steps down after
+//! delivering. With `accept_non_members` (`reconfigEnabled`) the leader takes learners
+//! outside the membership, or with a stale idea of their role, as they come: only a voter's
+//! follower slot counts in a quorum.
+//!
+//! Not here: sessions (PING touches are sent empty), REVALIDATE, and the connections
+//! themselves; see `docs/replication.md`.
 
 use super::election::{MajorityQuorum, QuorumVerifier};
 use super::wire::{ForwardedRequest, LearnerInfo, Message, PROTOCOL_VERSION};
@@ -103,6 +110,10 @@ pub struct PeerConfig {
     pub committed_log_max: usize,
     /// Proposals in flight before [`Leader::propose`] refuses more.
     pub outstanding_max: usize,
+    /// `reconfigEnabled`: a leader takes a server outside the membership as a non-voting
+    /// follower (or observer), as ZooKeeper does, so that a server can sync before a
+    /// reconfig adds it, and a removed one keeps learning.
+    pub accept_non_members: bool,
 }
 
 impl PeerConfig {
@@ -380,11 +391,24 @@ pub struct LearnerCounts {
     pub synced_observers: usize,
     /// Forwarded syncs waiting for their zxid to commit.
     pub pending_syncs: usize,
+    /// Of the synced followers, those outside the voters (a server a reconfig has not
+    /// made a member, learning without a vote).
+    pub synced_non_voting_followers: usize,
+}
+
+/// A reconfig proposed and not yet committed: it and every later proposal need a quorum
+/// of the new voters as well as of the old (ZooKeeper's proposals carry both verifiers).
+#[derive(Debug, Clone)]
+struct PendingReconfig {
+    zxid: Zxid,
+    quorum: MajorityQuorum,
+    observers: BTreeSet<ServerId>,
 }
 
 /// The leader of one epoch (Java's `Leader` plus its `LearnerHandler`s).
 #[derive(Debug)]
 pub struct Leader {
+    pending_reconfig: Option<PendingReconfig>,
     cfg: PeerConfig,
     phase: LeaderPhase,
     accepted_epoch: u64,
@@ -418,6 +442,7 @@ impl Leader {
         assert!(stored.current_epoch <= stored.accepted_epoch);
         let hist = History::from_stored(stored);
         let mut leader = Leader {
+            pending_reconfig: None,
             summary: (stored.current_epoch, hist.last()),
             phase: LeaderPhase::Discovering,
             accepted_epoch: stored.accepted_epoch,
@@ -485,11 +510,17 @@ impl Leader {
                 .filter(|s| s.observer == observer && s.acked_newleader())
                 .count()
         };
+        let synced_non_voting_followers = self
+            .learners
+            .iter()
+            .filter(|(id, s)| !s.observer && s.acked_newleader() && !self.cfg.is_voter(**id))
+            .count();
         LearnerCounts {
             learners: self.learners.len(),
             synced_followers: synced(false),
             synced_observers: synced(true),
             pending_syncs: self.pending_syncs.len(),
+            synced_non_voting_followers,
         }
     }
 
@@ -499,6 +530,43 @@ impl Leader {
             .iter()
             .filter(|(_, s)| s.in_stream())
             .map(|(id, _)| *id)
+    }
+
+    /// The servers synced with this leader (it included): learners that acked NEWLEADER.
+    /// A reconfig needs a quorum of its new voters among them (`isQuorumSynced`).
+    pub fn synced_servers(&self) -> BTreeSet<ServerId> {
+        let mut ids: BTreeSet<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| s.acked_newleader())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.insert(self.cfg.my_id);
+        ids
+    }
+
+    /// Whether a reconfig is proposed and not yet committed.
+    pub fn reconfig_pending(&self) -> bool {
+        self.pending_reconfig.is_some()
+    }
+
+    /// The proposal `zxid` (just made by [`Leader::propose`]) is a reconfig to `voters` and
+    /// `observers`: it commits only with a quorum of the old voters and one of the new, and
+    /// so do the proposals after it until it commits. Then the new membership counts alone;
+    /// a leader that is no longer a voter steps down once it has delivered the commit.
+    pub fn reconfig_proposed(
+        &mut self,
+        zxid: Zxid,
+        voters: BTreeSet<ServerId>,
+        observers: BTreeSet<ServerId>,
+    ) {
+        assert!(zxid <= self.hist.last(), "a reconfig is proposed first");
+        assert!(zxid > self.hist.applied, "a reconfig is not committed yet");
+        self.pending_reconfig = Some(PendingReconfig {
+            zxid,
+            quorum: MajorityQuorum::new(voters),
+            observers,
+        });
     }
 
     // Inputs.
@@ -613,11 +681,16 @@ impl Leader {
         observer: bool,
         info: &LearnerInfo,
     ) {
-        let known_role = if observer {
-            self.cfg.observers.contains(&from)
-        } else {
-            self.cfg.is_voter(from)
-        };
+        // With reconfig, a learner may come with a stale idea of its own role (it missed
+        // the reconfig that changed it): it is taken as it comes, and learns its role from
+        // the history it syncs. Only a voter's follower slot counts in a quorum, so a
+        // learner claiming too much gains nothing.
+        let known_role = self.cfg.accept_non_members
+            || if observer {
+                self.cfg.observers.contains(&from)
+            } else {
+                self.cfg.is_voter(from)
+            };
         if info.sender != from || from == self.cfg.my_id || !known_role {
             self.actions.push_back(Action::Disconnect { peer: from });
             tracing::warn!(me = self.cfg.my_id, from, observer, "refusing a learner");
@@ -645,7 +718,7 @@ impl Leader {
                 self.accepted_max = self.accepted_max.max(info.accepted_epoch);
             }
             self.check_discovery();
-        } else if !observer && info.accepted_epoch > self.epoch {
+        } else if !observer && self.cfg.is_voter(from) && info.accepted_epoch > self.epoch {
             // The voter promised a newer epoch and will refuse ours. Java keeps leading and
             // the voter is locked out until the leader fails; stepping down lets the next
             // discovery pick an epoch above its promise.
@@ -706,7 +779,7 @@ impl Leader {
         slot.stage = Stage::EpochAcked { last_zxid };
         let observer = slot.observer;
         if self.phase == LeaderPhase::AwaitingEpochAcks {
-            if current_epoch != EPOCH_ALREADY_ACCEPTED && !observer {
+            if current_epoch != EPOCH_ALREADY_ACCEPTED && !observer && self.cfg.is_voter(from) {
                 // Java's `waitForEpochAck`: a voter with a newer history than ours means we
                 // must not lead (it would lose its txns). An observer's newer tail was never
                 // committed (observers do not count), so it is truncated instead.
@@ -912,6 +985,11 @@ impl Leader {
             if !self.cfg.quorum.contains_quorum(&acks) {
                 break;
             }
+            if let Some(pending) = &self.pending_reconfig {
+                if zxid >= pending.zxid && !pending.quorum.contains_quorum(&acks) {
+                    break;
+                }
+            }
             assert_eq!(
                 epoch_of(zxid),
                 self.epoch,
@@ -920,6 +998,13 @@ impl Leader {
             let applied = self.hist.apply_up_to(zxid);
             assert_eq!(applied.len(), 1, "commits one proposal at a time, in order");
             committed.push((zxid, txn));
+            if self
+                .pending_reconfig
+                .as_ref()
+                .is_some_and(|p| p.zxid == zxid)
+            {
+                self.activate_reconfig();
+            }
         }
         let Some(&(last, _)) = committed.last() else {
             return;
@@ -949,6 +1034,25 @@ impl Leader {
             .push_back(Action::Deliver { records: committed });
         self.answer_syncs();
         self.hist.trim(self.cfg.committed_log_max);
+        if !self.cfg.is_voter(self.cfg.my_id) {
+            self.step_down("no longer a voter after a reconfig".to_string());
+        }
+    }
+
+    /// The pending reconfig committed: its membership is the one that counts now.
+    fn activate_reconfig(&mut self) {
+        let Some(pending) = self.pending_reconfig.take() else {
+            return;
+        };
+        tracing::info!(
+            me = self.cfg.my_id,
+            zxid = format_args!("{:#x}", pending.zxid),
+            voters = ?pending.quorum.voters(),
+            observers = ?pending.observers,
+            "reconfig committed"
+        );
+        self.cfg.quorum = pending.quorum;
+        self.cfg.observers = pending.observers;
     }
 
     fn handle_request(&mut self, from: ServerId, request: ForwardedRequest) {
@@ -1100,7 +1204,10 @@ impl Learner {
         now_ms: i64,
     ) -> Learner {
         assert!(leader != cfg.my_id);
-        let observer = !cfg.is_voter(cfg.my_id);
+        // A server outside the membership (removed, or not yet added) follows without a
+        // vote when the leader takes such servers; otherwise it could only observe.
+        let observer = cfg.observers.contains(&cfg.my_id)
+            || (!cfg.is_voter(cfg.my_id) && !cfg.accept_non_members);
         let hist = History::from_stored(stored);
         let info = LearnerInfo {
             sender: cfg.my_id,

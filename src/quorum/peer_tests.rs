@@ -14,6 +14,7 @@ fn cfg(my_id: ServerId) -> PeerConfig {
         sync_limit_ticks: 5,
         committed_log_max: 4,
         outstanding_max: 8,
+        accept_non_members: false,
     }
 }
 
@@ -383,4 +384,101 @@ fn misbehaving_leader_messages_end_the_learner() {
         drain_learner(&mut f)[..],
         [Action::Looking { .. }]
     ));
+}
+
+/// Proposes a reconfig to `voters` (observer 4 kept) on an established leader 1 with
+/// follower 2, syncs the leader and feeds it the follower's ack: what it did.
+fn reconfig_acked_by_1_and_2(voters: &[ServerId]) -> (Leader, Learner, Zxid, Vec<Action>) {
+    let (mut leader, mut f, _) = establish(stored(1, &[]), stored(1, &[]));
+    let zx = leader.propose(txn(7)).expect("established");
+    leader.reconfig_proposed(zx, voters.iter().copied().collect(), BTreeSet::from([4]));
+    assert!(leader.reconfig_pending());
+    let a = drain_leader(&mut leader);
+    let b = to_learner(&mut f, &a, 1);
+    leader.handle(0, Input::LogSynced { up_to: zx });
+    let mut c = drain_leader(&mut leader);
+    c.extend(to_leader(&mut leader, &b, 2));
+    (leader, f, zx, c)
+}
+
+#[test]
+fn reconfig_commits_only_with_a_quorum_of_the_old_and_the_new_voters() {
+    // {1, 2} is a quorum of the old voters {1, 2, 3} but not of the new {1, 3, 5}.
+    let (leader, _, _, actions) = reconfig_acked_by_1_and_2(&[1, 3, 5]);
+    assert!(delivered(&actions).is_empty(), "{actions:?}");
+    assert!(leader.reconfig_pending());
+    // {1, 2} is a quorum of both {1, 2, 3} and {1, 2}: it commits, and from then on the
+    // new voters alone count (the leader's own sync is no quorum of {1, 2}).
+    let (mut leader, mut f, zx, actions) = reconfig_acked_by_1_and_2(&[1, 2]);
+    assert_eq!(delivered(&actions), vec![zx]);
+    assert!(!leader.reconfig_pending());
+    let next = leader.propose(txn(8)).expect("still leading");
+    let a = drain_leader(&mut leader);
+    leader.handle(0, Input::LogSynced { up_to: next });
+    assert!(delivered(&drain_leader(&mut leader)).is_empty());
+    let b = to_learner(&mut f, &a, 1);
+    assert_eq!(delivered(&to_leader(&mut leader, &b, 2)), vec![next]);
+}
+
+#[test]
+fn a_leader_removed_by_a_reconfig_steps_down_after_delivering_it() {
+    let (leader, _, zx, actions) = reconfig_acked_by_1_and_2(&[2]);
+    assert_eq!(delivered(&actions), vec![zx]);
+    assert!(leader.is_stopped());
+    let looking = actions
+        .iter()
+        .position(|a| matches!(a, Action::Looking { .. }))
+        .expect("steps down");
+    let deliver = actions
+        .iter()
+        .position(|a| matches!(a, Action::Deliver { .. }))
+        .expect("delivers");
+    assert!(
+        deliver < looking,
+        "the commit goes out before the role ends"
+    );
+}
+
+#[test]
+fn non_members_learn_without_a_vote_only_when_accepted() {
+    let info = |sender| LearnerInfo {
+        sender,
+        protocol_version: PROTOCOL_VERSION,
+        accepted_epoch: 1,
+        last_zxid: 0,
+    };
+    let (mut leader, _, _) = establish(stored(1, &[]), stored(1, &[]));
+    leader.handle(
+        0,
+        Input::Message {
+            from: 9,
+            msg: Message::FollowerInfo(info(9)),
+        },
+    );
+    assert!(drain_leader(&mut leader).contains(&Action::Disconnect { peer: 9 }));
+    let mut open = cfg(1);
+    open.accept_non_members = true;
+    let mut leader = Leader::new(open.clone(), &stored(1, &[]), 1_000, 0);
+    let _ = drain_leader(&mut leader);
+    let mut stranger_cfg = open.clone();
+    stranger_cfg.my_id = 9;
+    let mut stranger = Learner::new(stranger_cfg, &stored(1, &[]), 1, 1_000, 0);
+    assert!(
+        !stranger.is_observer(),
+        "a non-member follows without a vote"
+    );
+    let a = drain_learner(&mut stranger);
+    let b = to_leader(&mut leader, &a, 9);
+    assert!(!b.contains(&Action::Disconnect { peer: 9 }), "{b:?}");
+    // Its FOLLOWERINFO does not count towards the epoch quorum, and neither does the
+    // OBSERVERINFO of a voter that has not learnt it votes now.
+    leader.handle(
+        0,
+        Input::Message {
+            from: 3,
+            msg: Message::ObserverInfo(info(3)),
+        },
+    );
+    assert!(!drain_leader(&mut leader).contains(&Action::Disconnect { peer: 3 }));
+    assert_eq!(leader.epoch(), 0);
 }

@@ -22,7 +22,7 @@ use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -51,6 +51,9 @@ pub struct MeshConfig {
     pub peers: Vec<(ServerId, SocketAddr)>,
     /// Largest frame payload accepted from a peer.
     pub payload_bytes_max: u32,
+    /// `reconfigEnabled`: accept a server that is not (yet, or any more) a member, so it
+    /// can learn who leads; the roles decide what it may do.
+    pub accept_strangers: bool,
 }
 
 /// One live connection's send side.
@@ -63,6 +66,11 @@ struct Link {
 
 struct State {
     links: HashMap<ServerId, Link>,
+    /// The members and where they accept peers (changes with reconfig).
+    peers: HashMap<ServerId, SocketAddr>,
+    /// Peers a dial loop runs for (at most one each: two would replace each other's
+    /// connection for ever).
+    dialling: HashSet<ServerId>,
     next_generation: u64,
     handshakes: usize,
 }
@@ -93,10 +101,13 @@ impl PeerMesh {
     /// executor; the tasks live as long as the returned mesh is referenced by them.
     pub fn start(cfg: MeshConfig) -> std::io::Result<Rc<PeerMesh>> {
         let listener = crate::runtime::reuseaddr_listener(cfg.listen, 64)?;
+        let peers = cfg.peers.iter().copied().collect();
         let mesh = Rc::new(PeerMesh {
             cfg,
             state: RefCell::new(State {
                 links: HashMap::new(),
+                peers,
+                dialling: HashSet::new(),
                 next_generation: 0,
                 handshakes: 0,
             }),
@@ -107,13 +118,44 @@ impl PeerMesh {
             let mesh = mesh.clone();
             glommio::spawn_local(async move { mesh.accept_loop(listener).await }).detach();
         }
-        for &(id, addr) in &mesh.cfg.peers {
-            if id < mesh.cfg.my_id {
-                let mesh = mesh.clone();
-                glommio::spawn_local(async move { mesh.dial_loop(id, addr).await }).detach();
-            }
+        let ids: Vec<ServerId> = mesh.cfg.peers.iter().map(|(id, _)| *id).collect();
+        for id in ids {
+            mesh.start_dialling(id);
         }
         Ok(mesh)
+    }
+
+    /// Replaces the members after a reconfig: a new member with a lower id is dialled, a
+    /// removed one is no longer dialled (its live connection stays until it ends: a
+    /// removed server may go on learning as a non-member).
+    pub fn set_peers(self: &Rc<Self>, peers: &[(ServerId, SocketAddr)]) {
+        let mut added = Vec::new();
+        {
+            let mut state = self.state.borrow_mut();
+            for &(id, addr) in peers {
+                if id != self.cfg.my_id && state.peers.get(&id) != Some(&addr) {
+                    added.push((id, addr));
+                }
+            }
+            state.peers = peers
+                .iter()
+                .copied()
+                .filter(|(id, _)| *id != self.cfg.my_id)
+                .collect();
+        }
+        for (id, addr) in added {
+            tracing::info!(peer = id, %addr, "new member");
+            self.start_dialling(id);
+        }
+    }
+
+    /// Starts the dial loop of `id` if we are the one to dial it and none runs yet.
+    fn start_dialling(self: &Rc<Self>, id: ServerId) {
+        if id >= self.cfg.my_id || !self.state.borrow_mut().dialling.insert(id) {
+            return;
+        }
+        let mesh = self.clone();
+        glommio::spawn_local(async move { mesh.dial_loop(id).await }).detach();
     }
 
     /// Queues `msg` for `to`. False if there is no connection to `to` (dropped).
@@ -191,7 +233,7 @@ impl PeerMesh {
     }
 
     fn is_member(&self, id: ServerId) -> bool {
-        self.cfg.peers.iter().any(|(p, _)| *p == id)
+        self.cfg.accept_strangers || self.state.borrow().peers.contains_key(&id)
     }
 
     async fn accept_loop(self: Rc<Self>, listener: TcpListener) {
@@ -230,9 +272,20 @@ impl PeerMesh {
         }
     }
 
-    async fn dial_loop(self: Rc<Self>, id: ServerId, addr: SocketAddr) {
+    async fn dial_loop(self: Rc<Self>, id: ServerId) {
         let mut backoff = DIAL_BACKOFF_MIN;
         loop {
+            // The address of the moment: a reconfig may move the peer, or remove it.
+            let addr = {
+                let mut state = self.state.borrow_mut();
+                match state.peers.get(&id) {
+                    Some(addr) => *addr,
+                    None => {
+                        state.dialling.remove(&id);
+                        return;
+                    }
+                }
+            };
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
                     backoff = DIAL_BACKOFF_MIN;
@@ -501,6 +554,7 @@ mod tests {
                     listen: listen.expect("own address"),
                     peers: peers.clone(),
                     payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
+                    accept_strangers: false,
                 };
                 let mesh = PeerMesh::start(cfg).expect("bind");
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -576,6 +630,7 @@ mod tests {
                             listen: listen.expect("own address"),
                             peers,
                             payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
+                            accept_strangers: false,
                         })
                         .expect("bind");
                         let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -25,9 +25,14 @@
 //! following or leading); while a server has no established role it refuses new sessions,
 //! so clients move to a server that serves.
 //!
-//! Not yet: sending a snapshot to a learner too far behind for a DIFF (the leader drops
-//! that learner with a log line; `COMMITTED_LOG_MAX` proposals are kept for DIFF), read-only
-//! mode, reconfig, and moving a session's owner between servers.
+//! Reconfig (`reconfigEnabled`): before validating a `reconfig` the leader hands the
+//! sequencer what it is checked against (membership, one in flight, who is synced); an
+//! ordered reconfig is marked on the [`Leader`] (old and new quorums); every server
+//! activates a committed one as it delivers it (election, mesh, next roles, the dynamic
+//! config file), and a learner whose kind changed looks again. See `docs/replication.md`,
+//! "Dynamic reconfiguration".
+//!
+//! Not yet: moving a session's owner between servers.
 
 use super::msg::{QuorumReport, ToShard, ToZab, ZabReport};
 use super::settings::{QuorumSettings, Settings};
@@ -35,6 +40,7 @@ use super::{
     fatal_storage, log_options, new_sequencer, write_snapshot_in_background, zab_report, Gathers,
     ToWrite,
 };
+use crate::config::{Membership, Role as MemberRole};
 use crate::jute::JStr;
 use crate::proto::{op, Id, Request, SessionId, Zxid};
 use crate::quorum::election::{Action as ElectionAction, Decision, ElectedRole, Election, Vote};
@@ -82,6 +88,9 @@ const HANDSHAKE_HOLD_MS: i64 = 1000;
 /// How long a server cut off from its quorum waits before serving read-only sessions
 /// (`readonlymode.enabled`; ZooKeeper waits max(2 s, tickTime) too).
 const READ_ONLY_AFTER_MS_MIN: i64 = 2000;
+/// Longest a leader removed by a reconfig waits for its queued messages to be written
+/// before it closes its links.
+const DRAIN_WAIT_MS: i64 = 1000;
 /// Size of one SNAPCHUNK message.
 const SNAP_CHUNK_BYTES: usize = 1 << 20;
 /// Snapshot bytes queued for a learner at a time (the mesh drops messages for a peer whose
@@ -178,6 +187,13 @@ struct Node {
     own_snapshot_in_flight: bool,
     /// Bytes of the last, smallest and largest proposal this leader made (`srvr`).
     proposal_sizes: (i64, i64, i64),
+    /// The membership in force: the static one, the dynamic file's, or the last committed
+    /// reconfig's.
+    membership: Membership,
+    /// `/zookeeper/config` as the membership renders it (a tree rebuilt from disk gets it).
+    config_node_data: Bytes,
+    /// Leader: the reconfig proposed and not yet committed, with its membership.
+    reconfig_proposed: Option<(Zxid, Membership)>,
 }
 
 pub(super) async fn run(
@@ -328,6 +344,8 @@ impl Node {
             last_logged_zxid = format_args!("{:#x}", start.last_logged_zxid),
             "looking for a leader"
         );
+        let membership = settings.config.membership();
+        let config_node_data = settings.config_node_data.clone();
         Ok(Node {
             committed: window_base,
             settings,
@@ -366,6 +384,9 @@ impl Node {
             unserving_since_ms: now,
             read_only: false,
             proposal_sizes: (-1, -1, -1),
+            membership,
+            config_node_data,
+            reconfig_proposed: None,
         })
     }
 
@@ -651,8 +672,123 @@ impl Node {
 
     /// The leader validates, orders and proposes.
     fn lead_input(&mut self, input: SeqInput) {
+        if let SeqInput::Write {
+            req: Request::Reconfig(_),
+            ..
+        } = &input
+        {
+            self.refresh_reconfig_view();
+        }
         self.seq.handle(now_ms(), input);
         self.propose_ordered();
+    }
+
+    /// What a `reconfig` about to be validated is checked against: the membership in force,
+    /// whether one is in flight, and who is synced now.
+    fn refresh_reconfig_view(&mut self) {
+        let Role::Leading(l) = &self.role else {
+            return;
+        };
+        if !self.settings.config.reconfig_enabled {
+            return;
+        }
+        self.seq
+            .set_reconfig_view(Some(crate::zab::prep::ReconfigView {
+                membership: self.membership.clone(),
+                in_progress: l.reconfig_pending() || self.reconfig_proposed.is_some(),
+                synced: l.synced_servers(),
+                standalone_enabled: self.settings.config.standalone_enabled,
+            }));
+    }
+
+    /// A committed reconfig (or one brought by the history): the new membership counts.
+    /// Its dynamic file is written and the static config pointed at it; the election, the
+    /// mesh and the next roles use it; a learner whose kind changed (observer and
+    /// participant, or an observer removed, which then follows without a vote, as in
+    /// ZooKeeper) looks again. A leader that is no longer a voter steps down by itself.
+    fn activate_membership(&mut self, next: Membership) {
+        if next.version <= self.membership.version {
+            return;
+        }
+        tracing::info!(
+            version = format_args!("{:x}", next.version),
+            members = next.servers.len(),
+            "new membership"
+        );
+        self.write_dynamic_config(&next);
+        let cfg = match crate::quorum::election::ElectionConfig::from_membership(
+            &next,
+            self.q.election.tick_ms,
+            self.q.election.init_limit_ticks,
+            self.q.election.sync_limit_ticks,
+        ) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                tracing::error!(error = %e, "committed membership cannot drive an election; kept the old one");
+                return;
+            }
+        };
+        let mut peers = Vec::new();
+        for server in next.servers.iter().filter(|s| s.id != self.q.my_id) {
+            match super::settings::resolve_host(&server.host, server.election_port) {
+                Some(addr) => peers.push((server.id, addr)),
+                None => tracing::warn!(peer = server.id, "cannot resolve a new member's address"),
+            }
+        }
+        self.mesh.set_peers(&peers);
+        self.q.mesh.peers = peers;
+        self.q.peer.quorum = cfg.quorum.clone();
+        self.q.peer.observers = cfg.observers.clone();
+        self.election.reconfigure(cfg.clone());
+        self.q.election = cfg;
+        self.config_node_data = Bytes::from(crate::config::render_membership(&next));
+        let kind = next
+            .servers
+            .iter()
+            .find(|s| s.id == self.q.my_id)
+            .map(|s| s.role);
+        self.membership = next;
+        if let Role::Learning(l) = &self.role {
+            let fits = match kind {
+                Some(MemberRole::Participant) => !l.is_observer(),
+                Some(MemberRole::Observer) => l.is_observer(),
+                None => !l.is_observer(),
+            };
+            if !fits {
+                self.role_ended = Some("a reconfig changed this server's role".to_string());
+            }
+        }
+    }
+
+    /// Writes `zoo.cfg.dynamic.<version>` beside the static config and points the static
+    /// config at it (`dynamicConfigFile=`), each through a temporary file renamed over
+    /// the old one after an fsync, as ZooKeeper's `QuorumPeer.setQuorumVerifier` does.
+    /// Errors are logged: the membership is in the tree and `/zookeeper/config` anyway.
+    fn write_dynamic_config(&self, next: &Membership) {
+        let Some(static_path) = self.settings.config.source.clone() else {
+            return;
+        };
+        let Some(name) = static_path.file_name().and_then(|n| n.to_str()) else {
+            return;
+        };
+        let dynamic_path =
+            static_path.with_file_name(crate::config::dynamic_file_name(name, next.version));
+        let written = (|| -> std::io::Result<()> {
+            write_atomically(
+                &dynamic_path,
+                crate::config::render_dynamic_file(next).as_bytes(),
+            )?;
+            let text = std::fs::read_to_string(&static_path)?;
+            let edited =
+                crate::config::edit_static_config(&text, &dynamic_path.display().to_string());
+            write_atomically(&static_path, edited.as_bytes())
+        })();
+        match written {
+            Ok(()) => tracing::info!(file = %dynamic_path.display(), "dynamic config written"),
+            Err(e) => {
+                tracing::error!(file = %dynamic_path.display(), error = %e, "cannot write the dynamic config")
+            }
+        }
     }
 
     /// Proposes what the sequencer ordered; its answers wait in `pending` for the commit.
@@ -680,7 +816,11 @@ impl Node {
                                 _ => Err(crate::quorum::peer::ProposeError::NotEstablished),
                             };
                             match proposed {
-                                Ok(zxid) if zxid == rec.zxid => {}
+                                Ok(zxid) if zxid == rec.zxid => {
+                                    if crate::zab::prep::is_reconfig(&rec.txn) {
+                                        self.reconfig_ordered(rec);
+                                    }
+                                }
                                 Ok(zxid) => {
                                     self.role_ended = Some(format!(
                                         "proposal numbered {zxid:#x}, ordered as {:#x}",
@@ -708,6 +848,29 @@ impl Node {
             }
         }
         self.release_pending();
+    }
+
+    /// The leader ordered and proposed a reconfig: the proposal needs the new voters too.
+    fn reconfig_ordered(&mut self, rec: &TxnRecord) {
+        let Some(next) = membership_of(rec) else {
+            self.role_ended = Some(format!("reconfig {:#x} does not parse", rec.zxid));
+            return;
+        };
+        let ids = |role| {
+            next.servers
+                .iter()
+                .filter(|s| s.role == role)
+                .map(|s| s.id)
+                .collect()
+        };
+        if let Role::Leading(l) = &mut self.role {
+            l.reconfig_proposed(
+                rec.zxid,
+                ids(MemberRole::Participant),
+                ids(MemberRole::Observer),
+            );
+        }
+        self.reconfig_proposed = Some((rec.zxid, next));
     }
 
     /// A learner forwards writes, syncs and new sessions to the leader.
@@ -1046,6 +1209,15 @@ impl Node {
             // The leader's own proposals are already in its tree: their entries wait in
             // `pending` and are released below.
             if own_epoch.is_some_and(|epoch| epoch_of(zxid) == epoch) {
+                if self
+                    .reconfig_proposed
+                    .as_ref()
+                    .is_some_and(|(z, _)| *z == zxid)
+                {
+                    if let Some((_, next)) = self.reconfig_proposed.take() {
+                        self.activate_membership(next);
+                    }
+                }
                 continue;
             }
             let rec = match crate::storage::record::decode(&txn) {
@@ -1056,8 +1228,12 @@ impl Node {
                 }
             };
             let reply_to = if leading { None } else { self.reply_for(&rec) };
+            let next = membership_of(&rec);
             self.seq.apply_committed(now, rec, reply_to);
             self.out.extend(self.seq.take_batch());
+            if let Some(next) = next {
+                self.activate_membership(next);
+            }
         }
         self.release_pending();
     }
@@ -1112,6 +1288,15 @@ impl Node {
             }
         } else {
             match Request::decode(request.op, request.body) {
+                Ok(Some(req)) if matches!(req, Request::Reconfig(_)) => {
+                    self.refresh_reconfig_view();
+                    SeqInput::Forwarded {
+                        session_id: request.session_id,
+                        xid: request.xid,
+                        auth_ids: Arc::from(request.auth_ids),
+                        req,
+                    }
+                }
                 Ok(Some(req)) => SeqInput::Forwarded {
                     session_id: request.session_id,
                     xid: request.xid,
@@ -1154,12 +1339,24 @@ impl Node {
         // learners look again); links to everyone else stay up, so the election's
         // notifications flow at once instead of after a redial.
         match std::mem::replace(&mut self.role, Role::Looking) {
-            Role::Leading(_) => self.mesh.disconnect_all(),
+            Role::Leading(_) => {
+                if !self.is_voter_now() {
+                    // A reconfig removed this leader: its last COMMITs (the reconfig's own
+                    // among them) reach the learners before the links close, so they
+                    // answer their clients instead of waiting for the next leader.
+                    self.drain_links().await;
+                }
+                self.mesh.disconnect_all()
+            }
             Role::Learning(l) => self.mesh.disconnect(l.leader()),
             Role::Looking => {}
         }
         self.unserving_since_ms = now_ms();
         self.to_shards.push(ToShard::CloseAll);
+        // A reconfig that did not commit under this role: the next leader commits it with
+        // its history (and every server activates it then) or truncates it.
+        self.reconfig_proposed = None;
+        self.seq.set_reconfig_view(None);
         self.pending.clear();
         self.waiting_replies.clear();
         self.waiting_creates.clear();
@@ -1185,13 +1382,38 @@ impl Node {
         self.election.start_looking(now_ms(), vote);
     }
 
+    /// Whether the membership in force makes this server a voter.
+    fn is_voter_now(&self) -> bool {
+        self.membership
+            .servers
+            .iter()
+            .any(|s| s.id == self.q.my_id && s.role == MemberRole::Participant)
+    }
+
+    /// Waits (at most `DRAIN_WAIT_MS`) until what is queued for every peer is written.
+    async fn drain_links(&self) {
+        let until = now_ms() + DRAIN_WAIT_MS;
+        while now_ms() < until
+            && self
+                .mesh
+                .connected()
+                .iter()
+                .any(|&peer| !self.mesh.outbox_is_empty(peer))
+        {
+            glommio::timer::sleep(Duration::from_millis(2)).await;
+        }
+        // An empty outbox was handed to the socket; let the last write finish.
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+    }
+
     /// The leader's tree ran ahead by proposals that never committed: load the newest
     /// snapshot and apply the committed records after it.
     async fn rebuild_committed_tree(&mut self) {
         let settings = self.settings.clone();
+        let config_data = self.config_node_data.clone();
         let loaded = glommio::executor()
             .spawn_blocking(move || {
-                let mut opts = crate::storage::OpenOptions::new(settings.config_node_data.clone());
+                let mut opts = crate::storage::OpenOptions::new(config_data);
                 opts.replay_log = false;
                 crate::storage::open(&settings.data_dir, &settings.data_log_dir, &opts)
             })
@@ -1330,7 +1552,7 @@ impl Node {
             return;
         };
         let snap_dir = self.snap_dir.clone();
-        let config_data = self.settings.config_node_data.clone();
+        let config_data = self.config_node_data.clone();
         let loaded = glommio::executor()
             .spawn_blocking(
                 move || -> Result<(Zxid, crate::storage::snapshot::Loaded), String> {
@@ -1384,6 +1606,20 @@ impl Node {
             zxid = format_args!("{zxid:#x}"),
             "installed the leader's snapshot"
         );
+        // A reconfig this server missed is in the snapshot's /zookeeper/config.
+        let snapshotted = self
+            .seq
+            .tree()
+            .get(crate::proto::CONFIG_PATH)
+            .and_then(|n| n.data.clone())
+            .and_then(|d| {
+                std::str::from_utf8(&d)
+                    .ok()
+                    .and_then(|t| crate::config::parse_membership_text(t).ok())
+            });
+        if let Some(next) = snapshotted {
+            self.activate_membership(next);
+        }
         self.role_input(PeerInput::SnapshotInstalled {
             last_zxid: install.announced_zxid,
         });
@@ -1505,6 +1741,42 @@ impl Node {
 }
 
 /// The connection a client input came from (to refuse it when not serving).
+/// The membership a committed reconfig txn carries (`None` for any other txn).
+fn membership_of(rec: &TxnRecord) -> Option<Membership> {
+    if !crate::zab::prep::is_reconfig(&rec.txn) {
+        return None;
+    }
+    let Txn::SetData { data, .. } = &rec.txn else {
+        return None;
+    };
+    let text = std::str::from_utf8(data.as_deref()?).ok()?;
+    match crate::config::parse_membership_text(text) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(error = %e, zxid = format_args!("{:#x}", rec.zxid), "a reconfig's membership does not parse");
+            None
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through `path.tmp`, fsynced and renamed over it.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 fn origin_of(input: &SeqInput) -> Option<Origin> {
     match input {
         SeqInput::Write { reply_to, .. } | SeqInput::Sync { reply_to, .. } => Some(reply_to.origin),

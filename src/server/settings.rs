@@ -183,6 +183,17 @@ impl Settings {
     }
 }
 
+/// The socket address of `host:port`, resolving a name (first address); `None` if it
+/// does not resolve.
+pub(super) fn resolve_host(host: &Host, port: u16) -> Option<SocketAddr> {
+    match host {
+        Host::Ip(ip) => Some(SocketAddr::new(*ip, port)),
+        Host::Name(name) => std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port))
+            .ok()?
+            .next(),
+    }
+}
+
 /// The quorum part of the settings: the mesh addresses, the election and ZAB timings.
 fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, SettingsError> {
     let me = config
@@ -230,6 +241,11 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
             format!("{}={}:{};", s.id, s.host.java_form(), s.election_port).as_bytes(),
         );
     }
+    // With reconfigEnabled the membership changes, and a server joins with a config naming
+    // itself: the id then only says "a reconfigurable Corral ensemble".
+    if config.reconfig_enabled {
+        digest = b"corral reconfigurable ensemble".to_vec();
+    }
     let cluster_id = u64::from(crc32c::crc32c(&digest));
     // A proposal carries one txn (at most a jute.maxbuffer request's worth) and its fields.
     let payload_bytes_max = (config.jute_max_buffer_bytes as u64 + 64 * 1024)
@@ -243,6 +259,7 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
             listen,
             peers,
             payload_bytes_max,
+            accept_strangers: config.reconfig_enabled,
         },
         peer: PeerConfig {
             my_id: me.id,
@@ -253,6 +270,7 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
             sync_limit_ticks,
             committed_log_max: COMMITTED_LOG_MAX,
             outstanding_max: OUTSTANDING_PROPOSALS_MAX,
+            accept_non_members: config.reconfig_enabled,
         },
         election,
     })

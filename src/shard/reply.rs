@@ -74,6 +74,10 @@ pub fn write_response(out: &mut BytesMut, xid: i32, zxid: i64, opcode: i32, r: &
         OpResult::SetData { stat } | OpResult::SetAcl { stat } => {
             with_body(out, xid, zxid, |o| stat.encode(o))
         }
+        OpResult::Reconfigured { data, stat } => with_body(out, xid, zxid, |o| {
+            o.put_buffer_opt(data.as_deref());
+            stat.encode(o);
+        }),
         OpResult::Deleted
         | OpResult::Checked
         | OpResult::SessionClosed

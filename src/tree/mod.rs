@@ -120,6 +120,11 @@ pub enum OpResult {
     SetData {
         stat: Stat,
     },
+    /// A reconfig: the new `/zookeeper/config` data and its Stat (answered as getData).
+    Reconfigured {
+        data: Option<Bytes>,
+        stat: Stat,
+    },
     SetAcl {
         stat: Stat,
     },
@@ -289,6 +294,14 @@ impl DataTree {
                     event_type: crate::proto::event::NODE_DATA_CHANGED,
                     acl,
                 });
+                // ZooKeeper's reconfig is this setData with version -1 (a client's setData
+                // never leaves a negative version); its reply carries the data too.
+                if *version == -1 && &**path == CONFIG_PATH {
+                    return OpResult::Reconfigured {
+                        data: data.clone(),
+                        stat,
+                    };
+                }
                 OpResult::SetData { stat }
             }
             Txn::SetAcl {

@@ -89,8 +89,13 @@ impl DataTree {
         if let Some(done) = run_parent {
             tree.adopt_children(done, &mut run)?;
         }
-        // The config node reflects the running configuration, not the one snapshotted.
+        // The config node reflects the running configuration, not the one snapshotted,
+        // unless the snapshot holds a newer one (a reconfig this server missed: a learner
+        // synced by snapshot then activates it).
         match tree.nodes.get_mut(CONFIG_PATH) {
+            Some(n)
+                if config_version(Some(&config_data[..]))
+                    .is_some_and(|running| config_version(n.data.as_deref()) > Some(running)) => {}
             Some(n) => {
                 tree.data_bytes =
                     tree.data_bytes - super::data_len(&n.data) as u64 + config_data.len() as u64;
@@ -143,6 +148,15 @@ impl DataTree {
     }
 }
 
+/// The `version=<hex>` of a `/zookeeper/config` text; `None` if it has none (standalone).
+fn config_version(data: Option<&[u8]>) -> Option<u64> {
+    std::str::from_utf8(data?)
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("version="))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +207,16 @@ mod tests {
             r.quota_for("/a").map(|q| q.1),
             t.quota_for("/a").map(|q| q.1)
         );
+    }
+
+    #[test]
+    fn config_version_reads_the_version_line() {
+        assert_eq!(
+            config_version(Some(b"server.1=a:1:2:participant\nversion=1a")),
+            Some(26)
+        );
+        assert_eq!(config_version(Some(b"")), None);
+        assert_eq!(config_version(None), None);
     }
 
     #[test]

@@ -127,6 +127,9 @@ pub struct Sequencer {
     actions: VecDeque<Action>,
     next_reap_at_ms: i64,
     scratch_triggers: Vec<Trigger>,
+    /// Replicated mode with `reconfigEnabled`, on the leader: what `reconfig` is checked
+    /// against (the runtime refreshes it; ordering a reconfig marks it in progress).
+    reconfig: Option<prep::ReconfigView>,
 }
 
 impl Sequencer {
@@ -143,7 +146,18 @@ impl Sequencer {
             batch: Vec::new(),
             actions: VecDeque::new(),
             scratch_triggers: Vec::new(),
+            reconfig: None,
         }
+    }
+
+    /// Sets what a `reconfig` is validated against (`None`: refused, as standalone).
+    pub fn set_reconfig_view(&mut self, view: Option<prep::ReconfigView>) {
+        self.reconfig = view;
+    }
+
+    /// Whether a reconfig was ordered and is not yet marked committed.
+    pub fn reconfig_in_progress(&self) -> bool {
+        self.reconfig.as_ref().is_some_and(|v| v.in_progress)
     }
 
     pub fn last_zxid(&self) -> i64 {
@@ -303,7 +317,23 @@ impl Sequencer {
                 session_id,
                 auth_ids,
             };
-            let t = prep::prepare(&self.tree, req, &caller, &self.cfg.prep);
+            let t = match req {
+                Request::Reconfig(rc) => {
+                    let t = prep::prepare_reconfig(
+                        &self.tree,
+                        rc,
+                        &caller,
+                        &self.cfg.prep,
+                        self.reconfig.as_ref(),
+                        self.last_zxid + 1,
+                    );
+                    if let (true, Some(view)) = (prep::is_reconfig(&t), self.reconfig.as_mut()) {
+                        view.in_progress = true;
+                    }
+                    t
+                }
+                _ => prep::prepare(&self.tree, req, &caller, &self.cfg.prep),
+            };
             if matches!(t, Txn::CloseSession { .. }) {
                 self.sessions.set_closing(session_id);
             }

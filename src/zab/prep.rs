@@ -26,6 +26,21 @@ pub struct PrepConfig {
     pub reconfig_enabled: bool,
 }
 
+/// What the leader knows when it validates a `reconfig` (replicated mode with
+/// `reconfigEnabled`; `None` elsewhere, where a reconfig is refused).
+#[derive(Debug, Clone)]
+pub struct ReconfigView {
+    /// The membership in force (the last committed reconfig's, or the static one).
+    pub membership: crate::config::Membership,
+    /// A reconfig is ordered and not yet committed (ZooKeeper's last seen config is newer
+    /// than its current one).
+    pub in_progress: bool,
+    /// Servers synced with the leader now, the leader included.
+    pub synced: std::collections::BTreeSet<u64>,
+    /// `standaloneEnabled`: the new membership then needs at least two voters.
+    pub standalone_enabled: bool,
+}
+
 /// Who is asking.
 pub struct Caller<'a> {
     pub session_id: SessionId,
@@ -191,6 +206,87 @@ pub fn prepare(
         _ => Err(ErrorCode::Unimplemented),
     };
     result.unwrap_or_else(|err| Txn::Error { err })
+}
+
+/// Validates a `reconfig` into the setData of `/zookeeper/config` that carries the new
+/// membership (version `zxid`, the zxid this txn is about to take), in ZooKeeper 3.8's
+/// order (`PrepRequestProcessor`, `OpCode.reconfig`): disabled, standalone, another
+/// reconfig in progress, `fromConfig` against the current version (BadVersion), the new
+/// membership (BadArguments), at least two voters with `standaloneEnabled` (one without),
+/// a synced quorum of the new voters (NewConfigNoQuorum), and last WRITE permission on
+/// `/zookeeper/config` (world-readable only: the super user, or `skipACL`). The txn's
+/// version is -1, as ZooKeeper's: the node's dataVersion reads -1 after a reconfig.
+pub fn prepare_reconfig(
+    tree: &DataTree,
+    req: &crate::proto::request::ReconfigRequest,
+    caller: &Caller,
+    cfg: &PrepConfig,
+    view: Option<&ReconfigView>,
+    zxid: i64,
+) -> Txn {
+    prep_reconfig(tree, req, caller, cfg, view, zxid).unwrap_or_else(|err| Txn::Error { err })
+}
+
+fn prep_reconfig(
+    tree: &DataTree,
+    req: &crate::proto::request::ReconfigRequest,
+    caller: &Caller,
+    cfg: &PrepConfig,
+    view: Option<&ReconfigView>,
+    zxid: i64,
+) -> Result<Txn, ErrorCode> {
+    use crate::config::{apply_reconfig, render_membership, ReconfigChange, Role};
+    if !cfg.reconfig_enabled {
+        return Err(ErrorCode::ReconfigDisabled);
+    }
+    let view = view.ok_or(ErrorCode::Unimplemented)?;
+    if view.in_progress {
+        return Err(ErrorCode::ReconfigInProgress);
+    }
+    if req.cur_config_id != -1 && req.cur_config_id as u64 != view.membership.version {
+        return Err(ErrorCode::BadVersion);
+    }
+    let change = ReconfigChange {
+        joining: req.joining_servers.as_deref(),
+        leaving: req.leaving_servers.as_deref(),
+        new_members: req.new_members.as_deref(),
+    };
+    let mut next = apply_reconfig(&view.membership, &change).map_err(|why| {
+        tracing::warn!(why, "reconfig refused");
+        ErrorCode::BadArguments
+    })?;
+    next.version = zxid as u64;
+    let voters: std::collections::BTreeSet<u64> = next
+        .servers
+        .iter()
+        .filter(|s| s.role == Role::Participant)
+        .map(|s| s.id)
+        .collect();
+    let voters_min = if view.standalone_enabled { 2 } else { 1 };
+    if voters.len() < voters_min {
+        return Err(ErrorCode::BadArguments);
+    }
+    let synced = voters.iter().filter(|id| view.synced.contains(id)).count();
+    if synced <= voters.len() / 2 {
+        return Err(ErrorCode::NewConfigNoQuorum);
+    }
+    let view_tree = View {
+        tree,
+        overlay: Overlay::default(),
+    };
+    let node = view_tree.get(CONFIG_PATH).ok_or(ErrorCode::NoNode)?;
+    require(&node, perms::WRITE, caller, cfg)?;
+    Ok(Txn::SetData {
+        path: view_tree.intern(CONFIG_PATH),
+        data: Some(bytes::Bytes::from(render_membership(&next))),
+        version: -1,
+    })
+}
+
+/// Whether a txn is a reconfig: the setData of `/zookeeper/config` with version -1 (a
+/// client's setData always leaves a version of 0 or more).
+pub fn is_reconfig(txn: &Txn) -> bool {
+    matches!(txn, Txn::SetData { path, version: -1, .. } if &**path == CONFIG_PATH)
 }
 
 /// The close-session transaction: deletes every ephemeral of the session.

@@ -155,6 +155,16 @@ impl TestCluster {
         lines.join("\n")
     }
 
+    /// The `host:quorumPort:electionPort` of server `n` as its `server.N` line has it.
+    pub fn server_address(&self, n: usize) -> String {
+        let node = self.node(n);
+        format!("127.0.0.1:{}:{}", node.quorum_port, node.election_port)
+    }
+
+    pub fn client_port(&self, n: usize) -> u16 {
+        self.node(n).client_port
+    }
+
     pub fn config_path(&self, n: usize) -> PathBuf {
         self.dir.join("conf").join(format!("zoo{n}.cfg"))
     }
@@ -316,6 +326,23 @@ impl TestCluster {
             text.push_str(lines);
             text.push('\n');
             std::fs::write(&path, text).expect("write zooN.cfg");
+        }
+    }
+
+    /// Takes server `n`'s `server.N` line out of every other server's zooN.cfg (before
+    /// starting them): `n` is not a member until a reconfig adds it; its own config still
+    /// lists every server, itself included, as a joining server's does.
+    pub fn leave_out_of_configs(&self, n: usize) {
+        let prefix = format!("server.{n}=");
+        for node in self.nodes.iter().filter(|node| node.id != n) {
+            let path = self.config_path(node.id);
+            let text = std::fs::read_to_string(&path).expect("read zooN.cfg");
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.starts_with(&prefix))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&path, kept).expect("write zooN.cfg");
         }
     }
 
