@@ -6,7 +6,7 @@ Run it through scripts/chaos.sh (which picks the Python with kazoo). What it doe
 
 1. Builds the cluster: N Corral servers, each in a network namespace of its own joined by a
    bridge (as tests/scripts/netns_partition.sh does), the clients in one more namespace; or,
-   without root / `ip netns`, all on loopback (then partitions are skipped). Server 1's
+   without root / `ip netns`, all on loopback (then partitions are skipped). Server N's
    dataLogDir is a small ext4 file system on a loop device (64 MiB image, no reserved
    blocks), its process in a blkio cgroup (cgroup v1 blkio.throttle or v2 io.max), for the
    disk-full and slow-fsync faults.
@@ -21,7 +21,7 @@ Run it through scripts/chaos.sh (which picks the Python with kazoo). What it doe
    an unknown operation can never be confused with a later one of the same session.
 3. A nemesis cycles through the fault kinds (seeded order): kill -9 and restart, SIGSTOP /
    SIGCONT, partition (the node's bridge port detached: nothing crosses either way), disk
-   full (server 1's log file system filled to the last block), slow fsync (server 1's
+   full (server N's log file system filled to the last block), slow fsync (server N's
    writes throttled to a few IOPS). Each fault is held a few seconds, then healed, and the
    nemesis waits for every server to serve again before the next one.
 4. At the end: everything healed, final reads (recorded in the history), every server read
@@ -92,7 +92,9 @@ class Env:
         self.skips = {}
         self.root = os.geteuid() == 0
         self.netns = False
-        if not self.root:
+        if os.environ.get("CHAOS_LOOPBACK"):
+            self.skips["partition"] = "CHAOS_LOOPBACK is set (servers on loopback)"
+        elif not self.root:
             self.skips["partition"] = "not root (network namespaces need CAP_SYS_ADMIN)"
         elif not shutil.which("ip"):
             self.skips["partition"] = "no 'ip' command (iproute2)"
@@ -164,11 +166,14 @@ class Cluster:
         self.client_port = {}
         self.paused = set()
         self.cut = set()
+        self.routes = []
         self.loopdev = None
         self.mnt = None
         self.cg_dir = None
         self.devnum = None
-        self.disk_node = 1
+        # The server with the highest id wins elections between equal histories, so the
+        # faults on its disk find it leading about as often as following.
+        self.disk_node = args.nodes
 
     # -- setup
 
@@ -341,6 +346,21 @@ class Cluster:
     def heal(self, i):
         self._ns("-n", self.prefix + "-br", "link", "set", "port%d" % i, "master", "br0")
         self.cut.discard(i)
+
+    def split(self, side):
+        """Cuts the servers in `side` from the others (blackhole routes both ways); the
+        client host still reaches every server."""
+        other = [j for j in range(1, self.n + 1) if j not in side]
+        for a, b in [(a, b) for a in side for b in other] + [(b, a) for a in side for b in other]:
+            self._ns("-n", "%s-%d" % (self.prefix, a), "route", "add", "blackhole",
+                     self.addr[b] + "/32")
+            self.routes.append((a, b))
+
+    def unsplit(self):
+        for a, b in self.routes:
+            run(["ip", "-n", "%s-%d" % (self.prefix, a), "route", "del", "blackhole",
+                 self.addr[b] + "/32"], timeout=5, check=False)
+        self.routes = []
 
     def hosts(self, only=None):
         ids = [only] if only else list(range(1, self.n + 1))
@@ -576,7 +596,8 @@ class LockWorker(Worker):
             # Wait for a change (bounded), then try again.
             ev = threading.Event()
             try:
-                if self.zk.exists(self.PATH, watch=lambda _e: ev.set()):
+                if self.call(lambda: self.zk.exists_async(self.PATH,
+                                                          watch=lambda _e: ev.set())):
                     ev.wait(0.5)
             except Exception:  # noqa: BLE001
                 self.reset()
@@ -623,6 +644,7 @@ class Nemesis:
         self.c, self.env, self.rng = cluster, env, rng
         self.hold_range = hold_range
         self.counts = {k: 0 for k in self.KINDS}
+        self.counts.update({"partition-isolate": 0, "partition-split": 0})
         self.events = []
         self.report = report
         self.kinds = [k for k in self.KINDS if k not in env.skips]
@@ -653,12 +675,25 @@ class Nemesis:
             self.event("SIGSTOP server %d (%s) for %.1fs" % (i, role, hold))
             stop.wait(hold)
             self.c.resume(i)
-        elif kind == "partition":
+        elif kind == "partition" and self.rng.random() < 0.5:
             i, role = self.target()
             self.c.partition(i)
-            self.event("partition server %d (%s) away for %.1fs" % (i, role, hold))
+            self.event("partition: server %d (%s) cut off from everyone, clients too, for %.1fs"
+                       % (i, role, hold + 3.0))
             stop.wait(hold + 3.0)  # past syncLimit (2 s), so that a new leader is elected
             self.c.heal(i)
+            self.counts["partition-isolate"] += 1
+        elif kind == "partition":
+            i, role = self.target()
+            side = [i]
+            if self.c.n == 5 and self.rng.random() < 0.5:
+                side.append(self.rng.choice([j for j in range(1, 6) if j != i]))
+            self.c.split(side)
+            self.event("partition: servers %s (with the %s) cut off from the other servers, "
+                       "clients still reach both sides, for %.1fs" % (side, role, hold + 3.0))
+            stop.wait(hold + 3.0)
+            self.c.unsplit()
+            self.counts["partition-split"] += 1
         elif kind == "slowfsync":
             i = self.c.disk_node
             logf = os.path.join(self.c.dir, "zk%d.log" % i)
@@ -764,6 +799,7 @@ class Nemesis:
             self.c.resume(i)
         for i in list(self.c.cut):
             self.c.heal(i)
+        self.c.unsplit()
         if self.filler and os.path.exists(self.filler):
             os.unlink(self.filler)
         if self.env.cgroup and self.c.cg_dir:
@@ -817,9 +853,13 @@ def final_state(c, only=None):
             data, stat = zk.get("/chaos/reg/" + key)
             regs[key] = (data.decode(), stat.version)
         zk.sync("/chaos/q")
+        names = zk.get_children("/chaos/q")
         q = {}
-        for name in zk.get_children("/chaos/q"):
-            q[name] = zk.get("/chaos/q/" + name)[0].decode()
+        # Pipelined, a thousand requests in flight at a time.
+        for k in range(0, len(names), 1000):
+            batch = [(name, zk.get_async("/chaos/q/" + name)) for name in names[k:k + 1000]]
+            for name, res in batch:
+                q[name] = res.get(timeout=60)[0].decode()
         return regs, q
     finally:
         zk.stop()
@@ -864,9 +904,17 @@ def main():
                 print("       " + line)
 
     def on_signal(signum, _frame):
+        if signum == signal.SIGALRM:
+            result(False, "the run ends within its bound (%d s)" % bound)
+        else:
+            result(False, "the run ends by itself (stopped by signal %d)" % signum)
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    signal.signal(signal.SIGALRM, on_signal)
+    # The whole run is bounded: the faults, then at most a few minutes of healing and checks.
+    bound = int(args.duration_s) + 240
+    signal.alarm(bound)
     report = {}
     hist = History()
     stop = threading.Event()
@@ -991,13 +1039,20 @@ def main():
                "lock: never two holders at once (%d holds)" % sum(counts["lock"].values()))
         for kind in nem.KINDS:
             if kind not in env.skips:
-                result(nem.counts[kind] > 0, "fault %s injected %d times" % (
-                    kind, nem.counts[kind]))
+                result(nem.counts[kind] > 0, "fault %s injected %d times%s" % (
+                    kind, nem.counts[kind], "" if kind != "partition" else
+                    " (%d isolating a server from everyone, %d splitting the servers only)"
+                    % (nem.counts["partition-isolate"], nem.counts["partition-split"])))
         for obs in report.get("diskfull", []):
+            if obs["exited"] is None:
+                what = "kept running"
+            else:
+                what = "exited with status %s after %.1fs; started again while full: %s" % (
+                    obs["exited"], obs["exited_after_s"], obs["restarted_while_full"])
             result(obs["recovered_s"] is not None,
-                   "disk full: the cluster serves again once space returns (%s)" % (
-                       "server restarted after it exited" if obs["restarted_after_space"]
-                       else "server kept running"))
+                   "disk full on server %d (%s): %s; all serving %ss after space returned%s"
+                   % (c.disk_node, obs["mode_before"], what, obs["recovered_s"],
+                      " (started again)" if obs["restarted_after_space"] else ""))
         for obs in report.get("slowfsync", []):
             result(obs["slow_syncs"] > 0,
                    "slow fsync: the throttled server logged %d syncs over 50 ms (max %s ms)"
