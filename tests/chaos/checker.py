@@ -66,12 +66,21 @@ def register_step(state, op):
 
 
 class _Entry:
-    __slots__ = ("op", "idx", "is_call", "match", "prev", "next")
+    __slots__ = ("op", "bit", "unknown", "is_call", "match", "prev", "next")
 
-    def __init__(self, op, idx, is_call):
-        self.op, self.idx, self.is_call = op, idx, is_call
+    def __init__(self, op, bit, unknown, is_call):
+        self.op, self.bit, self.unknown, self.is_call = op, bit, unknown, is_call
         self.match = None
         self.prev = self.next = None
+
+
+def _cache_key(lin_f, lin_u, state):
+    # The set of finite operations linearized, as (the lowest one not yet linearized, the
+    # bits from there on): every finite operation below that one is linearized, so the pair
+    # names the set exactly while staying as short as the window of concurrent operations
+    # (a plain bitset would grow with the history, and the memo with its square).
+    base = (~lin_f & (lin_f + 1)).bit_length() - 1
+    return (base, lin_f >> base, lin_u, state)
 
 
 def linearizable(ops, init, step=register_step, max_steps=20_000_000):
@@ -85,22 +94,28 @@ def linearizable(ops, init, step=register_step, max_steps=20_000_000):
             continue
         kept.append(op)
     events = []
-    for i, op in enumerate(kept):
-        call = _Entry(op, i, True)
-        events.append((op["invoke"], 0, call))
-        if op["type"] != "info":
-            ret = _Entry(op, i, False)
+    n_f = n_u = 0
+    for op in kept:
+        if op["type"] == "info":
+            # Indeterminate: a call with no return; it may be linearized or left out.
+            events.append((op["invoke"], 0, _Entry(op, 1 << n_u, True, True)))
+            n_u += 1
+        else:
+            call = _Entry(op, 1 << n_f, False, True)
+            ret = _Entry(op, 1 << n_f, False, False)
             call.match = ret
+            n_f += 1
+            events.append((op["invoke"], 0, call))
             events.append((op["complete"], 1, ret))
     # Calls before returns at equal times: equal stamps count as concurrent.
     events.sort(key=lambda e: (e[0], e[1]))
-    head = _Entry(None, -1, False)
+    head = _Entry(None, 0, False, False)
     prev = head
     for _, _, e in events:
         prev.next = e
         e.prev = prev
         prev = e
-    remaining = sum(1 for op in kept if op["type"] != "info")
+    remaining = n_f
 
     def lift(e):
         e.prev.next = e.next
@@ -122,8 +137,9 @@ def linearizable(ops, init, step=register_step, max_steps=20_000_000):
         if e.next:
             e.next.prev = e
 
+    sentinel = _Entry(None, 0, False, False)  # past the end: behaves as a return
     state = init
-    linearized = 0
+    lin_f = lin_u = 0
     cache = set()
     stack = []
     entry = head.next
@@ -136,19 +152,22 @@ def linearizable(ops, init, step=register_step, max_steps=20_000_000):
             return None, "search gave up after %d steps" % max_steps
         if entry is None:
             # Only calls of indeterminate operations are left ahead: none can help.
-            entry = _Entry(None, -1, False)  # behaves as a return: backtrack
+            entry = sentinel
         if entry.is_call:
             new = step(state, entry.op)
             if new is not None:
-                lin2 = linearized | (1 << entry.idx)
-                key = (lin2, new)
+                if entry.unknown:
+                    f2, u2 = lin_f, lin_u | entry.bit
+                else:
+                    f2, u2 = lin_f | entry.bit, lin_u
+                key = _cache_key(f2, u2, new)
                 if key not in cache:
                     cache.add(key)
                     stack.append((entry, state))
                     state = new
-                    linearized = lin2
+                    lin_f, lin_u = f2, u2
                     lift(entry)
-                    if entry.match is not None:
+                    if not entry.unknown:
                         remaining -= 1
                     if len(stack) > best:
                         best = len(stack)
@@ -161,10 +180,12 @@ def linearizable(ops, init, step=register_step, max_steps=20_000_000):
             if not stack:
                 return False, {"stuck_at": best_entry, "linearized_max": best}
             top, state = stack.pop()
-            linearized &= ~(1 << top.idx)
-            unlift(top)
-            if top.match is not None:
+            if top.unknown:
+                lin_u &= ~top.bit
+            else:
+                lin_f &= ~top.bit
                 remaining += 1
+            unlift(top)
             entry = top.next
     return True, None
 

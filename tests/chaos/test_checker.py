@@ -128,6 +128,72 @@ class Registers(unittest.TestCase):
         self.assertTrue(ok, detail)
 
 
+def simulated(n_ops, procs, seed, unknown_every=0):
+    """A linearizable history by construction: each operation takes effect at a point drawn
+    inside its interval, in that order, against a true register."""
+    import random
+    rng = random.Random(seed)
+    free_at = [0.0] * procs
+    value, version = "init", 0
+    ops = []
+    t = 0.0
+    for i in range(n_ops):
+        p = min(range(procs), key=lambda q: free_at[q])
+        t = max(t, free_at[p]) + rng.random() * 0.01
+        invoke = t - rng.random() * 0.05
+        invoke = max(invoke, free_at[p])
+        complete = t + rng.random() * 0.05
+        free_at[p] = complete
+        r = rng.random()
+        if r < 0.4:
+            ops.append(reg("read", invoke, complete, value=value, version=version))
+        elif r < 0.6:
+            value, version = "v%d" % i, version + 1
+            ops.append(reg("write", invoke, complete, value=value, version=version))
+        else:
+            expect = version if rng.random() < 0.5 else version - 1
+            if expect == version:
+                value, version = "v%d" % i, version + 1
+                ops.append(reg("cas", invoke, complete, value=value, expect=expect))
+            else:
+                ops.append(reg("cas", invoke, complete, "fail", value="v%d" % i, expect=expect))
+        if unknown_every and i % unknown_every == 0 and ops[-1]["f"] != "read" \
+                and ops[-1]["type"] == "ok":
+            ops[-1]["type"] = "info"
+            ops[-1]["complete"] = None
+            ops[-1]["out"] = {}
+    return ops
+
+
+class Simulated(unittest.TestCase):
+    def test_long_linearizable_histories_pass(self):
+        for seed in range(5):
+            ops = simulated(20000, 6, seed, unknown_every=97)
+            ok, detail = checker.linearizable(ops, ("init", 0))
+            self.assertTrue(ok, (seed, detail))
+
+    def test_one_changed_read_fails(self):
+        import random
+        for seed in range(5):
+            ops = simulated(5000, 6, seed)
+            rng = random.Random(seed)
+            reads = [op for op in ops[2500:] if op["f"] == "read" and op["out"]["version"] > 3]
+            victim = rng.choice(reads)
+            # The read returns a value that was overwritten long before.
+            victim["out"] = {"value": "init", "version": 0}
+            ok, _ = checker.linearizable(ops, ("init", 0))
+            self.assertFalse(ok, seed)
+
+    def test_one_acknowledged_write_dropped_fails(self):
+        for seed in range(5):
+            ops = simulated(5000, 6, seed)
+            writes = [i for i, op in enumerate(ops[2000:3000], 2000)
+                      if op["f"] == "write" and op["type"] == "ok"]
+            del ops[writes[len(writes) // 2]]
+            ok, _ = checker.linearizable(ops, ("init", 0))
+            self.assertFalse(ok, seed)
+
+
 def qcreate(value, invoke, complete, typ="ok", seq=None, key="q"):
     out = {"path": "/q/item-%010d" % seq} if seq is not None else {}
     return {"kind": "queue", "key": key, "f": "create", "invoke": invoke, "complete": complete,
