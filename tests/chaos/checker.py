@@ -83,9 +83,31 @@ def _cache_key(lin_f, lin_u, state):
     return (base, lin_f >> base, lin_u, state)
 
 
-def linearizable(ops, init, step=register_step, max_steps=20_000_000):
+def register_unknown_useful(ops):
+    """A pruning rule for indeterminate register writes, sound for this model: versions go
+    up by exactly one per applied write, so if an acknowledged write (or compare-and-set)
+    answered version v+1, the version can become v+1 only through that very write; applying
+    an indeterminate one at version v would make it impossible for ever. So indeterminate
+    operations are tried only where the next version is claimed by no acknowledged one."""
+    claimed = set()
+    for op in ops:
+        if op["type"] == "ok" and op["f"] in ("write", "cas"):
+            v = (op.get("out") or {}).get("version")
+            if v is None and op["f"] == "cas":
+                v = op["arg"]["expect"] + 1
+            if v is not None:
+                claimed.add(v)
+    return lambda state: state[1] + 1 not in claimed
+
+
+def linearizable(ops, init, step=register_step, max_steps=5_000_000, unknown_useful=None):
     """(True, None) if `ops` (each with invoke, complete, type) can be linearized from `init`
-    under `step`; (False, detail) otherwise; (None, detail) if the search gave up."""
+    under `step`; (False, detail) otherwise; (None, detail) if the search gave up.
+    `unknown_useful(state)`: False where no indeterminate operation can usefully apply
+    (defaults to the register rule above when `step` is the register model)."""
+    if unknown_useful is None:
+        unknown_useful = (register_unknown_useful(ops) if step is register_step
+                          else (lambda _state: True))
     kept = []
     for op in ops:
         if op["type"] == "info" and op["f"] == "read":
@@ -137,48 +159,32 @@ def linearizable(ops, init, step=register_step, max_steps=20_000_000):
         if e.next:
             e.next.prev = e
 
-    sentinel = _Entry(None, 0, False, False)  # past the end: behaves as a return
+    # The candidates at each point are the calls before the first pending return. They are
+    # tried finite operations first (phase 0), then indeterminate ones (phase 1): an
+    # indeterminate operation is rarely needed, and its call stays a candidate for the rest
+    # of the history once passed over, so trying it first would explore it at every step.
     state = init
     lin_f = lin_u = 0
     cache = set()
     stack = []
     entry = head.next
+    phase = 0
     steps = 0
     best = 0
     best_entry = None
     while remaining > 0:
-        steps += 1
-        if steps > max_steps:
-            return None, "search gave up after %d steps" % max_steps
-        if entry is None:
-            # Only calls of indeterminate operations are left ahead: none can help.
-            entry = sentinel
-        if entry.is_call:
-            new = step(state, entry.op)
-            if new is not None:
-                if entry.unknown:
-                    f2, u2 = lin_f, lin_u | entry.bit
-                else:
-                    f2, u2 = lin_f | entry.bit, lin_u
-                key = _cache_key(f2, u2, new)
-                if key not in cache:
-                    cache.add(key)
-                    stack.append((entry, state))
-                    state = new
-                    lin_f, lin_u = f2, u2
-                    lift(entry)
-                    if not entry.unknown:
-                        remaining -= 1
-                    if len(stack) > best:
-                        best = len(stack)
-                    entry = head.next
-                    continue
-            entry = entry.next
-        else:
-            if best_entry is None or len(stack) >= best:
+        if entry is None or not entry.is_call:
+            if phase == 0:
+                phase = 1
+                entry = head.next
+                continue
+            if entry is not None and (best_entry is None or len(stack) >= best):
                 best_entry = entry.op
             if not stack:
                 return False, {"stuck_at": best_entry, "linearized_max": best}
+            steps += 1
+            if steps > max_steps:
+                return None, "search gave up after %d backtracks" % max_steps
             top, state = stack.pop()
             if top.unknown:
                 lin_u &= ~top.bit
@@ -187,6 +193,37 @@ def linearizable(ops, init, step=register_step, max_steps=20_000_000):
                 remaining += 1
             unlift(top)
             entry = top.next
+            phase = 1 if top.unknown else 0
+            continue
+        if entry.unknown != (phase == 1):
+            entry = entry.next
+            continue
+        if phase == 1 and not unknown_useful(state):
+            # No indeterminate call can apply here: straight to the next return.
+            while entry is not None and entry.is_call:
+                entry = entry.next
+            continue
+        new = step(state, entry.op)
+        if new is not None:
+            if entry.unknown:
+                f2, u2 = lin_f, lin_u | entry.bit
+            else:
+                f2, u2 = lin_f | entry.bit, lin_u
+            key = _cache_key(f2, u2, new)
+            if key not in cache:
+                cache.add(key)
+                stack.append((entry, state))
+                state = new
+                lin_f, lin_u = f2, u2
+                lift(entry)
+                if not entry.unknown:
+                    remaining -= 1
+                if len(stack) > best:
+                    best = len(stack)
+                entry = head.next
+                phase = 0
+                continue
+        entry = entry.next
     return True, None
 
 
