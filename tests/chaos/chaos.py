@@ -911,6 +911,7 @@ def main():
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGALRM, on_signal)
     # The whole run is bounded: the faults, then at most a few minutes of healing and checks.
     # (The final reads and the check grow with the history: about 100 s for 900 s of faults.)
