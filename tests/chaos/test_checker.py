@@ -93,6 +93,25 @@ class Registers(unittest.TestCase):
             reg("write", 2, None, "info", value="a"),
         ]))
 
+    def test_indeterminate_write_fills_a_version_gap(self):
+        # Versions 1 and 3 acknowledged: version 2 can only be the unknown write, applied
+        # between them (the pruning by claimed versions must still allow it there).
+        self.assertTrue(regs_ok([
+            reg("write", 0, 1, value="a", version=1),
+            reg("write", 2, None, "info", value="u"),
+            reg("read", 3, 4, value="u", version=2),
+            reg("write", 5, 6, value="b", version=3),
+        ]))
+
+    def test_indeterminate_write_cannot_take_a_claimed_version(self):
+        # The unknown write would have to be version 2, which an acknowledged write claims.
+        self.assertFalse(regs_ok([
+            reg("write", 0, 1, value="a", version=1),
+            reg("write", 2, None, "info", value="u"),
+            reg("read", 3, 4, value="u", version=2),
+            reg("write", 5, 6, value="b", version=2),
+        ]))
+
     def test_value_read_back_after_overwrite(self):
         # a then b acknowledged in order; a read after both sees a again.
         self.assertFalse(regs_ok([
