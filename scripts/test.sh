@@ -10,7 +10,8 @@
 #      tests/scripts/zkserver_test.sh (zkServer.sh and the 3 + 1 walkthrough) and
 #      tests/scripts/netns_partition.sh (four hosts in network namespaces; skips
 #      itself where namespaces cannot be made); tests/scripts/systemd_unit.sh (the
-#      systemd unit in scripts/).
+#      systemd unit in scripts/); scripts/chaos.sh --ci (a cluster under injected
+#      faults, every client operation checked).
 #   4. tests/compat/run.sh zookeeper: the compat suites against the real
 #      ZooKeeper, proving that they describe it (skipped with --quick).
 #   5. tests/compat/run.sh corral: the same suites against Corral.
@@ -166,6 +167,13 @@ run_script netns_partition 0 env CORRAL_BIN="$ROOT/target/release/corral" \
 banner "tests/scripts/systemd_unit.sh (scripts/corral@.service)"
 run_script systemd_unit 1 env CORRAL_BIN="$ROOT/target/release/corral" \
   timeout 120 bash "$ROOT/tests/scripts/systemd_unit.sh"
+
+# A 3-server cluster under kill -9, SIGSTOP, partitions, disk full and slow fsync, every
+# client operation checked (docs/reliability.md, "Faults on a real cluster"); fault kinds
+# this host cannot inject are skipped with a printed reason.
+banner "scripts/chaos.sh --ci (a cluster under injected faults, histories checked)"
+run_script chaos 1 env CORRAL_BIN="$ROOT/target/release/corral" PYTHON="$PYTHON" \
+  timeout 300 bash "$ROOT/scripts/chaos.sh" --ci
 
 # ---------------------------------------------------------------- 4-5. compat
 run_compat() {
