@@ -17,6 +17,7 @@ pub mod server;
 pub mod session;
 pub mod shard;
 pub mod storage;
+pub mod tls;
 pub mod tree;
 pub mod util;
 pub mod zab;

@@ -18,7 +18,8 @@ use super::membership::{
 use super::properties::{self, Entry};
 use super::whitelist::FourLetterWhitelist;
 use super::{
-    Config, Host, KeyAt, Pinning, CONFIG_BYTES_MAX, PROMETHEUS_PROVIDER_CLASS, SHARDS_MAX,
+    ClientAuth, Config, Host, KeyAt, Pinning, CONFIG_BYTES_MAX, PROMETHEUS_PROVIDER_CLASS,
+    SHARDS_MAX,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -388,6 +389,7 @@ fn apply_peer_config(
             p.client_port_address = Some(s.at.clone());
         }
         "secureClientPort" => c.secure_client_port = s.optional_port()?,
+        "sslQuorum" => c.ssl_quorum = s.true_false()?,
         "secureClientPortAddress" => {
             c.secure_client_port_address = Some(s.host()?);
             p.secure_client_port_address = Some(s.at.clone());
@@ -528,6 +530,7 @@ fn apply_system(
             c.jute_max_buffer_bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         }
         "readonlymode.enabled" => c.read_only_mode_enabled = s.true_false()?,
+        k if k.starts_with("ssl.") => return apply_ssl(k, s, c),
         "znode.container.checkIntervalMs" => {
             c.container_check_interval_ms = u64::from(s.positive_u32()?)
         }
@@ -535,6 +538,44 @@ fn apply_system(
         "znode.container.maxNeverUsedIntervalMs" => {
             c.container_max_never_used_interval_ms = s.non_negative_u64()?
         }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `ssl.*` and `ssl.quorum.*` (`zookeeper.` already stripped). Returns whether used; the
+/// TLS knobs Corral leaves to rustls (protocols, cipher suites, CRL, OCSP) are not.
+fn apply_ssl(key: &str, s: &Setting, c: &mut Config) -> Result<bool, ConfigError> {
+    let (stores, name) = match key.strip_prefix("ssl.quorum.") {
+        Some(name) => (&mut c.ssl_quorum_stores, name),
+        None => (&mut c.ssl_client, key.strip_prefix("ssl.").unwrap_or(key)),
+    };
+    match name {
+        "keyStore.location" => stores.key_store_location = Some(s.path()?),
+        "trustStore.location" => stores.trust_store_location = Some(s.path()?),
+        "keyStore.password" | "keyStore.passwordPath" => {
+            stores.key_store_password_set = !s.value.is_empty()
+        }
+        // A PEM trust store holds no secret: its password is not needed.
+        "trustStore.password" | "trustStore.passwordPath" => {}
+        "keyStore.type" | "trustStore.type" => {
+            // ZooKeeper's default (unset) guesses from the file name; Corral reads PEM.
+            if !s.value.is_empty() && !s.value.eq_ignore_ascii_case("PEM") {
+                return Err(s.invalid(
+                    "PEM (Corral reads PEM stores only; convert a JKS or PKCS12 store with keytool or openssl)",
+                ));
+            }
+        }
+        "clientAuth" => {
+            stores.client_auth = match s.value.to_ascii_lowercase().as_str() {
+                // ZooKeeper reads an empty value as the default.
+                "" | "need" => ClientAuth::Need,
+                "want" => ClientAuth::Want,
+                "none" => ClientAuth::None,
+                _ => return Err(s.invalid("none, want or need")),
+            }
+        }
+        "hostnameVerification" => stores.hostname_verification = s.true_false()?,
         _ => return Ok(false),
     }
     Ok(true)

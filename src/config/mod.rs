@@ -86,6 +86,50 @@ pub enum Pinning {
     Cores(Vec<usize>),
 }
 
+/// `ssl.clientAuth` (or `ssl.quorum.clientAuth`): whether the TLS server asks for a client
+/// certificate. ZooKeeper's default is `need`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// No certificate is requested.
+    None,
+    /// A certificate is requested; a client without one is still served.
+    Want,
+    /// A client without a valid certificate is refused.
+    #[default]
+    Need,
+}
+
+/// One TLS context's files and switches (`ssl.*` or `ssl.quorum.*`). Corral reads PEM
+/// stores only: the key store holds the private key and the certificate chain, the trust
+/// store the CA certificates, as ZooKeeper's `PEM` store type does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SslStores {
+    /// `keyStore.location`.
+    pub key_store_location: Option<PathBuf>,
+    /// `keyStore.password` or `keyStore.passwordPath` is set (Corral cannot decrypt an
+    /// encrypted key; an unencrypted key with a password is read as is).
+    pub key_store_password_set: bool,
+    /// `trustStore.location`.
+    pub trust_store_location: Option<PathBuf>,
+    /// `clientAuth` (default need).
+    pub client_auth: ClientAuth,
+    /// `hostnameVerification` (default true): a dialling server checks that the certificate
+    /// of the server it calls names that server's host (quorum only).
+    pub hostname_verification: bool,
+}
+
+impl Default for SslStores {
+    fn default() -> SslStores {
+        SslStores {
+            key_store_location: None,
+            key_store_password_set: false,
+            trust_store_location: None,
+            client_auth: ClientAuth::Need,
+            hostname_verification: true,
+        }
+    }
+}
+
 /// Corral's own knobs, keys `corral.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorralTuning {
@@ -169,10 +213,16 @@ pub struct Config {
     pub client_port: Option<u16>,
     /// `clientPortAddress` (needs `clientPort`); default all interfaces.
     pub client_port_address: Option<Host>,
-    /// `secureClientPort` (TLS; recorded, Corral does not serve TLS yet).
+    /// `secureClientPort`: clients connect over TLS here (see `ssl_client`).
     pub secure_client_port: Option<u16>,
     /// `secureClientPortAddress`.
     pub secure_client_port_address: Option<Host>,
+    /// `ssl.*`: the secure client port's key store, trust store and client authentication.
+    pub ssl_client: SslStores,
+    /// `sslQuorum`: servers talk to each other over mutual TLS (see `ssl_quorum_stores`).
+    pub ssl_quorum: bool,
+    /// `ssl.quorum.*`: the quorum mesh's key store and trust store.
+    pub ssl_quorum_stores: SslStores,
     /// `clientPortListenBacklog`; -1 (default) = the OS default.
     pub client_port_listen_backlog: i32,
     /// `maxClientCnxns`: connections per client IP, 0 = unlimited (default 60).
@@ -335,6 +385,9 @@ impl Config {
             client_port_address: None,
             secure_client_port: None,
             secure_client_port_address: None,
+            ssl_client: SslStores::default(),
+            ssl_quorum: false,
+            ssl_quorum_stores: SslStores::default(),
             client_port_listen_backlog: -1,
             max_client_cnxns: 60,
             max_cnxns: 0,

@@ -424,7 +424,7 @@ fn last_line_wins_with_a_warning() {
 #[test]
 fn not_applicable_and_unknown_keys_are_recorded_with_lines() {
     let c = ok(
-        "dataDir=d\nclientPort=1\nsslQuorum=true\nssl.keyStore.location=/k\nauthProvider.1=org.x.Sasl\n\
+        "dataDir=d\nclientPort=1\nsslQuorumReloadCertFiles=true\nssl.ciphersuites=X\nauthProvider.1=org.x.Sasl\n\
          metricsProvider.exportJvmInfo=false\nquorum.auth.enableSasl=true\nfoo.bar=1\nkerberos.removeRealmFromPrincipal=true\n\
          metricsProvider.className=com.example.Custom\nzookeeper.admin.forceHttps=true\nmaxResponseCacheSize=0\n",
     );
@@ -436,8 +436,8 @@ fn not_applicable_and_unknown_keys_are_recorded_with_lines() {
     assert_eq!(
         na,
         vec![
-            ("sslQuorum", Some(3)),
-            ("ssl.keyStore.location", Some(4)),
+            ("sslQuorumReloadCertFiles", Some(3)),
+            ("ssl.ciphersuites", Some(4)),
             ("authProvider.1", Some(5)),
             ("metricsProvider.exportJvmInfo", Some(6)),
             ("quorum.auth.enableSasl", Some(7)),

@@ -10,7 +10,6 @@ use crate::shard::{Conn, ShardCtx};
 use bytes::BytesMut;
 use futures_lite::AsyncWriteExt;
 use glommio::channels::local_channel;
-use glommio::net::TcpStream;
 use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
@@ -94,12 +93,12 @@ async fn gather_for(
 }
 
 /// Answers the word and closes. `input` holds the bytes received so far.
-pub async fn answer(
+pub async fn answer<S: futures_lite::AsyncWrite + Unpin>(
     ctx: &Rc<ShardCtx>,
     conn: &Rc<Conn>,
     word: &'static str,
     input: &mut BytesMut,
-    stream: &mut TcpStream,
+    stream: &mut S,
 ) -> Result<(), String> {
     if word == "telnet-close" {
         return Ok(());

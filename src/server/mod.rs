@@ -95,7 +95,13 @@ fn probe_client_port(addr: std::net::SocketAddr) -> Result<(), StartError> {
 pub fn run(settings: Settings) -> Result<(), StartError> {
     // SO_REUSEPORT would let a second server silently share the port: probe first with a
     // plain socket so "address in use" is reported as ZooKeeper reports it.
-    probe_client_port(settings.client_addr)?;
+    for addr in settings
+        .client_addr
+        .iter()
+        .chain(settings.secure_client.as_ref().map(|s| &s.addr))
+    {
+        probe_client_port(*addr)?;
+    }
     for dir in [&settings.data_dir, &settings.data_log_dir] {
         std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
             path: dir.clone(),
@@ -211,7 +217,8 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         handles.push(h);
     }
     tracing::info!(
-        addr = %settings.client_addr,
+        addr = ?settings.client_addr,
+        secure_addr = ?settings.secure_client.as_ref().map(|s| s.addr),
         shards,
         mode = if settings.quorum.is_some() { "replicated" } else { "standalone" },
         "serving clients"
@@ -265,13 +272,32 @@ async fn run_shard(
     })
     .detach();
     let backlog = settings.config.client_port_listen_backlog;
-    let listener =
-        crate::runtime::reuseport_listener(settings.client_addr, backlog).map_err(|source| {
-            StartError::Bind {
-                addr: settings.client_addr,
-                source,
-            }
-        })?;
+    if let Some(secure) = &settings.secure_client {
+        let listener =
+            crate::runtime::reuseport_listener(secure.addr, backlog).map_err(|source| {
+                StartError::Bind {
+                    addr: secure.addr,
+                    source,
+                }
+            })?;
+        glommio::spawn_local(accept_secure_clients(
+            ctx.clone(),
+            listener,
+            secure.tls.clone(),
+        ))
+        .detach();
+    }
+    let Some(client_addr) = settings.client_addr else {
+        // Only a secure client port: its accept task serves until the process stops.
+        std::future::pending::<()>().await;
+        return Ok(());
+    };
+    let listener = crate::runtime::reuseport_listener(client_addr, backlog).map_err(|source| {
+        StartError::Bind {
+            addr: client_addr,
+            source,
+        }
+    })?;
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -280,6 +306,26 @@ async fn run_shard(
             Err(e) => {
                 // Out of file descriptors and similar: log, back off briefly, go on.
                 tracing::warn!(error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Accepts on the secure client port; each connection's TLS handshake runs in its own task.
+async fn accept_secure_clients(
+    ctx: Rc<ShardCtx>,
+    listener: glommio::net::TcpListener,
+    tls: Arc<crate::tls::rustls::ServerConfig>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                glommio::spawn_local(crate::tls::serve_client(ctx.clone(), stream, tls.clone()))
+                    .detach();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "secure accept failed");
                 glommio::timer::sleep(Duration::from_millis(10)).await;
             }
         }

@@ -16,7 +16,10 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub client_addr: SocketAddr,
+    /// The plain client port; `None` with only a `secureClientPort`.
+    pub client_addr: Option<SocketAddr>,
+    /// The TLS client port (`secureClientPort`) and its TLS context.
+    pub secure_client: Option<SecureClient>,
     pub server_id: u8,
     /// Placement of each shard executor (its length is the shard count).
     pub shard_pins: Vec<CorePin>,
@@ -58,6 +61,13 @@ pub struct Settings {
     pub config: Arc<Config>,
 }
 
+/// The secure client port.
+#[derive(Debug, Clone)]
+pub struct SecureClient {
+    pub addr: SocketAddr,
+    pub tls: Arc<crate::tls::rustls::ServerConfig>,
+}
+
 /// A replicated server's place in its ensemble.
 #[derive(Debug, Clone)]
 pub struct QuorumSettings {
@@ -97,6 +107,11 @@ pub enum SettingsError {
     },
     #[error("{file}: {reason}")]
     Quorum { file: String, reason: String },
+    #[error("{file}: {source}")]
+    Tls {
+        file: String,
+        source: crate::tls::TlsError,
+    },
 }
 
 impl Settings {
@@ -113,10 +128,13 @@ impl Settings {
             Some(quorum_settings(&config, &file)?)
         };
         let client_addr = match config.client_socket_addr() {
-            Ok(Some(addr)) => addr,
-            Ok(None) => return Err(SettingsError::NoClientPort { file }),
+            Ok(addr) => addr,
             Err(source) => return Err(SettingsError::ClientAddress { file, source }),
         };
+        let secure_client = secure_client(&config, &file)?;
+        if client_addr.is_none() && secure_client.is_none() {
+            return Err(SettingsError::NoClientPort { file });
+        }
         let shards = config.corral.shards.max(1);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         // Pinning "on": the ZAB executor takes core 0, shards the following cores; with more
@@ -137,6 +155,7 @@ impl Settings {
         let whitelist = &config.four_letter_whitelist;
         Ok(Settings {
             client_addr,
+            secure_client,
             server_id: config.server_id.unwrap_or(1).clamp(1, 255) as u8,
             shard_pins,
             zab_pin,
@@ -192,6 +211,31 @@ pub(super) fn resolve_host(host: &Host, port: u16) -> Option<SocketAddr> {
             .ok()?
             .next(),
     }
+}
+
+/// The secure client port's address and TLS context, when `secureClientPort` is set.
+fn secure_client(config: &Config, file: &str) -> Result<Option<SecureClient>, SettingsError> {
+    let Some(port) = config.secure_client_port else {
+        return Ok(None);
+    };
+    let host = config
+        .secure_client_port_address
+        .clone()
+        .unwrap_or_else(Host::wildcard);
+    let addr = resolve_host(&host, port).ok_or_else(|| SettingsError::ClientAddress {
+        file: file.to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("secureClientPortAddress {host}: no address"),
+        ),
+    })?;
+    let tls = crate::tls::server_config(&config.ssl_client, "ssl").map_err(|source| {
+        SettingsError::Tls {
+            file: file.to_string(),
+            source,
+        }
+    })?;
+    Ok(Some(SecureClient { addr, tls }))
 }
 
 /// The quorum part of the settings: the mesh addresses, the election and ZAB timings.

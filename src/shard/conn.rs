@@ -17,10 +17,9 @@ use crate::proto::{op, ConnectRequest, ErrorCode, Id, Request, RequestHeader};
 use crate::runtime::{now_ms, Notify};
 use bytes::BytesMut;
 use futures_lite::future;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::cell::RefCell;
-use std::net::Shutdown;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -54,8 +53,19 @@ enum Processed {
 }
 
 /// Serves a connection until it closes.
-pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
+pub async fn serve(ctx: Rc<ShardCtx>, stream: TcpStream) {
     let Ok(peer) = stream.peer_addr() else { return };
+    if !admit(&ctx, peer) {
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    serve_stream(ctx, stream, peer, Vec::new()).await;
+}
+
+/// Counts a new connection from `peer` against `maxClientCnxns` and `maxCnxns`; false (and
+/// the log line) when it is refused. An admitted connection is released by
+/// [`serve_stream`], or by its caller if it never gets there.
+pub fn admit(ctx: &ShardCtx, peer: std::net::SocketAddr) -> bool {
     let s = &ctx.settings;
     if let Err(refused) = ctx
         .shared
@@ -76,9 +86,20 @@ pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
             ),
         }
         ctx.state.borrow_mut().stats.connections_rejected += 1;
-        return;
+        return false;
     }
-    let _ = stream.set_nodelay(true);
+    true
+}
+
+/// Serves a connection from `peer` (plain TCP or TLS, [`admit`]ted) until it closes;
+/// `transport_ids` are identities its transport already authenticated (a TLS client
+/// certificate's `x509` id).
+pub async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: Rc<ShardCtx>,
+    mut stream: S,
+    peer: std::net::SocketAddr,
+    transport_ids: Vec<Id>,
+) {
     let conn = {
         let mut st = ctx.state.borrow_mut();
         st.stats.connections_accepted += 1;
@@ -91,6 +112,14 @@ pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
             st: RefCell::new(ConnState::new(peer)),
             wake: Notify::default(),
         });
+        if !transport_ids.is_empty() {
+            let mut cs = conn.st.borrow_mut();
+            // Listed first, as ZooKeeper lists them.
+            cs.auth_ids = transport_ids
+                .into_iter()
+                .chain(cs.auth_ids.iter().cloned())
+                .collect();
+        }
         st.conns.insert(id, conn.clone());
         conn
     };
@@ -99,7 +128,7 @@ pub async fn serve(ctx: Rc<ShardCtx>, mut stream: TcpStream) {
     if let Err(reason) = result {
         tracing::info!(%peer, session = format_args!("0x{sid:x}"), reason, "closing client connection");
     }
-    let _ = stream.shutdown(Shutdown::Both).await;
+    let _ = stream.close().await;
     ctx.shared.clients.release(peer.ip());
     let mut st = ctx.state.borrow_mut();
     st.conns.remove(&conn.id);
@@ -128,7 +157,11 @@ fn overflow_reason(ctx: &ShardCtx, pending_bytes: usize) -> String {
     )
 }
 
-async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Result<(), String> {
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &Rc<ShardCtx>,
+    conn: &Rc<Conn>,
+    stream: &mut S,
+) -> Result<(), String> {
     let mut input = BytesMut::new();
     let mut window_bytes = READ_WINDOW_MIN_BYTES;
     let mut held_back = false;
@@ -249,11 +282,11 @@ async fn run(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, stream: &mut TcpStream) -> Res
 }
 
 /// Handles every complete frame in `input` (unless the handshake is in flight).
-async fn process_input(
+async fn process_input<S: AsyncRead + AsyncWrite + Unpin>(
     ctx: &Rc<ShardCtx>,
     conn: &Rc<Conn>,
     input: &mut BytesMut,
-    stream: &mut TcpStream,
+    stream: &mut S,
 ) -> Result<Processed, String> {
     loop {
         let handshake = conn.st.borrow().handshake;
