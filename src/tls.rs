@@ -285,6 +285,125 @@ pub async fn serve_client(
     crate::shard::conn::serve_stream(ctx, tls, peer, ids).await;
 }
 
+/// The quorum mesh's TLS contexts (`sslQuorum=true`): every connection is mutual TLS, the
+/// peer's certificate checked against `ssl.quorum.trustStore.location` both ways.
+#[derive(Debug, Clone)]
+pub struct MeshTls {
+    pub server: Arc<ServerConfig>,
+    pub client: Arc<ClientConfig>,
+}
+
+impl MeshTls {
+    pub fn from_stores(stores: &SslStores) -> Result<MeshTls, TlsError> {
+        if stores.trust_store_location.is_none() {
+            return Err(TlsError::Setup(
+                "sslQuorum=true needs ssl.quorum.trustStore.location (the CA certificates peers are checked against)".into(),
+            ));
+        }
+        // Peers always authenticate each other, whatever ssl.quorum.clientAuth says.
+        let server_stores = SslStores {
+            client_auth: ClientAuth::Need,
+            ..stores.clone()
+        };
+        Ok(MeshTls {
+            server: server_config(&server_stores, "ssl.quorum")?,
+            client: quorum_client_config(stores)?,
+        })
+    }
+
+    /// The TLS handshake on a mesh connection, bounded in time: as the server when the peer
+    /// called us, as the client (checking the certificate names `addr`'s address unless
+    /// `hostnameVerification=false`) when we called it.
+    pub async fn wrap(
+        &self,
+        stream: glommio::net::TcpStream,
+        dialled: Option<std::net::SocketAddr>,
+    ) -> Result<PeerStream, String> {
+        let peer = stream.peer_addr().ok();
+        let handshake = async {
+            match dialled {
+                Some(addr) => {
+                    let name = ServerName::IpAddress(addr.ip().into());
+                    futures_rustls::TlsConnector::from(self.client.clone())
+                        .connect(name, stream)
+                        .await
+                        .map(|s| PeerStream::Tls(Box::new(s.into())))
+                }
+                None => futures_rustls::TlsAcceptor::from(self.server.clone())
+                    .accept(stream)
+                    .await
+                    .map(|s| PeerStream::Tls(Box::new(s.into()))),
+            }
+        };
+        let deadline = async {
+            glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no handshake in time",
+            ))
+        };
+        futures_lite::future::or(handshake, deadline)
+            .await
+            .map_err(|e| {
+                let from = peer.map(|a| a.to_string()).unwrap_or_default();
+                tracing::warn!(%from, error = %e, "quorum peer refused: TLS handshake failed");
+                format!("TLS handshake failed: {e}")
+            })
+    }
+}
+
+/// A quorum connection: plain TCP, or TLS with `sslQuorum=true`.
+pub enum PeerStream {
+    Plain(glommio::net::TcpStream),
+    Tls(Box<futures_rustls::TlsStream<glommio::net::TcpStream>>),
+}
+
+impl futures_lite::AsyncRead for PeerStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            PeerStream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            PeerStream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl futures_lite::AsyncWrite for PeerStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            PeerStream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            PeerStream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            PeerStream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            PeerStream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            PeerStream::Plain(s) => std::pin::Pin::new(s).poll_close(cx),
+            PeerStream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_close(cx),
+        }
+    }
+}
+
 // --- A minimal DER walk to the subject name ---------------------------------------------
 
 /// One DER element: (tag, content, rest after it).

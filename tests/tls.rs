@@ -472,3 +472,75 @@ fn bad_store_files_stop_the_server_with_one_line_naming_the_file() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+// --- sslQuorum: the mesh over mutual TLS ------------------------------------------------
+
+use common::cluster::TestCluster;
+
+const CLUSTER_SETTLE_S: u64 = 40;
+
+/// zoo.cfg lines for a quorum member presenting `key_store` and trusting `ca.pem`.
+fn quorum_lines(pki: &Pki, key_store: &str) -> String {
+    format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.keyStore.type=PEM\n\
+         ssl.quorum.trustStore.location={}\nssl.quorum.trustStore.type=PEM\n",
+        pki.path(key_store),
+        pki.path("ca.pem")
+    )
+}
+
+fn append_config(cluster: &TestCluster, n: usize, lines: &str) {
+    let path = cluster.config_path(n);
+    let mut text = std::fs::read_to_string(&path).expect("read zooN.cfg");
+    text.push_str(lines);
+    std::fs::write(&path, text).expect("write zooN.cfg");
+}
+
+#[test]
+fn a_tls_quorum_forms_and_refuses_a_peer_from_another_ca() {
+    if common::cluster::Flavor::from_env() != common::cluster::Flavor::Corral {
+        return; // ZooKeeper's quorum TLS runs on its own ports: not this test's subject.
+    }
+    let Some(pki) = Pki::create("quorum") else {
+        return;
+    };
+    let mut cluster = TestCluster::configure(4, 0);
+    for n in 1..=3 {
+        append_config(&cluster, n, &quorum_lines(&pki, "server.pem"));
+    }
+    // Server 4 trusts the cluster's CA but shows a certificate from another one.
+    append_config(&cluster, 4, &quorum_lines(&pki, "intruder.pem"));
+    for n in 1..=3 {
+        cluster.start_node(n);
+    }
+    let deadline = Instant::now() + Duration::from_secs(CLUSTER_SETTLE_S);
+    let modes = cluster.wait_modes(deadline);
+    let leaders = modes.values().filter(|m| *m == "leader").count();
+    let followers = modes.values().filter(|m| *m == "follower").count();
+    assert_eq!((leaders, followers), (1, 2), "{modes:?}");
+
+    // Server 4 dials every lower id; each refuses it with a log line.
+    cluster.start_node(4);
+    let until = Instant::now() + Duration::from_secs(20);
+    let refused = |cluster: &TestCluster| {
+        (1..=3).all(|n| {
+            cluster
+                .log(n)
+                .contains("quorum peer refused: TLS handshake failed")
+        })
+    };
+    while !refused(&cluster) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(refused(&cluster), "{}", cluster.log_tails());
+    assert!(cluster.is_running(4), "the refused server keeps running");
+    assert_eq!(cluster.mode(4), None, "a refused server never joins");
+    // The three others still serve.
+    let modes: Vec<Option<String>> = (1..=3).map(|n| cluster.mode(n)).collect();
+    assert!(
+        modes
+            .iter()
+            .all(|m| matches!(m.as_deref(), Some("leader" | "follower"))),
+        "{modes:?}"
+    );
+}

@@ -18,6 +18,7 @@ use crate::jute::JStr;
 use crate::quorum::wire::{self, Decoder, Hello, Message, PROTOCOL_VERSION};
 use crate::quorum::ServerId;
 use crate::runtime::Notify;
+use crate::tls::PeerStream;
 use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
@@ -54,6 +55,9 @@ pub struct MeshConfig {
     /// `reconfigEnabled`: accept a server that is not (yet, or any more) a member, so it
     /// can learn who leads; the roles decide what it may do.
     pub accept_strangers: bool,
+    /// `sslQuorum=true`: mutual TLS on every connection; a peer whose certificate does not
+    /// verify is refused (one log line) before any hello.
+    pub tls: Option<crate::tls::MeshTls>,
 }
 
 /// One live connection's send side.
@@ -289,7 +293,7 @@ impl PeerMesh {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
                     backoff = DIAL_BACKOFF_MIN;
-                    if let Err(reason) = self.clone().serve(stream, Some(id)).await {
+                    if let Err(reason) = self.clone().serve(stream, Some((id, addr))).await {
                         tracing::info!(peer = id, %reason, "quorum connection closed");
                     }
                 }
@@ -300,20 +304,32 @@ impl PeerMesh {
         }
     }
 
-    /// Runs one connection to its end. `dialled` is the peer we called (None: it called us).
+    /// Runs one connection to its end. `dialled` is the peer we called and where (None: it
+    /// called us).
     ///
     /// The caller speaks first; the one called answers with its own hello only after the
-    /// caller's checked out, so a stranger learns nothing about the cluster.
+    /// caller's checked out, so a stranger learns nothing about the cluster. With TLS, the
+    /// TLS handshake (certificates checked both ways) comes before the hellos.
     async fn serve(
         self: Rc<Self>,
-        mut stream: TcpStream,
-        dialled: Option<ServerId>,
+        stream: TcpStream,
+        dialled: Option<(ServerId, SocketAddr)>,
     ) -> Result<(), String> {
         let _ = stream.set_nodelay(true);
         self.state.borrow_mut().handshakes += 1;
-        let hello = self.handshake(&mut stream, dialled).await;
+        let hello = async {
+            let mut stream = match &self.cfg.tls {
+                Some(tls) => tls.wrap(stream, dialled.map(|(_, addr)| addr)).await?,
+                None => PeerStream::Plain(stream),
+            };
+            let peer = self
+                .handshake(&mut stream, dialled.map(|(id, _)| id))
+                .await?;
+            Ok::<_, String>((stream, peer))
+        }
+        .await;
         self.state.borrow_mut().handshakes -= 1;
-        let peer = hello?;
+        let (stream, peer) = hello?;
         let wake = Rc::new(Notify::default());
         let generation = {
             let mut state = self.state.borrow_mut();
@@ -368,7 +384,7 @@ impl PeerMesh {
     /// Exchanges hellos; the peer's id once it is accepted.
     async fn handshake(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut PeerStream,
         dialled: Option<ServerId>,
     ) -> Result<ServerId, String> {
         let mut ours = BytesMut::new();
@@ -417,7 +433,7 @@ impl PeerMesh {
         peer: ServerId,
         generation: u64,
         wake: &Rc<Notify>,
-        writer: &mut futures_lite::io::WriteHalf<TcpStream>,
+        writer: &mut futures_lite::io::WriteHalf<PeerStream>,
     ) -> Result<(), String> {
         loop {
             let pending = {
@@ -443,7 +459,7 @@ impl PeerMesh {
         &self,
         peer: ServerId,
         generation: u64,
-        reader: &mut futures_lite::io::ReadHalf<TcpStream>,
+        reader: &mut futures_lite::io::ReadHalf<PeerStream>,
         decoder: &mut Decoder,
     ) -> Result<(), String> {
         let mut buf = vec![0u8; 64 << 10];
@@ -479,7 +495,7 @@ impl PeerMesh {
 /// Reads exactly one frame (header, then the length it announces, at most
 /// [`HELLO_PAYLOAD_BYTES_MAX`]) and decodes it: nothing after it is consumed, so the
 /// connection's own decoder starts at the next frame.
-async fn read_hello_frame(stream: &mut TcpStream) -> Result<Message, String> {
+async fn read_hello_frame(stream: &mut PeerStream) -> Result<Message, String> {
     let mut frame = vec![0u8; wire::HEADER_BYTES];
     stream
         .read_exact(&mut frame)
@@ -555,6 +571,7 @@ mod tests {
                     peers: peers.clone(),
                     payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
                     accept_strangers: false,
+                    tls: None,
                 };
                 let mesh = PeerMesh::start(cfg).expect("bind");
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -631,6 +648,7 @@ mod tests {
                             peers,
                             payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
                             accept_strangers: false,
+                            tls: None,
                         })
                         .expect("bind");
                         let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -295,6 +295,18 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
     let payload_bytes_max = (config.jute_max_buffer_bytes as u64 + 64 * 1024)
         .min(u64::from(crate::quorum::wire::PAYLOAD_BYTES_LIMIT))
         as u32;
+    let tls = if config.ssl_quorum {
+        let tls =
+            crate::tls::MeshTls::from_stores(&config.ssl_quorum_stores).map_err(|source| {
+                SettingsError::Tls {
+                    file: file.to_string(),
+                    source,
+                }
+            })?;
+        Some(tls)
+    } else {
+        None
+    };
     Ok(QuorumSettings {
         my_id: me.id,
         mesh: MeshConfig {
@@ -304,6 +316,7 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
             peers,
             payload_bytes_max,
             accept_strangers: config.reconfig_enabled,
+            tls,
         },
         peer: PeerConfig {
             my_id: me.id,
