@@ -11,7 +11,8 @@
 #      tests/scripts/netns_partition.sh (four hosts in network namespaces; skips
 #      itself where namespaces cannot be made); tests/scripts/systemd_unit.sh (the
 #      systemd unit in scripts/); scripts/chaos.sh --ci (a cluster under injected
-#      faults, every client operation checked).
+#      faults, every client operation checked); tests/tls/run.sh (kazoo and the
+#      Java client over TLS) against ZooKeeper (skipped with --quick), then Corral.
 #   4. tests/compat/run.sh zookeeper: the compat suites against the real
 #      ZooKeeper, proving that they describe it (skipped with --quick).
 #   5. tests/compat/run.sh corral: the same suites against Corral.
@@ -37,7 +38,7 @@ QUICK=0
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
   esac
 done
@@ -174,6 +175,17 @@ run_script systemd_unit 1 env CORRAL_BIN="$ROOT/target/release/corral" \
 banner "scripts/chaos.sh --ci (a cluster under injected faults, histories checked)"
 run_script chaos 1 env CORRAL_BIN="$ROOT/target/release/corral" PYTHON="$PYTHON" \
   timeout 300 bash "$ROOT/scripts/chaos.sh" --ci
+
+# TLS with real clients: the same checks against ZooKeeper (proving them) and Corral.
+if [[ $QUICK -eq 0 ]]; then
+  banner "tests/tls/run.sh zookeeper (kazoo and the Java client over TLS)"
+  run_script tls_zookeeper 1 env PYTHON="$PYTHON" timeout 180 bash "$ROOT/tests/tls/run.sh" zookeeper
+else
+  banner "--quick: skipping tests/tls/run.sh zookeeper"
+fi
+banner "tests/tls/run.sh corral (kazoo and the Java client over TLS)"
+run_script tls_corral 1 env CORRAL_BIN="$ROOT/target/release/corral" PYTHON="$PYTHON" \
+  timeout 180 bash "$ROOT/tests/tls/run.sh" corral
 
 # ---------------------------------------------------------------- 4-5. compat
 run_compat() {
