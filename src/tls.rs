@@ -274,14 +274,21 @@ pub async fn serve_client(
             return;
         }
     };
-    let ids = tls
+    let dn = tls
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .and_then(x509_id)
-        .map(|dn| vec![crate::proto::Id::new("x509", &dn)])
-        .unwrap_or_default();
+        .and_then(x509_id);
+    let mut ids = Vec::new();
+    if let Some(dn) = dn {
+        ids.push(crate::proto::Id::new("x509", &dn));
+        // Then, as ZooKeeper 3.8 lists it in whoAmI, `super` with an empty id.
+        if ctx.settings.config.x509_super_user.as_deref() == Some(dn.as_str()) {
+            tracing::info!(%peer, subject = %dn, "TLS client authenticated as the super user");
+            ids.push(crate::proto::Id::new("super", ""));
+        }
+    }
     crate::shard::conn::serve_stream(ctx, tls, peer, ids).await;
 }
 

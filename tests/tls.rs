@@ -63,6 +63,7 @@ impl Pki {
             "DNS:client",
         );
         pki.leaf("intruder", "other-ca", "/CN=intruder", "DNS:intruder");
+        pki.leaf("admin", "ca", "/O=Corral/CN=admin", "DNS:admin");
         Some(pki)
     }
 
@@ -410,6 +411,40 @@ fn client_auth_want_serves_clients_without_a_certificate() {
     let mut known = tls_connect(&pki, addr, Some("client.pem"));
     open_session(&mut known).expect("a session with a certificate");
     assert_eq!(who_am_i(&mut known)[0].1, CLIENT_DN);
+}
+
+#[test]
+fn the_x509_super_user_reads_what_nobody_else_may() {
+    let Some(pki) = Pki::create("super") else {
+        return;
+    };
+    let port = free_port();
+    let lines = format!(
+        "{}X509AuthenticationProvider.superUser=CN=admin,O=Corral\n",
+        pki.server_lines(port, "need")
+    );
+    let _server = TestServer::start(&lines);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut client = tls_connect(&pki, addr, Some("client.pem"));
+    open_session(&mut client).expect("client session");
+    assert_eq!(create_x509_only(&mut client, "/client-only", CLIENT_DN), 0);
+    assert_eq!(
+        who_am_i(&mut client)[0].0,
+        "x509",
+        "the client is no super user"
+    );
+
+    let mut admin = tls_connect(&pki, addr, Some("admin.pem"));
+    open_session(&mut admin).expect("admin session");
+    let ids = who_am_i(&mut admin);
+    assert_eq!(
+        ids[..2],
+        [
+            ("x509".to_string(), "CN=admin,O=Corral".to_string()),
+            ("super".to_string(), String::new()),
+        ]
+    );
+    assert_eq!(get_data(&mut admin, "/client-only"), 0, "super reads it");
 }
 
 #[test]

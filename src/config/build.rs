@@ -514,6 +514,9 @@ fn apply_system(
             }
             c.super_digest = Some(s.value.clone());
         }
+        "X509AuthenticationProvider.superUser" => {
+            c.x509_super_user = Some(s.value.clone()).filter(|v| !v.is_empty())
+        }
         "leaderServes" => c.leader_serves = s.yes_no()?,
         "cnxTimeout" => c.cnx_timeout_ms = s.positive_u32()?,
         "largeRequestMaxBytes" => c.large_request_max_bytes = s.positive_u32()?,

@@ -117,7 +117,6 @@ const PEER_CONFIG_NOT_APPLICABLE_PREFIXES: &[&str] =
 /// have, and test-only switches.
 const SYSTEM_NOT_APPLICABLE: &[&str] = &[
     "DigestAuthenticationProvider.digestAlg",
-    "X509AuthenticationProvider.superUser",
     "admin.forceHttps",
     "admin.needClientAuth",
     "admin.portUnification",

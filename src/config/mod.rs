@@ -255,6 +255,10 @@ pub struct Config {
     pub enforce_quota: bool,
     /// `DigestAuthenticationProvider.superDigest`: `user:base64sha1` granting super.
     pub super_digest: Option<String>,
+    /// `X509AuthenticationProvider.superUser`: a TLS client certificate with this subject
+    /// (RFC 2253, as the `x509` id prints it) also gets the id `super:` (empty, as in
+    /// ZooKeeper 3.8.0), which every ACL lets through.
+    pub x509_super_user: Option<String>,
     /// `DigestAuthenticationProvider.enabled` (default true).
     pub digest_auth_enabled: bool,
     /// `digest.enabled`: data-tree digests (default true).
@@ -403,6 +407,7 @@ impl Config {
             skip_acl: false,
             enforce_quota: false,
             super_digest: None,
+            x509_super_user: None,
             digest_auth_enabled: true,
             digest_enabled: true,
             container_check_interval_ms: 60_000,

@@ -1135,3 +1135,34 @@ fn shipped_sample_parses() {
     assert_eq!(c.sync_limit_ticks, Some(5));
     assert!(c.unknown_keys.is_empty() && c.not_applicable.is_empty());
 }
+
+#[test]
+fn tls_keys() {
+    let c = ok("dataDir=d\nclientPort=1\nsecureClientPort=2\nssl.keyStore.location=k.pem\n\
+         zookeeper.ssl.trustStore.location=t.pem\nssl.clientAuth=WANT\nssl.keyStore.type=PEM\n\
+         sslQuorum=true\nssl.quorum.keyStore.location=q.pem\nssl.quorum.hostnameVerification=false\n\
+         X509AuthenticationProvider.superUser=CN=admin,O=Corral\n");
+    assert_eq!(
+        c.ssl_client.key_store_location,
+        Some(PathBuf::from("k.pem"))
+    );
+    assert_eq!(
+        c.ssl_client.trust_store_location,
+        Some(PathBuf::from("t.pem"))
+    );
+    assert_eq!(c.ssl_client.client_auth, crate::config::ClientAuth::Want);
+    assert!(c.ssl_quorum);
+    assert_eq!(
+        c.ssl_quorum_stores.key_store_location,
+        Some(PathBuf::from("q.pem"))
+    );
+    assert!(!c.ssl_quorum_stores.hostname_verification);
+    assert_eq!(
+        c.ssl_quorum_stores.client_auth,
+        crate::config::ClientAuth::Need
+    );
+    assert_eq!(c.x509_super_user.as_deref(), Some("CN=admin,O=Corral"));
+    assert!(c.not_applicable.is_empty() && c.unknown_keys.is_empty());
+    assert!(err("dataDir=d\nclientPort=1\nssl.keyStore.type=JKS\n").contains("PEM"));
+    assert!(err("dataDir=d\nclientPort=1\nssl.clientAuth=maybe\n").contains("none, want or need"));
+}

@@ -12,7 +12,9 @@
 #      an x509-only node, the plain port gets NoAuth, clients without a trusted
 #      certificate are refused;
 #   2. the Java client (ClientCnxnSocketNetty, zookeeper.client.secure=true):
-#      whoami lists the x509 id, get reads the node.
+#      whoami lists the x509 id, get reads the node, another CA's certificate is
+#      refused; X509AuthenticationProvider.superUser's certificate is also super
+#      and reads the node too.
 # Stops the server by its PID (also on failure or interrupt) and prints
 # "N passed, M failed"; exits non-zero if anything failed.
 set -u
@@ -48,7 +50,8 @@ leaf() { # name ca subject san
 ca ca "/O=Corral Test/CN=Test CA" && ca other-ca "/CN=Other CA" &&
   leaf server ca /CN=server "IP:127.0.0.1,DNS:localhost" &&
   leaf client ca "/C=US/O=Corral/OU=ops/CN=client one" DNS:client &&
-  leaf intruder other-ca /CN=intruder DNS:intruder || { echo "openssl failed"; exit 1; }
+  leaf intruder other-ca /CN=intruder DNS:intruder &&
+  leaf admin ca /O=Corral/CN=admin DNS:admin || { echo "openssl failed"; exit 1; }
 client_dn="CN=client one,OU=ops,O=Corral,C=US"
 
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -67,6 +70,7 @@ ssl.keyStore.type=PEM
 ssl.trustStore.location=$work/ca.pem
 ssl.trustStore.type=PEM
 ssl.clientAuth=need
+X509AuthenticationProvider.superUser=CN=admin,O=Corral
 CFG
 
 j=/usr/share/java
@@ -126,6 +130,16 @@ out=$(zkmain client.pem get /tls-kazoo)
 if grep -qx hi <<<"$out"; then ok java_reads_x509_node; else fail "java_reads_x509_node: $out"; fi
 out=$(zkmain intruder.pem get /tls-kazoo)
 if grep -qx hi <<<"$out"; then fail "java_foreign_ca_refused: $out"; else ok java_foreign_ca_refused; fi
+
+out=$(zkmain admin.pem whoami)
+# ZooKeeper 3.8.0 lists x509, then super with an empty id, then ip.
+if [[ $(grep -E '^(x509|super|ip):' <<<"$out") == $'x509: CN=admin,O=Corral\nsuper: \nip: 127.0.0.1' ]]; then
+  ok java_x509_super_user
+else
+  fail "java_x509_super_user: $out"
+fi
+out=$(zkmain admin.pem get /tls-kazoo)
+if grep -qx hi <<<"$out"; then ok java_super_reads_x509_node; else fail "java_super_reads_x509_node: $out"; fi
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 && $passed -gt 0 ]]
