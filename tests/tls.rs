@@ -447,6 +447,55 @@ fn the_x509_super_user_reads_what_nobody_else_may() {
     assert_eq!(get_data(&mut admin, "/client-only"), 0, "super reads it");
 }
 
+/// Kills the child (by its handle) when dropped.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_server_with_only_a_secure_client_port_serves_over_tls() {
+    let Some(pki) = Pki::create("only") else {
+        return;
+    };
+    let port = free_port();
+    let cfg = pki.dir.join("only.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nadmin.enableServer=false\n4lw.commands.whitelist=*\n{}",
+            pki.dir.join("data").display(),
+            pki.server_lines(port, "need")
+        ),
+    )
+    .expect("cfg");
+    let child = Command::new(env!("CARGO_BIN_EXE_corral"))
+        .arg("server")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut child = Reap(child);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(matches!(child.0.try_wait(), Ok(None)), "the server exited");
+        if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no secure port within 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut tls = tls_connect(&pki, addr, Some("client.pem"));
+    open_session(&mut tls).expect("a session on the only port");
+    assert_eq!(who_am_i(&mut tls)[0].1, CLIENT_DN);
+}
+
 #[test]
 fn bad_store_files_stop_the_server_with_one_line_naming_the_file() {
     let Some(pki) = Pki::create("bad") else {

@@ -23,6 +23,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+/// How long closing a connection may wait to flush (a TLS close_notify).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Bytes read per syscall at most; a frame larger than this grows the buffer once.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// The first read window of a connection. Idle connections keep it (10 000 connections
@@ -128,7 +131,14 @@ pub async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
     if let Err(reason) = result {
         tracing::info!(%peer, session = format_args!("0x{sid:x}"), reason, "closing client connection");
     }
-    let _ = stream.close().await;
+    // A TLS close writes close_notify: never wait long on a peer that is not reading.
+    future::or(
+        async {
+            let _ = stream.close().await;
+        },
+        glommio::timer::sleep(CLOSE_WAIT),
+    )
+    .await;
     ctx.shared.clients.release(peer.ip());
     let mut st = ctx.state.borrow_mut();
     st.conns.remove(&conn.id);
