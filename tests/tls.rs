@@ -365,7 +365,9 @@ fn clients_without_a_trusted_certificate_are_refused_with_a_log_line() {
         return;
     };
     let port = free_port();
-    let server = TestServer::start(&pki.server_lines(port, "need"));
+    // One connection per address: refused handshakes must give their place back.
+    let lines = format!("{}maxClientCnxns=1\n", pki.server_lines(port, "need"));
+    let server = TestServer::start(&lines);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let needle = "TLS handshake with a client failed";
 
@@ -389,9 +391,16 @@ fn clients_without_a_trusted_certificate_are_refused_with_a_log_line() {
     let log = wait_for_log(&server, needle, 3);
     assert_eq!(log.matches(needle).count(), 3, "{log}");
     assert!(!log.contains("panicked"), "{log}");
-    // Still serving.
+    // Still serving; maxClientCnxns counts TLS connections.
     let mut ok = tls_connect(&pki, addr, Some("client.pem"));
     open_session(&mut ok).expect("a trusted client after the refusals");
+    let mut second = tls_connect(&pki, addr, Some("client.pem"));
+    assert!(open_session(&mut second).is_err(), "over maxClientCnxns");
+    let log = wait_for_log(&server, "Too many connections from /127.0.0.1", 1);
+    assert!(
+        log.contains("Too many connections from /127.0.0.1 - max is 1"),
+        "{log}"
+    );
 }
 
 #[test]
