@@ -554,6 +554,7 @@ mod tests {
         addrs: Vec<(ServerId, SocketAddr)>,
         want: usize,
         done: Arc<AtomicUsize>,
+        parties: usize,
     ) -> std::thread::JoinHandle<Vec<(ServerId, Message)>> {
         let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
         let peers: Vec<_> = addrs.into_iter().filter(|(p, _)| *p != id).collect();
@@ -597,10 +598,10 @@ mod tests {
                         MeshEvent::Down { .. } | MeshEvent::Up { .. } => None,
                     }));
                 }
-                // Keep answering until every node has heard enough (or the deadline).
+                // Keep answering (and listening) until every party is done: each node once
+                // it heard enough, plus whatever else the test counts in (or the deadline).
                 done.fetch_add(1, Ordering::SeqCst);
-                let everyone = peers.len() + 1;
-                while done.load(Ordering::SeqCst) < everyone && std::time::Instant::now() < deadline
+                while done.load(Ordering::SeqCst) < parties && std::time::Instant::now() < deadline
                 {
                     round += 1;
                     for (p, _) in &peers {
@@ -709,8 +710,10 @@ mod tests {
             .collect();
         let a3 = addrs[2].1;
         let done = Arc::new(AtomicUsize::new(0));
+        // Four parties: the three nodes and this thread's garbage check, so that server 3
+        // is still listening when the stranger connects.
         let handles: Vec<_> = (1..=3)
-            .map(|id| node(id, addrs.clone(), 2, done.clone()))
+            .map(|id| node(id, addrs.clone(), 2, done.clone(), 4))
             .collect();
         // A stranger speaking garbage to server 3 is dropped; server 3 keeps working.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -733,6 +736,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        done.fetch_add(1, Ordering::SeqCst);
         assert!(closed, "the garbage connection was closed");
         for (i, h) in handles.into_iter().enumerate() {
             let id = i as u64 + 1;
