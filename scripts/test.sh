@@ -10,6 +10,7 @@
 #      tests/scripts/zkserver_test.sh (zkServer.sh and the 3 + 1 walkthrough) and
 #      tests/scripts/netns_partition.sh (four hosts in network namespaces; skips
 #      itself where namespaces cannot be made).
+#      scripts/fuzz.sh --ci: every cargo-fuzz target (fuzz/) for 15 s.
 #   4. tests/compat/run.sh zookeeper: the compat suites against the real
 #      ZooKeeper, proving that they describe it (skipped with --quick).
 #   5. tests/compat/run.sh corral: the same suites against Corral.
@@ -156,6 +157,11 @@ run_script zkserver_test 1 env ZKSERVER_TEST_REAL=1 CORRAL_BIN="$ROOT/target/rel
 banner "tests/scripts/netns_partition.sh (4 hosts in network namespaces)"
 run_script netns_partition 0 env CORRAL_BIN="$ROOT/target/release/corral" \
   timeout 180 bash "$ROOT/tests/scripts/netns_partition.sh"
+
+# Every fuzz target for a few seconds on the stable toolchain (cargo-fuzz installed once
+# into target/fuzz-tools); one pass or failure per target.
+banner "scripts/fuzz.sh --ci (cargo-fuzz: every decoder, a short run)"
+run_script fuzz 1 timeout 900 "$ROOT/scripts/fuzz.sh" --ci
 
 # ---------------------------------------------------------------- 4-5. compat
 run_compat() {

@@ -5,7 +5,8 @@
 #   fuzz/tools/capture.sh            # needs root (tcpdump on lo), tcpdump, a Corral binary
 #
 #   client_frames   the bytes kazoo, the Java zkCli, the C cli_mt and `corral cli` send to a
-#                   standalone Corral (captured with tcpdump, one file per connection)
+#                   standalone Corral (captured with tcpdump, one file per connection), and
+#                   one hand-made connection per op code none of them sent (client_seeds.py)
 #   quorum_wire     the bytes 3 + 1 Corral servers send each other (election and ZAB
 #                   ports, both directions), while kazoo writes and the leader is restarted
 #   log_recovery    the log segments of those runs (trailing preallocated zeros cut), and
@@ -59,7 +60,8 @@ if [[ -x ${zk[0]} ]]; then
   for cmd in "create /java j" "create -s -e /java/e x" "create -c /java/c" "create -t 5000 /java/t" "set /java v2" "get -s /java" \
              "ls -R /" "setAcl /java digest:u:cGFzcw==:cdrwa,world:anyone:r" "getAcl /java" \
              "addauth digest u:pass" "setquota -n 10 /java" "listquota /java" "stat -w /java" \
-             "addWatch -m PERSISTENT /java" "deleteall /java" "config" "whoami"; do
+             "addWatch -m PERSISTENT /java" "getEphemerals /" "getAllChildrenNumber /" \
+             "removewatches /java" "deleteall /java" "config" "whoami"; do
     # shellcheck disable=SC2086
     timeout 30 "${zk[@]}" $cmd >/dev/null 2>&1 || true
   done
@@ -77,6 +79,7 @@ sleep 1
 kill "$dump"; wait "$dump" 2>/dev/null || true
 "$PYTHON" "$TOOLS/pcap_streams.py" "$WORK/client.pcap" "$CORPUS/client_frames" --ports "$PORT" \
   --direction to --prefix real --max-bytes 8192
+"$PYTHON" "$TOOLS/client_seeds.py" "$CORPUS/client_frames"
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 cp "$WORK/sa/zoo.cfg" "$CORPUS/zoo_cfg/real-standalone.cfg"
 
