@@ -132,17 +132,16 @@ pub mod client {
                 },
             );
             match req {
-                Request::Auth(a) => {
-                    // As the shard does: digest adds an id, anything else fails the auth.
-                    if &*a.scheme == "digest" {
-                        if let Ok(text) = std::str::from_utf8(&a.auth) {
-                            let id = Id::new("digest", &corral::proto::acl::digest_id(text));
-                            if !self.auth_ids.contains(&id) {
-                                self.auth_ids.push(id);
-                            }
+                // As the shard does: digest adds an id, anything else fails the auth.
+                Request::Auth(a) if &*a.scheme == "digest" => {
+                    if let Ok(text) = std::str::from_utf8(&a.auth) {
+                        let id = Id::new("digest", &corral::proto::acl::digest_id(text));
+                        if !self.auth_ids.contains(&id) {
+                            self.auth_ids.push(id);
                         }
                     }
                 }
+                Request::Auth(_) => {}
                 Request::Sync(path) => self.seq.handle(
                     self.now_ms,
                     Input::Sync {
@@ -404,10 +403,13 @@ pub mod config {
     }
 }
 
-/// A scratch directory for this fuzzing process (removed by the caller's OS temp cleanup;
-/// the files in it are a few KiB and rewritten on every run).
+/// A scratch directory for this fuzzing process, under `fuzz/target/scratch` (ignored by
+/// git, a few KiB: the files in it are rewritten by every run of the target).
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("corral-fuzz-{name}-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("scratch")
+        .join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(dir.join("data"));
     dir
 }
