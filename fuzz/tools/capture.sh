@@ -81,7 +81,8 @@ kill "$dump"; wait "$dump" 2>/dev/null || true
   --direction to --prefix real --max-bytes 8192
 "$PYTHON" "$TOOLS/client_seeds.py" "$CORPUS/client_frames"
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
-cp "$WORK/sa/zoo.cfg" "$CORPUS/zoo_cfg/real-standalone.cfg"
+# The configs without this run's temporary paths (dataDir relative, as the target writes it).
+sed "s|$WORK/sa/data|data|" "$WORK/sa/zoo.cfg" >"$CORPUS/zoo_cfg/real-standalone.cfg"
 
 # ------------------------------------------------------------ 3 + 1 cluster: quorum traffic
 ports=()
@@ -131,8 +132,8 @@ kill "$dump"; wait "$dump" 2>/dev/null || true
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 pids=()
-cp "$WORK/c1/zoo.cfg" "$CORPUS/zoo_cfg/real-cluster-participant.cfg"
-cp "$WORK/c4/zoo.cfg" "$CORPUS/zoo_cfg/real-cluster-observer.cfg"
+sed "s|$WORK/c1/data|data|" "$WORK/c1/zoo.cfg" >"$CORPUS/zoo_cfg/real-cluster-participant.cfg"
+sed "s|$WORK/c4/data|data|" "$WORK/c4/zoo.cfg" >"$CORPUS/zoo_cfg/real-cluster-observer.cfg"
 
 # ------------------------------------------------------------ storage files
 "$PYTHON" "$TOOLS/storage_seeds.py" "$CORPUS" "$WORK/sa/data/version-2" "$WORK/c1/data/version-2" \
