@@ -134,6 +134,10 @@ for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 pids=()
 sed "s|$WORK/c1/data|data|" "$WORK/c1/zoo.cfg" >"$CORPUS/zoo_cfg/real-cluster-participant.cfg"
 sed "s|$WORK/c4/data|data|" "$WORK/c4/zoo.cfg" >"$CORPUS/zoo_cfg/real-cluster-observer.cfg"
+# The same with a profile, a dynamic file and a myid (the parts after NUL bytes).
+{ cat "$CORPUS/zoo_cfg/real-cluster-participant.cfg"; printf 'corral.profile=profile.cfg\n\0corral.commit.maxBatch=64\n\0'
+  grep '^server\.' "$CORPUS/zoo_cfg/real-cluster-participant.cfg"; printf '\0001\n'; } \
+  >"$CORPUS/zoo_cfg/real-cluster-with-profile-dynamic-myid"
 
 # ------------------------------------------------------------ storage files
 "$PYTHON" "$TOOLS/storage_seeds.py" "$CORPUS" "$WORK/sa/data/version-2" "$WORK/c1/data/version-2" \
