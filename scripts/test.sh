@@ -13,6 +13,7 @@
 #      systemd unit in scripts/); scripts/chaos.sh --ci (a cluster under injected
 #      faults, every client operation checked); tests/tls/run.sh (kazoo and the
 #      Java client over TLS) against ZooKeeper (skipped with --quick), then Corral.
+#      scripts/fuzz.sh --ci: every cargo-fuzz target (fuzz/) for 15 s.
 #   4. tests/compat/run.sh zookeeper: the compat suites against the real
 #      ZooKeeper, proving that they describe it (skipped with --quick).
 #   5. tests/compat/run.sh corral: the same suites against Corral.
@@ -38,7 +39,7 @@ QUICK=0
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
   esac
 done
@@ -186,6 +187,11 @@ fi
 banner "tests/tls/run.sh corral (kazoo and the Java client over TLS)"
 run_script tls_corral 1 env CORRAL_BIN="$ROOT/target/release/corral" PYTHON="$PYTHON" \
   timeout 180 bash "$ROOT/tests/tls/run.sh" corral
+
+# Every fuzz target for a few seconds on the stable toolchain (cargo-fuzz installed once
+# into target/fuzz-tools); one pass or failure per target.
+banner "scripts/fuzz.sh --ci (cargo-fuzz: every decoder, a short run)"
+run_script fuzz 1 timeout 900 "$ROOT/scripts/fuzz.sh" --ci
 
 # ---------------------------------------------------------------- 4-5. compat
 run_compat() {

@@ -217,6 +217,31 @@ pub fn is_cli_command(name: &str) -> bool {
     )
 }
 
+/// The option set the command `name` parses its words with (None for the commands the
+/// main loop handles, which take no options). Used by the fuzz entry point.
+pub fn options_for(name: &str) -> Option<Options> {
+    let opts: &'static [OptSpec] = match name {
+        "ls" => LS_OPTS,
+        "get" => GET_OPTS,
+        "create" => CREATE_OPTS,
+        "set" => SET_OPTS,
+        "delete" => DELETE_OPTS,
+        "deleteall" => DELETEALL_OPTS,
+        "stat" => STAT_OPTS,
+        "getAcl" => GETACL_OPTS,
+        "setAcl" => SETACL_OPTS,
+        "reconfig" => RECONFIG_OPTS,
+        "config" => CONFIG_OPTS,
+        "removewatches" => REMOVE_WATCHES_OPTS,
+        "addWatch" => ADD_WATCH_OPTS,
+        "setquota" => return Some(quota::SETQUOTA),
+        "delquota" => return Some(quota::DELQUOTA),
+        name if is_cli_command(name) => return Some(NO_OPTIONS),
+        _ => return None,
+    };
+    Some(options(opts))
+}
+
 /// Runs one CLI command; `args[0]` is its name.
 pub fn run(session: &Session, args: Vec<String>) -> Result<(), Failure> {
     match args[0].as_str() {

@@ -605,6 +605,53 @@ fn java_integer_decode(text: &str) -> Option<i32> {
     i32::try_from(value).ok()
 }
 
+/// The parsers `corral cli` runs on a line before anything reaches a server, in one call,
+/// for the fuzz target `zkcli_command` (fuzz/). Not an API: it only promises not to panic.
+#[doc(hidden)]
+pub mod fuzz_api {
+    /// Splits `line` as zkCli does, reads the invocation options from the words, parses
+    /// the command's options, and runs the argument parsers the commands use (paths,
+    /// ACLs, integers, quota texts, membership files) on every argument and value.
+    pub fn parse_line(line: &str) {
+        // The whole input as the text of a file the CLI reads (`reconfig -file`,
+        // `-client-configuration`) or of a quota node.
+        let _ = super::config::members_from_file_text(line);
+        let _ = super::config::client_config_str(line);
+        let _ = super::quota::StatsTrack::parse(line).map(|t| t.to_string());
+        let words = super::tokenize(line);
+        let main = super::parse_main_options(&words);
+        let _ = super::java_integer_decode(&main.timeout);
+        let Some(command) = main.command else {
+            return;
+        };
+        let Some(options) = super::commands::options_for(&command[0]) else {
+            let _ = super::commands::usage_str(&command[0]);
+            return;
+        };
+        let values: Vec<String> = match options.parse(&command) {
+            Ok(cl) => {
+                let names = options.opts.iter().map(|o| o.name);
+                let mut v: Vec<String> = names
+                    .filter_map(|n| cl.value(n).map(str::to_string))
+                    .collect();
+                v.extend(cl.args.iter().skip(1).cloned());
+                v
+            }
+            Err(e) => {
+                let _ = e.to_string();
+                command[1..].to_vec()
+            }
+        };
+        for v in &values {
+            let _ = crate::client::path::validate_path(v);
+            let _ = super::acl::parse_acl(v);
+            let _ = super::java_integer_decode(v);
+            let _ = i64::from_str_radix(v, 16);
+            let _ = super::quota::StatsTrack::parse(v).map(|t| t.to_string());
+        }
+    }
+}
+
 /// Runs zkCli with `args` (the words after `corral cli`); returns the exit code.
 pub fn run(args: &[String]) -> i32 {
     let options = parse_main_options(args);

@@ -1,0 +1,5 @@
+#![no_main]
+//! See `corral_fuzz::quorum` (fuzz/src/lib.rs) for what this target feeds where.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| corral_fuzz::quorum::run(data));
