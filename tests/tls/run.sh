@@ -47,11 +47,13 @@ leaf() { # name ca subject san
     -out "$1.crt" -days 2 -extfile "$1.ext" 2>/dev/null
   cat "$1.key" "$1.crt" > "$1.pem"
 }
-ca ca "/O=Corral Test/CN=Test CA" && ca other-ca "/CN=Other CA" &&
+if ! { ca ca "/O=Corral Test/CN=Test CA" && ca other-ca "/CN=Other CA" &&
   leaf server ca /CN=server "IP:127.0.0.1,DNS:localhost" &&
   leaf client ca "/C=US/O=Corral/OU=ops/CN=client one" DNS:client &&
   leaf intruder other-ca /CN=intruder DNS:intruder &&
-  leaf admin ca /O=Corral/CN=admin DNS:admin || { echo "openssl failed"; exit 1; }
+  leaf admin ca /O=Corral/CN=admin DNS:admin; }; then
+  echo "openssl failed"; exit 1
+fi
 client_dn="CN=client one,OU=ops,O=Corral,C=US"
 
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
