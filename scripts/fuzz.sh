@@ -10,7 +10,7 @@
 # Runs on the stable toolchain: no sanitizer (`--sanitizer none`; ASan needs nightly, and
 # Corral's only unsafe code is checked by its tests), debug assertions on, so arithmetic
 # overflow panics like any other bug. cargo-fuzz is installed once into
-# $CORRAL_FUZZ_TOOLS (default target/fuzz-tools) from crates.io.
+# $CORRAL_FUZZ_TOOLS (default target/fuzz-tools) from the crate registry.
 #
 # Each target starts from the committed seeds (fuzz/corpus/<target>, read only) and
 # keeps what it finds in $CORRAL_FUZZ_WORK/<target> (default fuzz/target/corpus), so a

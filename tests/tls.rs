@@ -637,3 +637,94 @@ fn a_tls_quorum_forms_and_refuses_a_peer_from_another_ca() {
         "{modes:?}"
     );
 }
+
+/// The Rust `zookeeper-client` crate (its `tls` feature) over the secure port: a session
+/// holding the client certificate's x509 id, a node only that id may touch, a data watch,
+/// a multi; a certificate from another CA gets no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_crate_over_tls() {
+    use zookeeper_client as zk;
+    let Some(pki) = Pki::create("rust-crate") else {
+        return;
+    };
+    // The crate's rustls brings aws-lc-rs and Corral's brings ring: with two providers
+    // built in, rustls wants the process default named (the server picks its own).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = free_port();
+    let _server = TestServer::start(&pki.server_lines(port, "need"));
+    let read = |file: &str| std::fs::read_to_string(pki.dir.join(file)).expect("pki file");
+    let options = |who: &str| {
+        zk::TlsOptions::default()
+            .with_pem_ca(&read("ca.pem"))
+            .expect("CA certificate")
+            .with_pem_identity(&read(&format!("{who}.crt")), &read(&format!("{who}.key")))
+            .expect("client identity")
+    };
+    let step = Duration::from_secs(20);
+    let hosts = format!("127.0.0.1:{port}");
+
+    let client = tokio::time::timeout(
+        step,
+        zk::Client::connector()
+            .with_tls(options("client"))
+            .secure_connect(&hosts),
+    )
+    .await
+    .expect("a session within 20 s")
+    .expect("a TLS session");
+    let users = client.list_auth_users().await.expect("whoAmI");
+    assert!(
+        users
+            .iter()
+            .any(|u| u.scheme() == "x509" && u.user() == CLIENT_DN),
+        "the session holds the certificate's x509 id: {users:?}"
+    );
+    let acl = [zk::Acl::new(
+        zk::Permission::ALL,
+        zk::AuthId::new("x509", CLIENT_DN),
+    )];
+    let only_this_client = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
+    client
+        .create("/rust-tls", b"v1", &only_this_client)
+        .await
+        .expect("create under an x509 ACL");
+    let (data, _, watch) = client
+        .get_and_watch_data("/rust-tls")
+        .await
+        .expect("getData with a watch");
+    assert_eq!(data, b"v1");
+    client
+        .set_data("/rust-tls", b"v2", None)
+        .await
+        .expect("setData");
+    let event = tokio::time::timeout(step, watch.changed())
+        .await
+        .expect("the data watch fires within 20 s");
+    assert_eq!(event.event_type, zk::EventType::NodeDataChanged);
+    let mut multi = client.new_multi_writer();
+    multi
+        .add_create("/rust-tls/a", b"", &only_this_client)
+        .expect("multi create");
+    multi
+        .add_set_data("/rust-tls", b"v3", Some(1))
+        .expect("multi setData");
+    assert_eq!(multi.commit().await.expect("the multi commits").len(), 2);
+    assert_eq!(
+        client.get_data("/rust-tls").await.expect("getData").0,
+        b"v3"
+    );
+
+    // Another CA's certificate: the handshake fails, no session.
+    let intruder = tokio::time::timeout(
+        step,
+        zk::Client::connector()
+            .with_tls(options("intruder"))
+            .with_fail_eagerly()
+            .secure_connect(&hosts),
+    )
+    .await;
+    assert!(
+        !matches!(intruder, Ok(Ok(_))),
+        "a certificate from another CA got a session"
+    );
+}

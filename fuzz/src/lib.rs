@@ -422,9 +422,7 @@ pub mod storage {
     use bytes::Bytes;
     use corral::storage::fs::Fs;
     use corral::storage::sim::SimDisk;
-    use corral::storage::snapshot::{
-        ArchivedSnapshotBody, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC,
-    };
+    use corral::storage::snapshot::{encode_header, ArchivedSnapshotBody, SNAPSHOT_HEADER_BYTES};
     use corral::storage::txn_log::{
         self, FRAME_HEADER_BYTES, RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC,
     };
@@ -551,16 +549,7 @@ pub mod storage {
         let zxid = rkyv::access::<ArchivedSnapshotBody, rkyv::rancor::Error>(&aligned)
             .map(|a| a.zxid.to_native())
             .unwrap_or_else(|_| i64::from_le_bytes(file[16..24].try_into().unwrap_or([0; 8])));
-        let mut h = [0u8; SNAPSHOT_HEADER_BYTES];
-        h[0..8].copy_from_slice(&SNAPSHOT_MAGIC);
-        h[8..12].copy_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
-        h[12..16].copy_from_slice(&(SNAPSHOT_HEADER_BYTES as u32).to_le_bytes());
-        h[16..24].copy_from_slice(&zxid.to_le_bytes());
-        h[24..32].copy_from_slice(&(body.len() as u64).to_le_bytes());
-        h[32..36].copy_from_slice(&crc32c::crc32c(body).to_le_bytes());
-        let crc = crc32c::crc32c(&h[0..36]);
-        h[36..40].copy_from_slice(&crc.to_le_bytes());
-        let mut out = h.to_vec();
+        let mut out = encode_header(zxid, body).to_vec();
         out.extend_from_slice(body);
         Some((zxid, out))
     }

@@ -357,17 +357,7 @@ fn conf(ctx: &ShardCtx) -> String {
     let size = |p: &std::path::Path| crate::util::dir_size_bytes(&p.join("version-2"));
     let c = &ctx.settings.config;
     // The membership in force: a committed reconfig changed /zookeeper/config.
-    let current = ctx
-        .state
-        .borrow()
-        .tree
-        .get(crate::proto::CONFIG_PATH)
-        .and_then(|n| n.data.clone())
-        .and_then(|d| {
-            std::str::from_utf8(&d)
-                .ok()
-                .and_then(|t| crate::config::parse_membership_text(t).ok())
-        });
+    let current = super::membership_in(&ctx.state.borrow().tree);
     let membership = current
         .filter(|m| m.version > 0)
         .unwrap_or_else(|| c.membership());

@@ -688,6 +688,14 @@ fn new_sequencer(settings: &Settings, tree: crate::tree::DataTree) -> Sequencer 
     )
 }
 
+/// The membership a tree's `/zookeeper/config` holds (the one in force once a reconfig
+/// committed); None when the node is missing or does not parse.
+pub(crate) fn membership_in(tree: &crate::tree::DataTree) -> Option<crate::config::Membership> {
+    let data = tree.get(crate::proto::CONFIG_PATH)?.data.clone()?;
+    let text = std::str::from_utf8(&data).ok()?;
+    crate::config::parse_membership_text(text).ok()
+}
+
 /// A snapshot to write: captured here (encoded on the way), or already encoded elsewhere.
 enum ToWrite {
     Image(crate::storage::snapshot::SnapshotImage),

@@ -1607,17 +1607,7 @@ impl Node {
             "installed the leader's snapshot"
         );
         // A reconfig this server missed is in the snapshot's /zookeeper/config.
-        let snapshotted = self
-            .seq
-            .tree()
-            .get(crate::proto::CONFIG_PATH)
-            .and_then(|n| n.data.clone())
-            .and_then(|d| {
-                std::str::from_utf8(&d)
-                    .ok()
-                    .and_then(|t| crate::config::parse_membership_text(t).ok())
-            });
-        if let Some(next) = snapshotted {
+        if let Some(next) = super::membership_in(self.seq.tree()) {
             self.activate_membership(next);
         }
         self.role_input(PeerInput::SnapshotInstalled {

@@ -349,7 +349,10 @@ impl SnapshotBody {
     }
 }
 
-fn encode_header(zxid: i64, body: &[u8]) -> [u8; SNAPSHOT_HEADER_BYTES] {
+/// The header of a snapshot file holding `body` (the rkyv archive) at `zxid`: magic,
+/// format version, header length, zxid, body length and crc32c, and the header's own
+/// crc32c. Public for tools that re-seal a body (the fuzz targets).
+pub fn encode_header(zxid: i64, body: &[u8]) -> [u8; SNAPSHOT_HEADER_BYTES] {
     let mut h = [0u8; SNAPSHOT_HEADER_BYTES];
     h[0..8].copy_from_slice(&SNAPSHOT_MAGIC);
     h[8..12].copy_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
