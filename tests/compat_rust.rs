@@ -130,6 +130,14 @@ async fn watches(t: &Target) {
         .watch(&t.at("/w"), zk::AddWatchMode::PersistentRecursive)
         .await
         .unwrap();
+    // A plain persistent watch, also on a session of its own: the node's own data and
+    // children changes, every time, not its descendants'.
+    let pc = connect(t).await;
+    t.catch_up(&pc, &t.at("/w")).await;
+    let mut persistent = pc
+        .watch(&t.at("/w"), zk::AddWatchMode::Persistent)
+        .await
+        .unwrap();
     t.catch_up(&writer, &t.at("/w")).await;
     writer.set_data(&t.at("/w"), b"x", None).await.unwrap();
     let ev = tokio::time::timeout(STEP, data_watch.changed())
@@ -141,6 +149,13 @@ async fn watches(t: &Target) {
         .await
         .unwrap();
     assert_eq!(ev.event_type, zk::EventType::NodeDataChanged);
+    let ev = tokio::time::timeout(STEP, persistent.changed())
+        .await
+        .unwrap();
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeDataChanged, t.at("/w").as_str())
+    );
     writer.create(&t.at("/w/c"), b"", &OPEN).await.unwrap();
     let ev = tokio::time::timeout(STEP, child_watch.changed())
         .await
@@ -152,6 +167,23 @@ async fn watches(t: &Target) {
     assert_eq!(
         (ev.event_type, ev.path.as_str()),
         (zk::EventType::NodeCreated, t.at("/w/c").as_str())
+    );
+    let ev = tokio::time::timeout(STEP, persistent.changed())
+        .await
+        .unwrap();
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeChildrenChanged, t.at("/w").as_str())
+    );
+    // Still there after firing twice; a grandchild is not its business.
+    writer.create(&t.at("/w/c/g"), b"", &OPEN).await.unwrap();
+    writer.set_data(&t.at("/w"), b"y", None).await.unwrap();
+    let ev = tokio::time::timeout(STEP, persistent.changed())
+        .await
+        .unwrap();
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeDataChanged, t.at("/w").as_str())
     );
     let (stat_watch_result, exist_watch) = {
         let (stat, w) = c.check_and_watch_stat(&t.at("/later")).await.unwrap();

@@ -371,13 +371,17 @@ fn clients_without_a_trusted_certificate_are_refused_with_a_log_line() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let needle = "TLS handshake with a client failed";
 
+    // Each refusal is awaited in the log before the next connection: the client hears of
+    // it before the server has given the connection's place back.
     let mut none = tls_connect(&pki, addr, None);
     assert!(open_session(&mut none).is_err(), "no certificate");
+    wait_for_log(&server, needle, 1);
     let mut intruder = tls_connect(&pki, addr, Some("intruder.pem"));
     assert!(
         open_session(&mut intruder).is_err(),
         "another CA's certificate"
     );
+    wait_for_log(&server, needle, 2);
     // Plain ZooKeeper protocol on the secure port.
     let mut plain = TcpStream::connect(addr).expect("connect");
     plain
