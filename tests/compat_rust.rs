@@ -58,6 +58,13 @@ impl Target {
     }
 }
 
+/// The event (or any future) a watch delivers, within [`STEP`].
+async fn within<T>(event: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(STEP, event)
+        .await
+        .expect("the watch fired within STEP")
+}
+
 async fn connect(t: &Target) -> zk::Client {
     tokio::time::timeout(STEP, zk::Client::connect(&t.hosts))
         .await
@@ -140,37 +147,25 @@ async fn watches(t: &Target) {
         .unwrap();
     t.catch_up(&writer, &t.at("/w")).await;
     writer.set_data(&t.at("/w"), b"x", None).await.unwrap();
-    let ev = tokio::time::timeout(STEP, data_watch.changed())
-        .await
-        .unwrap();
+    let ev = within(data_watch.changed()).await;
     assert_eq!(ev.event_type, zk::EventType::NodeDataChanged);
     assert_eq!(ev.path, t.at("/w"));
-    let ev = tokio::time::timeout(STEP, recursive.changed())
-        .await
-        .unwrap();
+    let ev = within(recursive.changed()).await;
     assert_eq!(ev.event_type, zk::EventType::NodeDataChanged);
-    let ev = tokio::time::timeout(STEP, persistent.changed())
-        .await
-        .unwrap();
+    let ev = within(persistent.changed()).await;
     assert_eq!(
         (ev.event_type, ev.path.as_str()),
         (zk::EventType::NodeDataChanged, t.at("/w").as_str())
     );
     writer.create(&t.at("/w/c"), b"", &OPEN).await.unwrap();
-    let ev = tokio::time::timeout(STEP, child_watch.changed())
-        .await
-        .unwrap();
+    let ev = within(child_watch.changed()).await;
     assert_eq!(ev.event_type, zk::EventType::NodeChildrenChanged);
-    let ev = tokio::time::timeout(STEP, recursive.changed())
-        .await
-        .unwrap();
+    let ev = within(recursive.changed()).await;
     assert_eq!(
         (ev.event_type, ev.path.as_str()),
         (zk::EventType::NodeCreated, t.at("/w/c").as_str())
     );
-    let ev = tokio::time::timeout(STEP, persistent.changed())
-        .await
-        .unwrap();
+    let ev = within(persistent.changed()).await;
     assert_eq!(
         (ev.event_type, ev.path.as_str()),
         (zk::EventType::NodeChildrenChanged, t.at("/w").as_str())
@@ -178,9 +173,7 @@ async fn watches(t: &Target) {
     // Still there after firing twice; a grandchild is not its business.
     writer.create(&t.at("/w/c/g"), b"", &OPEN).await.unwrap();
     writer.set_data(&t.at("/w"), b"y", None).await.unwrap();
-    let ev = tokio::time::timeout(STEP, persistent.changed())
-        .await
-        .unwrap();
+    let ev = within(persistent.changed()).await;
     assert_eq!(
         (ev.event_type, ev.path.as_str()),
         (zk::EventType::NodeDataChanged, t.at("/w").as_str())
@@ -191,9 +184,7 @@ async fn watches(t: &Target) {
     };
     assert!(stat_watch_result.is_none());
     writer.create(&t.at("/later"), b"", &OPEN).await.unwrap();
-    let ev = tokio::time::timeout(STEP, exist_watch.changed())
-        .await
-        .unwrap();
+    let ev = within(exist_watch.changed()).await;
     assert_eq!(ev.event_type, zk::EventType::NodeCreated);
 }
 
@@ -276,7 +267,7 @@ async fn ephemerals(t: &Target) {
         t.catch_up(&observer, &t.at("/e")).await;
         let (_, watch) = observer.check_and_watch_stat(&t.at("/e")).await.unwrap();
         drop(c); // closes the session
-        let ev = tokio::time::timeout(STEP, watch.changed()).await.unwrap();
+        let ev = within(watch.changed()).await;
         assert_eq!(ev.event_type, zk::EventType::NodeDeleted);
     }
     assert!(observer.check_stat(&t.at("/e")).await.unwrap().is_none());
