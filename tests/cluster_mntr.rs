@@ -9,6 +9,8 @@
 mod common;
 
 use common::cluster::{Flavor, TestCluster};
+use corral::client::{Client, ClientConfig};
+use corral::proto::{Acl, CreateMode};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -110,5 +112,112 @@ fn mntr_has_zookeepers_ensemble_keys_in_its_order() {
     // No proposal yet on ZooKeeper; Corral's leader proposes nothing before a client does.
     if Flavor::from_env() == Flavor::Corral {
         assert_eq!(leader_values["zk_last_proposal_size"], "-1");
+    }
+
+    counts_replication_and_response_sizes(&cluster, &modes);
+}
+
+/// Writes through the leader, reads a 1 KiB node on every server, and checks the counters
+/// ZooKeeper's quorum keeps (`proposal_count`, `learner_*_received_count`, `diff_count` +
+/// `snap_count`, the latency summaries) and the response sizes, by their meaning: the same
+/// assertions hold against ZooKeeper 3.8.
+fn counts_replication_and_response_sizes(cluster: &TestCluster, modes: &BTreeMap<usize, String>) {
+    const WRITES: i64 = 20;
+    const VALUE_BYTES: usize = 1024;
+    let leader = cluster.leader();
+    let client = Client::connect(&cluster.client_addr(leader), ClientConfig::default())
+        .expect("connect string");
+    assert!(client.wait_connected(Duration::from_secs(SETTLE_S)));
+    let acl = Acl::open_unsafe();
+    client
+        .create(
+            "/mntr-counts",
+            Some(&[7u8; VALUE_BYTES]),
+            &acl,
+            CreateMode::Persistent,
+        )
+        .expect("create the 1 KiB node");
+    for i in 1..WRITES {
+        client
+            .create(
+                &format!("/mntr-counts-{i}"),
+                None,
+                &acl,
+                CreateMode::Persistent,
+            )
+            .expect("create");
+    }
+    for n in modes.keys() {
+        let pinned =
+            Client::connect(&cluster.client_addr(*n), ClientConfig::default()).expect("connect");
+        assert!(pinned.wait_connected(Duration::from_secs(SETTLE_S)));
+        pinned.sync("/mntr-counts").expect("sync");
+        let (data, _) = pinned.get_data("/mntr-counts", false).expect("getData");
+        assert_eq!(data.map(|d| d.len()), Some(VALUE_BYTES), "server {n}");
+    }
+
+    let int = |values: &BTreeMap<String, String>, key: &str| -> i64 {
+        values
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key}"))
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is not an integer"))
+    };
+    let until = Instant::now() + Duration::from_secs(SETTLE_S);
+    for (n, mode) in modes {
+        // The commits reach the learners after the leader answered: poll until counted.
+        let values = loop {
+            let values: BTreeMap<String, String> =
+                mntr(cluster, *n).unwrap_or_default().into_iter().collect();
+            let counted = match mode.as_str() {
+                "leader" => "zk_commit_count",
+                _ => "zk_learner_commit_received_count",
+            };
+            if values.contains_key(counted) && int(&values, counted) >= WRITES {
+                break values;
+            }
+            assert!(
+                Instant::now() < until,
+                "server {n} ({mode}) did not count {WRITES} commits within {SETTLE_S} s: {values:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let at_least = |key: &str, floor: i64| {
+            let v = int(&values, key);
+            assert!(
+                v >= floor,
+                "server {n} ({mode}): {key} = {v}, expected >= {floor}"
+            );
+        };
+        // A header-only reply is 16 bytes; the largest reply here carried the 1 KiB value.
+        at_least("zk_min_client_response_size", 16);
+        at_least("zk_last_client_response_size", 16);
+        at_least("zk_max_client_response_size", VALUE_BYTES as i64);
+        at_least("zk_looking_count", 1);
+        match mode.as_str() {
+            "leader" => {
+                at_least("zk_proposal_count", WRITES);
+                at_least("zk_cnt_quorum_ack_latency", WRITES);
+                at_least("zk_cnt_election_time", 1);
+                let syncs = int(&values, "zk_diff_count") + int(&values, "zk_snap_count");
+                assert!(
+                    syncs >= 3,
+                    "the leader synced {syncs} learners, expected >= 3"
+                );
+                assert_eq!(int(&values, "zk_learner_proposal_received_count"), 0);
+            }
+            "follower" => {
+                at_least("zk_learner_proposal_received_count", WRITES);
+                at_least("zk_cnt_proposal_latency", WRITES);
+                at_least("zk_cnt_follower_sync_time", 1);
+                at_least("zk_cnt_election_time", 1);
+                assert_eq!(int(&values, "zk_proposal_count"), 0, "server {n}");
+            }
+            _ => {
+                // Observers get INFORM, never PROPOSAL.
+                assert_eq!(int(&values, "zk_learner_proposal_received_count"), 0);
+                assert_eq!(int(&values, "zk_proposal_count"), 0, "server {n}");
+            }
+        }
     }
 }

@@ -38,6 +38,91 @@ pub struct ShardStats {
     pub connections_accepted: u64,
     /// Connections refused by `maxClientCnxns`: `connection_rejected`.
     pub connections_rejected: u64,
+    /// Sizes of the replies and notifications framed: `*_client_response_size`.
+    pub response_sizes: ResponseSizes,
+}
+
+/// Sizes of the frames a shard wrote to clients (replies and watch notifications, not the
+/// connect response, as ZooKeeper counts them): header and body, without the 4-byte length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseSizes {
+    /// Frames counted; while 0 the sizes below mean nothing (ZooKeeper prints -1).
+    pub count: u64,
+    pub last_bytes: i64,
+    pub min_bytes: i64,
+    pub max_bytes: i64,
+    /// When the last one was framed (ms since the epoch): the newest across shards is `last`.
+    pub last_at_ms: i64,
+}
+
+impl ResponseSizes {
+    /// Counts one frame of `len_bytes`.
+    pub fn record(&mut self, len_bytes: usize, now_ms: i64) {
+        let len_bytes = len_bytes as i64;
+        if self.count == 0 {
+            self.min_bytes = len_bytes;
+            self.max_bytes = len_bytes;
+        } else {
+            self.min_bytes = self.min_bytes.min(len_bytes);
+            self.max_bytes = self.max_bytes.max(len_bytes);
+        }
+        self.count += 1;
+        self.last_bytes = len_bytes;
+        self.last_at_ms = now_ms;
+    }
+
+    /// Folds another shard's sizes into these.
+    pub fn merge(&mut self, other: &ResponseSizes) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        self.min_bytes = self.min_bytes.min(other.min_bytes);
+        self.max_bytes = self.max_bytes.max(other.max_bytes);
+        if other.last_at_ms >= self.last_at_ms {
+            self.last_bytes = other.last_bytes;
+            self.last_at_ms = other.last_at_ms;
+        }
+        self.count += other.count;
+    }
+
+    /// (last, min, max), or ZooKeeper's -1 for each before the first frame.
+    pub fn zk_values(&self) -> (i64, i64, i64) {
+        if self.count == 0 {
+            (-1, -1, -1)
+        } else {
+            (self.last_bytes, self.min_bytes, self.max_bytes)
+        }
+    }
+}
+
+thread_local! {
+    /// A shard's response sizes: the reply encoders have only the output buffer at hand, and
+    /// each shard is one thread, so the shard reads its own copy when it reports.
+    static RESPONSE_SIZES: std::cell::Cell<ResponseSizes> =
+        std::cell::Cell::new(ResponseSizes::default());
+}
+
+/// Counts one frame written to a client by this shard's thread.
+pub fn response_framed(len_bytes: usize) {
+    RESPONSE_SIZES.with(|c| {
+        let mut sizes = c.get();
+        sizes.record(len_bytes, crate::runtime::now_ms());
+        c.set(sizes);
+    });
+}
+
+/// Forgets this shard thread's response sizes (`srst`).
+pub fn reset_response_sizes() {
+    RESPONSE_SIZES.with(|c| c.set(ResponseSizes::default()));
+}
+
+/// This shard thread's response sizes so far.
+pub fn response_sizes() -> ResponseSizes {
+    RESPONSE_SIZES.with(|c| c.get())
 }
 
 /// What the ZAB executor measures.
@@ -56,6 +141,37 @@ pub struct ZabStats {
     pub snapshot_failures: u64,
     /// The last snapshot written (before any: the state recovered at startup).
     pub last_snapshot: LastSnapshot,
+    /// Replication (all zero in standalone mode).
+    pub quorum: QuorumStats,
+}
+
+/// What the ZAB executor counts of replication: ZooKeeper's quorum metrics, with its names.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumStats {
+    /// Times this server started looking for a leader: `looking_count`.
+    pub looking_count: u64,
+    /// From starting to look to the election decided (ms): `election_time`.
+    pub election_time_ms: Summary,
+    /// Learners synced by DIFF or TRUNC (leader): `diff_count`.
+    pub diff_syncs: u64,
+    /// Learners synced by a snapshot (leader): `snap_count`.
+    pub snap_syncs: u64,
+    /// Proposals made (leader): `proposal_count`.
+    pub proposals: u64,
+    /// Proposals committed (leader): `commit_count`.
+    pub commits: u64,
+    /// PROPOSAL frames received (follower): `learner_proposal_received_count`.
+    pub proposals_received: u64,
+    /// COMMIT (follower) and INFORM (observer) frames received:
+    /// `learner_commit_received_count`.
+    pub commits_received: u64,
+    /// From the election decided to UPTODATE (learner, ms): `follower_sync_time`.
+    pub follower_sync_time_ms: Summary,
+    /// From a proposal to its commit (leader, ms): `quorum_ack_latency`.
+    pub quorum_ack_latency_ms: Summary,
+    /// From a txn's time (the leader's wall clock) to its PROPOSAL arriving (follower, ms):
+    /// `proposal_latency`. Negative gaps (clock skew) are skipped, as ZooKeeper skips them.
+    pub proposal_latency_ms: Summary,
 }
 
 /// A snapshot's zxid and when it was written (ms since the epoch).
@@ -103,6 +219,11 @@ pub fn zab_snapshot_done(started: std::time::Instant, zxid: i64, ok: bool) {
             s.snapshot_failures += 1;
         }
     });
+}
+
+/// Updates the replication counters (ZAB executor).
+pub fn zab_quorum(update: impl FnOnce(&mut QuorumStats)) {
+    ZAB_STATS.with(|s| update(&mut s.borrow_mut().quorum));
 }
 
 /// A copy of the ZAB executor's measurements (call on the ZAB executor).
@@ -220,6 +341,7 @@ pub fn totals(g: &Gathered) -> Totals {
         t.shard.bytes_sent += s.bytes_sent;
         t.shard.connections_accepted += s.connections_accepted;
         t.shard.connections_rejected += s.connections_rejected;
+        t.shard.response_sizes.merge(&s.response_sizes);
     }
     if count == 0 {
         t.lat_min = 0;
@@ -267,15 +389,20 @@ fn zk_plain(name: &str, g: &Gathered, t: &Totals) -> Option<Value> {
         // Plaintext connections from loopback vs elsewhere would need a per-connection
         // split; every Corral connection is non-mTLS, so all are counted as remote.
         "non_mtls_remote_conn_count" => Int(t.connections as i64),
-        // ZooKeeper's "not measured yet" value; Corral does not track response sizes.
-        "last_client_response_size" | "max_client_response_size" | "min_client_response_size" => {
-            Int(-1)
-        }
+        "last_client_response_size" => Int(t.shard.response_sizes.zk_values().0),
+        "min_client_response_size" => Int(t.shard.response_sizes.zk_values().1),
+        "max_client_response_size" => Int(t.shard.response_sizes.zk_values().2),
         "bytes_received_count" => Int(t.shard.bytes_received as i64),
         "response_bytes" => Int(t.shard.bytes_sent as i64),
         "connection_request_count" => Int(t.shard.connections_accepted as i64),
         "connection_rejected" => Int(t.shard.connections_rejected as i64),
-        "snap_count" => Int(zab.snapshot_us.count() as i64),
+        "looking_count" => Int(zab.quorum.looking_count as i64),
+        "diff_count" => Int(zab.quorum.diff_syncs as i64),
+        "snap_count" => Int(zab.quorum.snap_syncs as i64),
+        "proposal_count" => Int(zab.quorum.proposals as i64),
+        "commit_count" => Int(zab.quorum.commits as i64),
+        "learner_proposal_received_count" => Int(zab.quorum.proposals_received as i64),
+        "learner_commit_received_count" => Int(zab.quorum.commits_received as i64),
         "unrecoverable_error_count" => Int(zab.snapshot_failures as i64),
         _ => return None,
     })
@@ -295,6 +422,10 @@ pub(crate) fn zk_summary(name: &str, g: &Gathered, t: &Totals) -> Option<Summary
         "sync_processor_batch_size" => zab.batch_records.clone(),
         "sync_processor_queue_and_flush_time_ms" => zab.append_to_sync_us.scaled_down(1000),
         "snapshottime" => zab.snapshot_us.scaled_down(1000),
+        "election_time" => zab.quorum.election_time_ms.clone(),
+        "follower_sync_time" => zab.quorum.follower_sync_time_ms.clone(),
+        "quorum_ack_latency" => zab.quorum.quorum_ack_latency_ms.clone(),
+        "proposal_latency" => zab.quorum.proposal_latency_ms.clone(),
         "readlatency" => t.shard.read_latency_ms.clone(),
         "updatelatency" => t.shard.write_latency_ms.clone(),
         "dbinittime" if STARTUP.get().is_some() => one(startup.recovery_ms),
@@ -475,6 +606,29 @@ mod tests {
         assert_eq!(java_double(2.6), "2.6");
         assert_eq!(java_double(0.227_272_7), "0.2273");
         assert_eq!(java_double(f64::NAN), "0.0");
+    }
+
+    #[test]
+    fn response_sizes_merge_keeps_the_newest_last_and_the_extremes() {
+        assert_eq!(ResponseSizes::default().zk_values(), (-1, -1, -1));
+        let mut a = ResponseSizes::default();
+        a.record(16, 100);
+        a.record(4, 200);
+        let mut b = ResponseSizes::default();
+        b.record(1024, 150);
+        let mut total = ResponseSizes::default();
+        total.merge(&ResponseSizes::default());
+        total.merge(&b);
+        total.merge(&a);
+        assert_eq!(total.zk_values(), (4, 4, 1024));
+        assert_eq!(total.count, 3);
+        let mut reversed = a;
+        reversed.merge(&b);
+        assert_eq!(
+            reversed.zk_values(),
+            (4, 4, 1024),
+            "the order of shards does not matter"
+        );
     }
 
     #[test]

@@ -174,6 +174,8 @@ pub(crate) fn reset_server_stats(ctx: &ShardCtx) {
         latency_min_ms: i64::MAX,
         ..Default::default()
     };
+    // ZooKeeper's reset puts the response sizes back to "not measured" (-1).
+    crate::metrics::reset_response_sizes();
 }
 
 use crate::metrics::{node_count, totals};

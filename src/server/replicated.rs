@@ -194,6 +194,13 @@ struct Node {
     config_node_data: Bytes,
     /// Leader: the reconfig proposed and not yet committed, with its membership.
     reconfig_proposed: Option<(Zxid, Membership)>,
+    /// When this server last started looking for a leader (`election_time`).
+    looking_since_ms: i64,
+    /// When the election last gave this server its role (`follower_sync_time`).
+    role_taken_ms: i64,
+    /// Leader: its proposals not yet committed, with when each was made
+    /// (`quorum_ack_latency`), in zxid order.
+    proposed_at: VecDeque<(Zxid, std::time::Instant)>,
 }
 
 pub(super) async fn run(
@@ -344,6 +351,7 @@ impl Node {
             last_logged_zxid = format_args!("{:#x}", start.last_logged_zxid),
             "looking for a leader"
         );
+        crate::metrics::zab_quorum(|m| m.looking_count += 1);
         let membership = settings.config.membership();
         let config_node_data = settings.config_node_data.clone();
         Ok(Node {
@@ -387,6 +395,9 @@ impl Node {
             membership,
             config_node_data,
             reconfig_proposed: None,
+            looking_since_ms: now,
+            role_taken_ms: now,
+            proposed_at: VecDeque::new(),
         })
     }
 
@@ -575,7 +586,10 @@ impl Node {
                 );
                 self.mesh.disconnect(from);
             }
-            msg => self.role_input(PeerInput::Message { from, msg }),
+            msg => {
+                self.count_learner_frame(&msg);
+                self.role_input(PeerInput::Message { from, msg })
+            }
         }
     }
 
@@ -817,6 +831,9 @@ impl Node {
                             };
                             match proposed {
                                 Ok(zxid) if zxid == rec.zxid => {
+                                    crate::metrics::zab_quorum(|m| m.proposals += 1);
+                                    self.proposed_at
+                                        .push_back((zxid, std::time::Instant::now()));
                                     if crate::zab::prep::is_reconfig(&rec.txn) {
                                         self.reconfig_ordered(rec);
                                     }
@@ -1059,6 +1076,9 @@ impl Node {
 
     fn take_role(&mut self, decision: Decision) {
         let now = now_ms();
+        let looked_ms = (now - self.looking_since_ms).max(0) as u64;
+        crate::metrics::zab_quorum(|m| m.election_time_ms.record(looked_ms));
+        self.role_taken_ms = now;
         let stored = self.stored();
         let cfg = self.q.peer.clone();
         tracing::info!(
@@ -1088,12 +1108,18 @@ impl Node {
 
     async fn on_peer_action(&mut self, action: PeerAction) {
         match action {
-            PeerAction::Send { to, msg } => match self.snap_transfers.get_mut(&to) {
-                Some(transfer) => transfer.held.push(msg),
-                None => {
-                    self.mesh.send(to, &msg);
+            PeerAction::Send { to, msg } => {
+                if matches!(msg, Message::Diff { .. } | Message::Trunc { .. }) {
+                    // ZooKeeper counts every sync that is not a snapshot as a diff.
+                    crate::metrics::zab_quorum(|m| m.diff_syncs += 1);
                 }
-            },
+                match self.snap_transfers.get_mut(&to) {
+                    Some(transfer) => transfer.held.push(msg),
+                    None => {
+                        self.mesh.send(to, &msg);
+                    }
+                }
+            }
             PeerAction::Append { records } => {
                 for (zxid, txn) in records {
                     if zxid <= self.snap_floor {
@@ -1127,6 +1153,7 @@ impl Node {
                     zxid = format_args!("{last_zxid:#x}"),
                     "syncing a learner by snapshot"
                 );
+                crate::metrics::zab_quorum(|m| m.snap_syncs += 1);
                 self.snap_transfers.insert(
                     to,
                     SnapTransfer {
@@ -1209,6 +1236,7 @@ impl Node {
             // The leader's own proposals are already in its tree: their entries wait in
             // `pending` and are released below.
             if own_epoch.is_some_and(|epoch| epoch_of(zxid) == epoch) {
+                self.count_commit(zxid);
                 if self
                     .reconfig_proposed
                     .as_ref()
@@ -1236,6 +1264,51 @@ impl Node {
             }
         }
         self.release_pending();
+    }
+
+    /// The leader committed its proposal `zxid`: `commit_count` and `quorum_ack_latency`.
+    fn count_commit(&mut self, zxid: Zxid) {
+        let mut acked_ms = None;
+        while let Some(&(proposed, at)) = self.proposed_at.front() {
+            if proposed > zxid {
+                break;
+            }
+            self.proposed_at.pop_front();
+            if proposed == zxid {
+                acked_ms = Some(at.elapsed().as_millis() as u64);
+            }
+        }
+        crate::metrics::zab_quorum(|m| {
+            m.commits += 1;
+            if let Some(ms) = acked_ms {
+                m.quorum_ack_latency_ms.record(ms);
+            }
+        });
+    }
+
+    /// A learner counts the PROPOSAL, COMMIT and INFORM frames it receives, as ZooKeeper's
+    /// learners do (`learner_*_received_count`, `proposal_latency`).
+    fn count_learner_frame(&self, msg: &Message) {
+        if !matches!(self.role, Role::Learning(_)) {
+            return;
+        }
+        match msg {
+            Message::Proposal { txn, .. } => {
+                let latency_ms = crate::storage::record::peek_time_ms(txn)
+                    .map(|time_ms| now_ms() - time_ms)
+                    .filter(|ms| *ms >= 0);
+                crate::metrics::zab_quorum(|m| {
+                    m.proposals_received += 1;
+                    if let Some(ms) = latency_ms {
+                        m.proposal_latency_ms.record(ms as u64);
+                    }
+                });
+            }
+            Message::Commit { .. } | Message::Inform { .. } => {
+                crate::metrics::zab_quorum(|m| m.commits_received += 1);
+            }
+            _ => {}
+        }
     }
 
     /// Where the answer to a committed txn goes, if one of this learner's clients asked.
@@ -1320,6 +1393,12 @@ impl Node {
         // The read-only sessions end before the role's first answers go out.
         self.update_read_only(now_ms());
         self.election.established(epoch);
+        if let Role::Learning(l) = &self.role {
+            if !l.is_observer() {
+                let synced_ms = (now_ms() - self.role_taken_ms).max(0) as u64;
+                crate::metrics::zab_quorum(|m| m.follower_sync_time_ms.record(synced_ms));
+            }
+        }
         if let Role::Leading(_) = self.role {
             // This epoch's zxids start above everything of the earlier ones.
             let first = zxid_of(epoch, 0).max(self.seq.last_zxid());
@@ -1352,6 +1431,9 @@ impl Node {
             Role::Looking => {}
         }
         self.unserving_since_ms = now_ms();
+        self.looking_since_ms = self.unserving_since_ms;
+        crate::metrics::zab_quorum(|m| m.looking_count += 1);
+        self.proposed_at.clear();
         self.to_shards.push(ToShard::CloseAll);
         // A reconfig that did not commit under this role: the next leader commits it with
         // its history (and every server activates it then) or truncates it.

@@ -887,7 +887,10 @@ impl ShardCtx {
             watch_conns: st.watches.connection_count(),
             watchers_by_path,
             last_zxid: st.tree.last_zxid(),
-            stats: st.stats.clone(),
+            stats: crate::metrics::ShardStats {
+                response_sizes: crate::metrics::response_sizes(),
+                ..st.stats.clone()
+            },
         }
     }
 }

@@ -6,6 +6,13 @@ use crate::proto::{op, xid, ErrorCode, MultiHeader, ReplyHeader};
 use crate::tree::OpResult;
 use bytes::{BufMut, BytesMut};
 
+/// Ends a reply or notification frame and counts its size for `*_client_response_size`
+/// (the connect response is not counted, as ZooKeeper does not count it).
+fn end_counted_frame(out: &mut BytesMut, at: usize) {
+    end_frame(out, at);
+    crate::metrics::response_framed(out.len() - at - 4);
+}
+
 pub fn header(out: &mut BytesMut, xid: i32, zxid: i64, err: ErrorCode) {
     ReplyHeader {
         xid,
@@ -19,7 +26,7 @@ pub fn header(out: &mut BytesMut, xid: i32, zxid: i64, err: ErrorCode) {
 pub fn header_only(out: &mut BytesMut, xid: i32, zxid: i64, err: ErrorCode) {
     let at = begin_frame(out);
     header(out, xid, zxid, err);
-    end_frame(out, at);
+    end_counted_frame(out, at);
 }
 
 /// A reply with a body written by `body` (only for err == Ok).
@@ -27,7 +34,7 @@ pub fn with_body(out: &mut BytesMut, xid: i32, zxid: i64, body: impl FnOnce(&mut
     let at = begin_frame(out);
     header(out, xid, zxid, ErrorCode::Ok);
     body(out);
-    end_frame(out, at);
+    end_counted_frame(out, at);
 }
 
 pub fn notification(out: &mut BytesMut, event_type: i32, path: &str) {
@@ -36,7 +43,7 @@ pub fn notification(out: &mut BytesMut, event_type: i32, path: &str) {
     out.put_i32(event_type);
     out.put_i32(crate::proto::state::SYNC_CONNECTED);
     out.put_string(path);
-    end_frame(out, at);
+    end_counted_frame(out, at);
 }
 
 pub fn connect_response(

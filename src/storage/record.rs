@@ -208,6 +208,13 @@ pub fn peek_zxid(payload: &[u8]) -> Option<i64> {
     Some(i64::from_le_bytes(bytes.try_into().ok()?))
 }
 
+/// Reads the txn time (ms since the epoch, the leader's clock) of a payload without
+/// decoding the rest (a learner's `proposal_latency`).
+pub fn peek_time_ms(payload: &[u8]) -> Option<i64> {
+    let bytes = payload.get(9..17)?;
+    Some(i64::from_le_bytes(bytes.try_into().ok()?))
+}
+
 struct Cursor<'a> {
     buf: &'a [u8],
     at: usize,

@@ -334,6 +334,7 @@ proptest! {
         prop_assert_eq!(n, buf.len());
         prop_assert_eq!(record::decode(&buf).unwrap(), rec.clone());
         prop_assert_eq!(record::peek_zxid(&buf), Some(rec.zxid));
+        prop_assert_eq!(record::peek_time_ms(&buf), Some(rec.time_ms));
         // Every strict prefix is refused, never mis-decoded.
         for cut in 0..buf.len() {
             prop_assert!(record::decode(&buf[..cut]).is_err());
