@@ -630,7 +630,11 @@ fn no_space_to_extend_refuses_the_batch_and_writes_nothing() {
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), 4096);
         w.set_allocation_budget(Some(1 << 20));
         w.probe_space().await.unwrap();
-        assert_eq!(std::fs::metadata(&seg).unwrap().len(), 8192, "the probe's step is kept");
+        assert_eq!(
+            std::fs::metadata(&seg).unwrap().len(),
+            8192,
+            "the probe's step is kept"
+        );
         let next = records_from(5, 3);
         w.append(&next);
         assert_eq!(w.sync().await.unwrap(), 7);
