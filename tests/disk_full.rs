@@ -201,8 +201,23 @@ async fn check_nodes(c: &zk::Client, acked: &[(String, usize)], refused: &[Strin
     }
 }
 
+/// Twice, one scenario after the other (one loop device and one server at a time): the log
+/// runs out of room at the next `preAllocSize` step of its segment, then at a new segment
+/// (a snapshot every 10–20 txns rolls the log, and a segment never fills its first step),
+/// where the unfinished `log.tmp` must be removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_log_disk_refuses_writes_and_recovers_without_a_restart() {
+    full_disk_scenario("", Failing::Extension).await;
+    full_disk_scenario("snapCount=20\n", Failing::NewSegment).await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Failing {
+    Extension,
+    NewSegment,
+}
+
+async fn full_disk_scenario(extra: &str, failing: Failing) {
     let fs = match LoopFs::create() {
         Ok(fs) => fs,
         Err(why) => {
@@ -213,7 +228,7 @@ async fn a_full_log_disk_refuses_writes_and_recovers_without_a_restart() {
     let log_dir = fs.mount.join("log");
     // Declared after `fs`, so the server is stopped before the file system is unmounted.
     let mut server = TestServer::start(&format!(
-        "dataLogDir={}\npreAllocSize={PRE_ALLOC_KB}\n",
+        "dataLogDir={}\npreAllocSize={PRE_ALLOC_KB}\n{extra}",
         log_dir.display()
     ));
     let hosts = server.hosts();
@@ -270,6 +285,15 @@ async fn a_full_log_disk_refuses_writes_and_recovers_without_a_restart() {
             && log.contains("No space left on device"),
         "{log}"
     );
+    let failed_on_tmp = log
+        .lines()
+        .any(|l| l.contains("log disk full") && l.contains("log.tmp: No space"));
+    assert_eq!(failed_on_tmp, failing == Failing::NewSegment, "{log}");
+    let tmp_left = std::fs::read_dir(log_dir.join("version-2"))
+        .expect("log dir")
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"));
+    assert!(!tmp_left, "an unfinished log.tmp was left");
     let mut fast_fail_max = Duration::ZERO;
     for _ in 0..20 {
         let path = format!("/df/n{next}");
@@ -375,7 +399,7 @@ async fn a_full_log_disk_refuses_writes_and_recovers_without_a_restart() {
     let children = c.list_children("/df").await.expect("list");
     assert_eq!(children.len(), acked.len());
     println!(
-        "disk full: filler {filled} bytes; {acked_after_fill} writes acknowledged after the fill; \
+        "disk full ({failing:?}): filler {filled} bytes; {acked_after_fill} writes acknowledged after the fill; \
          first refusal {fill_to_refusal:?} after the fill (that write answered in {first_refusal:?}); \
          refusals while full took at most {fast_fail_max:?}; first write accepted \
          {free_to_accepted:?} after the space returned ({refused_after_free} refused meanwhile); \
