@@ -314,6 +314,12 @@ async fn full_disk_scenario(extra: &str, failing: Failing) {
     check_nodes(&c, &acked, &refused).await;
     let children = c.list_children("/df").await.expect("list");
     assert_eq!(children.len(), acked.len());
+    tokio::time::timeout(STEP, c.sync("/df"))
+        .await
+        .expect("sync in time")
+        .expect("a sync needs no log write: answered while full");
+    let srvr = server.four_letter("srvr").unwrap_or_default();
+    assert!(srvr.contains("Mode: standalone"), "{srvr}");
     // A new session needs a write: its connection is closed, the client keeps trying.
     let refused_session =
         tokio::time::timeout(Duration::from_secs(3), zk::Client::connect(&hosts)).await;
