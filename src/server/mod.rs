@@ -23,7 +23,7 @@ pub mod settings;
 use crate::runtime::{executor_builder, now_ms, Notify};
 use crate::shard::ShardCtx;
 use crate::storage::snapshot::SnapshotCapture;
-use crate::zab::{Action, Sequencer, SequencerConfig};
+use crate::zab::{Action, Committed, Origin, ReplyTo, Sequencer, SequencerConfig};
 use commit::CommitPolicy;
 use glommio::channels::shared_channel::{self, ConnectedSender};
 use msg::{ShardReport, ToShard, ToZab, ZabReport};
@@ -422,10 +422,142 @@ struct ZabStart {
 }
 
 /// A storage failure on the write path leaves no safe way on: ZooKeeper exits too
-/// (its ExitCode 10, "txnlog error").
+/// (its ExitCode 10, "txnlog error"). The one exception is a log disk without room for
+/// the next batch ([`crate::storage::LogError::NoSpace`]), which a standalone server
+/// survives (see [`DiskFull`]).
 fn fatal_storage(what: &str, error: &dyn std::fmt::Display) -> ! {
     tracing::error!(%error, "{what}; exiting");
     std::process::exit(10)
+}
+
+/// The answer to writes a standalone server refuses while its log disk is full. ZooKeeper
+/// has no disk-full code; `SystemError` (-1) says the server failed to carry the request
+/// out, and no client retries it by itself (the Java client throws
+/// `KeeperException.SystemErrorException`, kazoo `SystemZookeeperError`, the Rust
+/// `zookeeper-client` `UnexpectedErrorCode(-1)`): unlike `ConnectionLoss` it tells the
+/// application the write was not applied.
+pub const DISK_FULL_ERROR: crate::proto::ErrorCode = crate::proto::ErrorCode::SystemError;
+
+/// How often a standalone server whose log disk is full tries the allocation again.
+const DISK_FULL_PROBE_MS: u64 = 1000;
+
+/// A standalone server whose log disk had no room for a batch: until a probe finds room,
+/// writes and new sessions are refused at once (nothing reaches the log, so nothing is
+/// fsynced in vain), while reads, watches, syncs, pings and resumed sessions are served
+/// from the tree as it was at the last synced write. Session expiry and container reaping
+/// wait (their closes and deletes are writes too), as sessions do not expire in a
+/// ZooKeeper ensemble without a leader.
+struct DiskFull {
+    since: std::time::Instant,
+    next_probe_at: std::time::Instant,
+    /// Writes and new sessions refused since.
+    refused: u64,
+}
+
+/// What the standalone ZAB executor sends the shards after a batch, in order: the
+/// sequencer's actions, and the answers to requests refused while the log disk is full.
+enum Out {
+    Seq(Action),
+    /// A write refused with [`DISK_FULL_ERROR`].
+    Refused(ReplyTo),
+    /// A new session refused: its connection is closed (the client tries again).
+    RefusedSession(Origin),
+}
+
+/// Refuses an input that would need the log while it is full; `None` for the inputs that
+/// need none (syncs, resumed sessions, touches) and for ticks (expiry waits).
+fn refuse_while_full(input: &crate::zab::Input) -> Option<Out> {
+    match input {
+        crate::zab::Input::Write { reply_to, .. } => Some(Out::Refused(*reply_to)),
+        crate::zab::Input::CreateSession { origin, .. } => Some(Out::RefusedSession(*origin)),
+        _ => None,
+    }
+}
+
+/// A batch the log had no room for: every ordered txn in `actions` becomes a refusal
+/// (their records were appended but never written), the sync barriers stay, in order.
+fn refuse_unlogged(actions: Vec<Out>) -> Vec<Out> {
+    let mut out = Vec::with_capacity(actions.len());
+    for action in actions {
+        let Out::Seq(Action::Deliver(batch)) = action else {
+            out.push(action);
+            continue;
+        };
+        let entries = Arc::try_unwrap(batch).unwrap_or_else(|shared| {
+            // Never shared before it is sent; rebuild the entries if it ever is.
+            shared
+                .iter()
+                .map(|c| Committed {
+                    rec: c.rec.clone(),
+                    reply_to: c.reply_to,
+                    sync_path: c.sync_path.clone(),
+                })
+                .collect()
+        });
+        let mut barriers: Vec<Committed> = Vec::new();
+        for c in entries {
+            if c.rec.is_none() {
+                barriers.push(c);
+                continue;
+            }
+            if !barriers.is_empty() {
+                out.push(Out::Seq(Action::Deliver(Arc::new(std::mem::take(
+                    &mut barriers,
+                )))));
+            }
+            match c.reply_to {
+                Some(r) if r.op == crate::proto::op::CREATE_SESSION => {
+                    out.push(Out::RefusedSession(r.origin))
+                }
+                Some(r) => out.push(Out::Refused(r)),
+                // An expiry's close or a container's delete: done again later.
+                None => {}
+            }
+        }
+        if !barriers.is_empty() {
+            out.push(Out::Seq(Action::Deliver(Arc::new(barriers))));
+        }
+    }
+    out
+}
+
+/// The sequencer rebuilt from this server's own files (the newest snapshot, then the log)
+/// when its tree ran ahead of what may stay: a leader that lost its role with proposals
+/// in flight (replicated: the logged records up to `up_to`, the last committed zxid, are
+/// applied), or a standalone batch the log had no room for (the whole log is replayed: it
+/// ends at the last synced zxid). Sessions come back from the files with fresh deadlines.
+async fn rebuild_sequencer(
+    settings: &Arc<Settings>,
+    config_node_data: bytes::Bytes,
+    up_to: i64,
+) -> Sequencer {
+    let s = settings.clone();
+    let loaded = glommio::executor()
+        .spawn_blocking(move || {
+            let mut opts = crate::storage::OpenOptions::new(config_node_data);
+            opts.replay_log = s.quorum.is_none();
+            opts.repair = false;
+            crate::storage::open(&s.data_dir, &s.data_log_dir, &opts)
+        })
+        .await;
+    let recovered = match loaded {
+        Ok(r) => r,
+        Err(e) => fatal_storage("cannot reload the tree", &e),
+    };
+    let now = now_ms();
+    let mut seq = new_sequencer(settings, recovered.tree);
+    seq.restore_sessions(&recovered.sessions, now);
+    for rec in recovered.unapplied {
+        if rec.zxid <= up_to {
+            seq.apply_committed(now, rec, None);
+        }
+    }
+    let _ = seq.take_batch();
+    tracing::info!(
+        zxid = format_args!("{:#x}", seq.last_zxid()),
+        "tree rebuilt at the last committed txn"
+    );
+    seq
 }
 
 async fn run_zab(
@@ -457,7 +589,8 @@ async fn run_zab(
         cfg.snap_size_limit_kb,
         now_ms() as u64,
     )));
-    let mut actions: Vec<Action> = Vec::new();
+    let mut actions: Vec<Out> = Vec::new();
+    let mut disk_full: Option<DiskFull> = None;
     let mut gathers = Gathers::default();
     let mut snapshot_walk: Option<(SnapshotCapture, std::time::Instant)> = None;
     // A fuzzy snapshot holds changes up to the end of its walk, so every record up to there
@@ -484,9 +617,11 @@ async fn run_zab(
         let batch_started_at = std::time::Instant::now();
         let bytes_before = log.written_bytes();
         let mut appended: usize = 0;
+        // Requests refused this turn (log disk full): bounded per turn like a batch.
+        let mut refused: usize = 0;
         let mut batch_started: Option<std::time::Instant> = None;
         loop {
-            if appended >= commit.max_batch_records() {
+            if appended + refused >= commit.max_batch_records() {
                 break;
             }
             let next = inbox.borrow_mut().pop_front();
@@ -507,6 +642,17 @@ async fn run_zab(
             };
             match msg {
                 ToZab::Input(input) => {
+                    if let Some(full) = disk_full.as_mut() {
+                        if matches!(input, crate::zab::Input::Tick) {
+                            continue;
+                        }
+                        if let Some(answer) = refuse_while_full(&input) {
+                            full.refused += 1;
+                            refused += 1;
+                            actions.push(answer);
+                            continue;
+                        }
+                    }
                     seq.handle(now_ms(), input);
                     while let Some(action) = seq.poll_action() {
                         if let Action::Deliver(batch) = &action {
@@ -515,7 +661,7 @@ async fn run_zab(
                                 appended += 1;
                             }
                         }
-                        actions.push(action);
+                        actions.push(Out::Seq(action));
                     }
                 }
                 ToZab::Gather {
@@ -534,11 +680,63 @@ async fn run_zab(
                 ToZab::SnapshotReady { .. } => {}
             }
         }
-        if appended > 0 {
-            let sync_started_at = std::time::Instant::now();
-            if let Err(e) = log.sync().await {
-                fatal_storage("cannot sync the transaction log", &e);
+        if let Some(full) = disk_full.as_mut() {
+            if std::time::Instant::now() >= full.next_probe_at {
+                match log.probe_space().await {
+                    Ok(()) => {
+                        tracing::info!(
+                            path = %start.log_dir.display(),
+                            full_ms = full.since.elapsed().as_millis() as u64,
+                            refused = full.refused,
+                            "log disk has room again; accepting writes"
+                        );
+                        disk_full = None;
+                    }
+                    Err(e) if e.is_no_space() => {
+                        full.next_probe_at =
+                            std::time::Instant::now() + Duration::from_millis(DISK_FULL_PROBE_MS);
+                    }
+                    Err(e) => fatal_storage("cannot allocate room in the transaction log", &e),
+                }
             }
+        }
+        let mut synced = true;
+        let sync_started_at = std::time::Instant::now();
+        if appended > 0 {
+            match log.sync().await {
+                Ok(_) => {}
+                Err(e) if e.is_no_space() => {
+                    // Nothing of the batch reached the log: its writes are refused, and the
+                    // sequencer's tree, which ran ahead by them, is rebuilt from the files.
+                    tracing::error!(
+                        path = %e.path().display(),
+                        error = %e,
+                        "log disk full; refusing writes until space returns"
+                    );
+                    log.discard_pending();
+                    let refused = std::mem::take(&mut actions);
+                    actions = refuse_unlogged(refused);
+                    let synced_zxid = log.synced_zxid();
+                    let config_node_data = settings.config_node_data.clone();
+                    seq = rebuild_sequencer(&settings, config_node_data, synced_zxid).await;
+                    if seq.last_zxid() != synced_zxid {
+                        fatal_storage(
+                            "the log reloaded after a full disk does not end at the last synced zxid",
+                            &format_args!("{:#x} != {synced_zxid:#x}", seq.last_zxid()),
+                        );
+                    }
+                    let now = std::time::Instant::now();
+                    disk_full = Some(DiskFull {
+                        since: now,
+                        next_probe_at: now + Duration::from_millis(DISK_FULL_PROBE_MS),
+                        refused: appended as u64,
+                    });
+                    synced = false;
+                }
+                Err(e) => fatal_storage("cannot sync the transaction log", &e),
+            }
+        }
+        if appended > 0 && synced {
             crate::metrics::zab_synced(batch_started_at, sync_started_at, appended);
             commit.synced(appended);
             let bytes = log.written_bytes() - bytes_before;
@@ -554,6 +752,26 @@ async fn run_zab(
             }
         }
         for action in actions.drain(..) {
+            let action = match action {
+                Out::Seq(action) => action,
+                Out::Refused(reply_to) => {
+                    if let Some(s) = shards.get(reply_to.origin.shard) {
+                        let _ = s
+                            .send(ToShard::Fail {
+                                reply_to,
+                                err: DISK_FULL_ERROR,
+                            })
+                            .await;
+                    }
+                    continue;
+                }
+                Out::RefusedSession(origin) => {
+                    if let Some(s) = shards.get(origin.shard) {
+                        let _ = s.send(ToShard::Refuse { origin }).await;
+                    }
+                    continue;
+                }
+            };
             match action {
                 Action::Deliver(batch) => {
                     if let Some(zxid) = batch

@@ -2,7 +2,7 @@
 //! four-letter word gathers from every shard.
 
 use crate::proto::SessionId;
-use crate::zab::{Committed, Input, Origin};
+use crate::zab::{Committed, Input, Origin, ReplyTo};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -55,6 +55,12 @@ pub enum ToShard {
     Refuse {
         origin: Origin,
     },
+    /// Answer this write with `err`: it was not applied, and takes no zxid (a standalone
+    /// server whose log disk is full refuses writes with `SystemError`).
+    Fail {
+        reply_to: ReplyTo,
+        err: crate::proto::ErrorCode,
+    },
     /// Capture this replica (only committed txns) as a snapshot file with `sessions`, encode
     /// it off the executor and answer [`ToZab::SnapshotReady`]: the leader syncs a learner
     /// too far behind for a DIFF with it.
@@ -89,6 +95,7 @@ impl ToShard {
             ToShard::Revalidated { origin, .. }
             | ToShard::Refuse { origin }
             | ToShard::ReadOnlySession { origin, .. } => Some(origin.shard),
+            ToShard::Fail { reply_to, .. } => Some(reply_to.origin.shard),
             _ => None,
         }
     }

@@ -37,8 +37,8 @@
 use super::msg::{QuorumReport, ToShard, ToZab, ZabReport};
 use super::settings::{QuorumSettings, Settings};
 use super::{
-    fatal_storage, log_options, new_sequencer, write_snapshot_in_background, zab_report, Gathers,
-    ToWrite,
+    fatal_storage, log_options, new_sequencer, rebuild_sequencer, write_snapshot_in_background,
+    zab_report, Gathers, ToWrite,
 };
 use crate::config::{Membership, Role as MemberRole};
 use crate::jute::JStr;
@@ -1491,33 +1491,8 @@ impl Node {
     /// The leader's tree ran ahead by proposals that never committed: load the newest
     /// snapshot and apply the committed records after it.
     async fn rebuild_committed_tree(&mut self) {
-        let settings = self.settings.clone();
-        let config_data = self.config_node_data.clone();
-        let loaded = glommio::executor()
-            .spawn_blocking(move || {
-                let mut opts = crate::storage::OpenOptions::new(config_data);
-                opts.replay_log = false;
-                crate::storage::open(&settings.data_dir, &settings.data_log_dir, &opts)
-            })
-            .await;
-        let recovered = match loaded {
-            Ok(r) => r,
-            Err(e) => fatal_storage("cannot reload the tree", &e),
-        };
-        let now = now_ms();
-        let mut seq = new_sequencer(&self.settings, recovered.tree);
-        seq.restore_sessions(&recovered.sessions, now);
-        for rec in recovered.unapplied {
-            if rec.zxid <= self.committed {
-                seq.apply_committed(now, rec, None);
-            }
-        }
-        let _ = seq.take_batch();
-        tracing::info!(
-            zxid = format_args!("{:#x}", seq.last_zxid()),
-            "tree rebuilt at the last committed txn"
-        );
-        self.seq = seq;
+        let config_node_data = self.config_node_data.clone();
+        self.seq = rebuild_sequencer(&self.settings, config_node_data, self.committed).await;
     }
 
     /// Group commit: one fdatasync for everything appended this turn.

@@ -350,6 +350,7 @@ impl ShardCtx {
                     c.close();
                 }
             }
+            ToShard::Fail { reply_to, err } => self.fail_write(reply_to, err),
             ToShard::CloseReadOnly => {
                 for c in self.state.borrow().conns.values() {
                     if c.st.borrow().read_only {
@@ -460,6 +461,31 @@ impl ShardCtx {
         for c in woken {
             c.wake.notify();
         }
+    }
+
+    /// Answers a write that was refused before it was ordered (no zxid, nothing applied)
+    /// with `err`, in the connection's order like any answer.
+    fn fail_write(&self, reply_to: crate::zab::ReplyTo, err: crate::proto::ErrorCode) {
+        if reply_to.origin.shard != self.id {
+            return;
+        }
+        let mut st = self.state.borrow_mut();
+        let st = &mut *st;
+        let Some(conn) = st.conns.get(&reply_to.origin.conn).cloned() else {
+            return;
+        };
+        let now_ms = crate::runtime::now_ms();
+        self.answer_write(
+            st,
+            &conn,
+            reply_to,
+            Some(OpResult::Error(err)),
+            None,
+            now_ms,
+        );
+        self.limit_output(&conn, &mut conn.st.borrow_mut());
+        self.release_throttled(st);
+        conn.wake.notify();
     }
 
     /// Whether a connection must stop reading: its shard holds its share of

@@ -52,12 +52,38 @@ pub fn version_dir(dir: &Path) -> PathBuf {
 /// An I/O failure of the log writer.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
+    /// Any failure but a clean allocation failure: the writer must not be used again (after
+    /// a failed write or fdatasync the page cache is in an unknown state).
     #[error("{op} {path}: {source}")]
     Io {
         path: PathBuf,
         op: &'static str,
         source: std::io::Error,
     },
+    /// `ENOSPC` or `EDQUOT` while creating a segment or zero-filling the room for a batch,
+    /// before any byte of the batch was written. The writer is exactly as before the
+    /// `sync` that failed (its batch still pending): the caller may retry, or drop the batch
+    /// with [`LogWriter::discard_pending`].
+    #[error("{op} {path}: {source}")]
+    NoSpace {
+        path: PathBuf,
+        op: &'static str,
+        source: std::io::Error,
+    },
+}
+
+impl LogError {
+    /// Whether the writer may be used again (see [`LogError::NoSpace`]).
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, LogError::NoSpace { .. })
+    }
+
+    /// The file the failed operation was about.
+    pub fn path(&self) -> &Path {
+        match self {
+            LogError::Io { path, .. } | LogError::NoSpace { path, .. } => path,
+        }
+    }
 }
 
 /// A failure to start from what is on disk.
@@ -88,6 +114,11 @@ pub struct OpenOptions {
     /// the snapshot and the records come back in [`Recovered::unapplied`] for ZAB to
     /// commit (or truncate) once a leader is known.
     pub replay_log: bool,
+    /// Repair what a crash left (remove unfinished `*.tmp` files, zero a torn log tail).
+    /// Off when a running server reloads its own files (rebuilding its tree after a refused
+    /// batch or a lost role): its snapshot writer may be writing a `.tmp` file right then,
+    /// and its log has no torn tail to repair.
+    pub repair: bool,
 }
 
 impl OpenOptions {
@@ -96,6 +127,7 @@ impl OpenOptions {
             config_node_data,
             snapshots_tried_max: 3,
             replay_log: true,
+            repair: true,
         }
     }
 }
@@ -164,7 +196,9 @@ pub fn open_in(
                 .map_err(|e| io("fsync of the parent of", e))?;
         }
     }
-    snapshot::remove_temp_files_in(fs, &snap_dir);
+    if opts.repair {
+        snapshot::remove_temp_files_in(fs, &snap_dir);
+    }
     let mut loaded = None;
     let candidates =
         snapshot::list_snapshots_in(fs, &snap_dir).map_err(|source| OpenError::Io {
@@ -200,7 +234,12 @@ pub fn open_in(
         ),
     };
     let after_zxid = tree.last_zxid();
-    let log = recovery::recover_log_in(fs, &log_dir, after_zxid, RecoveryMode::Repair)?;
+    let mode = if opts.repair {
+        RecoveryMode::Repair
+    } else {
+        RecoveryMode::ReadOnly
+    };
+    let log = recovery::recover_log_in(fs, &log_dir, after_zxid, mode)?;
     let mut live: std::collections::BTreeMap<SessionId, i32> = sessions.drain(..).collect();
     let last_logged_zxid = log.records.last().map_or(after_zxid, |r| r.zxid);
     if !opts.replay_log {

@@ -51,9 +51,11 @@ pub fn needs_new_segment(
 }
 
 /// The size a new segment is zero-filled to before its header is written: whole steps
-/// covering the header and the first batch.
+/// covering the header, the first batch and the zeroed frame header after it (the end
+/// marker), so the first batch never needs an extension: creating the segment is the only
+/// allocation it can fail on, and a failed creation leaves no segment behind.
 pub fn new_segment_bytes(step: u64, first_batch_bytes: u64) -> u64 {
-    (SEGMENT_HEADER_BYTES as u64 + first_batch_bytes)
+    (SEGMENT_HEADER_BYTES as u64 + first_batch_bytes + FRAME_HEADER_BYTES as u64)
         .div_ceil(step)
         .max(1)
         * step

@@ -531,3 +531,168 @@ fn log_sync_latency() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The files in a log directory, with their sizes.
+fn dir_listing(dir: &Path) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `records` numbered `from..` with frames of 500 bytes.
+fn records_from(from: i64, n: usize) -> Vec<TxnRecord> {
+    (0..n as i64)
+        .map(|i| record_of_frame_size(from + i, 500))
+        .collect()
+}
+
+/// No room for the first segment: `sync` fails with NoSpace, leaves no file behind and the
+/// batch pending; the probe fails while there is no room and succeeds once there is; the
+/// same batch then syncs, and the log holds exactly it.
+#[test]
+fn no_space_for_a_new_segment_leaves_nothing_and_keeps_the_batch() {
+    let dir = TempDir::new("log-nospace-new");
+    let d = dir.0.clone();
+    run(move || async move {
+        let mut w = LogWriter::open(&d, small_opts(), 0).await.unwrap();
+        w.set_allocation_budget(Some(4095));
+        let recs = records_from(1, 3);
+        let added = w.append(&recs);
+        let err = w.sync().await.unwrap_err();
+        assert!(err.is_no_space(), "{err}");
+        assert!(w.out_of_space());
+        assert!(
+            err.to_string().contains("log.tmp") && err.to_string().contains("os error 28"),
+            "{err}"
+        );
+        assert!(dir_listing(&d).is_empty(), "{:?}", dir_listing(&d));
+        assert_eq!(w.pending_bytes(), added);
+        assert_eq!(w.last_appended_zxid(), 3);
+        assert_eq!(w.synced_zxid(), 0);
+        assert!(w.segment_path().is_none());
+        // Still no room: the probe says so and leaves nothing either.
+        assert!(w.probe_space().await.unwrap_err().is_no_space());
+        assert!(dir_listing(&d).is_empty());
+        w.set_allocation_budget(Some(1 << 20));
+        w.probe_space().await.unwrap();
+        assert!(!w.out_of_space());
+        assert!(dir_listing(&d).is_empty(), "the probe removes its file");
+        assert_eq!(w.sync().await.unwrap(), 3);
+        w.close().await.unwrap();
+        let r = recover_log(&d, 0, RecoveryMode::ReadOnly).unwrap();
+        assert_eq!(r.records, recs);
+        assert!(r.torn.is_none());
+    });
+}
+
+/// No room to extend the current segment: nothing of the batch reaches the file (same
+/// size, same bytes), the segment stays the current one; the refused batch is discarded
+/// and its zxids are taken by the next batch, which syncs once there is room. Recovery
+/// finds exactly the acknowledged records, none of the refused ones.
+#[test]
+fn no_space_to_extend_refuses_the_batch_and_writes_nothing() {
+    let dir = TempDir::new("log-nospace-ext");
+    let d = dir.0.clone();
+    run(move || async move {
+        let mut w = LogWriter::open(&d, small_opts(), 0).await.unwrap();
+        // One 4 KiB step: the first segment and nothing more.
+        w.set_allocation_budget(Some(4096));
+        let first = records_from(1, 4);
+        w.append(&first);
+        assert_eq!(w.sync().await.unwrap(), 4);
+        let seg = w.segment_path().unwrap().to_path_buf();
+        let before = std::fs::read(&seg).unwrap();
+        assert_eq!(before.len(), 4096);
+        let refused = records_from(5, 6);
+        w.append(&refused);
+        let err = w.sync().await.unwrap_err();
+        assert!(err.is_no_space(), "{err}");
+        assert_eq!(err.path(), seg.as_path());
+        assert_eq!(std::fs::read(&seg).unwrap(), before, "no byte written");
+        assert_eq!(w.segment_path(), Some(seg.as_path()));
+        assert_eq!(w.synced_zxid(), 4);
+        assert_eq!(w.last_appended_zxid(), 10);
+        w.discard_pending();
+        assert_eq!(w.pending_bytes(), 0);
+        assert_eq!(w.last_appended_zxid(), 4);
+        // Nothing pending: a sync is a no-op and does not touch the disk.
+        assert_eq!(w.sync().await.unwrap(), 4);
+        assert!(w.probe_space().await.unwrap_err().is_no_space());
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), 4096);
+        w.set_allocation_budget(Some(1 << 20));
+        w.probe_space().await.unwrap();
+        assert_eq!(
+            std::fs::metadata(&seg).unwrap().len(),
+            8192,
+            "the probe's step is kept"
+        );
+        let next = records_from(5, 3);
+        w.append(&next);
+        assert_eq!(w.sync().await.unwrap(), 7);
+        assert_eq!(w.segment_path(), Some(seg.as_path()));
+        w.close().await.unwrap();
+        let r = recover_log(&d, 0, RecoveryMode::ReadOnly).unwrap();
+        let mut want = first.clone();
+        want.extend(next);
+        assert_eq!(r.records, want);
+        assert!(r.torn.is_none());
+        assert_eq!(list_segments(&d).unwrap().len(), 1);
+    });
+}
+
+/// A roll whose new segment finds no room: the old segment stays current (it is not
+/// closed first), no `log.tmp` is left, and once there is room the batch goes to the new
+/// segment.
+#[test]
+fn no_space_at_a_roll_keeps_the_old_segment() {
+    let dir = TempDir::new("log-nospace-roll");
+    let d = dir.0.clone();
+    run(move || async move {
+        let mut w = LogWriter::open(&d, small_opts(), 0).await.unwrap();
+        w.set_allocation_budget(Some(4096));
+        let first = records_from(1, 2);
+        w.append(&first);
+        w.sync().await.unwrap();
+        let old = w.segment_path().unwrap().to_path_buf();
+        w.roll();
+        let second = records_from(3, 2);
+        w.append(&second);
+        assert!(w.sync().await.unwrap_err().is_no_space());
+        assert_eq!(w.segment_path(), Some(old.as_path()));
+        let names: Vec<String> = dir_listing(&d).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["log.1".to_string()]);
+        w.set_allocation_budget(None);
+        assert_eq!(w.sync().await.unwrap(), 4, "the same batch, retried");
+        assert_eq!(w.segment_path(), Some(segment_path(&d, 3).as_path()));
+        w.close().await.unwrap();
+        let r = recover_log(&d, 0, RecoveryMode::ReadOnly).unwrap();
+        assert_eq!(r.records.len(), 4);
+        assert_eq!(r.segments.len(), 2);
+    });
+}
+
+/// The first batch of a new segment fits in it with its end marker, whatever its size:
+/// no extension (which could fail after the segment exists) is ever needed for it.
+#[test]
+fn a_new_segment_holds_its_first_batch_and_the_end_marker() {
+    for step in [512u64, 4096, 1 << 20] {
+        for batch in [0u64, 1, 100, 4056, 4064, 4096, 5000, 1 << 20] {
+            let size = layout::new_segment_bytes(step, batch);
+            assert!(size.is_multiple_of(step));
+            assert!(
+                layout::bytes_needed(SEGMENT_HEADER_BYTES as u64, batch) <= size,
+                "step {step} batch {batch}"
+            );
+            assert!(size - step < layout::bytes_needed(SEGMENT_HEADER_BYTES as u64, batch));
+        }
+    }
+}

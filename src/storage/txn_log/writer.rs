@@ -14,6 +14,15 @@
 //!
 //! Bounds: a batch is whatever was appended since the last sync; the caller bounds it
 //! (`corral.commit.maxBatch`); one record is at most [`super::RECORD_BYTES_MAX`].
+//!
+//! Errors. A `sync` first makes room for its batch (a new segment, or the next zero-filled
+//! step of the current one), then writes the batch into that room and fdatasyncs it. Only a
+//! failure of the first part for want of space (`ENOSPC`, `EDQUOT`) is recoverable
+//! ([`LogError::NoSpace`]): no byte of the batch was written anywhere, the segment, its
+//! offsets and the pending batch are exactly as before, and an unfinished `log.tmp` is
+//! removed. The caller retries later ([`LogWriter::probe_space`]) or drops the batch
+//! ([`LogWriter::discard_pending`]). Any other failure, and any failure of a record write
+//! or an fdatasync, is [`LogError::Io`]: the writer must not be used again.
 
 use super::layout::{self, SegmentCursor, ZERO_CHUNK_BYTES};
 use super::{
@@ -64,6 +73,15 @@ struct Segment {
     extending: Option<glommio::task::JoinHandle<Result<u64, String>>>,
 }
 
+/// An allocation that failed for want of space, which [`LogWriter::probe_space`] tries again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Allocation {
+    /// A new segment of this many bytes.
+    NewSegment { bytes: u64 },
+    /// Zero-filling the current segment up to this size.
+    Extend { to: u64 },
+}
+
 /// Appends records to the newest segment of `<dataLogDir>/version-2`. Lives on one glommio
 /// executor (its files are bound to it).
 pub struct LogWriter {
@@ -79,6 +97,12 @@ pub struct LogWriter {
     roll_requested: bool,
     /// Bytes written to the log since the writer opened (for snapSizeLimitInKb).
     written_bytes: u64,
+    /// The allocation the last `sync` could not make for want of space, until one succeeds.
+    failed_allocation: Option<Allocation>,
+    /// Tests: bytes the writer may still allocate before it fails with `ENOSPC` (None:
+    /// no limit). Zero-filling ahead in the background is off while it is set.
+    #[cfg(test)]
+    allocation_budget: Option<u64>,
 }
 
 impl LogWriter {
@@ -108,7 +132,67 @@ impl LogWriter {
             synced_zxid: last_zxid,
             roll_requested: false,
             written_bytes: 0,
+            failed_allocation: None,
+            #[cfg(test)]
+            allocation_budget: None,
         })
+    }
+
+    /// Tests: fail every allocation past `bytes` more with `ENOSPC` (None: no limit).
+    #[cfg(test)]
+    pub(crate) fn set_allocation_budget(&mut self, bytes: Option<u64>) {
+        self.allocation_budget = bytes;
+    }
+
+    /// Whether the last `sync` failed for want of space and no allocation succeeded since.
+    pub fn out_of_space(&self) -> bool {
+        self.failed_allocation.is_some()
+    }
+
+    /// Drops the records appended since the last sync (a batch that could not be logged
+    /// for want of space, refused to its clients): the next record may take their zxids.
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
+        self.pending_first_zxid = None;
+        self.last_appended_zxid = self.synced_zxid;
+    }
+
+    /// After [`LogError::NoSpace`]: tries again the allocation that failed, without a
+    /// batch. Zeros for the current segment are kept (the next sync needs them); a new
+    /// segment is created as `log.tmp`, zero-filled and removed again, which proves the
+    /// room is there (the next sync creates the real one). `Ok` when there is room (or
+    /// nothing had failed); [`LogError::NoSpace`] while there is none; any other error is
+    /// fatal as in `sync`.
+    pub async fn probe_space(&mut self) -> Result<(), LogError> {
+        let Some(failed) = self.failed_allocation else {
+            return Ok(());
+        };
+        match (failed, self.segment.take()) {
+            (Allocation::Extend { to }, Some(mut seg)) => {
+                let extended = self.extend_to(&mut seg, to).await;
+                self.segment = Some(seg);
+                extended?;
+            }
+            (failed, segment) => {
+                self.segment = segment;
+                let bytes = match failed {
+                    Allocation::NewSegment { bytes } => bytes,
+                    Allocation::Extend { .. } => self.zero_fill_step_bytes(),
+                };
+                let tmp = layout::segment_temp_path(&segment_path(&self.dir, 0));
+                let file = self.allocate_file(&tmp, bytes).await?;
+                let _ = file.close().await;
+                if let Err(source) = std::fs::remove_file(&tmp) {
+                    return Err(LogError::Io {
+                        path: tmp,
+                        op: "removing",
+                        source,
+                    });
+                }
+            }
+        }
+        self.failed_allocation = None;
+        Ok(())
     }
 
     /// The highest zxid appended (synced or not).
@@ -211,14 +295,15 @@ impl LogWriter {
     /// Writes everything appended so far and fdatasyncs it (unless `forceSync=no`).
     /// Returns the highest zxid now durable. Nothing appended: returns at once.
     ///
-    /// On `Err` the writer is unusable: the caller must stop (a failed fsync leaves the
-    /// page cache in an unknown state; retrying it can report success for lost data).
+    /// On [`LogError::NoSpace`] nothing of the batch was written and the writer is as it
+    /// was (see the module doc). On any other `Err` the writer is unusable: the caller must
+    /// stop (a failed fsync leaves the page cache in an unknown state; retrying it can
+    /// report success for lost data).
     pub async fn sync(&mut self) -> Result<i64, LogError> {
         let Some(first_zxid) = self.pending_first_zxid else {
             return Ok(self.synced_zxid);
         };
-        let batch = std::mem::take(&mut self.pending);
-        self.pending_first_zxid = None;
+        let batch_bytes = self.pending.len() as u64;
         let needs_new = layout::needs_new_segment(
             self.segment.as_ref().map(|s| SegmentCursor {
                 write_offset: s.write_offset,
@@ -226,24 +311,37 @@ impl LogWriter {
             }),
             self.roll_requested,
             self.opts.segment_bytes_max,
-            batch.len() as u64,
+            batch_bytes,
         );
         if needs_new {
+            // Created before the old one is closed, so a creation that fails for want of
+            // space leaves the writer as it was. The new segment holds room for the whole
+            // batch (`layout::new_segment_bytes`): no extension can fail after it exists.
+            let new = self.create_segment(first_zxid, batch_bytes).await?;
+            self.roll_requested = false;
             // The old segment is fully synced here (sync is the only writer and it finished
             // its fdatasync), which is what lets recovery call a torn tail in any segment
             // but the newest one corruption.
-            if let Some(old) = self.segment.take() {
+            if let Some(old) = self.segment.replace(new) {
                 old.file
                     .close()
                     .await
                     .map_err(|e| self.io_err(&old.path, "closing", e))?;
             }
-            self.segment = Some(self.create_segment(first_zxid, batch.len() as u64).await?);
-            self.roll_requested = false;
         }
         let Some(mut seg) = self.segment.take() else {
             unreachable!("a segment was just ensured");
         };
+        // Room for the batch and the end marker after it, before any byte of it is written.
+        let wanted = layout::bytes_needed(seg.write_offset, batch_bytes);
+        let reserved = self.extend_to(&mut seg, wanted).await;
+        if let Err(e) = reserved {
+            self.segment = Some(seg);
+            return Err(e);
+        }
+        self.failed_allocation = None;
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_first_zxid = None;
         let capacity = batch.capacity();
         let result = self.write_and_sync(&mut seg, batch).await;
         self.segment = Some(seg);
@@ -268,6 +366,10 @@ impl LogWriter {
         {
             return;
         }
+        #[cfg(test)]
+        if self.allocation_budget.is_some() {
+            return;
+        }
         let (path, from) = (seg.path.clone(), seg.allocated_bytes);
         let task = glommio::spawn_local(async move {
             let file = OpenOptions::new()
@@ -288,11 +390,12 @@ impl LogWriter {
         seg.extending = Some(task.detach());
     }
 
-    async fn write_and_sync(&mut self, seg: &mut Segment, batch: Vec<u8>) -> Result<(), LogError> {
-        let len = batch.len() as u64;
-        let end = seg.write_offset + len;
-        // Keep at least a zeroed frame header after the last record: the end marker.
-        let wanted = layout::bytes_needed(seg.write_offset, len);
+    /// Makes the segment at least `wanted` bytes long (zero-filled, in whole steps), first
+    /// from what the background task filled. Fails with [`LogError::NoSpace`] (recorded for
+    /// [`Self::probe_space`]) when the file system has no room, leaving `allocated_bytes`
+    /// as it was (zeros written beyond it before the failure are harmless: the next attempt
+    /// writes them again).
+    async fn extend_to(&mut self, seg: &mut Segment, wanted: u64) -> Result<(), LogError> {
         if wanted > seg.allocated_bytes {
             if let Some(task) = seg.extending.take() {
                 match task.await {
@@ -305,12 +408,35 @@ impl LogWriter {
             }
         }
         let step = self.zero_fill_step_bytes();
-        if let Some(new_size) = layout::inline_extension(seg.allocated_bytes, wanted, step) {
-            zero_fill(&seg.file, seg.allocated_bytes, new_size)
-                .await
-                .map_err(|e| self.io_err(&seg.path, "preallocating", e))?;
-            seg.allocated_bytes = new_size;
+        let Some(new_size) = layout::inline_extension(seg.allocated_bytes, wanted, step) else {
+            return Ok(());
+        };
+        let filled = match self.charge_allocation(new_size - seg.allocated_bytes) {
+            Ok(()) => zero_fill(&seg.file, seg.allocated_bytes, new_size).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = filled {
+            let e = self.alloc_err(&seg.path, "preallocating", e);
+            if e.is_no_space() {
+                self.failed_allocation = Some(Allocation::Extend { to: new_size });
+            }
+            return Err(e);
         }
+        seg.allocated_bytes = new_size;
+        Ok(())
+    }
+
+    async fn write_and_sync(&mut self, seg: &mut Segment, batch: Vec<u8>) -> Result<(), LogError> {
+        let len = batch.len() as u64;
+        let end = seg.write_offset + len;
+        // Never a record byte where no zeros were allocated: a full disk must fail the
+        // allocation (recoverably), never this write.
+        assert!(
+            layout::bytes_needed(seg.write_offset, len) <= seg.allocated_bytes,
+            "log batch of {len} bytes at {} past the allocated {} bytes",
+            seg.write_offset,
+            seg.allocated_bytes
+        );
         write_all(&seg.file, batch, seg.write_offset)
             .await
             .map_err(|e| self.io_err(&seg.path, "writing", e))?;
@@ -337,22 +463,26 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Creates `log.<first_zxid>`: temp name, header, zeros, fsync, rename, fsync dir.
-    async fn create_segment(&self, first_zxid: i64, first_batch: u64) -> Result<Segment, LogError> {
+    /// Creates `log.<first_zxid>`: temp name, zeros, header, fsync, rename, fsync dir.
+    async fn create_segment(
+        &mut self,
+        first_zxid: i64,
+        first_batch: u64,
+    ) -> Result<Segment, LogError> {
         let path = segment_path(&self.dir, first_zxid);
         let tmp = layout::segment_temp_path(&path);
         let allocated_bytes = layout::new_segment_bytes(self.zero_fill_step_bytes(), first_batch);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .buffered_open(&tmp)
-            .await
-            .map_err(|e| self.io_err(&tmp, "creating", e))?;
-        zero_fill(&file, 0, allocated_bytes)
-            .await
-            .map_err(|e| self.io_err(&tmp, "preallocating", e))?;
+        let mut file = match self.allocate_file(&tmp, allocated_bytes).await {
+            Ok(file) => file,
+            Err(e) => {
+                if e.is_no_space() {
+                    self.failed_allocation = Some(Allocation::NewSegment {
+                        bytes: allocated_bytes,
+                    });
+                }
+                return Err(e);
+            }
+        };
         write_all(&file, encode_segment_header(first_zxid).to_vec(), 0)
             .await
             .map_err(|e| self.io_err(&tmp, "writing", e))?;
@@ -373,6 +503,66 @@ impl LogWriter {
             has_records: false,
             extending: None,
         })
+    }
+
+    /// Creates (or truncates) `tmp` and zero-fills `bytes` of it. For want of space: the
+    /// file is closed and removed again (its partial zeros freed), and the error is
+    /// [`LogError::NoSpace`].
+    async fn allocate_file(&mut self, tmp: &Path, bytes: u64) -> Result<BufferedFile, LogError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .buffered_open(tmp)
+            .await
+            .map_err(|e| self.alloc_err(tmp, "creating", e))?;
+        let filled = match self.charge_allocation(bytes) {
+            Ok(()) => zero_fill(&file, 0, bytes).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = filled {
+            let e = self.alloc_err(tmp, "preallocating", e);
+            let _ = file.close().await;
+            // A blocking unlink on the executor, on this failure path only. Not made
+            // durable: a `log.tmp` a crash leaves behind is removed at the next start.
+            let _ = std::fs::remove_file(tmp);
+            return Err(e);
+        }
+        Ok(file)
+    }
+
+    /// Tests: takes `bytes` from the allocation budget, or fails as a full disk would.
+    fn charge_allocation(&mut self, bytes: u64) -> glommio::Result<(), ()> {
+        #[cfg(test)]
+        if let Some(left) = self.allocation_budget.as_mut() {
+            if bytes > *left {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC).into());
+            }
+            *left -= bytes;
+        }
+        let _ = bytes;
+        Ok(())
+    }
+
+    /// An allocation's error: [`LogError::NoSpace`] for `ENOSPC` / `EDQUOT`, else fatal.
+    fn alloc_err(&self, path: &Path, op: &'static str, e: glommio::GlommioError<()>) -> LogError {
+        let no_space = match &e {
+            glommio::GlommioError::IoError(source)
+            | glommio::GlommioError::EnhancedIoError { source, .. } => {
+                matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+            }
+            _ => false,
+        };
+        if no_space {
+            LogError::NoSpace {
+                path: path.to_path_buf(),
+                op,
+                source: e.into(),
+            }
+        } else {
+            self.io_err(path, op, e)
+        }
     }
 
     fn io_err(&self, path: &Path, op: &'static str, e: glommio::GlommioError<()>) -> LogError {
