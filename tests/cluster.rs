@@ -1093,3 +1093,315 @@ fn reconfig_reaches_a_member_synced_by_snapshot() {
         );
     }
 }
+
+/// Polls `read` until it gives `Some`, or panics at `until` naming `what`.
+fn poll_until<T>(what: &str, until: Instant, mut read: impl FnMut() -> Option<T>) -> T {
+    loop {
+        if let Some(v) = read() {
+            return v;
+        }
+        assert!(Instant::now() < until, "{what}: not in time");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn reconfig_enabled_first_start_versions_the_static_membership() {
+    // ZooKeeper 3.8 with reconfigEnabled and the membership in zoo.cfg: every server keeps
+    // a copy of its zoo.cfg as zoo.cfg.bak when it starts; once the first epoch is
+    // established the membership gets that epoch's first zxid as its version, goes to
+    // zooN.cfg.dynamic.100000000 (the server lines, no version line, no final newline) and
+    // zooN.cfg loses its server lines and ends with dynamicConfigFile=<that file>. A
+    // restart keeps all of it.
+    let mut cluster = TestCluster::configure(3, 1);
+    cluster.add_config(&format!(
+        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
+    ));
+    let originals: Vec<String> = (1..=4)
+        .map(|n| std::fs::read_to_string(cluster.config_path(n)).expect("zooN.cfg"))
+        .collect();
+    for n in 1..=4 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let version = "100000000";
+    let expected = cluster
+        .expected_config()
+        .replace("version=0", &format!("version={version}"));
+    let server_lines = expected
+        .rsplit_once('\n')
+        .map(|(lines, _)| lines.to_string())
+        .unwrap_or_default();
+    for n in 1..=4 {
+        let client = connect(&cluster.client_addr(n));
+        assert_eq!(synced_config(&client), expected, "server {n}");
+        let (_, stat) = client.get_config(false).expect("get config");
+        assert_eq!(
+            stat.mzxid, 0x1_0000_0000,
+            "server {n}: mZxid is the version"
+        );
+        assert_eq!(stat.version, -1, "server {n}: dataVersion");
+        let conf = cluster.four_letter(n, "conf").unwrap_or_default();
+        assert!(
+            conf.contains(&format!("membership: \n{expected}")),
+            "server {n}'s conf:\n{conf}"
+        );
+    }
+    let files = |cluster: &TestCluster, n: usize| {
+        let static_path = cluster.config_path(n);
+        let dynamic_name = format!("zoo{n}.cfg.dynamic.{version}");
+        let dynamic_path = static_path.with_file_name(&dynamic_name);
+        let mut backup = static_path.clone().into_os_string();
+        backup.push(".bak");
+        (static_path, dynamic_path, std::path::PathBuf::from(backup))
+    };
+    let mut split: Vec<String> = Vec::new();
+    for n in 1..=4 {
+        let (static_path, dynamic_path, backup) = files(&cluster, n);
+        let dynamic = poll_until(
+            &format!("server {n}'s {}", dynamic_path.display()),
+            deadline(10),
+            || std::fs::read_to_string(&dynamic_path).ok(),
+        );
+        assert_eq!(dynamic, server_lines, "server {n}'s dynamic file");
+        assert_eq!(
+            std::fs::read_to_string(&backup).expect("zooN.cfg.bak"),
+            originals[n - 1],
+            "server {n}'s backup is its zoo.cfg as it was"
+        );
+        // ZooKeeper writes the other keys back in hash order, Corral in theirs: the lines
+        // are the same.
+        let text = std::fs::read_to_string(&static_path).expect("zooN.cfg");
+        let pointer = format!("dynamicConfigFile={}", dynamic_path.display());
+        assert_eq!(text.lines().last(), Some(pointer.as_str()), "{text}");
+        let mut got: Vec<&str> = text.lines().collect();
+        got.sort_unstable();
+        let mut want: Vec<&str> = originals[n - 1]
+            .lines()
+            .filter(|l| !l.starts_with("server."))
+            .chain(std::iter::once(pointer.as_str()))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(got, want, "server {n}'s static config");
+        split.push(text);
+    }
+
+    // A restart of every server changes nothing: the version stays, no file is written.
+    for n in 1..=4 {
+        cluster.kill9(n);
+    }
+    for n in 1..=4 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    for n in 1..=4 {
+        let client = connect(&cluster.client_addr(n));
+        assert_eq!(
+            synced_config(&client),
+            expected,
+            "server {n} after the restart"
+        );
+        let (_, stat) = client.get_config(false).expect("get config");
+        assert_eq!(
+            stat.mzxid, 0x1_0000_0000,
+            "server {n}: mZxid after the restart"
+        );
+        let (static_path, _, backup) = files(&cluster, n);
+        assert_eq!(
+            std::fs::read_to_string(&static_path).expect("zooN.cfg"),
+            split[n - 1]
+        );
+        assert_eq!(
+            std::fs::read_to_string(&backup).expect("zooN.cfg.bak"),
+            originals[n - 1]
+        );
+        let conf_dir = static_path.parent().expect("conf dir");
+        let dynamic_files: Vec<String> = std::fs::read_dir(conf_dir)
+            .expect("list conf")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(&format!("zoo{n}.cfg.dynamic.")))
+            .collect();
+        assert_eq!(
+            dynamic_files,
+            vec![format!("zoo{n}.cfg.dynamic.{version}")],
+            "server {n}"
+        );
+    }
+}
+
+#[test]
+fn reconfig_disabled_keeps_version_zero_and_the_files() {
+    let cluster = TestCluster::configure(3, 1);
+    let mut cluster = cluster;
+    let originals: Vec<String> = (1..=4)
+        .map(|n| std::fs::read_to_string(cluster.config_path(n)).expect("zooN.cfg"))
+        .collect();
+    for n in 1..=4 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    for n in 1..=4 {
+        let client = connect(&cluster.client_addr(n));
+        assert_eq!(synced_config(&client), cluster.expected_config());
+        let (_, stat) = client.get_config(false).expect("get config");
+        assert_eq!((stat.mzxid, stat.version), (0, -1), "server {n}");
+        assert_eq!(
+            std::fs::read_to_string(cluster.config_path(n)).expect("zooN.cfg"),
+            originals[n - 1]
+        );
+    }
+    let conf_dir = cluster
+        .config_path(1)
+        .parent()
+        .expect("conf dir")
+        .to_path_buf();
+    let mut names: Vec<String> = std::fs::read_dir(conf_dir)
+        .expect("list conf")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["zoo1.cfg", "zoo2.cfg", "zoo3.cfg", "zoo4.cfg"]);
+}
+
+#[test]
+fn reconfig_removed_server_does_not_start_again() {
+    // ZooKeeper 3.8: a follower removed by a reconfig goes on as a non-voting follower
+    // and its files now leave it out; started again on them it exits ("My id N not in the
+    // peer list").
+    let mut cluster = TestCluster::configure(3, 1);
+    cluster.add_config(&format!(
+        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
+    ));
+    for n in 1..=4 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let leader = cluster.leader();
+    let removed = (1..=3).find(|&n| n != leader).expect("a follower");
+    let admin = connect(&cluster.client_addr(leader));
+    admin.add_auth("digest", b"super:secret");
+    let (data, stat) = admin
+        .reconfig(None, Some(&removed.to_string()), None, -1)
+        .expect("remove a follower");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert!(!text.contains(&format!("server.{removed}=")), "{text}");
+    wait_mode(&cluster, removed, "follower", deadline(20));
+    let dynamic_name = format!("zoo{removed}.cfg.dynamic.{:x}", stat.mzxid);
+    let static_path = cluster.config_path(removed);
+    poll_until(
+        &format!("server {removed}'s static config names {dynamic_name}"),
+        deadline(10),
+        || {
+            let text = std::fs::read_to_string(&static_path).ok()?;
+            text.lines()
+                .any(|l| l.starts_with("dynamicConfigFile=") && l.ends_with(&dynamic_name))
+                .then_some(())
+        },
+    );
+
+    cluster.kill9(removed);
+    cluster.start_node(removed);
+    let status = cluster
+        .wait_exit(removed, deadline(SETTLE_S))
+        .expect("the removed server exits");
+    assert!(!status.success(), "{status}");
+    let log = cluster.log(removed).to_lowercase();
+    assert!(
+        log.contains(&format!("my id {removed}")) && log.contains("not in the peer list"),
+        "server {removed}'s log says why"
+    );
+    assert!(cluster.four_letter(removed, "srvr").is_none());
+    // The others go on.
+    let writer = connect(&cluster.client_addr(leader));
+    writer
+        .create("/after-removal", None, &open(), CreateMode::Persistent)
+        .expect("write without the removed server");
+}
+
+/// The body of a create of `path` (data `x`, world:anyone with every permission,
+/// persistent).
+fn raw_create_body(path: &str) -> Vec<u8> {
+    let mut body = common::jute_string(path);
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.push(b'x');
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.extend_from_slice(&31i32.to_be_bytes());
+    body.extend_from_slice(&common::jute_string("world"));
+    body.extend_from_slice(&common::jute_string("anyone"));
+    body.extend_from_slice(&0i32.to_be_bytes());
+    body
+}
+
+#[test]
+fn session_moved_between_learners_fails_the_old_connections_writes() {
+    // ZooKeeper 3.8: a session resumed on follower B leaves its connection on follower A
+    // open; A still answers reads, pings and syncs on it, but a write there takes a zxid as
+    // a failed (SessionMoved) txn and A closes the connection without an answer.
+    let mut cluster = TestCluster::start(3, 1);
+    cluster.wait_modes(deadline(SETTLE_S));
+    let leader = cluster.leader();
+    let followers: Vec<usize> = (1..=3).filter(|&n| n != leader).collect();
+    let addr = |n: usize| -> std::net::SocketAddr {
+        cluster.client_addr(n).parse().expect("client address")
+    };
+    let mut a = common::RawClient::connect(addr(followers[0]));
+    let (_, session, passwd) = a.handshake(0, 0, &[0; 16]).expect("session on A");
+    let (_, _, err, _) = a
+        .request(1, 1, &raw_create_body("/moved-before"))
+        .expect("create on A");
+    assert_eq!(err, 0);
+    let mut b = common::RawClient::connect(addr(followers[1]));
+    let (_, resumed, _) = b.handshake(0, session, &passwd).expect("resume on B");
+    assert_eq!(resumed, session, "the same session on B");
+    let mut exists = common::jute_string("/moved-before");
+    exists.push(0);
+    let (_, _, err, _) = b.request(1, 3, &exists).expect("exists on B");
+    assert_eq!(err, 0);
+
+    let mut get_root = common::jute_string("/");
+    get_root.push(0);
+    let (_, _, err, _) = a
+        .request(2, 4, &get_root)
+        .expect("a read on A after the move");
+    assert_eq!(err, 0);
+    let (xid, _, err, _) = a.request(-2, 11, &[]).expect("a ping on A after the move");
+    assert_eq!((xid, err), (-2, 0));
+    let (_, _, err, _) = a
+        .request(3, 9, &common::jute_string("/"))
+        .expect("a sync on A after the move");
+    assert_eq!(err, 0);
+    // B's answers carry the zxid it has applied; a sync first makes that the leader's.
+    let sync_root = common::jute_string("/");
+    b.request(10, 9, &sync_root).expect("sync on B");
+    let (_, zxid_before, _, _) = b.request(2, 3, &exists).expect("exists on B");
+
+    let asked = Instant::now();
+    let answer = a.request(4, 1, &raw_create_body("/moved-after"));
+    assert!(
+        answer.is_none(),
+        "a write on the old connection is answered: {answer:?}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "the old connection was closed, not left silent"
+    );
+    let mut after = common::jute_string("/moved-after");
+    after.push(0);
+    b.request(11, 9, &sync_root).expect("sync on B");
+    let (_, zxid_after, err, _) = b.request(3, 3, &after).expect("exists on B");
+    assert_eq!(
+        err,
+        ErrorCode::NoNode as i32,
+        "the moved write did not happen"
+    );
+    assert!(
+        zxid_after > zxid_before,
+        "the failed write took a zxid ({zxid_before:#x} -> {zxid_after:#x})"
+    );
+    let (_, _, err, _) = b
+        .request(4, 1, &raw_create_body("/moved-via-b"))
+        .expect("create on B");
+    assert_eq!(err, 0, "the session works on B");
+}

@@ -117,7 +117,9 @@ pub enum ConfigError {
         reason: String,
     },
 
-    /// The id in myid has no `server.N` line.
-    #[error("{at}: myid {id} (from {path}) matches no server.N line")]
+    /// The id in myid has no `server.N` line (also a server a reconfig removed, whose
+    /// dynamic file leaves it out: ZooKeeper 3.8 exits then with "My id N not in the peer
+    /// list").
+    #[error("{at}: myid {id} (from {path}) matches no server.N line: my id {id} is not in the peer list")]
     MyidNotListed { at: Location, id: u64, path: String },
 }

@@ -557,8 +557,9 @@ pub fn dynamic_file_name(static_name: &str, version: u64) -> String {
 }
 
 /// A static config pointed at a dynamic file, as ZooKeeper's `editStaticConfig` leaves
-/// it: every line but the membership ones (`server.N`, `group.N`, `weight.N`) and any old
-/// `dynamicConfigFile`, then `dynamicConfigFile=<path>`. Unlike ZooKeeper, the other lines
+/// it: every line but the membership ones (`server.N`, `group.N`, `weight.N`), `peerType`
+/// (the role is in the membership) and any old `dynamicConfigFile`, then
+/// `dynamicConfigFile=<path>`. Unlike ZooKeeper, the other lines
 /// keep their order and comments (Java rewrites them in hash order).
 pub fn edit_static_config(text: &str, dynamic_path: &str) -> String {
     let mut out = String::new();
@@ -571,7 +572,7 @@ pub fn edit_static_config(text: &str, dynamic_path: &str) -> String {
         let membership_line = ["server.", "group.", "weight."]
             .iter()
             .any(|prefix| key.starts_with(prefix));
-        if membership_line || key == "dynamicConfigFile" {
+        if membership_line || key == "dynamicConfigFile" || key == "peerType" {
             continue;
         }
         out.push_str(line);
@@ -918,7 +919,7 @@ mod tests {
 
     #[test]
     fn static_config_points_at_the_dynamic_file() {
-        let text = "tickTime=2000\nserver.1=127.0.0.1:2888:3888\n# note\ndynamicConfigFile=old\nclientPort=2181\n";
+        let text = "tickTime=2000\nserver.1=127.0.0.1:2888:3888\n# note\ndynamicConfigFile=old\npeerType=participant\nclientPort=2181\n";
         assert_eq!(
             edit_static_config(text, "conf/zoo.cfg.dynamic.100000000"),
             "tickTime=2000\n# note\nclientPort=2181\ndynamicConfigFile=conf/zoo.cfg.dynamic.100000000\n"

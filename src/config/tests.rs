@@ -770,7 +770,7 @@ fn myid_contents() {
     assert_eq!(
         err(&quorum_text(&data, "")),
         format!(
-            "zoo.cfg:4: myid 3 (from {}) matches no server.N line",
+            "zoo.cfg:4: myid 3 (from {}) matches no server.N line: my id 3 is not in the peer list",
             s.path("data/myid").display()
         )
     );

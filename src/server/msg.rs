@@ -71,6 +71,14 @@ pub enum ToShard {
     /// Replace the replica (a learner installed a snapshot from its leader; no connection
     /// is open while it syncs).
     ReplaceTree(Box<crate::tree::DataTree>),
+    /// Set `/zookeeper/config` outside the txn stream: the static membership got its first
+    /// version when the first epoch was established (`reconfigEnabled`, as ZooKeeper's
+    /// `initConfigInZKDatabase`).
+    ConfigNode {
+        data: bytes::Bytes,
+        version_zxid: i64,
+        time_ms: i64,
+    },
     /// Close the read-only sessions' connections (the server rejoined its quorum).
     CloseReadOnly,
     /// Close every client connection (a replicated server lost its role; its clients
@@ -108,6 +116,15 @@ impl ToShard {
                 keep: *keep,
             }),
             ToShard::CloseAll => Some(ToShard::CloseAll),
+            ToShard::ConfigNode {
+                data,
+                version_zxid,
+                time_ms,
+            } => Some(ToShard::ConfigNode {
+                data: data.clone(),
+                version_zxid: *version_zxid,
+                time_ms: *time_ms,
+            }),
             ToShard::CloseReadOnly => Some(ToShard::CloseReadOnly),
             _ => None,
         }

@@ -32,7 +32,9 @@
 //! config file), and a learner whose kind changed looks again. See `docs/replication.md`,
 //! "Dynamic reconfiguration".
 //!
-//! Not yet: moving a session's owner between servers.
+//! Sessions moving between servers: the leader keeps which server each session was last
+//! created or resumed on; a learner's write for a session that moved since fails with
+//! SessionMoved and that learner closes the connection, as ZooKeeper 3.8 does.
 
 use super::msg::{QuorumReport, ToShard, ToZab, ZabReport};
 use super::settings::{QuorumSettings, Settings};
@@ -201,6 +203,14 @@ struct Node {
     /// Leader: its proposals not yet committed, with when each was made
     /// (`quorum_ack_latency`), in zxid order.
     proposed_at: VecDeque<(Zxid, std::time::Instant)>,
+    /// Learner: the membership version the leader's NEWLEADER announced.
+    announced_config_version: Option<u64>,
+    /// Leader: the server each session was last created or resumed on (this one's id for
+    /// its own clients). A learner's write for a session that moved to another server since
+    /// fails with SessionMoved, as ZooKeeper's `SessionTracker.checkSession` makes it. A
+    /// session without an entry is taken by the first server that sends its write.
+    /// Entries go when the session's close is ordered; at most one per live session.
+    session_owners: HashMap<SessionId, ServerId>,
 }
 
 pub(super) async fn run(
@@ -213,6 +223,7 @@ pub(super) async fn run(
     let Some(q) = settings.quorum.clone() else {
         return;
     };
+    backup_static_config(&settings);
     let (inbox, wake) = super::spawn_inbox(rxs);
     let shards = super::connect_shards(txs).await;
     super::spawn_ticks(&settings, &inbox, &wake);
@@ -354,6 +365,23 @@ impl Node {
         crate::metrics::zab_quorum(|m| m.looking_count += 1);
         let membership = settings.config.membership();
         let config_node_data = settings.config_node_data.clone();
+        // The running membership's node as ZooKeeper's `initConfigInZKDatabase` sets it at
+        // startup: mZxid its version, dataVersion -1, mtime now (unless the snapshot holds
+        // a newer membership, which is then activated as it syncs).
+        let mut to_shards = Vec::new();
+        let running = seq
+            .tree()
+            .get(crate::proto::CONFIG_PATH)
+            .and_then(|n| n.data.clone())
+            .is_some_and(|data| data == config_node_data);
+        if running {
+            seq.set_config_node(config_node_data.clone(), membership.version as i64, now);
+            to_shards.push(ToShard::ConfigNode {
+                data: config_node_data.clone(),
+                version_zxid: membership.version as i64,
+                time_ms: now,
+            });
+        }
         Ok(Node {
             committed: window_base,
             settings,
@@ -377,7 +405,7 @@ impl Node {
             waiting_revalidations: HashMap::new(),
             touches: HashSet::new(),
             out: Vec::new(),
-            to_shards: Vec::new(),
+            to_shards,
             appended: 0,
             role_ended: None,
             early_infos: HashMap::new(),
@@ -398,6 +426,8 @@ impl Node {
             looking_since_ms: now,
             role_taken_ms: now,
             proposed_at: VecDeque::new(),
+            announced_config_version: None,
+            session_owners: HashMap::new(),
         })
     }
 
@@ -531,6 +561,7 @@ impl Node {
                     self.mesh
                         .send(from, &Message::RevalidateReply { session_id, valid });
                     if valid {
+                        self.session_owners.insert(session_id, from);
                         // The session moved to a learner: a connection here that still
                         // holds it is stale (ZooKeeper answers it SessionMoved; closing it
                         // is the same for the client).
@@ -585,6 +616,19 @@ impl Node {
                     "a learner named this follower its leader; disconnecting it"
                 );
                 self.mesh.disconnect(from);
+            }
+            Message::NewLeader {
+                zxid,
+                config_version,
+            } => {
+                self.announced_config_version = Some(config_version);
+                self.role_input(PeerInput::Message {
+                    from,
+                    msg: Message::NewLeader {
+                        zxid,
+                        config_version,
+                    },
+                });
             }
             msg => {
                 self.count_learner_frame(&msg);
@@ -686,6 +730,11 @@ impl Node {
 
     /// The leader validates, orders and proposes.
     fn lead_input(&mut self, input: SeqInput) {
+        if let SeqInput::Revalidate { session_id, .. } = &input {
+            if self.seq.sessions().is_active(*session_id) {
+                self.session_owners.insert(*session_id, self.q.my_id);
+            }
+        }
         if let SeqInput::Write {
             req: Request::Reconfig(_),
             ..
@@ -816,6 +865,9 @@ impl Node {
                     };
                     for c in batch {
                         if let Some(rec) = &c.rec {
+                            if let Txn::CloseSession { .. } = rec.txn {
+                                self.session_owners.remove(&rec.session_id);
+                            }
                             let mut payload = Vec::new();
                             crate::storage::record::encode(rec, &mut payload);
                             let size = payload.len() as i64;
@@ -1113,6 +1165,15 @@ impl Node {
                     // ZooKeeper counts every sync that is not a snapshot as a diff.
                     crate::metrics::zab_quorum(|m| m.diff_syncs += 1);
                 }
+                let msg = match msg {
+                    // NEWLEADER carries the membership version this epoch runs (ZooKeeper's
+                    // carries the whole configuration).
+                    Message::NewLeader { zxid, .. } => Message::NewLeader {
+                        zxid,
+                        config_version: self.config_version_in_epoch(epoch_of(zxid)),
+                    },
+                    msg => msg,
+                };
                 match self.snap_transfers.get_mut(&to) {
                     Some(transfer) => transfer.held.push(msg),
                     None => {
@@ -1192,7 +1253,7 @@ impl Node {
                 self.current_epoch = epoch;
             }
             PeerAction::Deliver { records } => self.deliver(records),
-            PeerAction::Forwarded { from: _, request } => self.forwarded(request),
+            PeerAction::Forwarded { from, request } => self.forwarded(from, request),
             PeerAction::SyncReached { zxid: _ } => {
                 if let Some((reply_to, path)) = self.waiting_syncs.pop_front() {
                     self.out.push(Committed {
@@ -1255,7 +1316,19 @@ impl Node {
                     return;
                 }
             };
-            let reply_to = if leading { None } else { self.reply_for(&rec) };
+            let mut reply_to = if leading { None } else { self.reply_for(&rec) };
+            if let (
+                Some(to),
+                Txn::Error {
+                    err: crate::proto::ErrorCode::SessionMoved,
+                },
+            ) = (reply_to, &rec.txn)
+            {
+                // ZooKeeper's FinalRequestProcessor answers SessionMoved by closing the
+                // connection (the client reconnects, to where its session now is).
+                self.to_shards.push(ToShard::Refuse { origin: to.origin });
+                reply_to = None;
+            }
             let next = membership_of(&rec);
             self.seq.apply_committed(now, rec, reply_to);
             self.out.extend(self.seq.take_batch());
@@ -1348,8 +1421,29 @@ impl Node {
     }
 
     /// A write a learner forwarded to this leader.
-    fn forwarded(&mut self, request: ForwardedRequest) {
+    fn forwarded(&mut self, from: ServerId, request: ForwardedRequest) {
         let now = now_ms();
+        if request.op == op::CREATE_SESSION {
+            self.session_owners.insert(request.session_id, from);
+        } else if request.op != op::CLOSE_SESSION && request.session_id != 0 {
+            // ZooKeeper does not check the owner of a closeSession (the expiry thread
+            // closes sessions it does not own either).
+            let owner = *self
+                .session_owners
+                .entry(request.session_id)
+                .or_insert(from);
+            if owner != from {
+                tracing::debug!(
+                    session = format_args!("0x{:x}", request.session_id),
+                    learner = from,
+                    owner,
+                    "a write of a session that moved"
+                );
+                self.seq.order_moved(now, request.session_id, request.xid);
+                self.propose_ordered();
+                return;
+            }
+        }
         let input = if request.op == op::CREATE_SESSION {
             let Ok(bytes) = <[u8; 4]>::try_from(request.body.as_ref()) else {
                 tracing::warn!("a forwarded createSession without its timeout; dropped");
@@ -1399,6 +1493,7 @@ impl Node {
                 crate::metrics::zab_quorum(|m| m.follower_sync_time_ms.record(synced_ms));
             }
         }
+        self.version_static_membership(epoch);
         if let Role::Leading(_) = self.role {
             // This epoch's zxids start above everything of the earlier ones.
             let first = zxid_of(epoch, 0).max(self.seq.last_zxid());
@@ -1409,6 +1504,50 @@ impl Node {
         for (input, _) in std::mem::take(&mut self.held_handshakes) {
             self.on_client_input(input);
         }
+    }
+
+    /// The membership version an epoch runs: the one in force, or, for a static membership
+    /// (version 0) with `reconfigEnabled`, the epoch's first zxid, which it gets once the
+    /// epoch is established (ZooKeeper's `Leader.lead`, ZOOKEEPER-1783: an established
+    /// configuration outranks the unversioned one of a server trying to join).
+    fn config_version_in_epoch(&self, epoch: u64) -> u64 {
+        if self.settings.config.reconfig_enabled && self.membership.version == 0 {
+            zxid_of(epoch, 0) as u64
+        } else {
+            self.membership.version
+        }
+    }
+
+    /// With `reconfigEnabled`, the first established epoch gives the static membership its
+    /// first version, as ZooKeeper 3.8 does: `/zookeeper/config` (set outside the txn
+    /// stream, mZxid the version), `conf`, and the files (`<cfg>.dynamic.<version>`, the
+    /// static config pointed at it). The leader takes the epoch's first zxid; a learner the
+    /// version its leader's NEWLEADER announced, for its own membership (ZooKeeper's learner
+    /// takes the leader's whole configuration from NEWLEADER).
+    fn version_static_membership(&mut self, epoch: u64) {
+        if !self.settings.config.reconfig_enabled || self.membership.version != 0 {
+            return;
+        }
+        let version = zxid_of(epoch, 0) as u64;
+        let announced = match &self.role {
+            Role::Leading(_) => version,
+            Role::Learning(_) => self.announced_config_version.take().unwrap_or(0),
+            Role::Looking => return,
+        };
+        if announced != version {
+            return;
+        }
+        let mut next = self.membership.clone();
+        next.version = version;
+        let data = Bytes::from(crate::config::render_membership(&next));
+        let now = now_ms();
+        self.seq.set_config_node(data.clone(), version as i64, now);
+        self.to_shards.push(ToShard::ConfigNode {
+            data,
+            version_zxid: version as i64,
+            time_ms: now,
+        });
+        self.activate_membership(next);
     }
 
     /// The role is over: clients go, the tree drops what did not commit, a new election.
@@ -1444,6 +1583,7 @@ impl Node {
         self.waiting_creates.clear();
         self.waiting_syncs.clear();
         self.waiting_revalidations.clear();
+        self.session_owners.clear();
         self.touches.clear();
         self.snap_transfers.clear();
         if self.snap_requests.contains(&self.q.my_id) {
@@ -1788,6 +1928,27 @@ impl Node {
 }
 
 /// The connection a client input came from (to refuse it when not serving).
+/// With `reconfigEnabled` and the membership in the static config (no
+/// `dynamicConfigFile` yet), a copy of the static config goes to `<cfg>.bak` at every
+/// start, as ZooKeeper's `QuorumPeerConfig.backupOldConfig` does: the first established
+/// epoch moves the membership to a dynamic file and rewrites the static config.
+fn backup_static_config(settings: &Settings) {
+    let cfg = &settings.config;
+    if !cfg.reconfig_enabled || cfg.dynamic_config_file.is_some() {
+        return;
+    }
+    let Some(path) = cfg.source.as_ref() else {
+        return;
+    };
+    let mut backup = path.clone().into_os_string();
+    backup.push(".bak");
+    let backup = PathBuf::from(backup);
+    let copied = std::fs::read(path).and_then(|bytes| write_atomically(&backup, &bytes));
+    if let Err(e) = copied {
+        tracing::error!(file = %backup.display(), error = %e, "cannot back up the static config");
+    }
+}
+
 /// The membership a committed reconfig txn carries (`None` for any other txn).
 fn membership_of(rec: &TxnRecord) -> Option<Membership> {
     if !crate::zab::prep::is_reconfig(&rec.txn) {

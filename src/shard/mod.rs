@@ -384,6 +384,17 @@ impl ShardCtx {
                 })
                 .detach();
             }
+            ToShard::ConfigNode {
+                data,
+                version_zxid,
+                time_ms,
+            } => {
+                // Before the server serves its role: no client watches the node yet.
+                self.state
+                    .borrow_mut()
+                    .tree
+                    .set_config_node(data, version_zxid, time_ms);
+            }
             ToShard::ReplaceTree(tree) => {
                 let mut st = self.state.borrow_mut();
                 st.tree = *tree;

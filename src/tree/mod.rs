@@ -329,6 +329,16 @@ impl DataTree {
         }
     }
 
+    /// Sets `/zookeeper/config` outside the txn stream, as ZooKeeper's
+    /// `ZKDatabase.initConfigInZKDatabase` does when the static membership gets its first
+    /// version (the first zxid of the first established epoch, with `reconfigEnabled`):
+    /// the data, dataVersion -1, mZxid the version, mtime `time_ms`. No txn carries it, so
+    /// the tree's last zxid stays. False if there is no config node.
+    pub fn set_config_node(&mut self, data: Bytes, version_zxid: i64, time_ms: i64) -> bool {
+        let path: Arc<str> = Arc::from(CONFIG_PATH);
+        self.write_data(&path, &Some(data), -1, version_zxid, time_ms)
+    }
+
     /// A setData's effect on the node at `path` and the tree's accounting; false if there
     /// is no such node.
     fn write_data(

@@ -486,3 +486,18 @@ fn memory_per_znode() {
     );
     assert_eq!(first.node_count(), second.node_count());
 }
+
+#[test]
+fn set_config_node_versions_the_membership_outside_the_txn_stream() {
+    let mut h = Harness::new();
+    h.create("/a", 0);
+    let last = h.tree.last_zxid();
+    let data = Bytes::from_static(b"server.1=127.0.0.1:2888:3888:participant\nversion=100000000");
+    assert!(h.tree.set_config_node(data.clone(), 0x1_0000_0000, 1234));
+    let node = h.tree.get("/zookeeper/config").unwrap();
+    assert_eq!(node.data.as_ref(), Some(&data));
+    let s = node.stat();
+    assert_eq!((s.mzxid, s.version, s.mtime), (0x1_0000_0000, -1, 1234));
+    assert_eq!(s.czxid, 0, "the node keeps its creation");
+    assert_eq!(h.tree.last_zxid(), last, "no txn carried it");
+}

@@ -180,6 +180,25 @@ impl Sequencer {
         &self.tree
     }
 
+    /// Replicated mode: a learner forwarded a write of a session that has moved to another
+    /// server since. It is ordered as a failed write (SessionMoved takes a zxid, as
+    /// ZooKeeper's `PrepRequestProcessor` makes it an error txn); a session that is gone
+    /// fails as any write of it does (SessionExpired).
+    pub fn order_moved(&mut self, now_ms: i64, session_id: SessionId, xid: i32) {
+        let err = if self.sessions.is_active(session_id) {
+            crate::proto::ErrorCode::SessionMoved
+        } else {
+            crate::proto::ErrorCode::SessionExpired
+        };
+        self.order(now_ms, session_id, xid, Txn::Error { err }, None);
+    }
+
+    /// Replicated mode: `/zookeeper/config` set outside the txn stream
+    /// ([`DataTree::set_config_node`]).
+    pub fn set_config_node(&mut self, data: bytes::Bytes, version_zxid: i64, time_ms: i64) {
+        self.tree.set_config_node(data, version_zxid, time_ms);
+    }
+
     pub fn handle(&mut self, now_ms: i64, input: Input) {
         match input {
             Input::Write {

@@ -197,3 +197,34 @@ fn handle_sync_is_a_barrier_without_zxid() {
     assert!(batch[0].rec.is_none());
     assert_eq!(s.last_zxid(), 0);
 }
+
+#[test]
+fn order_moved_fails_the_write_with_a_zxid() {
+    let mut s = seq();
+    let id = new_session(&mut s, 0);
+    s.order_moved(1, id, 7);
+    let actions = drain(&mut s);
+    let Action::Deliver(batch) = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    let rec = batch[0].rec.as_ref().unwrap();
+    assert_eq!((rec.zxid, rec.session_id, rec.cxid), (2, id, 7));
+    assert_eq!(
+        rec.txn,
+        Txn::Error {
+            err: crate::proto::ErrorCode::SessionMoved
+        }
+    );
+    // A session that is gone fails as any of its writes does.
+    s.order_moved(2, 0x0100_0000_0000_0099, 8);
+    let actions = drain(&mut s);
+    let Action::Deliver(batch) = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(
+        batch[0].rec.as_ref().unwrap().txn,
+        Txn::Error {
+            err: crate::proto::ErrorCode::SessionExpired
+        }
+    );
+}

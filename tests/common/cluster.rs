@@ -206,6 +206,25 @@ impl TestCluster {
         }
     }
 
+    /// Waits (until `deadline`) for server `n` to exit by itself; its exit status, or None
+    /// if it still runs at the deadline (or was not started).
+    pub fn wait_exit(&mut self, n: usize, deadline: Instant) -> Option<std::process::ExitStatus> {
+        loop {
+            let status = match self.node_mut(n).child.as_mut() {
+                Some(child) => child.try_wait().ok().flatten(),
+                None => return None,
+            };
+            if let Some(status) = status {
+                self.node_mut(n).child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Polls `srvr` on every running server until exactly one is leader, every other
     /// running participant is a follower and every running observer an observer. Returns
     /// the modes by server id. Panics at `deadline`, or when a server exits, with the logs.
