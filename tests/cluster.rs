@@ -50,6 +50,28 @@ fn synced_children(client: &Client, path: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// A 3 + 1 cluster, not started yet, with `reconfigEnabled` and the super user who may
+/// reconfigure (`super:secret`), plus the `extra_keys` lines.
+fn reconfig_cluster(extra_keys: &str) -> TestCluster {
+    let cluster = TestCluster::configure(3, 1);
+    let mut keys =
+        format!("reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}");
+    if !extra_keys.is_empty() {
+        keys.push('\n');
+        keys.push_str(extra_keys);
+    }
+    cluster.add_config(&keys);
+    cluster
+}
+
+/// Starts all four servers and waits until each has its role.
+fn start_all(cluster: &mut TestCluster) {
+    for n in 1..=4 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+}
+
 #[test]
 fn walkthrough_modes_and_config() {
     // The servers start one by one, as in the walkthrough. A lone participant has no
@@ -704,14 +726,8 @@ fn reconfig_is_refused_when_disabled() {
 #[test]
 fn reconfig_removes_and_adds_observers_and_followers() {
     let started = Instant::now();
-    let mut cluster = TestCluster::configure(3, 1);
-    cluster.add_config(&format!(
-        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
-    ));
-    for n in 1..=4 {
-        cluster.start_node(n);
-    }
-    cluster.wait_modes(deadline(SETTLE_S));
+    let mut cluster = reconfig_cluster("");
+    start_all(&mut cluster);
     let participants: Vec<String> = (1..=3).map(|n| cluster.client_addr(n)).collect();
     let hosts = participants.join(",");
     let line = |n: usize, role: &str| format!("server.{n}={}:{role}", cluster.server_address(n));
@@ -877,10 +893,7 @@ fn reconfig_removes_and_adds_observers_and_followers() {
 #[test]
 fn reconfig_adds_a_new_server_and_changes_its_role() {
     let started = Instant::now();
-    let mut cluster = TestCluster::configure(3, 1);
-    cluster.add_config(&format!(
-        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
-    ));
+    let mut cluster = reconfig_cluster("");
     // Server 4 is not a member yet: it starts later with a config naming the members and
     // itself, and joins through a reconfig.
     cluster.leave_out_of_configs(4);
@@ -1030,14 +1043,8 @@ fn reconfig_adds_a_new_server_and_changes_its_role() {
 
 #[test]
 fn reconfig_reaches_a_member_synced_by_snapshot() {
-    let mut cluster = TestCluster::configure(3, 1);
-    cluster.add_config(&format!(
-        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}\nsnapCount=10"
-    ));
-    for n in 1..=4 {
-        cluster.start_node(n);
-    }
-    cluster.wait_modes(deadline(SETTLE_S));
+    let mut cluster = reconfig_cluster("snapCount=10");
+    start_all(&mut cluster);
     let leader = cluster.leader();
     let down = (1..=3).find(|&n| n != leader).expect("a follower");
     cluster.kill9(down);
@@ -1113,17 +1120,11 @@ fn reconfig_enabled_first_start_versions_the_static_membership() {
     // zooN.cfg.dynamic.100000000 (the server lines, no version line, no final newline) and
     // zooN.cfg loses its server lines and ends with dynamicConfigFile=<that file>. A
     // restart keeps all of it.
-    let mut cluster = TestCluster::configure(3, 1);
-    cluster.add_config(&format!(
-        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
-    ));
+    let mut cluster = reconfig_cluster("");
     let originals: Vec<String> = (1..=4)
         .map(|n| std::fs::read_to_string(cluster.config_path(n)).expect("zooN.cfg"))
         .collect();
-    for n in 1..=4 {
-        cluster.start_node(n);
-    }
-    cluster.wait_modes(deadline(SETTLE_S));
+    start_all(&mut cluster);
     let version = "100000000";
     let expected = cluster
         .expected_config()
@@ -1190,10 +1191,7 @@ fn reconfig_enabled_first_start_versions_the_static_membership() {
     for n in 1..=4 {
         cluster.kill9(n);
     }
-    for n in 1..=4 {
-        cluster.start_node(n);
-    }
-    cluster.wait_modes(deadline(SETTLE_S));
+    start_all(&mut cluster);
     for n in 1..=4 {
         let client = connect(&cluster.client_addr(n));
         assert_eq!(
@@ -1232,15 +1230,11 @@ fn reconfig_enabled_first_start_versions_the_static_membership() {
 
 #[test]
 fn reconfig_disabled_keeps_version_zero_and_the_files() {
-    let cluster = TestCluster::configure(3, 1);
-    let mut cluster = cluster;
+    let mut cluster = TestCluster::configure(3, 1);
     let originals: Vec<String> = (1..=4)
         .map(|n| std::fs::read_to_string(cluster.config_path(n)).expect("zooN.cfg"))
         .collect();
-    for n in 1..=4 {
-        cluster.start_node(n);
-    }
-    cluster.wait_modes(deadline(SETTLE_S));
+    start_all(&mut cluster);
     for n in 1..=4 {
         let client = connect(&cluster.client_addr(n));
         assert_eq!(synced_config(&client), cluster.expected_config());
@@ -1270,14 +1264,8 @@ fn reconfig_removed_server_does_not_start_again() {
     // ZooKeeper 3.8: a follower removed by a reconfig goes on as a non-voting follower
     // and its files now leave it out; started again on them it exits ("My id N not in the
     // peer list").
-    let mut cluster = TestCluster::configure(3, 1);
-    cluster.add_config(&format!(
-        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest={SUPER_DIGEST}"
-    ));
-    for n in 1..=4 {
-        cluster.start_node(n);
-    }
-    cluster.wait_modes(deadline(SETTLE_S));
+    let mut cluster = reconfig_cluster("");
+    start_all(&mut cluster);
     let leader = cluster.leader();
     let removed = (1..=3).find(|&n| n != leader).expect("a follower");
     let admin = connect(&cluster.client_addr(leader));
