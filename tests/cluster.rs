@@ -1393,3 +1393,61 @@ fn session_moved_between_learners_fails_the_old_connections_writes() {
         .expect("create on B");
     assert_eq!(err, 0, "the session works on B");
 }
+
+/// Polls until `done` holds, at most `within_s` seconds; panics naming `what`.
+fn wait_for(what: &str, within_s: u64, mut done: impl FnMut() -> bool) {
+    let until = deadline(within_s);
+    while !done() {
+        assert!(Instant::now() < until, "{what}: not within {within_s} s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A hierarchical quorum with weights (`group.N`, `weight.N`), as ZooKeeper 3.8 counts it:
+/// server 1 weighs 2 of its group's 4, so servers 2 and 3 together (2 of 4) are no quorum
+/// although they are two of three, while server 1 with either of them is one.
+#[test]
+fn weighted_quorum_counts_weights_not_servers() {
+    let mut cluster = TestCluster::configure(3, 1);
+    cluster.add_config("group.1=1:2:3\nweight.1=2\nweight.2=1\nweight.3=1");
+    start_all(&mut cluster);
+    let serving = |cluster: &TestCluster, n: usize| {
+        matches!(cluster.mode(n).as_deref(), Some("leader" | "follower"))
+    };
+
+    // Without server 2 (weight 1): 1 and 3 weigh 3 of 4, a quorum.
+    cluster.kill9(2);
+    let survivors = format!("{},{}", cluster.client_addr(1), cluster.client_addr(3));
+    let client = connect(&survivors);
+    wait_for("a write without server 2", FAILOVER_S, || {
+        client
+            .create("/weighted", Some(b"1"), &open(), CreateMode::Persistent)
+            .is_ok()
+    });
+    cluster.restart(2);
+    cluster.wait_modes(deadline(SETTLE_S));
+
+    // Without server 1 (weight 2): 2 and 3 weigh 2 of 4, no quorum; nobody leads.
+    cluster.kill9(1);
+    wait_for("2 and 3 stop serving without server 1", FAILOVER_S, || {
+        !serving(&cluster, 2) && !serving(&cluster, 3)
+    });
+    let watched_until = deadline(5);
+    while Instant::now() < watched_until {
+        for n in [2, 3] {
+            assert!(
+                !serving(&cluster, n),
+                "server {n} serves without a quorum by weight: {:?}",
+                cluster.mode(n)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Server 1 back: a quorum again, and the write made without server 2 is there.
+    cluster.restart(1);
+    cluster.wait_modes(deadline(SETTLE_S));
+    let client = connect(&cluster.hosts());
+    let (data, _) = client.get_data("/weighted", false).expect("getData");
+    assert_eq!(data.as_deref(), Some(&b"1"[..]));
+}

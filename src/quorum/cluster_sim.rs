@@ -49,7 +49,7 @@
 //! `CORRAL_SIM_SEEDS=<count>` runs more seeds in the test.
 
 use super::election::{
-    Action as ElectionAction, ElectedRole, Election, ElectionConfig, MajorityQuorum, Vote,
+    Action as ElectionAction, ElectedRole, Election, ElectionConfig, Quorum, Vote,
 };
 use super::peer::{Action, Input, Leader, Learner, PeerConfig, Stored};
 use super::wire::{ForwardedRequest, Message, Notification};
@@ -462,7 +462,7 @@ impl Sim {
     fn peer_config(&self, id: ServerId) -> PeerConfig {
         PeerConfig {
             my_id: id,
-            quorum: MajorityQuorum::new(self.sc.voters.iter().copied()),
+            quorum: Quorum::majority(self.sc.voters.iter().copied()),
             observers: self.sc.observers.iter().copied().collect(),
             tick_ms: TICK_MS,
             init_limit_ticks: INIT_LIMIT_TICKS,

@@ -38,8 +38,10 @@
 //!
 //! Reconfig: the runtime hands a committed membership to [`Election::reconfigure`]; a
 //! notification's `config_version` is carried, not acted on (a server learns a new
-//! membership from the history it syncs, not from votes). Not here yet: hierarchical / weighted quorums (the [`QuorumVerifier`] trait is where they go), and Java's
-//! "zxid -1" special case for servers that failed to load their database.
+//! membership from the history it syncs, not from votes). Quorums are [`Quorum`]: a majority
+//! of the participants, or ZooKeeper's hierarchical quorum (`group.N`, `weight.N`) with
+//! weights of at least 1. Not here: Java's "zxid -1" special case for servers that failed to
+//! load their database.
 
 use crate::config::{Membership, Role};
 use crate::proto::Zxid;
@@ -95,18 +97,122 @@ impl QuorumVerifier for MajorityQuorum {
     }
 }
 
-/// Why a membership cannot drive an election yet.
+/// ZooKeeper's `QuorumHierarchical` (`group.N=a:b:c`, `weight.N=w`): a set of servers is a
+/// quorum when, in more than half of the groups of non-zero weight, its members weigh more
+/// than half of their group. Every participant is in exactly one group (the config checks
+/// it) and weighs its `weight.N` (1 without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HierarchicalQuorum {
+    /// Every participant: the servers that vote.
+    participants: BTreeSet<ServerId>,
+    group_of: BTreeMap<ServerId, u64>,
+    weight_of: BTreeMap<ServerId, u64>,
+    group_weight: BTreeMap<u64, u64>,
+    /// Groups of non-zero weight (ZooKeeper's `numGroups`).
+    counted_groups: usize,
+}
+
+impl HierarchicalQuorum {
+    /// `groups` as (group id, members); `weights` the explicit `weight.N` values.
+    pub fn new(groups: &[(u64, Vec<ServerId>)], weights: &BTreeMap<ServerId, u64>) -> Self {
+        let mut q = HierarchicalQuorum {
+            participants: BTreeSet::new(),
+            group_of: BTreeMap::new(),
+            weight_of: BTreeMap::new(),
+            group_weight: BTreeMap::new(),
+            counted_groups: 0,
+        };
+        for (group, members) in groups {
+            for &id in members {
+                let weight = weights.get(&id).copied().unwrap_or(1);
+                q.participants.insert(id);
+                q.group_of.insert(id, *group);
+                q.weight_of.insert(id, weight);
+                *q.group_weight.entry(*group).or_insert(0) += weight;
+            }
+        }
+        q.counted_groups = q.group_weight.values().filter(|w| **w > 0).count();
+        q
+    }
+}
+
+impl QuorumVerifier for HierarchicalQuorum {
+    fn weight(&self, id: ServerId) -> u64 {
+        self.weight_of.get(&id).copied().unwrap_or(0)
+    }
+
+    fn contains_quorum(&self, ids: &BTreeSet<ServerId>) -> bool {
+        let mut weight_in_group: BTreeMap<u64, u64> = BTreeMap::new();
+        for id in ids {
+            if let Some(group) = self.group_of.get(id) {
+                *weight_in_group.entry(*group).or_insert(0) += self.weight(*id);
+            }
+        }
+        let groups_with_majority = weight_in_group
+            .iter()
+            .filter(|(group, weight)| {
+                **weight > self.group_weight.get(group).copied().unwrap_or(0) / 2
+            })
+            .count();
+        groups_with_majority > self.counted_groups / 2
+    }
+}
+
+/// The quorum system of a membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Quorum {
+    Majority(MajorityQuorum),
+    Hierarchical(HierarchicalQuorum),
+}
+
+impl Quorum {
+    /// A majority of `voters`.
+    pub fn majority(voters: impl IntoIterator<Item = ServerId>) -> Quorum {
+        Quorum::Majority(MajorityQuorum::new(voters))
+    }
+
+    /// The participants: every server that votes (ZooKeeper's voting members).
+    pub fn voters(&self) -> &BTreeSet<ServerId> {
+        match self {
+            Quorum::Majority(q) => q.voters(),
+            Quorum::Hierarchical(q) => &q.participants,
+        }
+    }
+}
+
+impl QuorumVerifier for Quorum {
+    fn weight(&self, id: ServerId) -> u64 {
+        match self {
+            Quorum::Majority(q) => q.weight(id),
+            Quorum::Hierarchical(q) => q.weight(id),
+        }
+    }
+
+    fn contains_quorum(&self, ids: &BTreeSet<ServerId>) -> bool {
+        match self {
+            Quorum::Majority(q) => q.contains_quorum(ids),
+            Quorum::Hierarchical(q) => q.contains_quorum(ids),
+        }
+    }
+}
+
+/// Why a membership cannot drive an election.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ElectionConfigError {
-    #[error("hierarchical or weighted quorums are not supported yet")]
-    UnsupportedQuorum,
+    /// ZooKeeper counts only grouped servers: weights without groups never make a quorum.
+    #[error("weight.N lines need group.N lines: without groups no set of servers is a quorum")]
+    WeightsWithoutGroups,
+    /// A participant that counts nothing would follow, never lead, in ZooKeeper; Corral's
+    /// election treats a zero-weight server as an observer, so it refuses the setting.
+    #[error("weight.{id}=0 is not supported: make server {id} an observer instead")]
+    ZeroWeight { id: ServerId },
     #[error("the membership has no participant")]
     NoVoters,
 }
 
 /// What an election needs to know about the ensemble and its clocks.
 #[derive(Debug, Clone)]
-pub struct ElectionConfig<Q = MajorityQuorum> {
+pub struct ElectionConfig<Q = Quorum> {
     pub quorum: Q,
     /// Non-voting members: answered, never counted.
     pub observers: BTreeSet<ServerId>,
@@ -123,7 +229,7 @@ pub struct ElectionConfig<Q = MajorityQuorum> {
     pub notification_interval_max_ms: i64,
 }
 
-impl ElectionConfig<MajorityQuorum> {
+impl ElectionConfig<Quorum> {
     /// A majority quorum over `voters`, with ZooKeeper's default election timings.
     pub fn majority(
         voters: impl IntoIterator<Item = ServerId>,
@@ -131,9 +237,9 @@ impl ElectionConfig<MajorityQuorum> {
         tick_ms: i64,
         init_limit_ticks: u32,
         sync_limit_ticks: u32,
-    ) -> ElectionConfig<MajorityQuorum> {
+    ) -> ElectionConfig<Quorum> {
         ElectionConfig {
-            quorum: MajorityQuorum::new(voters),
+            quorum: Quorum::majority(voters),
             observers: observers.into_iter().collect(),
             config_version: 0,
             tick_ms,
@@ -151,9 +257,12 @@ impl ElectionConfig<MajorityQuorum> {
         tick_ms: i64,
         init_limit_ticks: u32,
         sync_limit_ticks: u32,
-    ) -> Result<ElectionConfig<MajorityQuorum>, ElectionConfigError> {
-        if !membership.groups.is_empty() || !membership.weights.is_empty() {
-            return Err(ElectionConfigError::UnsupportedQuorum);
+    ) -> Result<ElectionConfig<Quorum>, ElectionConfigError> {
+        if membership.groups.is_empty() && !membership.weights.is_empty() {
+            return Err(ElectionConfigError::WeightsWithoutGroups);
+        }
+        if let Some((&id, _)) = membership.weights.iter().find(|(_, w)| **w == 0) {
+            return Err(ElectionConfigError::ZeroWeight { id });
         }
         let ids_with = |role| {
             membership
@@ -169,6 +278,15 @@ impl ElectionConfig<MajorityQuorum> {
             init_limit_ticks,
             sync_limit_ticks,
         );
+        if !membership.groups.is_empty() {
+            let groups: Vec<(u64, Vec<ServerId>)> = membership
+                .groups
+                .iter()
+                .map(|g| (g.id, g.members.clone()))
+                .collect();
+            cfg.quorum =
+                Quorum::Hierarchical(HierarchicalQuorum::new(&groups, &membership.weights));
+        }
         if cfg.quorum.voters().is_empty() {
             return Err(ElectionConfigError::NoVoters);
         }
@@ -286,7 +404,7 @@ enum Phase {
 
 /// One server's leader election.
 #[derive(Debug)]
-pub struct Election<Q: QuorumVerifier = MajorityQuorum> {
+pub struct Election<Q: QuorumVerifier = Quorum> {
     cfg: ElectionConfig<Q>,
     my_id: ServerId,
     /// Our own vote for the current round (Vote::NONE for an observer).

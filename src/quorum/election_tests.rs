@@ -104,6 +104,41 @@ fn majority_quorum_counts_voters_only() {
     assert_eq!(q3.weight(4), 0);
 }
 
+/// ZooKeeper's `QuorumHierarchical` semantics: per group, more than half of its weight;
+/// over groups, more than half of those weighing anything.
+#[test]
+fn hierarchical_quorum_needs_a_majority_of_groups_each_by_weight() {
+    let set = |ids: &[ServerId]| ids.iter().copied().collect::<BTreeSet<_>>();
+    // Three groups of three, equal weights: two servers in each of two groups.
+    let nine = HierarchicalQuorum::new(
+        &[(1, vec![1, 2, 3]), (2, vec![4, 5, 6]), (3, vec![7, 8, 9])],
+        &BTreeMap::new(),
+    );
+    assert!(nine.contains_quorum(&set(&[1, 2, 4, 5])));
+    assert!(
+        !nine.contains_quorum(&set(&[1, 2, 3, 4, 7])),
+        "one group only"
+    );
+    assert!(!nine.contains_quorum(&set(&[1, 4, 7, 8])), "one group only");
+    assert!(nine.contains_quorum(&set(&[1, 2, 4, 5, 7])));
+    assert!(!nine.contains_quorum(&set(&[])));
+    assert!(
+        !nine.contains_quorum(&set(&[10, 11, 12])),
+        "strangers do not count"
+    );
+    assert_eq!((nine.weight(5), nine.weight(10)), (1, 0));
+    // Weights: 1 weighs 3 of a group of 5; 2 and 3 together are not more than half.
+    let weights = BTreeMap::from([(1, 3), (2, 1), (3, 1)]);
+    let weighted = HierarchicalQuorum::new(&[(1, vec![1, 2, 3])], &weights);
+    assert!(weighted.contains_quorum(&set(&[1])));
+    assert!(!weighted.contains_quorum(&set(&[2, 3])));
+    assert_eq!(weighted.weight(1), 3);
+    // Two groups: both need their majority (more than 2 / 2 = 1 group).
+    let two = HierarchicalQuorum::new(&[(1, vec![1, 2]), (2, vec![3])], &BTreeMap::new());
+    assert!(!two.contains_quorum(&set(&[1, 2])));
+    assert!(two.contains_quorum(&set(&[1, 2, 3])));
+}
+
 #[test]
 fn new_round_broadcasts_own_vote() {
     let mut e = Election::new(cfg(&[1, 2, 3], &[4]), 2, vote(2, 0x5, 1), T0);
@@ -430,13 +465,28 @@ fn config_from_membership() {
     assert_eq!(c.observers.iter().copied().collect::<Vec<_>>(), vec![4]);
     assert_eq!(c.config_version, 0x1_0000_0002);
     assert_eq!((c.init_limit_ms(), c.sync_limit_ms()), (20_000, 10_000));
+    m.weights.insert(1, 2);
+    assert_eq!(
+        ElectionConfig::from_membership(&m, 2000, 10, 5).err(),
+        Some(ElectionConfigError::WeightsWithoutGroups)
+    );
     m.groups = vec![GroupSpec {
         id: 1,
         members: vec![1, 2, 3],
     }];
+    let weighted = ElectionConfig::from_membership(&m, 2000, 10, 5).expect("hierarchical");
+    let set = |ids: &[ServerId]| ids.iter().copied().collect::<BTreeSet<_>>();
+    assert!(matches!(weighted.quorum, Quorum::Hierarchical(_)));
+    assert_eq!(weighted.quorum.voters(), &set(&[1, 2, 3]));
+    assert!(weighted.quorum.contains_quorum(&set(&[1, 2])));
+    assert!(
+        !weighted.quorum.contains_quorum(&set(&[2, 3])),
+        "2 of a group weighing 4 is not more than half"
+    );
+    m.weights.insert(3, 0);
     assert_eq!(
         ElectionConfig::from_membership(&m, 2000, 10, 5).err(),
-        Some(ElectionConfigError::UnsupportedQuorum)
+        Some(ElectionConfigError::ZeroWeight { id: 3 })
     );
     let only_observer = Membership {
         servers: vec![server(4, Role::Observer)],

@@ -74,7 +74,7 @@
 //! Not here: sessions (PING touches are sent empty), REVALIDATE, and the connections
 //! themselves; see `docs/replication.md`.
 
-use super::election::{MajorityQuorum, QuorumVerifier};
+use super::election::{Quorum, QuorumVerifier};
 use super::wire::{ForwardedRequest, LearnerInfo, Message, PROTOCOL_VERSION};
 use super::ServerId;
 use crate::proto::{op, Zxid};
@@ -99,7 +99,7 @@ pub fn zxid_of(epoch: u64, counter: u32) -> Zxid {
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
     pub my_id: ServerId,
-    pub quorum: MajorityQuorum,
+    pub quorum: Quorum,
     pub observers: BTreeSet<ServerId>,
     pub tick_ms: i64,
     /// Ticks a learner has to connect and sync (also bounds the leader's establishment).
@@ -401,7 +401,7 @@ pub struct LearnerCounts {
 #[derive(Debug, Clone)]
 struct PendingReconfig {
     zxid: Zxid,
-    quorum: MajorityQuorum,
+    quorum: Quorum,
     observers: BTreeSet<ServerId>,
 }
 
@@ -564,7 +564,7 @@ impl Leader {
         assert!(zxid > self.hist.applied, "a reconfig is not committed yet");
         self.pending_reconfig = Some(PendingReconfig {
             zxid,
-            quorum: MajorityQuorum::new(voters),
+            quorum: Quorum::majority(voters),
             observers,
         });
     }

@@ -7,7 +7,7 @@ const TICK_MS: i64 = 100;
 fn cfg(my_id: ServerId) -> PeerConfig {
     PeerConfig {
         my_id,
-        quorum: MajorityQuorum::new([1, 2, 3]),
+        quorum: Quorum::majority([1, 2, 3]),
         observers: BTreeSet::from([4]),
         tick_ms: TICK_MS,
         init_limit_ticks: 10,
