@@ -162,7 +162,8 @@ impl QuorumVerifier for HierarchicalQuorum {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Quorum {
     Majority(MajorityQuorum),
-    Hierarchical(HierarchicalQuorum),
+    /// Boxed: several maps, and rare.
+    Hierarchical(Box<HierarchicalQuorum>),
 }
 
 impl Quorum {
@@ -284,8 +285,10 @@ impl ElectionConfig<Quorum> {
                 .iter()
                 .map(|g| (g.id, g.members.clone()))
                 .collect();
-            cfg.quorum =
-                Quorum::Hierarchical(HierarchicalQuorum::new(&groups, &membership.weights));
+            cfg.quorum = Quorum::Hierarchical(Box::new(HierarchicalQuorum::new(
+                &groups,
+                &membership.weights,
+            )));
         }
         if cfg.quorum.voters().is_empty() {
             return Err(ElectionConfigError::NoVoters);
