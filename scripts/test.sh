@@ -13,7 +13,7 @@
 #      systemd unit in scripts/); scripts/chaos.sh --ci (a cluster under injected
 #      faults, every client operation checked); tests/tls/run.sh (kazoo and the
 #      Java client over TLS) against ZooKeeper (skipped with --quick), then Corral.
-#      scripts/fuzz.sh --ci: every cargo-fuzz target (fuzz/) for 15 s.
+#      scripts/fuzz.sh --ci: every cargo-fuzz target (fuzz/) for 15 s, two at a time.
 #   4. tests/compat/run.sh zookeeper: the compat suites against the real
 #      ZooKeeper, proving that they describe it (skipped with --quick).
 #   5. tests/compat/run.sh corral: the same suites against Corral.
@@ -191,7 +191,7 @@ run_script tls_corral 1 env CORRAL_BIN="$ROOT/target/release/corral" PYTHON="$PY
 # Every fuzz target for a few seconds on the stable toolchain (cargo-fuzz installed once
 # into target/fuzz-tools); one pass or failure per target.
 banner "scripts/fuzz.sh --ci (cargo-fuzz: every decoder, a short run)"
-run_script fuzz 1 timeout 900 "$ROOT/scripts/fuzz.sh" --ci
+run_script fuzz 1 timeout 900 "$ROOT/scripts/fuzz.sh" --ci --jobs 2
 
 # ---------------------------------------------------------------- 4-5. compat
 run_compat() {
