@@ -1755,6 +1755,8 @@ impl Node {
             Ok(_) => {}
             Err(e) if e.is_no_space() => {
                 // No LogSynced: a follower does not ACK, a leader does not count itself.
+                // The batch stays pending in the writer, synced once a probe finds room.
+                self.appended = 0;
                 self.enter_disk_full(&e);
                 self.drive().await;
                 return;
