@@ -6,11 +6,17 @@
 //! the space is freed. Every acknowledged write is there at the end (also after kill -9),
 //! no refused one is.
 //!
+//! A member of a three-server ensemble whose `dataLogDir` is on such a file system (a
+//! follower, then the leader): once its log has no room it stays up, leaves the ensemble
+//! (not serving, never leader) while the other two go on accepting writes, and rejoins as a
+//! follower with every acknowledged write once the space returns, without a restart.
+//!
 //! Needs root, `mkfs.ext4`, `losetup`, `mount` and `umount`; without them it prints why and
 //! passes without running. The mount and the loop device are removed on every exit path
 //! (the guard's `Drop`, which also runs when an assertion fails).
 
 mod common;
+use common::cluster::{TestCluster, NOT_SERVING};
 use common::TestServer;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -415,5 +421,224 @@ async fn full_disk_scenario(extra: &str, failing: Failing) {
     );
     drop(c);
     drop(server);
+    drop(fs);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Member {
+    Follower,
+    Leader,
+}
+
+/// One scenario after the other: the full member is a follower (server 1 of a fresh
+/// ensemble; the fresh election makes server 3 leader), then the leader (server 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_with_a_full_log_disk_leaves_the_ensemble_and_rejoins_without_a_restart() {
+    cluster_scenario(Member::Follower).await;
+    cluster_scenario(Member::Leader).await;
+}
+
+/// A create through `c`: `Ok(true)` acknowledged, `Ok(false)` lost with its connection or
+/// unanswered within [`STEP`] (the ensemble may be electing: it may have been applied).
+async fn create_in_ensemble(c: &zk::Client, path: &str, data: &[u8]) -> Result<bool, zk::Error> {
+    match tokio::time::timeout(STEP, c.create(path, data, &OPEN)).await {
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(zk::Error::ConnectionLoss | zk::Error::Timeout)) | Err(_) => Ok(false),
+        Ok(Err(e)) => Err(e),
+    }
+}
+
+async fn cluster_scenario(member: Member) {
+    let fs = match LoopFs::create() {
+        Ok(fs) => fs,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    let full = match member {
+        Member::Follower => 1,
+        Member::Leader => 3,
+    };
+    let others: Vec<usize> = (1..=3).filter(|&n| n != full).collect();
+    let log_dir = fs.mount.join("log");
+    // Declared after `fs`, so the servers are stopped before the file system is unmounted.
+    let mut cluster = TestCluster::configure(3, 0);
+    cluster.add_node_config(
+        full,
+        &format!(
+            "dataLogDir={}\npreAllocSize={PRE_ALLOC_KB}",
+            log_dir.display()
+        ),
+    );
+    for n in 1..=3 {
+        cluster.start_node(n);
+    }
+    let modes = cluster.wait_modes(Instant::now() + Duration::from_secs(60));
+    // A fresh ensemble elects its highest id.
+    let leader = cluster.leader();
+    assert_eq!(leader, 3, "{modes:?}");
+    let others_hosts = others
+        .iter()
+        .map(|&n| cluster.client_addr(n))
+        .collect::<Vec<_>>()
+        .join(",");
+    let c = connect(&others_hosts).await;
+    create(&c, "/df", b"").await.expect("create /df");
+    let mut acked: Vec<(String, usize)> = Vec::new();
+    let mut unknown = 0usize;
+    let mut next = 0usize;
+    for _ in 0..50 {
+        let path = format!("/df/n{next}");
+        create(&c, &path, &data_of(next))
+            .await
+            .expect("write before the fill");
+        acked.push((path, next));
+        next += 1;
+    }
+
+    // Fill the member's log file system; writes go on until its log needs a block.
+    let filler = fs.mount.join("filler");
+    let filled = fill(&filler);
+    let filled_at = Instant::now();
+    let acked_before_fill = acked.len();
+    const LEFT: &str = "log disk full; leaving the ensemble until space returns";
+    while !cluster.log(full).contains(LEFT) {
+        assert!(
+            filled_at.elapsed() < Duration::from_secs(60),
+            "server {full} did not leave within 60 s of the fill ({} writes acknowledged since)\n{}",
+            acked.len() - acked_before_fill,
+            cluster.log_tails()
+        );
+        let path = format!("/df/n{next}");
+        match create_in_ensemble(&c, &path, &data_of(next)).await {
+            Ok(true) => acked.push((path, next)),
+            Ok(false) => {
+                assert_eq!(member, Member::Leader, "a write failed: {path}");
+                unknown += 1;
+            }
+            Err(e) => panic!("{path}: {e}"),
+        }
+        next += 1;
+    }
+    let fill_to_left = filled_at.elapsed();
+    let acked_after_fill = acked.len() - acked_before_fill;
+    assert!(cluster.is_running(full), "server {full} exited");
+
+    // The other two accept writes (after electing a leader, if the full one led).
+    let left_at = Instant::now();
+    let mut writes_while_full = 0;
+    let mut first_write_while_full: Option<Duration> = None;
+    while writes_while_full < 30 {
+        assert!(
+            left_at.elapsed() < Duration::from_secs(60),
+            "the other two servers did not accept 30 writes within 60 s\n{}",
+            cluster.log_tails()
+        );
+        let path = format!("/df/n{next}");
+        match create_in_ensemble(&c, &path, &data_of(next)).await {
+            Ok(true) => {
+                acked.push((path, next));
+                writes_while_full += 1;
+                first_write_while_full.get_or_insert(left_at.elapsed());
+            }
+            Ok(false) => {
+                unknown += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{path}: {e}"),
+        }
+        next += 1;
+    }
+    if member == Member::Follower {
+        assert_eq!(unknown, 0, "writes failed while a follower was out");
+    }
+    let new_leader = cluster.leader();
+    assert_ne!(new_leader, full);
+    // Out of the ensemble: not serving, never leader, through several probes.
+    for _ in 0..10 {
+        let srvr = cluster.four_letter(full, "srvr").unwrap_or_default();
+        assert!(srvr.contains(NOT_SERVING), "server {full}: {srvr}");
+        assert!(cluster.is_running(full), "server {full} exited");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let log = cluster.log(full);
+    assert!(log.contains("No space left on device"), "{log}");
+    assert!(!log.contains("exiting"), "{log}");
+    let (ok, out) = logdump_verify(&log_dir.join("version-2"));
+    assert!(ok, "logdump --verify while full: {out}");
+    let tmp_left = std::fs::read_dir(log_dir.join("version-2"))
+        .expect("log dir")
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().ends_with(".tmp"));
+    assert!(!tmp_left, "an unfinished log.tmp was left");
+
+    // Space returns: the member rejoins as a follower, same process.
+    std::fs::remove_file(&filler).expect("remove the filler");
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+    let freed_at = Instant::now();
+    while cluster.mode(full).as_deref() != Some("follower") {
+        assert!(
+            freed_at.elapsed() < Duration::from_secs(30),
+            "server {full} not following 30 s after the space returned\n{}",
+            cluster.log_tails()
+        );
+        assert!(cluster.is_running(full), "server {full} exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let free_to_following = freed_at.elapsed();
+    assert_eq!(cluster.leader(), new_leader);
+    assert!(
+        cluster
+            .log(full)
+            .contains("log disk has room again; looking for a leader"),
+        "{}",
+        cluster.log(full)
+    );
+    // A write after the rejoin, then everything acknowledged read through the member.
+    let path = format!("/df/n{next}");
+    create(&c, &path, &data_of(next))
+        .await
+        .expect("write after the rejoin");
+    acked.push((path, next));
+    let cf = connect(&cluster.client_addr(full)).await;
+    tokio::time::timeout(STEP, cf.sync("/df"))
+        .await
+        .expect("sync in time")
+        .expect("sync");
+    check_nodes(&cf, &acked, &[]).await;
+    let children = cf.list_children("/df").await.expect("list");
+    assert!(
+        children.len() >= acked.len() && children.len() <= acked.len() + unknown,
+        "{} children, {} acknowledged, {unknown} unknown",
+        children.len(),
+        acked.len()
+    );
+    let theirs = c.list_children("/df").await.expect("list");
+    let (mut mine, mut theirs) = (children, theirs);
+    mine.sort();
+    theirs.sort();
+    assert_eq!(mine, theirs, "the rejoined member differs from the others");
+    drop(cf);
+    drop(c);
+    let (ok, out) = logdump_verify(&log_dir.join("version-2"));
+    assert!(ok, "logdump --verify after the rejoin: {out}");
+    let lines: Vec<String> = cluster
+        .log(full)
+        .lines()
+        .filter(|l| l.contains("log disk") || l.contains("tree rebuilt") || l.contains("leaving"))
+        .map(String::from)
+        .collect();
+    println!("server {full} log:\n{}", lines.join("\n"));
+    println!(
+        "disk full on the {member:?} (server {full}): filler {filled} bytes; \
+         {acked_after_fill} writes acknowledged after the fill; left the ensemble {fill_to_left:?} \
+         after the fill; first write accepted by the other two {first_write_while_full:?} after \
+         it left ({unknown} writes with an unknown outcome); following again \
+         {free_to_following:?} after the space returned; {} acknowledged, all read through it",
+        acked.len()
+    );
+    drop(cluster);
     drop(fs);
 }

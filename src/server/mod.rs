@@ -424,7 +424,7 @@ struct ZabStart {
 /// A storage failure on the write path leaves no safe way on: ZooKeeper exits too
 /// (its ExitCode 10, "txnlog error"). The one exception is a log disk without room for
 /// the next batch ([`crate::storage::LogError::NoSpace`]), which a standalone server
-/// survives (see [`DiskFull`]).
+/// survives (see [`DiskFull`]), and a member of an ensemble too (`replicated`'s module doc).
 fn fatal_storage(what: &str, error: &dyn std::fmt::Display) -> ! {
     tracing::error!(%error, "{what}; exiting");
     std::process::exit(10)
@@ -438,7 +438,7 @@ fn fatal_storage(what: &str, error: &dyn std::fmt::Display) -> ! {
 /// application the write was not applied.
 pub const DISK_FULL_ERROR: crate::proto::ErrorCode = crate::proto::ErrorCode::SystemError;
 
-/// How often a standalone server whose log disk is full tries the allocation again.
+/// How often a server whose log disk is full tries the allocation again.
 const DISK_FULL_PROBE_MS: u64 = 1000;
 
 /// A standalone server whose log disk had no room for a batch: until a probe finds room,

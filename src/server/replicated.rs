@@ -32,6 +32,16 @@
 //! config file), and a learner whose kind changed looks again. See `docs/replication.md`,
 //! "Dynamic reconfiguration".
 //!
+//! A full log disk: a sync that finds no room for its batch ([`crate::storage::LogError::NoSpace`])
+//! reports nothing to the role (a follower never ACKs what is not on disk; a leader never
+//! counts its own vote for it) and ends the role. The batch stays with the writer and the
+//! records in `window`, as appended; the server then leaves the ensemble: it does not look
+//! for a leader, answers no election notification and no FOLLOWERINFO (so it is neither
+//! elected nor followed), and treats clients as any server without a role does. Once a
+//! second it tries the allocation again; when there is room the batch is synced, the
+//! tree of a former leader rebuilt at its last committed txn, and it looks for a leader,
+//! which syncs it (DIFF, TRUNC or SNAP) as after any role change.
+//!
 //! Sessions moving between servers: the leader keeps which server each session was last
 //! created or resumed on; a learner's write for a session that moved since fails with
 //! SessionMoved and that learner closes the connection, as ZooKeeper 3.8 does.
@@ -103,6 +113,15 @@ const SNAP_QUEUED_BYTES_MAX: usize = 8 << 20;
 const SNAP_RECEIVED_BYTES_MAX: u64 = 16 << 30;
 /// How often the loop looks at a snapshot transfer's queue.
 const SNAP_POLL_MS: i64 = 5;
+/// How often a server whose log disk is full tries the allocation again.
+const DISK_FULL_PROBE_MS: i64 = super::DISK_FULL_PROBE_MS as i64;
+
+/// A member whose log disk had no room for a batch: out of the ensemble until a probe finds
+/// room and the batch is synced.
+struct LogDiskFull {
+    since: std::time::Instant,
+    next_probe_ms: i64,
+}
 
 /// A snapshot on its way to a learner. Until it is all queued, everything else the role
 /// sends that learner waits here, so the learner sees SNAP, the chunks, then the stream.
@@ -211,6 +230,8 @@ struct Node {
     /// session without an entry is taken by the first server that sends its write.
     /// Entries go when the session's close is ordered; at most one per live session.
     session_owners: HashMap<SessionId, ServerId>,
+    /// The log disk had no room for the last batch: out of the ensemble until it has.
+    disk_full: Option<LogDiskFull>,
 }
 
 pub(super) async fn run(
@@ -291,6 +312,7 @@ pub(super) async fn run(
             node.drive().await;
         }
         node.on_timers();
+        node.probe_disk().await;
         node.drive().await;
         // What committed is visible before this turn's fdatasync (which covers proposals
         // still to be acked): a committed txn is on a quorum already, so a learner applies
@@ -428,6 +450,7 @@ impl Node {
             proposed_at: VecDeque::new(),
             announced_config_version: None,
             session_owners: HashMap::new(),
+            disk_full: None,
         })
     }
 
@@ -508,12 +531,14 @@ impl Node {
                         + READ_ONLY_AFTER_MS_MIN.max(i64::from(self.settings.tick_ms))
                 });
         let transfer = (!self.snap_transfers.is_empty()).then(|| now_ms() + SNAP_POLL_MS);
+        let probe = self.disk_full.as_ref().map(|f| f.next_probe_ms);
         [
             self.election.poll_timeout(),
             role,
             held,
             transfer,
             read_only_from,
+            probe,
         ]
         .into_iter()
         .flatten()
@@ -542,7 +567,9 @@ impl Node {
                 return;
             }
             MeshEvent::Up { peer } => {
-                self.election.peer_connected(peer);
+                if self.disk_full.is_none() {
+                    self.election.peer_connected(peer);
+                }
                 return;
             }
             MeshEvent::Message { from, msg } => (from, msg),
@@ -550,6 +577,9 @@ impl Node {
         match msg {
             Message::Hello(_) => {}
             Message::SnapChunk { data } => self.snap_chunk(from, &data),
+            // Out of the ensemble while the log disk is full: no vote, not even the last
+            // decision (a looking peer would take it for a leader that still leads).
+            Message::Notification(_) if self.disk_full.is_some() => {}
             Message::Notification(n) => self.election.handle(now, from, &n),
             // Sessions are the leader's: a learner asks before resuming one.
             Message::Revalidate {
@@ -599,6 +629,15 @@ impl Node {
                     from,
                     msg: Message::Ping { touches: vec![] },
                 });
+            }
+            Message::FollowerInfo(_) | Message::ObserverInfo(_) if self.disk_full.is_some() => {
+                // Named leader by an election this server never answered: cut the link so
+                // the learner looks again now.
+                tracing::info!(
+                    peer = from,
+                    "a learner named this server its leader while its log disk is full; disconnecting it"
+                );
+                self.mesh.disconnect(from);
             }
             msg @ (Message::FollowerInfo(_) | Message::ObserverInfo(_))
                 if matches!(self.role, Role::Looking) =>
@@ -1552,7 +1591,11 @@ impl Node {
 
     /// The role is over: clients go, the tree drops what did not commit, a new election.
     async fn end_role(&mut self, reason: String) {
-        tracing::warn!(%reason, mode = self.mode_name(), "leaving the role; looking for a leader");
+        if self.disk_full.is_some() {
+            tracing::warn!(%reason, mode = self.mode_name(), "leaving the role");
+        } else {
+            tracing::warn!(%reason, mode = self.mode_name(), "leaving the role; looking for a leader");
+        }
         // The peers of the role must see it end (a learner's leader drops it; a leader's
         // learners look again); links to everyone else stay up, so the election's
         // notifications flow at once instead of after a redial.
@@ -1593,15 +1636,81 @@ impl Node {
         }
         self.snap_requests.clear();
         self.snap_install = None;
-        if let Err(e) = self.log.sync().await {
-            fatal_storage("cannot sync the transaction log", &e);
+        if self.disk_full.is_none() {
+            match self.log.sync().await {
+                Ok(_) => {}
+                Err(e) if e.is_no_space() => self.enter_disk_full(&e),
+                Err(e) => fatal_storage("cannot sync the transaction log", &e),
+            }
         }
         self.appended = 0;
+        if self.disk_full.is_some() {
+            // The tree is rebuilt once the batch is on disk (a leader's committed txns may
+            // be in it only), then the server looks for a leader.
+            return;
+        }
+        self.look_again().await;
+    }
+
+    /// The log is synced after a role: the tree drops what did not commit, a new election.
+    async fn look_again(&mut self) {
         if self.seq.last_zxid() > self.committed {
             self.rebuild_committed_tree().await;
         }
         let vote = self.own_vote();
         self.election.start_looking(now_ms(), vote);
+    }
+
+    /// A sync found no room for its batch: nothing of it is on disk, nothing is reported to
+    /// the role, and the role ends (see the module doc).
+    fn enter_disk_full(&mut self, e: &crate::storage::LogError) {
+        tracing::error!(
+            path = %e.path().display(),
+            error = %e,
+            "log disk full; leaving the ensemble until space returns"
+        );
+        self.disk_full = Some(LogDiskFull {
+            since: std::time::Instant::now(),
+            next_probe_ms: now_ms() + DISK_FULL_PROBE_MS,
+        });
+        if !matches!(self.role, Role::Looking) {
+            self.role_ended = Some("the log disk is full".to_string());
+        }
+    }
+
+    /// While the log disk is full: once a second, try the failed allocation again; with
+    /// room, sync the batch kept since and look for a leader. Any error but a full disk is
+    /// fatal, as on every sync.
+    async fn probe_disk(&mut self) {
+        let Some(full) = &self.disk_full else {
+            return;
+        };
+        if now_ms() < full.next_probe_ms {
+            return;
+        }
+        let since = full.since;
+        let probed = match self.log.probe_space().await {
+            Ok(()) => self.log.sync().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match probed {
+            Ok(()) => {
+                tracing::info!(
+                    path = %self.log.segment_path().map_or_else(String::new, |p| p.display().to_string()),
+                    full_ms = since.elapsed().as_millis() as u64,
+                    "log disk has room again; looking for a leader"
+                );
+                self.disk_full = None;
+                self.appended = 0;
+                self.look_again().await;
+            }
+            Err(e) if e.is_no_space() => {
+                if let Some(full) = self.disk_full.as_mut() {
+                    full.next_probe_ms = now_ms() + DISK_FULL_PROBE_MS;
+                }
+            }
+            Err(e) => fatal_storage("cannot allocate room in the transaction log", &e),
+        }
     }
 
     /// Whether the membership in force makes this server a voter.
@@ -1642,8 +1751,17 @@ impl Node {
         }
         let batch_started_at = std::time::Instant::now();
         let bytes_before = self.log.written_bytes();
-        if let Err(e) = self.log.sync().await {
-            fatal_storage("cannot sync the transaction log", &e);
+        match self.log.sync().await {
+            Ok(_) => {}
+            Err(e) if e.is_no_space() => {
+                // No LogSynced: a follower does not ACK, a leader does not count itself.
+                // The batch stays pending in the writer, synced once a probe finds room.
+                self.appended = 0;
+                self.enter_disk_full(&e);
+                self.drive().await;
+                return;
+            }
+            Err(e) => fatal_storage("cannot sync the transaction log", &e),
         }
         crate::metrics::zab_synced(batch_started_at, batch_started_at, self.appended);
         let bytes = self.log.written_bytes() - bytes_before;
@@ -1886,7 +2004,7 @@ impl Node {
     /// never be saved: they may still be truncated); the capture is an exact copy, taken in
     /// one step on that shard.
     fn maybe_snapshot(&mut self) {
-        if !self.snapshot_wanted || self.own_snapshot_in_flight {
+        if !self.snapshot_wanted || self.own_snapshot_in_flight || self.disk_full.is_some() {
             return;
         }
         self.snapshot_wanted = false;

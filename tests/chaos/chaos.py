@@ -28,7 +28,8 @@ Run it through scripts/chaos.sh (which picks the Python with kazoo). What it doe
    alone (after sync) must hold the same registers and queue, the servers stopped, and
    `corral logdump --verify` must pass on every dataLogDir. tests/chaos/checker.py checks
    the history. The report lists operations, faults of each kind, what the disk-full
-   server did, and anomalies; the last line is "N passed, M failed".
+   server did (per fill: stayed up, left the ensemble, rejoined; an exit, ENOSPC's status
+   10 among others, is a failure), and anomalies; the last line is "N passed, M failed".
 """
 
 import argparse
@@ -760,9 +761,12 @@ class Nemesis:
         self.event("disk full: server %d's log file system filled (%d bytes left), %s, for %.1fs"
                    % (i, free, mode_before, hold))
         obs = {"mode_before": mode_before, "modes_seen": [], "exited": None,
-               "exited_after_s": None, "restarted_while_full": None}
+               "exited_after_s": None, "restarted_while_full": None,
+               "left_ensemble": False, "rejoined": None}
         rc = self.watch(i, hold, stop, obs)
         if rc is not None:
+            # A regression: a member whose log disk is full must stay up. Started again so
+            # the run goes on; the report counts it as a failure.
             obs["exited"] = rc
             obs["exited_after_s"] = round(now() - t_full, 1)
             # A supervisor would start it again at once, the disk still full.
@@ -785,12 +789,22 @@ class Nemesis:
         with open(logf, "rb") as f:
             f.seek(log_start)
             lines = f.read().decode(errors="replace").splitlines()
+        # The log may not have needed a block while full (few writes reached it): then the
+        # server never left. When it left, it must have come back by itself.
+        obs["left_ensemble"] = any(
+            "log disk full; leaving the ensemble until space returns" in ln for ln in lines)
+        if obs["left_ensemble"]:
+            obs["rejoined"] = ok and any(
+                "log disk has room again; looking for a leader" in ln for ln in lines)
         obs["log_lines"] = [ln[:400] for ln in lines if any(w in ln.lower() for w in (
             "space", "error", "fail", "panic"))][:8]
         self.report.setdefault("diskfull", []).append(obs)
         self.event("disk full healed: space back; server %d %s; %s" % (
             i, "exited (status %s)%s" % (obs["exited"], ", restarted" if restarted else "")
-            if obs["exited"] is not None else "kept running",
+            if obs["exited"] is not None else "stayed up%s" % (
+                ", left the ensemble and rejoined" if obs["rejoined"]
+                else ", left the ensemble, NOT rejoined" if obs["left_ensemble"]
+                else " (its log needed no new block)"),
             "all serving again after %.1fs" % obs["recovered_s"] if ok
             else "NOT all serving after 30s: %s" % ms))
 
@@ -1045,13 +1059,23 @@ def main():
                     kind, nem.counts[kind], "" if kind != "partition" else
                     " (%d isolating a server from everyone, %d splitting the servers only)"
                     % (nem.counts["partition-isolate"], nem.counts["partition-split"])))
-        for obs in report.get("diskfull", []):
+        fills = report.get("diskfull", [])
+        if fills:
+            print("disk full: %d fills; stayed up %d, left the ensemble %d, rejoined %d" % (
+                len(fills), sum(1 for o in fills if o["exited"] is None),
+                sum(1 for o in fills if o["left_ensemble"]),
+                sum(1 for o in fills if o["rejoined"])))
+        for obs in fills:
             if obs["exited"] is None:
-                what = "kept running"
+                what = "stayed up" + (
+                    ", left the ensemble, rejoined" if obs["rejoined"]
+                    else ", left the ensemble, did not rejoin" if obs["left_ensemble"]
+                    else " (its log needed no new block)")
             else:
-                what = "exited with status %s after %.1fs; started again while full: %s" % (
+                what = "EXITED with status %s after %.1fs; started again while full: %s" % (
                     obs["exited"], obs["exited_after_s"], obs["restarted_while_full"])
-            result(obs["recovered_s"] is not None,
+            result(obs["exited"] is None and obs["recovered_s"] is not None
+                   and (not obs["left_ensemble"] or bool(obs["rejoined"])),
                    "disk full on server %d (%s): %s; all serving %ss after space returned%s"
                    % (c.disk_node, obs["mode_before"], what, obs["recovered_s"],
                       " (started again)" if obs["restarted_after_space"] else ""))

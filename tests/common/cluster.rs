@@ -348,6 +348,16 @@ impl TestCluster {
         }
     }
 
+    /// Adds `lines` to server `n`'s zooN.cfg only (before starting it), e.g. its own
+    /// `dataLogDir`.
+    pub fn add_node_config(&self, n: usize, lines: &str) {
+        let path = self.config_path(n);
+        let mut text = std::fs::read_to_string(&path).expect("read zooN.cfg");
+        text.push_str(lines);
+        text.push('\n');
+        std::fs::write(&path, text).expect("write zooN.cfg");
+    }
+
     /// Takes server `n`'s `server.N` line out of every other server's zooN.cfg (before
     /// starting them): `n` is not a member until a reconfig adds it; its own config still
     /// lists every server, itself included, as a joining server's does.
