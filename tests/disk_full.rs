@@ -166,6 +166,21 @@ async fn create(c: &zk::Client, path: &str, data: &[u8]) -> Result<(), zk::Error
         .map(|_| ())
 }
 
+/// Creates `/df` and its first 50 children `/df/n<i>` (values `data_of(i)`), each
+/// acknowledged: (path, i) of each.
+async fn write_before_the_fill(c: &zk::Client) -> Vec<(String, usize)> {
+    create(c, "/df", b"").await.expect("create /df");
+    let mut acked = Vec::new();
+    for i in 0..50 {
+        let path = format!("/df/n{i}");
+        create(c, &path, &data_of(i))
+            .await
+            .expect("write before the fill");
+        acked.push((path, i));
+    }
+    acked
+}
+
 fn data_of(i: usize) -> Vec<u8> {
     let mut d = format!("value {i} ").into_bytes();
     d.resize(512, b'.');
@@ -239,18 +254,9 @@ async fn full_disk_scenario(extra: &str, failing: Failing) {
     ));
     let hosts = server.hosts();
     let c = connect(&hosts).await;
-    create(&c, "/df", b"").await.expect("create /df");
-    let mut acked: Vec<(String, usize)> = Vec::new();
+    let mut acked = write_before_the_fill(&c).await;
     let mut refused: Vec<String> = Vec::new();
-    let mut next = 0usize;
-    for _ in 0..50 {
-        let path = format!("/df/n{next}");
-        create(&c, &path, &data_of(next))
-            .await
-            .expect("write before the fill");
-        acked.push((path, next));
-        next += 1;
-    }
+    let mut next = acked.len();
 
     // Fill the log's file system; writes go on until the log needs a block.
     let filler = fs.mount.join("filler");
@@ -484,18 +490,9 @@ async fn cluster_scenario(member: Member) {
         .collect::<Vec<_>>()
         .join(",");
     let c = connect(&others_hosts).await;
-    create(&c, "/df", b"").await.expect("create /df");
-    let mut acked: Vec<(String, usize)> = Vec::new();
+    let mut acked = write_before_the_fill(&c).await;
     let mut unknown = 0usize;
-    let mut next = 0usize;
-    for _ in 0..50 {
-        let path = format!("/df/n{next}");
-        create(&c, &path, &data_of(next))
-            .await
-            .expect("write before the fill");
-        acked.push((path, next));
-        next += 1;
-    }
+    let mut next = acked.len();
 
     // Fill the member's log file system; writes go on until its log needs a block.
     let filler = fs.mount.join("filler");
