@@ -182,13 +182,9 @@ impl LogWriter {
                 let tmp = layout::segment_temp_path(&segment_path(&self.dir, 0));
                 let file = self.allocate_file(&tmp, bytes).await?;
                 let _ = file.close().await;
-                if let Err(source) = std::fs::remove_file(&tmp) {
-                    return Err(LogError::Io {
-                        path: tmp,
-                        op: "removing",
-                        source,
-                    });
-                }
+                glommio::io::remove(&tmp)
+                    .await
+                    .map_err(|e| self.io_err(&tmp, "removing", e))?;
             }
         }
         self.failed_allocation = None;
@@ -524,9 +520,9 @@ impl LogWriter {
         if let Err(e) = filled {
             let e = self.alloc_err(tmp, "preallocating", e);
             let _ = file.close().await;
-            // A blocking unlink on the executor, on this failure path only. Not made
-            // durable: a `log.tmp` a crash leaves behind is removed at the next start.
-            let _ = std::fs::remove_file(tmp);
+            // Not made durable: a `log.tmp` a crash leaves behind is removed at the next
+            // start.
+            let _ = glommio::io::remove(tmp).await;
             return Err(e);
         }
         Ok(file)
