@@ -72,7 +72,9 @@ run_target() {
   local t=$1 log=$LOGS/$1.log rc execs rate cov
   mkdir -p "$WORK/$t" "$ROOT/fuzz/artifacts/$t"
   # libFuzzer writes new inputs into the first directory and only reads the others.
-  timeout -k 10 $((seconds + 120)) nice -n 10 cargo fuzz run "${FLAGS[@]}" "$t" \
+  # The bound covers `cargo fuzz run`'s build check too, which can take minutes on a
+  # loaded machine.
+  timeout -k 10 $((seconds + 300)) nice -n 10 cargo fuzz run "${FLAGS[@]}" "$t" \
     "$WORK/$t" "$ROOT/fuzz/corpus/$t" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 >"$log" 2>&1
