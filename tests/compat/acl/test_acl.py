@@ -759,7 +759,16 @@ def test_quota_nodes_follow_their_acls(session, area):
         c.create(qpath + "/zookeeper_limits", b"count=-1,bytes=-1,countHardLimit=2,byteHardLimit=-1")
         c.create(qpath + "/zookeeper_stats", b"count=1,bytes=0")
         c.create(target + "/a")
-        assert code(c.create, target + "/b") == QUOTA_EXCEEDED
+        # In an ensemble the leader checks a quota against the tree it has applied, which
+        # can lag the answers a follower already gave for the writes above (ZooKeeper
+        # 3.8's leader does): a later create then meets the limit.
+        beyond = [target + "/b"] + ([target + "/c", target + "/d"] if CLUSTER else [])
+        codes = []
+        for path in beyond:
+            codes.append(code(c.create, path))
+            if codes[-1] == QUOTA_EXCEEDED:
+                break
+        assert codes[-1] == QUOTA_EXCEEDED, codes
         # A quota node under an ACL of its own keeps others from changing it.
         area.owner.set_acl(qpath + "/zookeeper_limits", OWNER_ACL + [(R, "world", "anyone")])
         assert code(c.set_data, qpath + "/zookeeper_limits", b"count=-1,bytes=-1") == NO_AUTH
