@@ -439,19 +439,53 @@ fn fatal_storage(what: &str, error: &dyn std::fmt::Display) -> ! {
 pub const DISK_FULL_ERROR: crate::proto::ErrorCode = crate::proto::ErrorCode::SystemError;
 
 /// How often a server whose log disk is full tries the allocation again.
-const DISK_FULL_PROBE_MS: u64 = 1000;
+const DISK_FULL_PROBE_MS: i64 = 1000;
 
-/// A standalone server whose log disk had no room for a batch: until a probe finds room,
-/// writes and new sessions are refused at once (nothing reaches the log, so nothing is
-/// fsynced in vain), while reads, watches, syncs, pings and resumed sessions are served
-/// from the tree as it was at the last synced write. Session expiry and container reaping
-/// wait (their closes and deletes are writes too), as sessions do not expire in a
-/// ZooKeeper ensemble without a leader.
-struct DiskFull {
+/// A log disk that had no room for a batch, standalone or replicated: since when, and
+/// when to try the allocation again ([`crate::storage::txn_log::LogWriter::probe_space`]).
+///
+/// Standalone, until a probe finds room, writes and new sessions are refused at once
+/// (nothing reaches the log, so nothing is fsynced in vain), while reads, watches, syncs,
+/// pings and resumed sessions are served from the tree as it was at the last synced write.
+/// Session expiry and container reaping wait (their closes and deletes are writes too), as
+/// sessions do not expire in a ZooKeeper ensemble without a leader. A member of an
+/// ensemble leaves it meanwhile (`replicated`'s module doc).
+pub(super) struct DiskFull {
     since: std::time::Instant,
-    next_probe_at: std::time::Instant,
-    /// Writes and new sessions refused since.
+    /// When to probe next (ms since the epoch, the loops' clock).
+    next_probe_ms: i64,
+    /// Writes and new sessions refused since (standalone).
     refused: u64,
+}
+
+impl DiskFull {
+    /// The disk was found full now, refusing the `refused` writes of that batch.
+    pub(super) fn new(refused: u64) -> DiskFull {
+        DiskFull {
+            since: std::time::Instant::now(),
+            next_probe_ms: now_ms() + DISK_FULL_PROBE_MS,
+            refused,
+        }
+    }
+
+    /// When the next probe is due (ms since the epoch).
+    pub(super) fn next_probe_ms(&self) -> i64 {
+        self.next_probe_ms
+    }
+
+    pub(super) fn probe_due(&self) -> bool {
+        now_ms() >= self.next_probe_ms
+    }
+
+    /// The probe found no room: the next one in a second.
+    pub(super) fn probe_failed(&mut self) {
+        self.next_probe_ms = now_ms() + DISK_FULL_PROBE_MS;
+    }
+
+    /// How long the disk has been full (ms), for the log line when room returns.
+    pub(super) fn full_ms(&self) -> u64 {
+        self.since.elapsed().as_millis() as u64
+    }
 }
 
 /// What the standalone ZAB executor sends the shards after a batch, in order: the
@@ -681,20 +715,19 @@ async fn run_zab(
             }
         }
         if let Some(full) = disk_full.as_mut() {
-            if std::time::Instant::now() >= full.next_probe_at {
+            if full.probe_due() {
                 match log.probe_space().await {
                     Ok(()) => {
                         tracing::info!(
                             path = %start.log_dir.display(),
-                            full_ms = full.since.elapsed().as_millis() as u64,
+                            full_ms = full.full_ms(),
                             refused = full.refused,
                             "log disk has room again; accepting writes"
                         );
                         disk_full = None;
                     }
                     Err(e) if e.is_no_space() => {
-                        full.next_probe_at =
-                            std::time::Instant::now() + Duration::from_millis(DISK_FULL_PROBE_MS);
+                        full.probe_failed();
                     }
                     Err(e) => fatal_storage("cannot allocate room in the transaction log", &e),
                 }
@@ -725,12 +758,7 @@ async fn run_zab(
                             &format_args!("{:#x} != {synced_zxid:#x}", seq.last_zxid()),
                         );
                     }
-                    let now = std::time::Instant::now();
-                    disk_full = Some(DiskFull {
-                        since: now,
-                        next_probe_at: now + Duration::from_millis(DISK_FULL_PROBE_MS),
-                        refused: appended as u64,
-                    });
+                    disk_full = Some(DiskFull::new(appended as u64));
                     synced = false;
                 }
                 Err(e) => fatal_storage("cannot sync the transaction log", &e),

@@ -113,15 +113,6 @@ const SNAP_QUEUED_BYTES_MAX: usize = 8 << 20;
 const SNAP_RECEIVED_BYTES_MAX: u64 = 16 << 30;
 /// How often the loop looks at a snapshot transfer's queue.
 const SNAP_POLL_MS: i64 = 5;
-/// How often a server whose log disk is full tries the allocation again.
-const DISK_FULL_PROBE_MS: i64 = super::DISK_FULL_PROBE_MS as i64;
-
-/// A member whose log disk had no room for a batch: out of the ensemble until a probe finds
-/// room and the batch is synced.
-struct LogDiskFull {
-    since: std::time::Instant,
-    next_probe_ms: i64,
-}
 
 /// A snapshot on its way to a learner. Until it is all queued, everything else the role
 /// sends that learner waits here, so the learner sees SNAP, the chunks, then the stream.
@@ -231,7 +222,7 @@ struct Node {
     /// Entries go when the session's close is ordered; at most one per live session.
     session_owners: HashMap<SessionId, ServerId>,
     /// The log disk had no room for the last batch: out of the ensemble until it has.
-    disk_full: Option<LogDiskFull>,
+    disk_full: Option<super::DiskFull>,
 }
 
 pub(super) async fn run(
@@ -531,7 +522,7 @@ impl Node {
                         + READ_ONLY_AFTER_MS_MIN.max(i64::from(self.settings.tick_ms))
                 });
         let transfer = (!self.snap_transfers.is_empty()).then(|| now_ms() + SNAP_POLL_MS);
-        let probe = self.disk_full.as_ref().map(|f| f.next_probe_ms);
+        let probe = self.disk_full.as_ref().map(|f| f.next_probe_ms());
         [
             self.election.poll_timeout(),
             role,
@@ -1669,10 +1660,7 @@ impl Node {
             error = %e,
             "log disk full; leaving the ensemble until space returns"
         );
-        self.disk_full = Some(LogDiskFull {
-            since: std::time::Instant::now(),
-            next_probe_ms: now_ms() + DISK_FULL_PROBE_MS,
-        });
+        self.disk_full = Some(super::DiskFull::new(0));
         if !matches!(self.role, Role::Looking) {
             self.role_ended = Some("the log disk is full".to_string());
         }
@@ -1685,10 +1673,10 @@ impl Node {
         let Some(full) = &self.disk_full else {
             return;
         };
-        if now_ms() < full.next_probe_ms {
+        if !full.probe_due() {
             return;
         }
-        let since = full.since;
+        let full_ms = full.full_ms();
         let probed = match self.log.probe_space().await {
             Ok(()) => self.log.sync().await.map(|_| ()),
             Err(e) => Err(e),
@@ -1697,7 +1685,7 @@ impl Node {
             Ok(()) => {
                 tracing::info!(
                     path = %self.log.segment_path().map_or_else(String::new, |p| p.display().to_string()),
-                    full_ms = since.elapsed().as_millis() as u64,
+                    full_ms,
                     "log disk has room again; looking for a leader"
                 );
                 self.disk_full = None;
@@ -1706,7 +1694,7 @@ impl Node {
             }
             Err(e) if e.is_no_space() => {
                 if let Some(full) = self.disk_full.as_mut() {
-                    full.next_probe_ms = now_ms() + DISK_FULL_PROBE_MS;
+                    full.probe_failed();
                 }
             }
             Err(e) => fatal_storage("cannot allocate room in the transaction log", &e),
