@@ -257,6 +257,137 @@ fn force_sync_off_still_writes() {
     );
 }
 
+/// Writes `batches` into a `version-2` under `parent`; returns the write path the writer
+/// took and every segment's bytes.
+fn write_segments(
+    parent: &Path,
+    opts: LogOptions,
+    batches: &[Vec<TxnRecord>],
+) -> (&'static str, Vec<(String, Vec<u8>)>) {
+    let dir = parent.join("version-2");
+    let log_dir = dir.clone();
+    let batches = batches.to_vec();
+    let kind = run(move || async move {
+        let mut writer = LogWriter::open(&log_dir, opts, 0).await.unwrap();
+        let mut kind = None;
+        for batch in batches {
+            writer.append(&batch);
+            writer.sync().await.unwrap();
+            kind = writer.durable_kind();
+        }
+        writer.close().await.unwrap();
+        kind.unwrap()
+    });
+    let segments = list_segments(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|(_, p)| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    (kind, segments)
+}
+
+/// The first difference between two sets of segment files, if any. How far a file was
+/// zero-filled ahead depends on timing, so the longer file's extra bytes need only be zeros.
+fn first_difference(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("{} segments against {}", a.len(), b.len()));
+    }
+    a.iter().zip(b).find_map(|((name_a, a), (name_b, b))| {
+        if name_a != name_b {
+            return Some(format!("{name_a} against {name_b}"));
+        }
+        let common = a.len().min(b.len());
+        if let Some(at) = a[..common].iter().zip(b).position(|(x, y)| x != y) {
+            return Some(format!("{name_a}: first difference at offset {at}"));
+        }
+        let longer = if a.len() > b.len() { a } else { b };
+        let at = longer[common..].iter().position(|&x| x != 0)?;
+        Some(format!(
+            "{name_a}: a non-zero byte at {} past the shorter file",
+            common + at
+        ))
+    })
+}
+
+/// The three ways a batch reaches the file (direct I/O rewriting its first block's head,
+/// `O_DSYNC` through the page cache, plain writes with `forceSync=no`) leave the same bytes,
+/// batches of every size against block boundaries included.
+#[test]
+fn every_write_path_leaves_the_same_bytes() {
+    // Batches from 1 to 300 records: some end inside a block, some span many. The segment
+    // limit forces rolls.
+    let mut workload = Workload::new(21);
+    let batches: Vec<Vec<TxnRecord>> = [1, 2, 3, 7, 1, 64, 300, 1, 1, 33, 128, 5, 250, 1]
+        .iter()
+        .map(|&n| (0..n).map(|_| workload.next()).collect())
+        .collect();
+    let opts = LogOptions {
+        pre_alloc_bytes: 64 << 10,
+        segment_bytes_max: Some(32 << 10),
+        ..small_opts()
+    };
+    let plain_opts = LogOptions {
+        force_sync: false,
+        ..opts.clone()
+    };
+    let (plain_kind, plain) =
+        write_segments(&TempDir::new("log-paths-plain").0, plain_opts, &batches);
+    assert_eq!(plain_kind, "buffered");
+    assert!(
+        plain.len() >= 2,
+        "the limit rolled the log: {}",
+        plain.len()
+    );
+
+    let (synced_kind, synced) =
+        write_segments(&TempDir::new("log-paths-synced").0, opts.clone(), &batches);
+    // The temp directory's file system decides: direct I/O where it has it.
+    assert!(
+        matches!(synced_kind, "direct" | "buffered-dsync"),
+        "{synced_kind}"
+    );
+    assert_eq!(first_difference(&synced, &plain), None, "{synced_kind}");
+
+    // A zero-fill step that is not a whole number of blocks: O_DSYNC through the page cache.
+    let odd_opts = LogOptions {
+        pre_alloc_bytes: 1000,
+        ..opts.clone()
+    };
+    let (odd_kind, odd) =
+        write_segments(&TempDir::new("log-paths-odd").0, odd_opts.clone(), &batches);
+    assert_eq!(odd_kind, "buffered-dsync");
+    let odd_plain_opts = LogOptions {
+        force_sync: false,
+        ..odd_opts
+    };
+    let (_, odd_plain) = write_segments(
+        &TempDir::new("log-paths-odd-plain").0,
+        odd_plain_opts,
+        &batches,
+    );
+    assert_eq!(first_difference(&odd, &odd_plain), None);
+
+    // tmpfs (O_DIRECT only since Linux 6.6): whichever path it takes, the same bytes.
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        let shm_dir = shm.join(format!("corral-log-paths-{}", std::process::id()));
+        let (shm_kind, on_shm) = write_segments(&shm_dir, opts, &batches);
+        let _ = std::fs::remove_dir_all(&shm_dir);
+        assert!(
+            matches!(shm_kind, "direct" | "buffered-dsync"),
+            "{shm_kind}"
+        );
+        assert_eq!(
+            first_difference(&on_shm, &plain),
+            None,
+            "{shm_kind} on tmpfs"
+        );
+    }
+}
+
 /// A record whose frame is exactly `frame_bytes` long (a setData with filler data).
 fn record_of_frame_size(zxid: i64, frame_bytes: usize) -> TxnRecord {
     let mut rec = bench_record(zxid);
@@ -484,7 +615,7 @@ fn log_sync_latency() {
             (lat_us, elapsed)
         });
         bench_report(
-            "glommio BufferedFile",
+            "LogWriter (glommio)",
             per_sync,
             syncs * per_sync,
             elapsed,
