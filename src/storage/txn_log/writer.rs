@@ -165,6 +165,9 @@ pub struct LogWriter {
     /// no limit). Zero-filling ahead in the background is off while it is set.
     #[cfg(test)]
     allocation_budget: Option<u64>,
+    /// Tests: the block size direct writes align to, instead of the device's.
+    #[cfg(test)]
+    direct_block_bytes: Option<u64>,
 }
 
 impl LogWriter {
@@ -197,6 +200,8 @@ impl LogWriter {
             failed_allocation: None,
             #[cfg(test)]
             allocation_budget: None,
+            #[cfg(test)]
+            direct_block_bytes: None,
         })
     }
 
@@ -204,6 +209,12 @@ impl LogWriter {
     #[cfg(test)]
     pub(crate) fn set_allocation_budget(&mut self, bytes: Option<u64>) {
         self.allocation_budget = bytes;
+    }
+
+    /// Tests: align direct writes to `bytes` instead of the device's block size.
+    #[cfg(test)]
+    pub(crate) fn set_direct_block_bytes(&mut self, bytes: u64) {
+        self.direct_block_bytes = Some(bytes);
     }
 
     /// Tests: how the current segment's batches are written ("direct", "buffered-dsync",
@@ -503,7 +514,29 @@ impl LogWriter {
         );
         let started = Instant::now();
         let written = match seg.durable.as_mut() {
-            Some(DurableHandle::Direct(direct)) => direct.write(&batch, seg.write_offset).await,
+            Some(DurableHandle::Direct(direct)) => {
+                match direct.write(&batch, seg.write_offset).await {
+                    // EINVAL: the device wants a coarser alignment than the one found for
+                    // it (a stacked or virtual device). Nothing was written: the segment
+                    // goes on through the page cache.
+                    Err(e) if raw_os_error(&e) == Some(libc::EINVAL) => {
+                        tracing::warn!(
+                            segment = %seg.path.display(),
+                            error = %e,
+                            "direct I/O refused; writing the log through the page cache with O_DSYNC"
+                        );
+                        let file = self.open_dsync_buffered(&seg.path).await?;
+                        let written = write_all(&file, batch, seg.write_offset).await;
+                        if let Some(DurableHandle::Direct(direct)) =
+                            seg.durable.replace(DurableHandle::Buffered(file))
+                        {
+                            let _ = direct.file.close().await;
+                        }
+                        written
+                    }
+                    other => other,
+                }
+            }
             Some(DurableHandle::Buffered(file)) => write_all(file, batch, seg.write_offset).await,
             None => write_all(&seg.file, batch, seg.write_offset).await,
         };
@@ -584,33 +617,39 @@ impl LogWriter {
     /// Opens the handle a new segment's batches are written through (see
     /// [`DurableHandle`]), just after its `header` was written and synced.
     async fn open_durable(&self, path: &Path, header: &[u8]) -> Result<DurableHandle, LogError> {
-        // Readable too: glommio probes a DMA file's device for polled I/O with a read.
         let direct = OpenOptions::new()
-            .read(true)
             .write(true)
             .custom_flags(libc::O_DSYNC)
             .dma_open(path)
             .await;
         if let Ok(file) = direct {
             let block_bytes = file.alignment().max(1);
-            if self.zero_fill_step_bytes().is_multiple_of(block_bytes)
-                && (header.len() as u64) < block_bytes
-            {
+            #[cfg(test)]
+            let block_bytes = self.direct_block_bytes.unwrap_or(block_bytes);
+            if self.zero_fill_step_bytes().is_multiple_of(block_bytes) {
+                // The first write starts at the block holding the header's end.
+                let tail_from = header.len() - header.len() % block_bytes as usize;
                 return Ok(DurableHandle::Direct(DirectLog {
                     file,
                     block_bytes,
-                    tail: header.to_vec(),
+                    tail: header[tail_from..].to_vec(),
                 }));
             }
             let _ = file.close().await;
         }
-        let file = OpenOptions::new()
+        Ok(DurableHandle::Buffered(
+            self.open_dsync_buffered(path).await?,
+        ))
+    }
+
+    /// A page-cache handle whose writes return once on stable storage.
+    async fn open_dsync_buffered(&self, path: &Path) -> Result<BufferedFile, LogError> {
+        OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_DSYNC)
             .buffered_open(path)
             .await
-            .map_err(|e| self.io_err(path, "opening", e))?;
-        Ok(DurableHandle::Buffered(file))
+            .map_err(|e| self.io_err(path, "opening", e))
     }
 
     /// Creates (or truncates) `tmp` and zero-fills `bytes` of it. For want of space: the
@@ -655,13 +694,7 @@ impl LogWriter {
 
     /// An allocation's error: [`LogError::NoSpace`] for `ENOSPC` / `EDQUOT`, else fatal.
     fn alloc_err(&self, path: &Path, op: &'static str, e: glommio::GlommioError<()>) -> LogError {
-        let no_space = match &e {
-            glommio::GlommioError::IoError(source)
-            | glommio::GlommioError::EnhancedIoError { source, .. } => {
-                matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
-            }
-            _ => false,
-        };
+        let no_space = matches!(raw_os_error(&e), Some(libc::ENOSPC | libc::EDQUOT));
         if no_space {
             LogError::NoSpace {
                 path: path.to_path_buf(),
@@ -701,6 +734,15 @@ impl LogWriter {
             .close()
             .await
             .map_err(|e| self.io_err(&seg.path, "closing", e))
+    }
+}
+
+/// The OS error number behind a glommio I/O error, if there is one.
+fn raw_os_error(e: &glommio::GlommioError<()>) -> Option<i32> {
+    match e {
+        glommio::GlommioError::IoError(source)
+        | glommio::GlommioError::EnhancedIoError { source, .. } => source.raw_os_error(),
+        _ => None,
     }
 }
 
