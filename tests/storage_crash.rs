@@ -61,6 +61,7 @@ fn crash_child() {
     let start = recovered.last_zxid;
     corral::runtime::executor_builder("crash-child", corral::runtime::CorePin::Unpinned, 512 << 10)
         .spawn(move || async move {
+            corral::runtime::start_stall_guard();
             let opts = LogOptions {
                 pre_alloc_bytes: 64 << 10,
                 force_sync: true,

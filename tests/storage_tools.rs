@@ -51,6 +51,7 @@ fn write_log(dir: &Path) {
     let dir = dir.to_path_buf();
     corral::runtime::executor_builder("tools-test", corral::runtime::CorePin::Unpinned, 512 << 10)
         .spawn(move || async move {
+            corral::runtime::start_stall_guard();
             let opts = LogOptions {
                 pre_alloc_bytes: 4096,
                 ..Default::default()

@@ -465,7 +465,10 @@ fn probe_syncs(
             (IO_MEMORY_KB_MIN * 1024) as usize,
         )
         .spin_before_park(Duration::from_millis(50))
-        .spawn(move || async move { uring_loops(&path, &blocks, duration).await });
+        .spawn(move || async move {
+            crate::runtime::start_stall_guard();
+            uring_loops(&path, &blocks, duration).await
+        });
         match started.map(|h| h.join()) {
             Ok(Ok(result)) => return result.map(|stats| (stats, SyncEngine::Uring)),
             Ok(Err(e)) | Err(e) => eprintln!(

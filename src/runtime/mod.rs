@@ -4,8 +4,9 @@
 //! sans-IO cores never see the runtime (design.md) and a runtime change stays local.
 
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
-use glommio::{LocalExecutorBuilder, Placement};
-use std::time::{SystemTime, UNIX_EPOCH};
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Wall-clock milliseconds since the Unix epoch (ZooKeeper's ctime/mtime unit).
 pub fn now_ms() -> i64 {
@@ -99,6 +100,45 @@ pub enum CorePin {
     Unpinned,
     /// Pin to this CPU (dedicated hosts).
     Core(usize),
+}
+
+/// How often every executor wakes up even when it has nothing to do (see [`spawn_executor`]).
+pub const STALL_GUARD_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Starts an executor built by [`executor_builder`] running `main`, and beside it a task
+/// that wakes the executor every [`STALL_GUARD_INTERVAL`]. glommio 0.9.0's run loop can park
+/// an executor that still has runnable tasks: when a completion is already waiting in its
+/// latency ring as it goes to run its task queues (for one, a preemption timer that fired
+/// while the thread was descheduled), `run_task_queues` stops before running anything and
+/// reports "nothing ran", the loop parks, the reactor consumes that completion (which wakes
+/// no task) and sleeps until the next event. With nothing else due the executor never comes
+/// back; `cargo test` caught it as a hung log-writer test about once in a few hundred runs.
+/// The guard's timer is such an event, so a stall lasts at most this long. (Fixed upstream
+/// in a later glommio; 0.9.0 is the version this project builds on.)
+pub fn spawn_executor<G, F, T>(
+    builder: LocalExecutorBuilder,
+    main: G,
+) -> glommio::Result<ExecutorJoinHandle<T>, ()>
+where
+    G: FnOnce() -> F + Send + 'static,
+    F: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    builder.spawn(move || async move {
+        start_stall_guard();
+        main().await
+    })
+}
+
+/// The guard of [`spawn_executor`], for an executor started some other way: call it first
+/// thing on that executor.
+pub fn start_stall_guard() {
+    glommio::spawn_local(async {
+        loop {
+            glommio::timer::sleep(STALL_GUARD_INTERVAL).await;
+        }
+    })
+    .detach();
 }
 
 /// Builds an executor with our sizing. `io_memory_bytes` is registered with io_uring

@@ -186,18 +186,17 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
             settings.config.corral.zab_spin_us as u64,
         ));
     }
-    let zab = zab_builder
-        .spawn(move || async move {
-            match zab_start {
-                Start::Standalone(start) => {
-                    run_zab(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
-                }
-                Start::Replicated(start) => {
-                    replicated::run(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
-                }
+    let zab = crate::runtime::spawn_executor(zab_builder, move || async move {
+        match zab_start {
+            Start::Standalone(start) => {
+                run_zab(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
             }
-        })
-        .map_err(|e| start_err("zab", e))?;
+            Start::Replicated(start) => {
+                replicated::run(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
+            }
+        }
+    })
+    .map_err(|e| start_err("zab", e))?;
     let mut handles = Vec::new();
     for (i, ((rx, tx), tree)) in to_shard_rx
         .into_iter()
@@ -210,10 +209,12 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         let name = format!("shard-{i}");
         // Shard 0 serves the admin and metrics endpoints.
         let http = if i == 0 { http_listeners.take() } else { None };
-        let h = executor_builder(&name, settings.shard_pins[i], settings.io_memory_bytes)
-            .ring_depth(settings.io_ring_depth)
-            .spawn(move || run_shard(i, s, sh, tree, rx, tx, http))
-            .map_err(|e| start_err(&name, e))?;
+        let builder = executor_builder(&name, settings.shard_pins[i], settings.io_memory_bytes)
+            .ring_depth(settings.io_ring_depth);
+        let h = crate::runtime::spawn_executor(builder, move || {
+            run_shard(i, s, sh, tree, rx, tx, http)
+        })
+        .map_err(|e| start_err(&name, e))?;
         handles.push(h);
     }
     tracing::info!(

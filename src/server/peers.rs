@@ -565,6 +565,7 @@ mod tests {
                 512 << 10,
             )
             .spawn(move || async move {
+                crate::runtime::start_stall_guard();
                 let cfg = MeshConfig {
                     my_id: id,
                     cluster_id: 7,
@@ -638,6 +639,7 @@ mod tests {
                         512 << 10,
                     )
                     .spawn(move || async move {
+                        crate::runtime::start_stall_guard();
                         let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
                         let peers: Vec<_> =
                             addrs.iter().copied().filter(|(p, _)| *p != id).collect();

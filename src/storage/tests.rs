@@ -42,15 +42,15 @@ pub(crate) mod support {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = T> + 'static,
     {
-        crate::runtime::executor_builder(
+        let builder = crate::runtime::executor_builder(
             "storage-test",
             crate::runtime::CorePin::Unpinned,
             512 << 10,
-        )
-        .spawn(f)
-        .expect("executor")
-        .join()
-        .expect("join")
+        );
+        crate::runtime::spawn_executor(builder, f)
+            .expect("executor")
+            .join()
+            .expect("join")
     }
 
     /// A valid transaction stream: creates, setData, deletes, sessions, multis. Applying it
