@@ -617,6 +617,9 @@ impl LogWriter {
     /// Opens the handle a new segment's batches are written through (see
     /// [`DurableHandle`]), just after its `header` was written and synced.
     async fn open_durable(&self, path: &Path, header: &[u8]) -> Result<DurableHandle, LogError> {
+        // Write-only: glommio probes a direct file's device for polled I/O with a read,
+        // which then fails, so the writes go to the ordinary ring and the executor sleeps
+        // while the device works (a polled ring would spin it through every sync).
         let direct = OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_DSYNC)
