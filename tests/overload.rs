@@ -346,6 +346,39 @@ fn max_client_cnxns_refuses_the_next_connection_from_one_ip() {
     drop((again, others, held));
 }
 
+/// A connection the server closed has already given its place back: a client that sees
+/// the end of one (a `ruok` answered, a session closed) and connects again at once is not
+/// refused, whichever of the two shards the kernel gives it to. ZooKeeper's `close` also
+/// removes the connection before it closes the socket.
+#[test]
+fn a_connection_the_server_closed_has_given_its_place_back() {
+    let _serial = serial();
+    let server = TestServer::start("maxClientCnxns=1\n");
+    for i in 0..200 {
+        assert_eq!(
+            server.four_letter("ruok").as_deref(),
+            Some("imok"),
+            "ruok {i}:\n{}",
+            server.log()
+        );
+        let mut c = raw_session(server.addr, Some("127.0.0.1")).unwrap_or_else(|| {
+            panic!(
+                "connection {i}, right after a ruok, refused:\n{}",
+                server.log()
+            )
+        });
+        let (_, _, err, _) = c.request(1, op::CLOSE_SESSION, &[]).expect("closeSession");
+        assert_eq!(err, 0, "closeSession {i}");
+        // The server closes the connection after the answer: read to its end.
+        while c.read_frame().is_some() {}
+    }
+    assert!(
+        !server.log().contains("Too many connections"),
+        "{}",
+        server.log()
+    );
+}
+
 #[test]
 fn max_cnxns_caps_connections_from_all_addresses() {
     let _serial = serial();

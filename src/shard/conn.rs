@@ -131,6 +131,11 @@ pub async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
     if let Err(reason) = result {
         tracing::info!(%peer, session = format_args!("0x{sid:x}"), reason, "closing client connection");
     }
+    // The place is given back before the socket closes, as ZooKeeper's `close` removes the
+    // connection before closing its socket: a client that sees the end of this connection
+    // (a `ruok` answered, a session closed) and connects again at once finds it free, even
+    // on another shard.
+    ctx.shared.clients.release(peer.ip());
     // A TLS close writes close_notify: never wait long on a peer that is not reading.
     future::or(
         async {
@@ -139,7 +144,6 @@ pub async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
         glommio::timer::sleep(CLOSE_WAIT),
     )
     .await;
-    ctx.shared.clients.release(peer.ip());
     let mut st = ctx.state.borrow_mut();
     st.conns.remove(&conn.id);
     st.watches.remove_conn(conn.id);
