@@ -92,6 +92,13 @@ public final class CuratorSuite {
             System.exit(1);
         }
 
+        // The base is persistent: the checks' parents below it are containers, and an empty
+        // container base can be reaped (checkIntervalMs=1000 in the compat runs, on either
+        // server) between one check's delete and the next check's create beneath it.
+        try (Scope s = new Scope()) {
+            s.client().create().forPath(base);
+        }
+
         check("connect and basic CRUD (parents as containers, namespace, background)", 30, CuratorSuite::crud);
         check("InterProcessMutex under contention", 60, CuratorSuite::mutex);
         check("InterProcessReadWriteLock exclusion", 60, CuratorSuite::readWriteLock);
