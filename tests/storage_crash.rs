@@ -59,30 +59,33 @@ fn crash_child() {
         .unwrap_or(1);
     let recovered = recover_log(&dir, 0, RecoveryMode::Repair).expect("child recovery");
     let start = recovered.last_zxid;
-    corral::runtime::executor_builder("crash-child", corral::runtime::CorePin::Unpinned, 512 << 10)
-        .spawn(move || async move {
-            corral::runtime::start_stall_guard();
-            let opts = LogOptions {
-                pre_alloc_bytes: 64 << 10,
-                force_sync: true,
-                fsync_warning_threshold_ms: 1000,
-                segment_bytes_max: Some(256 << 10),
-            };
-            let mut writer = LogWriter::open(&dir, opts, start).await.expect("open");
-            let mut rng = seed | 1;
-            let mut zxid = start;
-            while zxid < start + CHILD_RECORDS_MAX {
-                let n = 1 + (xorshift(&mut rng) % 48) as i64;
-                let batch: Vec<TxnRecord> = (zxid + 1..=zxid + n).map(record_for).collect();
-                writer.append(&batch);
-                zxid += n;
-                let synced = writer.sync().await.expect("sync");
-                println!("synced {synced}");
-            }
-        })
-        .expect("executor")
-        .join()
-        .expect("join");
+    let builder = corral::runtime::executor_builder(
+        "crash-child",
+        corral::runtime::CorePin::Unpinned,
+        512 << 10,
+    );
+    corral::runtime::spawn_executor(builder, move || async move {
+        let opts = LogOptions {
+            pre_alloc_bytes: 64 << 10,
+            force_sync: true,
+            fsync_warning_threshold_ms: 1000,
+            segment_bytes_max: Some(256 << 10),
+        };
+        let mut writer = LogWriter::open(&dir, opts, start).await.expect("open");
+        let mut rng = seed | 1;
+        let mut zxid = start;
+        while zxid < start + CHILD_RECORDS_MAX {
+            let n = 1 + (xorshift(&mut rng) % 48) as i64;
+            let batch: Vec<TxnRecord> = (zxid + 1..=zxid + n).map(record_for).collect();
+            writer.append(&batch);
+            zxid += n;
+            let synced = writer.sync().await.expect("sync");
+            println!("synced {synced}");
+        }
+    })
+    .expect("executor")
+    .join()
+    .expect("join");
 }
 
 fn run_round(dir: &Path, seed: u64, kill_after: Duration) -> i64 {

@@ -49,24 +49,27 @@ fn records() -> Vec<TxnRecord> {
 
 fn write_log(dir: &Path) {
     let dir = dir.to_path_buf();
-    corral::runtime::executor_builder("tools-test", corral::runtime::CorePin::Unpinned, 512 << 10)
-        .spawn(move || async move {
-            corral::runtime::start_stall_guard();
-            let opts = LogOptions {
-                pre_alloc_bytes: 4096,
-                ..Default::default()
-            };
-            let mut w = LogWriter::open(&dir, opts, 0).await.unwrap();
-            let recs = records();
-            w.append(&recs[..10]);
-            w.sync().await.unwrap();
-            w.append(&recs[10..]);
-            w.sync().await.unwrap();
-            w.close().await.unwrap();
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+    let builder = corral::runtime::executor_builder(
+        "tools-test",
+        corral::runtime::CorePin::Unpinned,
+        512 << 10,
+    );
+    corral::runtime::spawn_executor(builder, move || async move {
+        let opts = LogOptions {
+            pre_alloc_bytes: 4096,
+            ..Default::default()
+        };
+        let mut w = LogWriter::open(&dir, opts, 0).await.unwrap();
+        let recs = records();
+        w.append(&recs[..10]);
+        w.sync().await.unwrap();
+        w.append(&recs[10..]);
+        w.sync().await.unwrap();
+        w.close().await.unwrap();
+    })
+    .unwrap()
+    .join()
+    .unwrap();
 }
 
 fn corral(args: &[&str]) -> (i32, String) {

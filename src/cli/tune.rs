@@ -67,8 +67,16 @@ const CHECK_PRE_ALLOC_KB_MIN: u64 = 4096;
 const CHECK_SNAP_COUNT_MIN: u32 = 10_000;
 /// corral.commit.maxWaitUs above this many times the sync p50 costs more than it saves.
 const CHECK_WAIT_SYNC_RATIO: u64 = 2;
-/// Smallest io memory an executor starts with (glommio refuses less).
+/// io memory (KiB) that holds a default log batch (`corral.commit.maxBatch` 256 records of
+/// about 1 KiB); a batch larger than the ZAB executor's pool is written from a heap buffer
+/// instead, an allocation per sync. Also the probe executor's pool.
 const IO_MEMORY_KB_MIN: u64 = 512;
+
+/// Locked memory a server registers with io_uring: `corral.ioMemoryKb` for the ZAB
+/// executor, glommio's minimum for each shard.
+fn locked_memory_kb(io_memory_kb: u32, shards: usize) -> u64 {
+    u64::from(io_memory_kb) + shards as u64 * (crate::runtime::SHARD_IO_MEMORY_BYTES as u64 / 1024)
+}
 
 #[derive(Args, Debug)]
 pub struct TuneArgs {
@@ -459,14 +467,13 @@ fn probe_syncs(
     if engine == SyncEngine::Uring {
         let path = probe.0.clone();
         let blocks = blocks.to_vec();
-        let started = crate::runtime::executor_builder(
+        let builder = crate::runtime::executor_builder(
             "tune-probe",
             crate::runtime::CorePin::Core(probe_cpu()),
             (IO_MEMORY_KB_MIN * 1024) as usize,
         )
-        .spin_before_park(Duration::from_millis(50))
-        .spawn(move || async move {
-            crate::runtime::start_stall_guard();
+        .spin_before_park(Duration::from_millis(50));
+        let started = crate::runtime::spawn_executor(builder, move || async move {
             uring_loops(&path, &blocks, duration).await
         });
         match started.map(|h| h.join()) {
@@ -776,11 +783,11 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
         (false, Memlock::Bytes(bytes)) => {
             let limit_kb = bytes / 1024;
             let need_kb = profile.config().map_or(0, |c| {
-                u64::from(c.corral.io_memory_kb) * (c.corral.shards as u64 + 1)
+                locked_memory_kb(c.corral.io_memory_kb, c.corral.shards)
             });
             notes.push(if need_kb > limit_kb {
                 format!(
-                    "ulimit -l is {}, but {} needs {} of locked memory (corral.ioMemoryKb x executors): raise the limit (LimitMEMLOCK= in systemd) or lower corral.shards",
+                    "ulimit -l is {}, but {} needs {} of locked memory (corral.ioMemoryKb, plus 64 KiB a shard): raise the limit (LimitMEMLOCK= in systemd) or lower corral.shards",
                     fmt_kb(limit_kb),
                     profile.file_name(),
                     fmt_kb(need_kb)
@@ -1439,11 +1446,11 @@ pub fn check(config: &Config, host: &Host, disk: &CheckDisk) -> Vec<Finding> {
 
     // Locked memory.
     if let (false, Memlock::Bytes(limit)) = (host.root, host.memlock) {
-        let need_kb = u64::from(tuning.io_memory_kb) * executors as u64;
+        let need_kb = locked_memory_kb(tuning.io_memory_kb, shards);
         if need_kb > limit / 1024 {
             warn(
                 "corral.ioMemoryKb",
-                format!("{} KiB x {executors} executors = {} of locked memory, but ulimit -l is {}: executors fail to start; lower corral.ioMemoryKb or raise the limit (LimitMEMLOCK= in systemd)", tuning.io_memory_kb, fmt_kb(need_kb), fmt_kb(limit / 1024)),
+                format!("{} KiB (plus 64 KiB x {shards} shards) = {} of locked memory, but ulimit -l is {}: executors fail to start; lower corral.ioMemoryKb or raise the limit (LimitMEMLOCK= in systemd)", tuning.io_memory_kb, fmt_kb(need_kb), fmt_kb(limit / 1024)),
             );
         }
     }
@@ -1451,7 +1458,7 @@ pub fn check(config: &Config, host: &Host, disk: &CheckDisk) -> Vec<Finding> {
         warn(
             "corral.ioMemoryKb",
             format!(
-                "{} KiB is below the {IO_MEMORY_KB_MIN} KiB an executor needs to start",
+                "{} KiB holds less than a default log batch ({IO_MEMORY_KB_MIN} KiB): larger batches are written from a heap buffer, an allocation per sync",
                 tuning.io_memory_kb
             ),
         );
@@ -1954,7 +1961,7 @@ mod tests {
         let d = decide(&host, &disk(Some(false)), &sync(50, 300), Some(&batch(70)));
         assert!(
             d.notes.iter().any(|n| n.contains("ulimit -l is 8.0 MiB")
-                && n.contains("enough for small-vm.cfg's 1.0 MiB")),
+                && n.contains("enough for small-vm.cfg's 576 KiB")),
             "{:?}",
             d.notes
         );
@@ -1963,7 +1970,7 @@ mod tests {
         assert!(
             d.notes
                 .iter()
-                .any(|n| n.contains("needs 1.0 MiB of locked memory")
+                .any(|n| n.contains("needs 576 KiB of locked memory")
                     && n.contains("raise the limit")),
             "{:?}",
             d.notes
@@ -2192,14 +2199,14 @@ mod tests {
 
     #[test]
     fn io_memory_beyond_memlock_unless_root() {
-        let c = cfg("corral.shards=3\ncorral.ioMemoryKb=4096\n");
+        let c = cfg("corral.shards=3\ncorral.ioMemoryKb=8192\n");
         let mut host = big_host();
         host.root = false;
         host.memlock = Memlock::Bytes(8 << 20);
         let f = check(&c, &host, &ssd_disk());
         assert_eq!(keys(&f), ["corral.ioMemoryKb"]);
         assert!(
-            f[0].message.contains("16.0 MiB of locked memory"),
+            f[0].message.contains("8.2 MiB of locked memory"),
             "{}",
             f[0].message
         );

@@ -137,7 +137,8 @@ pub struct CorralTuning {
     pub shards: usize,
     /// `corral.pinning`: `off` (default), `on`, or a comma list of core ids.
     pub pinning: Pinning,
-    /// `corral.ioMemoryKb`: glommio io memory per executor, KiB (default 512).
+    /// `corral.ioMemoryKb`: glommio io memory of the ZAB executor, KiB (default 512): the
+    /// log's direct writes take their buffers from it. Shards get glommio's 64 KiB minimum.
     pub io_memory_kb: u32,
     /// `corral.ioRingDepth`: entries of each io_uring ring per executor (default 128, a
     /// power of two). How many I/O operations an executor can have in flight at once.

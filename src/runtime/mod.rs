@@ -130,9 +130,8 @@ where
     })
 }
 
-/// The guard of [`spawn_executor`], for an executor started some other way: call it first
-/// thing on that executor.
-pub fn start_stall_guard() {
+/// The guard of [`spawn_executor`]: run on the executor it guards.
+fn start_stall_guard() {
     glommio::spawn_local(async {
         loop {
             glommio::timer::sleep(STALL_GUARD_INTERVAL).await;
@@ -140,6 +139,12 @@ pub fn start_stall_guard() {
     })
     .detach();
 }
+
+/// io memory of a shard executor: glommio's minimum. glommio draws the buffers of direct file
+/// I/O from it, and only the ZAB executor does any (the log's writes, which get
+/// `corral.ioMemoryKb`); shards serve sockets, which never use it. Registered memory is
+/// pinned, so it is resident from the start and counts against `ulimit -l`.
+pub const SHARD_IO_MEMORY_BYTES: usize = 64 * 1024;
 
 /// Builds an executor with our sizing. `io_memory_bytes` is registered with io_uring
 /// against RLIMIT_MEMLOCK, which is why it is a config knob. The ring depth is the default

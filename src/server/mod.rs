@@ -20,7 +20,7 @@ pub mod peers;
 mod replicated;
 pub mod settings;
 
-use crate::runtime::{executor_builder, now_ms, Notify};
+use crate::runtime::{executor_builder, now_ms, Notify, SHARD_IO_MEMORY_BYTES};
 use crate::shard::ShardCtx;
 use crate::storage::snapshot::SnapshotCapture;
 use crate::zab::{Action, Committed, Origin, ReplyTo, Sequencer, SequencerConfig};
@@ -46,8 +46,12 @@ pub struct Shared {
     pub clients: crate::shard::ClientCount,
 }
 
-/// Capacity of each cross-executor channel, in messages.
-const CHANNEL_CAPACITY: usize = 4096;
+/// Capacity of each cross-executor channel, in messages. glommio fills every slot when it
+/// makes the channel, so this is resident memory from the start (a `ToZab` slot is ~200
+/// bytes): 1024 is four of the ZAB loop's default turns (`corral.commit.maxBatch` 256). A
+/// full channel only delays: a shard queues what does not fit in its outbox, and the ZAB
+/// executor waits for room.
+const CHANNEL_CAPACITY: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -209,7 +213,7 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         let name = format!("shard-{i}");
         // Shard 0 serves the admin and metrics endpoints.
         let http = if i == 0 { http_listeners.take() } else { None };
-        let builder = executor_builder(&name, settings.shard_pins[i], settings.io_memory_bytes)
+        let builder = executor_builder(&name, settings.shard_pins[i], SHARD_IO_MEMORY_BYTES)
             .ring_depth(settings.io_ring_depth);
         let h = crate::runtime::spawn_executor(builder, move || {
             run_shard(i, s, sh, tree, rx, tx, http)

@@ -347,8 +347,7 @@ impl LogWriter {
     pub async fn truncate_after(&mut self, to: i64) -> Result<(), LogError> {
         self.pending.clear();
         self.pending_first_zxid = None;
-        if let Some(seg) = self.segment.take() {
-            let mut seg = seg;
+        if let Some(mut seg) = self.segment.take() {
             if let Some(task) = seg.extending.take() {
                 let _ = task.await;
             }
@@ -762,8 +761,6 @@ pub(crate) async fn sync_dir(dir: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-/// Writes `bytes` at `pos`, looping over short writes. glommio takes the buffer by value,
-/// so each attempt copies the remaining bytes (one memcpy per batch: cheap next to the sync).
 /// Writes `bytes` at `pos`. The buffer is handed to the io_uring write as it is (glommio's
 /// `write_at` takes ownership), so a batch is not copied again on its way to the file. A
 /// short write (the page cache refusing: a full disk) is an error, which stops the writer.
