@@ -105,6 +105,9 @@ pub fn main() -> i32 {
     if args.get(1).map(String::as_str) == Some("cli") {
         return zkcli::run(&args[2..]);
     }
+    if let Some(cfg) = plain_server_invocation(&args) {
+        return server(cfg);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -192,6 +195,20 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .try_init();
+}
+
+/// `corral server` or `corral server CFG` (what zkServer.sh runs) is recognised without
+/// clap: building the whole command line (every subcommand's arguments) runs code spread
+/// over the binary, and the pages it touched would stay resident in an idle server. Any
+/// other form (an option such as `--help`, a stray word) goes through clap as usual.
+fn plain_server_invocation(args: &[String]) -> Option<Option<PathBuf>> {
+    match args {
+        [_, server] if server == "server" => Some(None),
+        [_, server, cfg] if server == "server" && !cfg.starts_with('-') => {
+            Some(Some(PathBuf::from(cfg)))
+        }
+        _ => None,
+    }
 }
 
 fn server(cfg: Option<PathBuf>) -> i32 {
