@@ -17,6 +17,7 @@
 //! | zxid not above the previous record's (in S or across segments)       | `ZxidOutOfOrder`        | `ZxidOutOfOrder`      |
 //! | header unreadable, or its zxid differs from the file name            | `BadSegmentHeader` / `SegmentNameMismatch` | same |
 //! | first record after `after_zxid` leaves a gap in the same epoch        | `LogGap`                | `LogGap`              |
+//! | `log.next.<n>.tmp` with a valid header (a spare the log switched to; its rename did not reach the disk) | renamed to `log.<header zxid>`, then read as that segment | read in place as that segment |
 //! | `log.*.tmp` (a segment whose creation did not finish)                 | removed (it holds no records) | —                |
 //!
 //! Never is an acknowledged record dropped: the only bytes removed are a torn tail, i.e.
@@ -132,10 +133,26 @@ pub fn recover_log_in(
         op,
         source,
     };
+    let spares = switched_spares(fs, log_dir).map_err(|e| io(log_dir, "listing", e))?;
     if mode == RecoveryMode::Repair {
+        for (zxid, spare) in &spares {
+            let named = txn_log::segment_path(log_dir, *zxid);
+            tracing::warn!(spare = %spare.display(), segment = %named.display(), "adopting the log segment a crash left under its spare name");
+            fs.rename(spare, &named)
+                .map_err(|e| io(spare, "renaming", e))?;
+            fs.sync_dir(log_dir)
+                .map_err(|e| io(log_dir, "syncing", e))?;
+        }
         remove_temp_segments(fs, log_dir);
     }
-    let all = list_segments_in(fs, log_dir).map_err(|e| io(log_dir, "listing", e))?;
+    let mut all = list_segments_in(fs, log_dir).map_err(|e| io(log_dir, "listing", e))?;
+    if mode == RecoveryMode::ReadOnly {
+        // Read in place. A running server's own log may be renamed meanwhile: the segment
+        // then shows under both names, and the final one (sorted first) is kept.
+        all.extend(spares);
+        all.sort();
+        all.dedup_by_key(|(zxid, _)| *zxid);
+    }
     // Segment i holds zxids below segment i+1's first: skip those entirely at or below
     // `after_zxid` (purge keeps the one that straddles it).
     let start = all
@@ -155,7 +172,14 @@ pub fn recover_log_in(
     let mut previous: Option<i64> = None;
     for (i, (name_zxid, path)) in segments.iter().enumerate() {
         let newest = i + 1 == segments.len();
-        let bytes = fs.read(path).map_err(|e| io(path, "reading", e))?;
+        let bytes = match fs.read(path) {
+            // A spare read in place that was renamed since the listing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_spare(path) => {
+                let named = txn_log::segment_path(log_dir, *name_zxid);
+                fs.read(&named).map_err(|e| io(&named, "reading", e))?
+            }
+            read => read.map_err(|e| io(path, "reading", e))?,
+        };
         let scan = scan_segment(&bytes).map_err(|reason| RecoveryError::BadSegmentHeader {
             file: path.clone(),
             reason,
@@ -238,6 +262,44 @@ pub fn recover_log_in(
         }
     }
     Ok(out)
+}
+
+/// Spare segments (`log.next.<n>.tmp`) that hold a valid header, with its zxid: the writer
+/// switched to each and wrote records in it, and its rename to `log.<zxid>` did not reach
+/// the disk before a crash. (A spare without a header was never used: it is only zeros.)
+/// One whose name is taken by a segment is left out.
+fn switched_spares(fs: &impl Fs, log_dir: &Path) -> std::io::Result<Vec<(i64, PathBuf)>> {
+    let names = fs.list_dir(log_dir)?;
+    let mut out = Vec::new();
+    for name in names
+        .iter()
+        .filter(|n| txn_log::layout::is_spare_segment_name(n))
+    {
+        let path = log_dir.join(name);
+        let bytes = match fs.read(&path) {
+            Ok(bytes) => bytes,
+            // Renamed (or removed) by a running writer since the listing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let Ok(zxid) = txn_log::decode_segment_header(&bytes) else {
+            continue;
+        };
+        let named = txn_log::segment_path(log_dir, zxid);
+        let taken = named
+            .file_name()
+            .is_some_and(|n| names.iter().any(|m| std::ffi::OsStr::new(m) == n));
+        if !taken {
+            out.push((zxid, path));
+        }
+    }
+    Ok(out)
+}
+
+fn is_spare(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(txn_log::layout::is_spare_segment_name)
 }
 
 fn remove_temp_segments(fs: &mut impl Fs, log_dir: &Path) {

@@ -78,6 +78,24 @@ pub fn extend_ahead_due(allocated: u64, write_offset: u64, step: u64) -> bool {
     allocated - write_offset <= step / 2
 }
 
+/// The name of the `n`th spare segment made in this process: a file zero-filled and synced
+/// ahead of the roll that will use it (see `LogWriter::prepare_spare`). Each spare has a
+/// name of its own, so making the next never touches the one the log may still be writing
+/// under its spare name.
+pub fn spare_segment_name(n: u64) -> String {
+    format!("{SPARE_SEGMENT_PREFIX}{n}.tmp")
+}
+
+/// Spare segments are `log.next.<n>.tmp`: a `.tmp` name, so recovery removes one that
+/// holds no header, and adopts one that does (the log switched to it and its rename to
+/// `log.<zxid>` did not reach the disk).
+pub const SPARE_SEGMENT_PREFIX: &str = "log.next.";
+
+/// Whether `name` is a spare segment's name.
+pub fn is_spare_segment_name(name: &str) -> bool {
+    name.starts_with(SPARE_SEGMENT_PREFIX) && name.ends_with(".tmp")
+}
+
 /// The temporary name a segment is created under (renamed to `path` once its header and
 /// zeros are synced). `log.<hex>` has the extension `<hex>`, so this is `log.tmp`.
 pub fn segment_temp_path(path: &Path) -> PathBuf {

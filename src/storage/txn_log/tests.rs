@@ -241,6 +241,84 @@ fn header_and_name_are_checked() {
     ));
 }
 
+/// A crash after the log switched to a spare segment and wrote records in it, before the
+/// spare's rename to `log.<zxid>` reached the disk: recovery adopts the spare by its header
+/// (renames it in Repair mode, reads it in place in ReadOnly mode), and removes a spare that
+/// holds only zeros.
+#[test]
+fn a_spare_the_log_switched_to_is_adopted_by_its_header() {
+    let dir = TempDir::new("log-spare-adopt");
+    let opts = LogOptions {
+        segment_bytes_max: Some(1024),
+        ..small_opts()
+    };
+    let written = write_log(&dir.0, opts, &[10, 10, 10, 10], 9);
+    let segs = list_segments(&dir.0).unwrap();
+    assert!(segs.len() >= 2);
+    let (newest_zxid, newest) = segs.last().unwrap().clone();
+    let switched = dir.0.join(layout::spare_segment_name(3));
+    std::fs::rename(&newest, &switched).unwrap();
+    let unused = dir.0.join(layout::spare_segment_name(4));
+    std::fs::write(&unused, vec![0u8; 4096]).unwrap();
+
+    let read_only = recover_log(&dir.0, 0, RecoveryMode::ReadOnly).unwrap();
+    assert_eq!(read_only.records, written, "read in place");
+    assert!(
+        switched.exists() && unused.exists(),
+        "read-only touches nothing"
+    );
+
+    let repaired = recover_log(&dir.0, 0, RecoveryMode::Repair).unwrap();
+    assert_eq!(repaired.records, written);
+    assert!(!switched.exists() && !unused.exists());
+    assert_eq!(
+        list_segments(&dir.0).unwrap(),
+        segs,
+        "renamed to log.{newest_zxid:x}"
+    );
+}
+
+/// Rolls switch to the spare segment made ahead: the log reads back whole, each segment
+/// under its own name, and closing the writer leaves no spare behind.
+#[test]
+fn rolls_switch_to_the_spare_made_ahead() {
+    let dir = TempDir::new("log-spare-roll");
+    let log_dir = dir.0.clone();
+    let (written, switched) = run(move || async move {
+        let opts = LogOptions {
+            segment_bytes_max: Some(2048),
+            ..small_opts()
+        };
+        let mut w = Workload::new(10);
+        let mut writer = LogWriter::open(&log_dir, opts, 0).await.unwrap();
+        let mut all = Vec::new();
+        let mut switched = 0;
+        for _ in 0..12 {
+            let recs: Vec<TxnRecord> = (0..8).map(|_| w.next()).collect();
+            writer.append(&recs);
+            all.extend(recs);
+            writer.sync().await.unwrap();
+            switched += usize::from(writer.on_spare_segment());
+            writer.spare_ready().await;
+        }
+        writer.close().await.unwrap();
+        (all, switched)
+    });
+    assert!(switched > 0, "no roll used a spare");
+    let segs = list_segments(&dir.0).unwrap();
+    assert!(segs.len() >= 3, "{segs:?}");
+    let recovered = recover_log(&dir.0, 0, RecoveryMode::ReadOnly).unwrap();
+    assert_eq!(recovered.records, written);
+    let names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.ends_with(".tmp")),
+        "left behind: {names:?}"
+    );
+}
+
 #[test]
 fn force_sync_off_still_writes() {
     let dir = TempDir::new("log-nosync");

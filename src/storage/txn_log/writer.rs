@@ -76,6 +76,37 @@ struct Segment {
     /// second file handle; it yields the new allocated size. The writer never writes past
     /// `allocated_bytes` without awaiting it first, so the two never touch the same bytes.
     extending: Option<glommio::task::JoinHandle<Result<u64, String>>>,
+    /// A segment switched to from a spare: its rename from the spare's name to `path`, in
+    /// the background (None for a segment created under its name).
+    naming: Option<Naming>,
+}
+
+impl Segment {
+    /// The file's name on disk now: the spare's until its rename is done.
+    fn current_path(&self) -> &Path {
+        match &self.naming {
+            Some(n) if !n.done.get() => &n.spare_path,
+            _ => &self.path,
+        }
+    }
+}
+
+/// The rename of a segment from its spare's name to `log.<zxid>` and the directory's fsync,
+/// run in the background once the header is durable: the log writes and acknowledges
+/// records in the segment meanwhile (recovery adopts a spare with a header whose rename
+/// did not reach the disk), so a roll waits for no journal commit.
+struct Naming {
+    spare_path: PathBuf,
+    done: std::rc::Rc<std::cell::Cell<bool>>,
+    task: glommio::task::JoinHandle<Result<(), String>>,
+}
+
+/// The next segment's file, made ahead by [`LogWriter::prepare_spare`]: `bytes` of zeros,
+/// synced, its directory entry synced, under a spare name.
+struct Spare {
+    path: PathBuf,
+    file: BufferedFile,
+    bytes: u64,
 }
 
 /// With `forceSync` on, a batch is written by one io_uring write that returns once the
@@ -157,6 +188,8 @@ pub struct LogWriter {
     last_appended_zxid: i64,
     synced_zxid: i64,
     roll_requested: bool,
+    /// The next segment's file being made in the background (see [`Self::prepare_spare`]).
+    spare: Option<glommio::task::JoinHandle<Result<Spare, String>>>,
     /// Bytes written to the log since the writer opened (for snapSizeLimitInKb).
     written_bytes: u64,
     /// The allocation the last `sync` could not make for want of space, until one succeeds.
@@ -196,6 +229,7 @@ impl LogWriter {
             last_appended_zxid: last_zxid,
             synced_zxid: last_zxid,
             roll_requested: false,
+            spare: None,
             written_bytes: 0,
             failed_allocation: None,
             #[cfg(test)]
@@ -209,6 +243,22 @@ impl LogWriter {
     #[cfg(test)]
     pub(crate) fn set_allocation_budget(&mut self, bytes: Option<u64>) {
         self.allocation_budget = bytes;
+    }
+
+    /// Tests: whether the current segment is a spare the log switched to.
+    #[cfg(test)]
+    pub(crate) fn on_spare_segment(&self) -> bool {
+        self.segment.as_ref().is_some_and(|s| s.naming.is_some())
+    }
+
+    /// Tests: waits until the spare being made is ready (as it is under a steady load).
+    #[cfg(test)]
+    pub(crate) async fn spare_ready(&mut self) {
+        if let Some(task) = self.spare.take() {
+            if let Some(made) = task.await {
+                self.spare = Some(glommio::spawn_local(async move { made }).detach());
+            }
+        }
     }
 
     /// Tests: align direct writes to `bytes` instead of the device's block size.
@@ -440,6 +490,10 @@ impl LogWriter {
         {
             return;
         }
+        // The task opens the file by name: not while a rename may be moving it.
+        if seg.naming.as_ref().is_some_and(|n| !n.done.get()) {
+            return;
+        }
         #[cfg(test)]
         if self.allocation_budget.is_some() {
             return;
@@ -512,34 +566,8 @@ impl LogWriter {
             seg.allocated_bytes
         );
         let started = Instant::now();
-        let written = match seg.durable.as_mut() {
-            Some(DurableHandle::Direct(direct)) => {
-                match direct.write(&batch, seg.write_offset).await {
-                    // EINVAL: the device wants a coarser alignment than the one found for
-                    // it (a stacked or virtual device). Nothing was written: the segment
-                    // goes on through the page cache.
-                    Err(e) if raw_os_error(&e) == Some(libc::EINVAL) => {
-                        tracing::warn!(
-                            segment = %seg.path.display(),
-                            error = %e,
-                            "direct I/O refused; writing the log through the page cache with O_DSYNC"
-                        );
-                        let file = self.open_dsync_buffered(&seg.path).await?;
-                        let written = write_all(&file, batch, seg.write_offset).await;
-                        if let Some(DurableHandle::Direct(direct)) =
-                            seg.durable.replace(DurableHandle::Buffered(file))
-                        {
-                            let _ = direct.file.close().await;
-                        }
-                        written
-                    }
-                    other => other,
-                }
-            }
-            Some(DurableHandle::Buffered(file)) => write_all(file, batch, seg.write_offset).await,
-            None => write_all(&seg.file, batch, seg.write_offset).await,
-        };
-        written.map_err(|e| self.io_err(&seg.path, "writing", e))?;
+        let at = seg.write_offset;
+        self.write_through(seg, batch, at).await?;
         seg.write_offset = end;
         seg.has_records = true;
         self.written_bytes += len;
@@ -564,7 +592,46 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Writes `bytes` at `at` through the segment's durable handle (plain writes with
+    /// `forceSync=no`).
+    async fn write_through(
+        &self,
+        seg: &mut Segment,
+        bytes: Vec<u8>,
+        at: u64,
+    ) -> Result<(), LogError> {
+        let written = match seg.durable.as_mut() {
+            Some(DurableHandle::Direct(direct)) => match direct.write(&bytes, at).await {
+                // EINVAL: the device wants a coarser alignment than the one found for it
+                // (a stacked or virtual device). Nothing was written: the segment goes on
+                // through the page cache. (Only a segment's first write can meet it, before
+                // any rename of the file has started.)
+                Err(e) if raw_os_error(&e) == Some(libc::EINVAL) => {
+                    tracing::warn!(
+                        segment = %seg.path.display(),
+                        error = %e,
+                        "direct I/O refused; writing the log through the page cache with O_DSYNC"
+                    );
+                    let file = self.open_dsync_buffered(seg.current_path()).await?;
+                    let written = write_all(&file, bytes, at).await;
+                    if let Some(DurableHandle::Direct(direct)) =
+                        seg.durable.replace(DurableHandle::Buffered(file))
+                    {
+                        let _ = direct.file.close().await;
+                    }
+                    written
+                }
+                other => other,
+            },
+            Some(DurableHandle::Buffered(file)) => write_all(file, bytes, at).await,
+            None => write_all(&seg.file, bytes, at).await,
+        };
+        written.map_err(|e| self.io_err(&seg.path, "writing", e))
+    }
+
     /// Creates `log.<first_zxid>`: temp name, zeros, header, fsync, rename, fsync dir.
+    /// When a spare is ready (see [`Self::prepare_spare`]) the segment is the spare instead,
+    /// and the roll waits for one durable write of the header only.
     async fn create_segment(
         &mut self,
         first_zxid: i64,
@@ -573,6 +640,9 @@ impl LogWriter {
         let path = segment_path(&self.dir, first_zxid);
         let tmp = layout::segment_temp_path(&path);
         let allocated_bytes = layout::new_segment_bytes(self.zero_fill_step_bytes(), first_batch);
+        if let Some(spare) = self.take_spare(allocated_bytes).await {
+            return self.switch_to_spare(spare, first_zxid, path).await;
+        }
         let mut file = match self.allocate_file(&tmp, allocated_bytes).await {
             Ok(file) => file,
             Err(e) => {
@@ -602,6 +672,7 @@ impl LogWriter {
             None
         };
         tracing::info!(segment = %path.display(), zxid = format_args!("{first_zxid:#x}"), "new transaction log segment");
+        self.prepare_spare();
         Ok(Segment {
             file,
             durable,
@@ -610,7 +681,132 @@ impl LogWriter {
             allocated_bytes,
             has_records: false,
             extending: None,
+            naming: None,
         })
+    }
+
+    /// Makes `spare` the segment `path` (whose first record is `first_zxid`): its header
+    /// written durably at offset 0 (the zeros, the size and the directory entry were synced
+    /// when it was made), then its rename to `path` and the directory's fsync started in the
+    /// background. Until that rename is durable, a crash leaves the records under the
+    /// spare's name, and recovery adopts the file by its header.
+    async fn switch_to_spare(
+        &mut self,
+        spare: Spare,
+        first_zxid: i64,
+        path: PathBuf,
+    ) -> Result<Segment, LogError> {
+        let header = encode_segment_header(first_zxid);
+        // No tail for a direct handle: the header is not on disk yet, its write is the first.
+        let durable = if self.opts.force_sync {
+            Some(self.open_durable(&spare.path, &[]).await?)
+        } else {
+            None
+        };
+        // Under the spare's name until the header is durable and the rename starts.
+        let mut seg = Segment {
+            file: spare.file,
+            durable,
+            path: spare.path.clone(),
+            write_offset: SEGMENT_HEADER_BYTES as u64,
+            allocated_bytes: spare.bytes,
+            has_records: false,
+            extending: None,
+            naming: None,
+        };
+        let spare_path = spare.path;
+        self.write_through(&mut seg, header.to_vec(), 0).await?;
+        seg.path = path;
+        let done = std::rc::Rc::new(std::cell::Cell::new(false));
+        let task = {
+            let (from, to, dir, done) = (
+                spare_path.clone(),
+                seg.path.clone(),
+                self.dir.clone(),
+                done.clone(),
+            );
+            glommio::spawn_local(async move {
+                glommio::io::rename(&from, &to)
+                    .await
+                    .map_err(|e| format!("renaming {} to {}: {e}", from.display(), to.display()))?;
+                done.set(true);
+                sync_dir(&dir).await.map_err(|e| e.to_string())
+            })
+            .detach()
+        };
+        seg.naming = Some(Naming {
+            spare_path,
+            done,
+            task,
+        });
+        tracing::info!(segment = %seg.path.display(), zxid = format_args!("{first_zxid:#x}"), "new transaction log segment (made ahead)");
+        self.prepare_spare();
+        Ok(seg)
+    }
+
+    /// Starts making the next segment's file in the background: one zero-fill step, its
+    /// fdatasync and the directory's. A segment made at the roll held every write for
+    /// 6-17 ms here (the fdatasync that allocates the file's blocks and the rename wait for
+    /// ext4's journal), and the log rolls at every snapshot: under load, about once a
+    /// second. A failure (a full disk) only means the next roll makes its segment inline.
+    fn prepare_spare(&mut self) {
+        if self.spare.is_some() {
+            return;
+        }
+        #[cfg(test)]
+        if self.allocation_budget.is_some() {
+            return;
+        }
+        // Numbered across the process, so that a spare still being made for a writer that
+        // was dropped never shares a name with a newer writer's.
+        static SPARES_MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SPARES_MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.dir.join(layout::spare_segment_name(n));
+        let (dir, bytes) = (self.dir.clone(), self.zero_fill_step_bytes());
+        let task = glommio::spawn_local(async move {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .buffered_open(&path)
+                .await
+                .map_err(|e| format!("creating {}: {e}", path.display()))?;
+            let filled = match zero_fill(&file, 0, bytes).await {
+                Ok(()) => file.fdatasync().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let synced = match filled {
+                Ok(()) => sync_dir(&dir).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = synced {
+                let _ = file.close().await;
+                let _ = glommio::io::remove(&path).await;
+                return Err(format!("making {}: {e}", path.display()));
+            }
+            Ok(Spare { path, file, bytes })
+        });
+        self.spare = Some(task.detach());
+    }
+
+    /// The spare, if it was made and holds exactly `bytes` (one zero-fill step; a first
+    /// batch that needs more does not fit, and the spare is removed). Waits for it if it is
+    /// still being made.
+    async fn take_spare(&mut self, bytes: u64) -> Option<Spare> {
+        let spare = match self.spare.take()?.await? {
+            Ok(spare) => spare,
+            Err(reason) => {
+                tracing::warn!(%reason, "the next log segment could not be made ahead; making it now");
+                return None;
+            }
+        };
+        if spare.bytes == bytes {
+            return Some(spare);
+        }
+        let _ = spare.file.close().await;
+        let _ = glommio::io::remove(&spare.path).await;
+        None
     }
 
     /// Opens the handle a new segment's batches are written through (see
@@ -716,16 +912,34 @@ impl LogWriter {
         }
     }
 
-    /// Closes the current segment (tests and orderly shutdown; dropping is also safe).
+    /// Closes the current segment and removes the spare (tests and orderly shutdown;
+    /// dropping is also safe: recovery removes a spare left without a header).
     pub async fn close(mut self) -> Result<(), LogError> {
         if let Some(seg) = self.segment.take() {
             self.close_segment(seg).await?;
         }
+        if let Some(task) = self.spare.take() {
+            if let Some(Ok(spare)) = task.await {
+                let _ = spare.file.close().await;
+                glommio::io::remove(&spare.path)
+                    .await
+                    .map_err(|e| self.io_err(&spare.path, "removing", e))?;
+            }
+        }
         Ok(())
     }
 
-    /// Closes both handles of a segment.
+    /// Closes both handles of a segment, once its rename (if it was a spare) is durable.
     async fn close_segment(&self, seg: Segment) -> Result<(), LogError> {
+        if let Some(naming) = seg.naming {
+            if let Some(Err(reason)) = naming.task.await {
+                return Err(LogError::Io {
+                    path: seg.path.clone(),
+                    op: "naming",
+                    source: std::io::Error::other(reason),
+                });
+            }
+        }
         let closed = match seg.durable {
             Some(DurableHandle::Direct(d)) => d.file.close().await,
             Some(DurableHandle::Buffered(f)) => f.close().await,
