@@ -59,12 +59,7 @@ fn crash_child() {
         .unwrap_or(1);
     let recovered = recover_log(&dir, 0, RecoveryMode::Repair).expect("child recovery");
     let start = recovered.last_zxid;
-    let builder = corral::runtime::executor_builder(
-        "crash-child",
-        corral::runtime::CorePin::Unpinned,
-        512 << 10,
-    );
-    corral::runtime::spawn_executor(builder, move || async move {
+    corral::runtime::spawn_unpinned("crash-child", move || async move {
         let opts = LogOptions {
             pre_alloc_bytes: 64 << 10,
             force_sync: true,

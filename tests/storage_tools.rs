@@ -49,12 +49,7 @@ fn records() -> Vec<TxnRecord> {
 
 fn write_log(dir: &Path) {
     let dir = dir.to_path_buf();
-    let builder = corral::runtime::executor_builder(
-        "tools-test",
-        corral::runtime::CorePin::Unpinned,
-        512 << 10,
-    );
-    corral::runtime::spawn_executor(builder, move || async move {
+    corral::runtime::spawn_unpinned("tools-test", move || async move {
         let opts = LogOptions {
             pre_alloc_bytes: 4096,
             ..Default::default()

@@ -130,6 +130,17 @@ where
     })
 }
 
+/// [`spawn_executor`] on an unpinned executor with 512 KiB of io memory: for tests and
+/// tools that need one glommio executor of their own.
+pub fn spawn_unpinned<G, F, T>(name: &str, main: G) -> glommio::Result<ExecutorJoinHandle<T>, ()>
+where
+    G: FnOnce() -> F + Send + 'static,
+    F: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    spawn_executor(executor_builder(name, CorePin::Unpinned, 512 << 10), main)
+}
+
 /// The guard of [`spawn_executor`]: run on the executor it guards.
 fn start_stall_guard() {
     glommio::spawn_local(async {

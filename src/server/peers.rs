@@ -559,12 +559,7 @@ mod tests {
         let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
         let peers: Vec<_> = addrs.into_iter().filter(|(p, _)| *p != id).collect();
         std::thread::spawn(move || {
-            let builder = crate::runtime::executor_builder(
-                "mesh-test",
-                crate::runtime::CorePin::Unpinned,
-                512 << 10,
-            );
-            crate::runtime::spawn_executor(builder, move || async move {
+            crate::runtime::spawn_unpinned("mesh-test", move || async move {
                 let cfg = MeshConfig {
                     my_id: id,
                     cluster_id: 7,
@@ -632,12 +627,7 @@ mod tests {
                 let addrs = addrs.clone();
                 let done = done.clone();
                 std::thread::spawn(move || {
-                    let builder = crate::runtime::executor_builder(
-                        "mesh-test",
-                        crate::runtime::CorePin::Unpinned,
-                        512 << 10,
-                    );
-                    crate::runtime::spawn_executor(builder, move || async move {
+                    crate::runtime::spawn_unpinned("mesh-test", move || async move {
                         let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
                         let peers: Vec<_> =
                             addrs.iter().copied().filter(|(p, _)| *p != id).collect();

@@ -42,12 +42,7 @@ pub(crate) mod support {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = T> + 'static,
     {
-        let builder = crate::runtime::executor_builder(
-            "storage-test",
-            crate::runtime::CorePin::Unpinned,
-            512 << 10,
-        );
-        crate::runtime::spawn_executor(builder, f)
+        crate::runtime::spawn_unpinned("storage-test", f)
             .expect("executor")
             .join()
             .expect("join")

@@ -764,28 +764,26 @@ impl LogWriter {
         let path = self.dir.join(layout::spare_segment_name(n));
         let (dir, bytes) = (self.dir.clone(), self.zero_fill_step_bytes());
         let task = glommio::spawn_local(async move {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .buffered_open(&path)
+            let file = create_for_zeros(&path)
                 .await
                 .map_err(|e| format!("creating {}: {e}", path.display()))?;
-            let filled = match zero_fill(&file, 0, bytes).await {
-                Ok(()) => file.fdatasync().await.map_err(|e| e.to_string()),
+            let spare = Spare { path, file, bytes };
+            let filled = match zero_fill(&spare.file, 0, bytes).await {
+                Ok(()) => spare.file.fdatasync().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             let synced = match filled {
                 Ok(()) => sync_dir(&dir).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
-            if let Err(e) = synced {
-                let _ = file.close().await;
-                let _ = glommio::io::remove(&path).await;
-                return Err(format!("making {}: {e}", path.display()));
+            match synced {
+                Ok(()) => Ok(spare),
+                Err(e) => {
+                    let reason = format!("making {}: {e}", spare.path.display());
+                    discard(spare.file, &spare.path).await;
+                    Err(reason)
+                }
             }
-            Ok(Spare { path, file, bytes })
         });
         self.spare = Some(task.detach());
     }
@@ -804,8 +802,7 @@ impl LogWriter {
         if spare.bytes == bytes {
             return Some(spare);
         }
-        let _ = spare.file.close().await;
-        let _ = glommio::io::remove(&spare.path).await;
+        discard(spare.file, &spare.path).await;
         None
     }
 
@@ -854,12 +851,7 @@ impl LogWriter {
     /// file is closed and removed again (its partial zeros freed), and the error is
     /// [`LogError::NoSpace`].
     async fn allocate_file(&mut self, tmp: &Path, bytes: u64) -> Result<BufferedFile, LogError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .buffered_open(tmp)
+        let file = create_for_zeros(tmp)
             .await
             .map_err(|e| self.alloc_err(tmp, "creating", e))?;
         let filled = match self.charge_allocation(bytes) {
@@ -868,10 +860,7 @@ impl LogWriter {
         };
         if let Err(e) = filled {
             let e = self.alloc_err(tmp, "preallocating", e);
-            let _ = file.close().await;
-            // Not made durable: a `log.tmp` a crash leaves behind is removed at the next
-            // start.
-            let _ = glommio::io::remove(tmp).await;
+            discard(file, tmp).await;
             return Err(e);
         }
         Ok(file)
@@ -973,6 +962,25 @@ pub(crate) async fn sync_dir(dir: &Path) -> Result<(), LogError> {
     d.sync().await.map_err(|e| io("fsync", e))?;
     d.close().await.map_err(|e| io("closing", e))?;
     Ok(())
+}
+
+/// Creates (or truncates) `path`, to be zero-filled: a new segment's file or a spare.
+async fn create_for_zeros(path: &Path) -> glommio::Result<BufferedFile, ()> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .buffered_open(path)
+        .await
+}
+
+/// Closes `file` and removes `path`: an allocation or spare that is not kept, with its
+/// partial zeros. Not made durable: a `.tmp` a crash leaves behind is removed at the next
+/// start.
+async fn discard(file: BufferedFile, path: &Path) {
+    let _ = file.close().await;
+    let _ = glommio::io::remove(path).await;
 }
 
 /// Writes `bytes` at `pos`. The buffer is handed to the io_uring write as it is (glommio's
