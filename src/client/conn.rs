@@ -39,7 +39,8 @@ use std::time::{Duration, Instant};
 /// The Java client pings at least this often even with a long session timeout.
 const PING_INTERVAL_MS_MAX: u64 = 10_000;
 /// Reconnects wait a random time below this, so that many clients of a failed server
-/// do not all arrive at the next one at once (Java: `nextInt(1000)`).
+/// do not all arrive at the next one at once (Java: `nextInt(1000)`). Not after a host
+/// that refused the TCP connection: see [`jitter_before_next`].
 const RECONNECT_JITTER_MS_MAX: u64 = 1000;
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -101,18 +102,29 @@ impl From<std::io::Error> for ConnectionEnd {
     }
 }
 
+/// Whether the attempt after one that ended with `end` first waits a random pause.
+/// Java's client pauses before every attempt but the first. A host where nothing listens
+/// (a server that died: the kernel refuses the connection) costs that server nothing, so the
+/// next host is tried at once; otherwise a client listing a dead server first would wait
+/// up to a second for nothing after each failover. The pause stays wherever a server was
+/// reached (it may be overloaded, or electing), and a whole round of refusals still pauses
+/// in [`HostList::next_host`].
+fn jitter_before_next(end: &ConnectionEnd) -> bool {
+    !matches!(end, ConnectionEnd::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+}
+
 pub(crate) fn connection_loop(shared: Arc<Shared>, mut hosts: HostList) {
-    let mut first_attempt = true;
+    let mut jitter = false;
     loop {
         if shared.stopping() {
             return;
         }
-        if !first_attempt {
+        if jitter {
             shared.sleep_unless_closing(Duration::from_millis(
                 random_u64() % RECONNECT_JITTER_MS_MAX,
             ));
         }
-        first_attempt = false;
+        jitter = true;
         let (host, pause) = hosts.next_host();
         if !pause.is_zero() {
             shared.sleep_unless_closing(pause);
@@ -125,6 +137,7 @@ pub(crate) fn connection_loop(shared: Arc<Shared>, mut hosts: HostList) {
             Ok(ok) => ok,
             Err(end) => {
                 tracing::debug!(server = %host, reason = %end, "connection attempt failed");
+                jitter = jitter_before_next(&end);
                 shared.clean_and_notify();
                 continue;
             }
@@ -536,6 +549,28 @@ impl Shared {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn only_a_refused_connection_skips_the_reconnect_pause() {
+        assert!(!jitter_before_next(&ConnectionEnd::Io(Error::from(
+            ErrorKind::ConnectionRefused
+        ))));
+        for end in [
+            ConnectionEnd::Io(Error::from(ErrorKind::ConnectionReset)),
+            ConnectionEnd::Io(Error::from(ErrorKind::TimedOut)),
+            ConnectionEnd::Io(Error::from(ErrorKind::UnexpectedEof)),
+            ConnectionEnd::Protocol("bad ConnectResponse".into()),
+            ConnectionEnd::AuthFailed,
+        ] {
+            assert!(jitter_before_next(&end), "{end}");
         }
     }
 }

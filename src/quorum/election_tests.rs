@@ -188,12 +188,21 @@ fn handle_better_looking_vote_adopts_and_decides_with_a_quorum() {
 fn handle_worse_looking_vote_keeps_ours() {
     let mut e = three_voters();
     e.handle(T0 + 5, 2, &looking(2, vote(2, 0x0f, 1), 1));
-    assert!(drain(&mut e).is_empty(), "no change, nothing to say");
+    assert_eq!(
+        drain(&mut e),
+        vec![Action::Send {
+            to: 2,
+            notification: looking(1, vote(1, 0x10, 1), 1)
+        }],
+        "its sender is told our better vote"
+    );
     assert_eq!(e.proposal(), vote(1, 0x10, 1));
-    // Server 2 then comes round to our vote: quorum.
-    e.handle(T0 + 6, 2, &looking(2, vote(1, 0x10, 1), 1));
-    assert_eq!(e.poll_timeout(), Some(T0 + 6 + FINALIZE_WAIT_MS));
-    e.tick(T0 + 6 + FINALIZE_WAIT_MS);
+    // The same vote again is answered again (a resend), an equal one is not.
+    e.handle(T0 + 5, 3, &looking(3, vote(1, 0x10, 1), 1));
+    assert!(drain(&mut e).is_empty(), "agrees: nothing to say");
+    // {1, 3} hold our vote: quorum.
+    assert_eq!(e.poll_timeout(), Some(T0 + 5 + FINALIZE_WAIT_MS));
+    e.tick(T0 + 5 + FINALIZE_WAIT_MS);
     let d = decided(&drain(&mut e)).expect("decided");
     assert_eq!((d.vote.leader, d.role), (1, ElectedRole::Leading));
 }
@@ -224,6 +233,119 @@ fn handle_during_finalize_other_vote_is_dropped_and_extends_the_wait() {
     assert_eq!(e.poll_timeout(), Some(T0 + 150 + FINALIZE_WAIT_MS));
     e.tick(T0 + 150 + FINALIZE_WAIT_MS);
     assert_eq!(decided(&drain(&mut e)).expect("decided").vote.leader, 1);
+}
+
+#[test]
+fn handle_during_finalize_an_established_quorum_is_joined_at_once() {
+    let mut e = three_voters();
+    e.handle(T0, 2, &looking(2, vote(1, 0x10, 1), 1));
+    assert_eq!(e.poll_timeout(), Some(T0 + FINALIZE_WAIT_MS));
+    // Servers 2 and 3 already formed an ensemble round 3 (a later round of theirs).
+    let v3 = vote(3, 0x20, 2);
+    e.handle(T0 + 10, 2, &note(PeerState::Following, 2, v3, 5));
+    assert!(
+        decided(&drain(&mut e)).is_none(),
+        "one follower is no quorum"
+    );
+    assert_eq!(
+        e.poll_timeout(),
+        Some(T0 + FINALIZE_WAIT_MS),
+        "the wait is left as it was"
+    );
+    e.handle(T0 + 11, 3, &note(PeerState::Leading, 3, v3, 5));
+    let d = decided(&drain(&mut e)).expect("joined");
+    assert_eq!(
+        (d.vote, d.role, d.election_epoch),
+        (v3, ElectedRole::Following, 5)
+    );
+}
+
+/// A leader's crash: server 2 starts looking first and its vote reaches server 1 while 1
+/// still follows the dead leader 3, so 1 answers with its old decision; then 1 looks too and
+/// broadcasts its own (worse) vote. Server 2 answers that vote with its own, so both agree
+/// within one finalize wait instead of waiting for a resend.
+#[test]
+fn a_vote_spent_on_a_server_still_following_is_told_again() {
+    let members = cfg(&[1, 2, 3], &[4]);
+    let mut s1 = Election::new(members.clone(), 1, vote(1, 0x10, 1), T0);
+    let mut s2 = Election::new(members, 2, vote(2, 0x10, 1), T0);
+    // Both follow 3 in round 1.
+    let v3 = vote(3, 0x10, 1);
+    for e in [&mut s1, &mut s2] {
+        e.handle(T0, 3, &note(PeerState::Leading, 3, v3, 1));
+        let other = if e.my_id() == 1 { 2 } else { 1 };
+        e.handle(T0, other, &note(PeerState::Following, other, v3, 1));
+        assert_eq!(e.state(), PeerState::Following);
+        drain(e);
+    }
+    let t = T0 + 10_000;
+    s2.start_looking(t, vote(2, 0x10, 1));
+    let from_2 = broadcasts(&drain(&mut s2));
+    s1.handle(t, 2, &from_2[0]);
+    let answer_1 = drain(&mut s1);
+    assert!(
+        matches!(&answer_1[..], [Action::Send { to: 2, notification }] if notification.state == PeerState::Following)
+    );
+    s2.handle(t, 1, &note(PeerState::Following, 1, v3, 1));
+    assert!(drain(&mut s2).is_empty());
+    // Server 1 looks now and says so.
+    s1.start_looking(t + 1, vote(1, 0x10, 1));
+    let from_1 = broadcasts(&drain(&mut s1));
+    s2.handle(t + 1, 1, &from_1[0]);
+    let reply = drain(&mut s2);
+    let [Action::Send {
+        to: 1,
+        notification,
+    }] = &reply[..]
+    else {
+        panic!("server 2 answers the worse vote: {reply:?}");
+    };
+    s1.handle(t + 1, 2, notification);
+    let adopted = broadcasts(&drain(&mut s1));
+    assert_eq!(adopted, vec![looking(1, vote(2, 0x10, 1), 2)]);
+    s2.handle(t + 1, 1, &adopted[0]);
+    assert_eq!(s1.poll_timeout(), Some(t + 1 + FINALIZE_WAIT_MS));
+    assert_eq!(s2.poll_timeout(), Some(t + 1 + FINALIZE_WAIT_MS));
+    s1.tick(t + 1 + FINALIZE_WAIT_MS);
+    s2.tick(t + 1 + FINALIZE_WAIT_MS);
+    assert_eq!(
+        decided(&drain(&mut s1)).expect("1 decided").role,
+        ElectedRole::Following
+    );
+    assert_eq!(
+        decided(&drain(&mut s2)).expect("2 decided").role,
+        ElectedRole::Leading
+    );
+}
+
+#[test]
+fn observers_that_asked_while_we_looked_hear_the_decision() {
+    let mut e = three_voters();
+    e.handle(T0, 4, &looking(4, Vote::NONE, 1));
+    drain(&mut e);
+    e.handle(T0 + 1, 2, &looking(2, vote(1, 0x10, 1), 1));
+    e.tick(T0 + 1 + FINALIZE_WAIT_MS);
+    let actions = drain(&mut e);
+    assert!(
+        actions.contains(&Action::Send {
+            to: 4,
+            notification: note(PeerState::Leading, 1, vote(1, 0x10, 1), 1)
+        }),
+        "{actions:?}"
+    );
+    assert!(decided(&actions).is_some());
+    // Told once: a later round's decision goes only to those that asked in it.
+    e.start_looking(T0 + 1000, vote(1, 0x10, 1));
+    e.handle(T0 + 1001, 2, &looking(2, vote(1, 0x10, 1), 2));
+    e.tick(T0 + 1001 + FINALIZE_WAIT_MS);
+    let again = drain(&mut e);
+    assert!(decided(&again).is_some());
+    assert!(
+        !again
+            .iter()
+            .any(|a| matches!(a, Action::Send { to: 4, .. })),
+        "{again:?}"
+    );
 }
 
 #[test]
@@ -309,9 +431,7 @@ fn handle_established_in_our_round_counts_our_own_vote() {
         3,
         &note(PeerState::Leading, 3, vote(3, 0x20, 1), 1),
     );
-    // During the finalize wait that notification is not better than ours: it is dropped.
-    assert!(decided(&drain(&mut e)).is_none());
-    e.tick(T0 + 10 + FINALIZE_WAIT_MS);
+    // During the finalize wait too, an established quorum is joined at once.
     assert_eq!(decided(&drain(&mut e)).expect("decided").vote.leader, 3);
 }
 
@@ -406,6 +526,7 @@ fn quiet_intervals_resend_with_exponential_backoff_and_a_cap() {
     );
     // Hearing from a voter restarts the quiet interval (without resetting the backoff).
     e.handle(now + 10, 2, &looking(2, vote(2, 0, 0), 1));
+    assert_eq!(drain(&mut e).len(), 1, "a worse vote is answered");
     assert_eq!(e.poll_timeout(), Some(now + 10 + 60_000));
     // Early ticks do nothing.
     e.tick(now + 11);
