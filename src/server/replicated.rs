@@ -1197,6 +1197,15 @@ impl Node {
         for (from, msg) in std::mem::take(&mut self.early_infos) {
             if let Role::Leading(_) = self.role {
                 self.role_input(PeerInput::Message { from, msg });
+            } else {
+                // It decided on us sooner, but we follow another: as for a FOLLOWERINFO
+                // that reaches a learner, cut the link so it looks again now. Dropping it
+                // silently left it waiting out initLimit (20 s with tickTime=2000).
+                tracing::info!(
+                    peer = from,
+                    "a learner named this server its leader, which follows another; disconnecting it"
+                );
+                self.mesh.disconnect(from);
             }
         }
     }
