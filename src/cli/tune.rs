@@ -753,22 +753,32 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
         Profile::SmallVm
     } else {
         why.push(class_why);
-        why.push(format!(
-            "{} cores available: the default corral.shards ({}) leaves one core to the ZAB executor",
-            host.cores_available,
-            crate::config::default_shards(host.cores_available)
-        ));
+        why.push(match crate::config::default_shards(host.cores_available) {
+            0 => format!(
+                "{} cores available: by default (corral.shards=0) the client sessions run on the ZAB executor",
+                host.cores_available
+            ),
+            shards => format!(
+                "{} cores available: the default corral.shards ({shards}) leaves one core to the ZAB executor",
+                host.cores_available
+            ),
+        });
         class
     };
 
+    let shards = if profile == Profile::SmallVm {
+        0
+    } else {
+        crate::config::default_shards(host.cores_available)
+    };
     notes.push(format!(
-        "{} cores available ({} online): {} shard(s) + the ZAB executor",
+        "{} cores available ({} online): {}",
         host.cores_available,
         host.cpus_online.len(),
-        if profile == Profile::SmallVm {
-            1
+        if shards == 0 {
+            "the ZAB executor, serving the client sessions too".to_string()
         } else {
-            crate::config::default_shards(host.cores_available)
+            format!("{shards} shard(s) + the ZAB executor")
         }
     ));
     if host.numa_nodes.len() > 1 {
@@ -1961,16 +1971,16 @@ mod tests {
         let d = decide(&host, &disk(Some(false)), &sync(50, 300), Some(&batch(70)));
         assert!(
             d.notes.iter().any(|n| n.contains("ulimit -l is 8.0 MiB")
-                && n.contains("enough for small-vm.cfg's 576 KiB")),
+                && n.contains("enough for small-vm.cfg's 512 KiB")),
             "{:?}",
             d.notes
         );
-        host.memlock = Memlock::Bytes(512 << 10);
+        host.memlock = Memlock::Bytes(256 << 10);
         let d = decide(&host, &disk(Some(false)), &sync(50, 300), Some(&batch(70)));
         assert!(
             d.notes
                 .iter()
-                .any(|n| n.contains("needs 576 KiB of locked memory")
+                .any(|n| n.contains("needs 512 KiB of locked memory")
                     && n.contains("raise the limit")),
             "{:?}",
             d.notes
@@ -2058,7 +2068,7 @@ mod tests {
         assert!(batches.windows(2).all(|w| w[0] < w[1]), "{batches:?}");
         assert_eq!(nvme.corral.pinning, Pinning::On);
         assert_eq!(small.corral.pinning, Pinning::Off);
-        assert_eq!(small.corral.shards, 1);
+        assert_eq!(small.corral.shards, 0);
         assert_eq!(small.global_outstanding_limit, 250);
         assert!(hdd.snap_count > nvme.snap_count && small.snap_count < nvme.snap_count);
     }

@@ -593,7 +593,11 @@ fn apply_corral(
 ) -> Result<bool, ConfigError> {
     match key {
         "corral.shards" => {
-            let shards = s.in_range(1, SHARDS_MAX as i64, "a shard count from 1 to 1024")?;
+            let shards = s.in_range(
+                0,
+                SHARDS_MAX as i64,
+                "a shard count from 0 (client sessions on the ZAB executor) to 1024",
+            )?;
             p.shards = Some((usize::try_from(shards).unwrap_or(1), s.at.clone()));
         }
         "corral.pinning" => {

@@ -138,11 +138,12 @@ fn minimal_standalone_defaults() {
 }
 
 #[test]
-fn default_shards_leave_a_core_for_zab() {
-    assert_eq!(default_shards(1), 1);
-    assert_eq!(default_shards(2), 1);
+fn default_shards_leave_a_core_for_zab_above_two_cores() {
+    assert_eq!(default_shards(0), 0);
+    assert_eq!(default_shards(1), 0, "sessions on the ZAB executor");
+    assert_eq!(default_shards(2), 0, "sessions on the ZAB executor");
+    assert_eq!(default_shards(3), 2);
     assert_eq!(default_shards(8), 7);
-    assert_eq!(default_shards(0), 1);
     assert_eq!(default_shards(100_000), SHARDS_MAX);
 }
 
@@ -539,8 +540,15 @@ fn corral_key_errors() {
             .next(),
         Some("zoo.cfg:3: corral.shard: unknown Corral key")
     );
-    assert!(err("dataDir=d\nclientPort=1\ncorral.shards=0\n")
+    assert!(err("dataDir=d\nclientPort=1\ncorral.shards=-1\n")
         .contains("corral.shards: expected a shard count"));
+    assert_eq!(
+        ok("dataDir=d\nclientPort=1\ncorral.shards=0\n")
+            .corral
+            .shards,
+        0,
+        "0: client sessions on the ZAB executor"
+    );
     assert!(err("dataDir=d\nclientPort=1\ncorral.shards=5000\n").contains("corral.shards"));
     assert!(err("dataDir=d\nclientPort=1\ncorral.pinning=0,0\n").contains("distinct core ids"));
     assert!(err("dataDir=d\nclientPort=1\ncorral.pinning=sometimes\n").contains("corral.pinning"));

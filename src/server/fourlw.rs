@@ -347,7 +347,10 @@ fn envi(ctx: &ShardCtx) -> String {
         ("user.name", user),
         ("user.home", home),
         ("user.dir", cwd),
-        ("corral.shards", ctx.settings.shard_pins.len().to_string()),
+        (
+            "corral.shards",
+            ctx.settings.config.corral.shards.to_string(),
+        ),
     ];
     for (k, v) in lines {
         let _ = writeln!(s, "{k}={v}");

@@ -164,7 +164,7 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
     };
     let zab_settings = settings.clone();
     let zab_shared = shared.clone();
-    let shard_trees: Vec<crate::tree::DataTree> =
+    let mut shard_trees: Vec<crate::tree::DataTree> =
         (0..shards).map(|_| recovered.tree.clone()).collect();
     let zab_start = if settings.quorum.is_some() {
         Start::Replicated(replicated::ReplicatedStart {
@@ -190,15 +190,38 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
             settings.config.corral.zab_spin_us as u64,
         ));
     }
+    // corral.shards=0: shard 0 runs on the ZAB executor, beside the ZAB loop; its channels
+    // work as between executors.
+    let mut shard_on_zab = None;
+    if settings.sessions_on_zab && !to_shard_rx.is_empty() && !shard_trees.is_empty() {
+        shard_on_zab = Some((
+            to_shard_rx.remove(0),
+            to_zab_tx.remove(0),
+            shard_trees.remove(0),
+            settings.clone(),
+            shared.clone(),
+            http_listeners.take(),
+        ));
+    }
     let zab = crate::runtime::spawn_executor(zab_builder, move || async move {
-        match zab_start {
-            Start::Standalone(start) => {
-                run_zab(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
+        let zab_loop = async move {
+            match zab_start {
+                Start::Standalone(start) => {
+                    run_zab(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
+                }
+                Start::Replicated(start) => {
+                    replicated::run(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
+                }
             }
-            Start::Replicated(start) => {
-                replicated::run(zab_settings, zab_shared, start, to_zab_rx, to_shard_tx).await
-            }
-        }
+        };
+        let Some((rx, tx, tree, s, sh, http)) = shard_on_zab else {
+            zab_loop.await;
+            return Ok(());
+        };
+        glommio::spawn_local(zab_loop).detach();
+        // The shard serves until the process ends; it returns only when it cannot start
+        // (its listener), which ends the server as a shard executor's failure does.
+        run_shard(0, s, sh, tree, rx, tx, http).await
     })
     .map_err(|e| start_err("zab", e))?;
     let mut handles = Vec::new();
@@ -225,6 +248,7 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         addr = ?settings.client_addr,
         secure_addr = ?settings.secure_client.as_ref().map(|s| s.addr),
         shards,
+        sessions_on_zab = settings.sessions_on_zab,
         mode = if settings.quorum.is_some() { "replicated" } else { "standalone" },
         "serving clients"
     );
@@ -240,8 +264,14 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
             }
         }
     }
-    let _ = zab.join();
-    Ok(())
+    match zab.join() {
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(())) => Ok(()),
+        Err(e) => Err(StartError::Executor {
+            name: "zab".into(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 async fn run_shard(

@@ -21,8 +21,11 @@ pub struct Settings {
     /// The TLS client port (`secureClientPort`) and its TLS context.
     pub secure_client: Option<SecureClient>,
     pub server_id: u8,
-    /// Placement of each shard executor (its length is the shard count).
+    /// Placement of each shard executor (its length is the shard count: at least one, which
+    /// runs on the ZAB executor when `sessions_on_zab`).
     pub shard_pins: Vec<CorePin>,
+    /// `corral.shards=0`: the one shard's tasks run on the ZAB executor, no shard executor.
+    pub sessions_on_zab: bool,
     pub zab_pin: CorePin,
     pub io_memory_bytes: usize,
     /// `corral.ioRingDepth`: io_uring entries per ring of each executor.
@@ -158,6 +161,7 @@ impl Settings {
             secure_client,
             server_id: config.server_id.unwrap_or(1).clamp(1, 255) as u8,
             shard_pins,
+            sessions_on_zab: config.corral.shards == 0,
             zab_pin,
             io_memory_bytes: config.corral.io_memory_kb as usize * 1024,
             io_ring_depth: config.corral.io_ring_depth as usize,
