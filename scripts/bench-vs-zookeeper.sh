@@ -21,7 +21,7 @@
 # participants + 1 observer per flavor (the mission's zoo1.cfg ... zoo4.cfg: tickTime=2000,
 # initLimit=10, syncLimit=5, a dataDir and myid per node, server.1..3 and server.4
 # observer, every port on 127.0.0.1 below 32768; plus the keys above, Corral with
-# corral.shards=0 and corral.ioMemoryKb=512, each ZooKeeper JVM with -Xmx$ZK_HEAP). The two
+# corral.shards=1 and corral.ioMemoryKb=512, each ZooKeeper JVM with -Xmx$ZK_HEAP). The two
 # clusters run one after the other, never together: Corral's starts, runs every workload
 # and stops, then ZooKeeper's. Each is up when `srvr` shows one leader, two followers and
 # one observer (60 s at most). The load generator connects to all four client ports
@@ -53,7 +53,7 @@
 # the temporary data removed.
 #
 # Env: CORRAL_BIN, ZK_JAVA_CP (default Debian's jars), SESSIONS (8), OUTSTANDING (16 per
-# session), VALUE_BYTES (1024), KEYS (1000), CORRAL_SHARDS (cluster mode 0;
+# session), VALUE_BYTES (1024), KEYS (1000), CORRAL_SHARDS (cluster mode 1;
 # standalone: the server's default), WATCHERS (100, for
 # watch-fanout), MEMORY_ZNODES, MEMORY_VALUE_BYTES (--memory), ZK_HEAP (256m, cluster mode), ZK_LOG_LEVEL (WARN; INFO in cluster mode,
 # where Debian's slf4j-log4j12 and log4j-1.2 jars join the default class path).
@@ -255,7 +255,7 @@ if ((CLUSTER)); then
         common_cfg "$dir/data" "${NODE_PORTS[$((i - 1))]}"
         printf '%s' "$servers"
         if [[ $flavor == corral ]]; then
-          echo "corral.shards=${CORRAL_SHARDS:-0}"
+          echo "corral.shards=${CORRAL_SHARDS:-1}"
           echo "corral.ioMemoryKb=512"
         fi
       } >"$cfg"
@@ -571,7 +571,7 @@ def fmt(x):
 def div(a, b):
     return a / b if a is not None and b else None
 print("Cluster mode: 3 participants + 1 observer per flavor (tickTime=2000, forceSync=yes),")
-print(f"Corral corral.shards={os.environ.get('CORRAL_SHARDS', '0')}, ZooKeeper -Xmx{zk_heap} per JVM; one cluster at a time, clients on all four ports.")
+print(f"Corral corral.shards={os.environ.get('CORRAL_SHARDS', '1')}, ZooKeeper -Xmx{zk_heap} per JVM; one cluster at a time, clients on all four ports.")
 print()
 print("| run | outstanding | Corral ops/s | Corral p50 µs | Corral p99 µs | Corral p99.9 µs "
       "| ZooKeeper ops/s | ZooKeeper p50 µs | ZooKeeper p99 µs | ZooKeeper p99.9 µs "

@@ -755,7 +755,7 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
         why.push(class_why);
         why.push(match crate::config::default_shards(host.cores_available) {
             0 => format!(
-                "{} cores available: by default (corral.shards=0) the client sessions run on the ZAB executor",
+                "{} cores available: by default a standalone server runs its client sessions on the ZAB executor (corral.shards=0), a replicated one gets one shard",
                 host.cores_available
             ),
             shards => format!(
@@ -766,17 +766,14 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
         class
     };
 
-    let shards = if profile == Profile::SmallVm {
-        0
-    } else {
-        crate::config::default_shards(host.cores_available)
-    };
+    let shards = crate::config::default_shards(host.cores_available);
     notes.push(format!(
         "{} cores available ({} online): {}",
         host.cores_available,
         host.cpus_online.len(),
         if shards == 0 {
-            "the ZAB executor, serving the client sessions too".to_string()
+            "the ZAB executor, serving the client sessions too (a replicated server: + 1 shard)"
+                .to_string()
         } else {
             format!("{shards} shard(s) + the ZAB executor")
         }
@@ -2068,7 +2065,6 @@ mod tests {
         assert!(batches.windows(2).all(|w| w[0] < w[1]), "{batches:?}");
         assert_eq!(nvme.corral.pinning, Pinning::On);
         assert_eq!(small.corral.pinning, Pinning::Off);
-        assert_eq!(small.corral.shards, 0);
         assert_eq!(small.global_outstanding_limit, 250);
         assert!(hdd.snap_count > nvme.snap_count && small.snap_count < nvme.snap_count);
     }

@@ -134,7 +134,8 @@ impl Default for SslStores {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorralTuning {
     /// `corral.shards`: client-serving executors; 0 serves the client sessions on the ZAB
-    /// executor (one executor in all). Default: 0 with 2 cores or fewer, else cores - 1.
+    /// executor (one executor in all). Default: cores - 1; with 2 cores or fewer 0 for a
+    /// standalone server, 1 for a replicated one ([`REPLICATED_SHARDS_MIN_DEFAULT`]).
     pub shards: usize,
     /// `corral.pinning`: `off` (default), `on`, or a comma list of core ids.
     pub pinning: Pinning,
@@ -600,13 +601,19 @@ pub fn default_shards(cores: usize) -> usize {
     }
 }
 
-/// Up to this many cores the client sessions run on the ZAB executor by default. On a
-/// 2-vCPU host one executor for everything measured better than ZAB + one shard: standalone
-/// writes 133–134k against 101–106k ops/s and unloaded write latency 222–233 against
-/// 290–304 µs; the 3 + 1 on one such host 32.6–34.6k against 28.7–32.1k ops/s; reads the
-/// same. Two executors there hand every request across threads that share the two
-/// cores with the kernel's own work and the clients.
+/// Up to this many cores a standalone server runs its client sessions on the ZAB executor
+/// by default. On a 2-vCPU host one executor for everything measured better than ZAB + one
+/// shard: writes 133–134k against 101–106k ops/s and unloaded write latency 222–233
+/// against 290–304 µs; reads the same. Two executors there hand every request across
+/// threads that share the two cores with the kernel's own work and the clients.
 pub const SESSIONS_ON_ZAB_CORES_MAX: usize = 2;
+
+/// The fewest shard executors a replicated server gets by default. Its snapshots are
+/// captured in one step on shard 0 (~650 ns a znode: 0.65 s at a million); on the ZAB
+/// executor that would stall its ZAB loop as long, and a leader's stall holds every write
+/// of the ensemble. `corral.shards=0` is still allowed (the 3 + 1 on a 2-vCPU host wrote
+/// 10–13 % more with it, on a small tree).
+pub const REPLICATED_SHARDS_MIN_DEFAULT: usize = 1;
 
 /// Cores this process may use (1 if the OS will not say).
 fn available_cores() -> usize {
