@@ -57,6 +57,43 @@ async fn acknowledged_writes_survive_kill_9() {
     assert!(snapshots >= 1, "snapCount=50 took a snapshot");
 }
 
+/// The server as a small host runs it: the client sessions on the ZAB executor
+/// (`corral.shards=0`, the default with 2 cores or fewer) and a relative `dataDir`, as in
+/// the embedded default config (`./data`), which once failed the first log sync
+/// (glommio opened the log directory relative to no directory: EBADF). Writes, a watch,
+/// snapshots and kill -9 all go through the one executor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_executor_and_a_relative_data_dir_keep_acknowledged_writes() {
+    let mut server = TestServer::start_relative("corral.shards=0\nsnapCount=40");
+    let hosts = server.hosts();
+    {
+        let c = connect(&hosts).await;
+        c.create("/r", b"", &OPEN).await.unwrap();
+        let (_, _, watch) = c.get_and_watch_data("/r").await.unwrap();
+        for i in 0..120 {
+            c.create(&format!("/r/n{i}"), format!("v{i}").as_bytes(), &OPEN)
+                .await
+                .unwrap();
+        }
+        c.set_data("/r", b"done", None).await.unwrap();
+        let event = tokio::time::timeout(STEP, watch.changed())
+            .await
+            .expect("the watch fires in time");
+        assert_eq!(event.event_type, zk::EventType::NodeDataChanged);
+    }
+    let envi = server.four_letter("envi").unwrap_or_default();
+    assert!(envi.contains("corral.shards=0"), "{envi}");
+    assert!(
+        server.dir.join("data/version-2/log.1").exists(),
+        "the log is under the server's working directory"
+    );
+    server.crash_and_restart();
+    let c = connect(&server.hosts()).await;
+    assert_eq!(c.get_data("/r").await.unwrap().0, b"done");
+    assert_eq!(c.get_data("/r/n119").await.unwrap().0, b"v119");
+    assert_eq!(c.get_children("/r").await.unwrap().0.len(), 120);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_and_their_ephemerals_survive_a_restart_then_expire() {
     let mut server =

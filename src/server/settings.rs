@@ -54,7 +54,9 @@ pub struct Settings {
     /// `corral.client.maxOutputBytes`: output a connection may have waiting before it is
     /// closed as a client that does not read.
     pub max_output_bytes: usize,
+    /// `dataDir`, absolute (see [`absolute`]).
     pub data_dir: PathBuf,
+    /// `dataLogDir`, absolute.
     pub data_log_dir: PathBuf,
     /// Data of /zookeeper/config (empty in standalone mode).
     pub config_node_data: Bytes,
@@ -190,8 +192,8 @@ impl Settings {
             max_output_bytes: usize::try_from(config.corral.client_max_output_bytes)
                 .unwrap_or(usize::MAX)
                 .max(2 * config.jute_max_buffer_bytes as usize),
-            data_dir: config.data_dir.clone(),
-            data_log_dir: config.data_log_dir.clone(),
+            data_dir: absolute(&config.data_dir),
+            data_log_dir: absolute(&config.data_log_dir),
             config_node_data: Bytes::from(config.config_node_data()),
             quorum,
             config: Arc::new(config),
@@ -335,4 +337,13 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
         },
         election,
     })
+}
+
+/// `dir` made absolute against the working directory. glommio opens files relative to no
+/// directory (`openat` with fd -1), so a relative `dataDir` such as the embedded default
+/// config's `./data` failed its first log sync with `EBADF`; the kernel ignores the
+/// directory for an absolute path. Unchanged if the working directory cannot be read (the
+/// open then fails and names the path).
+pub fn absolute(dir: &std::path::Path) -> PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }

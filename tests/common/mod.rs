@@ -26,6 +26,8 @@ fn spawn_server(dir: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_corral"))
         .arg("server")
         .arg(dir.join("zoo.cfg"))
+        // Relative paths in zoo.cfg (see `TestServer::start_relative`) resolve here.
+        .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -52,12 +54,28 @@ impl TestServer {
     /// Starts a server with `tickTime=2000`, every four-letter word allowed, extended types
     /// on, plus `extra` zoo.cfg lines.
     pub fn start(extra: &str) -> TestServer {
+        TestServer::start_with(|dir| {
+            format!(
+                "dataDir={}\ncorral.shards=2\n{extra}\n",
+                dir.join("data").display()
+            )
+        })
+    }
+
+    /// As [`Self::start`], but `dataDir=data`, relative to the server's working directory
+    /// (its own directory, as the embedded default config's `./data` is), and no
+    /// `corral.shards` line: `extra` gives it, or the server's default applies.
+    pub fn start_relative(extra: &str) -> TestServer {
+        TestServer::start_with(|_| format!("dataDir=data\n{extra}\n"))
+    }
+
+    fn start_with(storage_lines: impl FnOnce(&std::path::Path) -> String) -> TestServer {
         let port = free_port();
         let dir = unique_dir("srv");
         let cfg = dir.join("zoo.cfg");
         let text = format!(
-            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\nadmin.enableServer=false\ncorral.shards=2\n{extra}\n",
-            dir.join("data").display()
+            "tickTime=2000\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\nadmin.enableServer=false\n{}",
+            storage_lines(&dir)
         );
         std::fs::write(&cfg, text).expect("write zoo.cfg");
         let child = spawn_server(&dir);
