@@ -83,9 +83,29 @@ async fn one_executor_and_a_relative_data_dir_keep_acknowledged_writes() {
     }
     let envi = server.four_letter("envi").unwrap_or_default();
     assert!(envi.contains("corral.shards=0"), "{envi}");
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .expect("the server's threads")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    assert!(threads.iter().any(|t| t.starts_with("zab")), "{threads:?}");
     assert!(
-        server.dir.join("data/version-2/log.1").exists(),
+        !threads.iter().any(|t| t.starts_with("shard")),
+        "no shard executor: {threads:?}"
+    );
+    let version_2 = server.dir.join("data/version-2");
+    assert!(
+        version_2.join("log.1").exists(),
         "the log is under the server's working directory"
+    );
+    let snapshots = std::fs::read_dir(&version_2)
+        .expect("version-2")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot."))
+        .count();
+    assert!(
+        snapshots >= 1,
+        "snapCount=40 took a snapshot on the one executor"
     );
     server.crash_and_restart();
     let c = connect(&server.hosts()).await;

@@ -170,8 +170,13 @@ impl Profile {
     /// The profile's settings as the config layer reads them (on a host with this
     /// process's cores, for the default shard count).
     pub fn config(self) -> Result<Config, crate::config::ConfigError> {
+        self.config_for_cores(crate::config::available_cores())
+    }
+
+    /// The profile as a standalone server on a host with `cores` cores would run it.
+    pub fn config_for_cores(self, cores: usize) -> Result<Config, crate::config::ConfigError> {
         let text = format!("{}\ndataDir=profile-data\nclientPort=2181\n", self.text());
-        Config::parse(&text, Path::new(&self.file_name()))
+        Config::parse_for_cores(&text, Path::new(&self.file_name()), cores)
     }
 }
 
@@ -604,6 +609,10 @@ pub struct Decision {
     pub why: Vec<String>,
     /// What each measurement implied, one sentence each.
     pub notes: Vec<String>,
+    /// `corral.shards` written over the profile: small-vm.cfg leaves it to the default,
+    /// which on a host with many cores but little memory would be a shard (and a copy of
+    /// the tree) per core.
+    pub shards_override: Option<usize>,
 }
 
 /// The class of the dataLogDir's device from its 4 KiB (`small`) and 64 KiB (`batch`) sync
@@ -730,10 +739,11 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
 
     let small_cores = host.cores_available <= SMALL_VM_CORES_MAX;
     let small_memory = host.mem_total_kb.is_some_and(|kb| kb < SMALL_VM_MEM_KB_MIN);
+    let shards_override = (small_memory && !small_cores).then_some(1);
     let profile = if small_cores || small_memory {
         if small_cores {
             why.push(format!(
-                "{} cores available (<= {SMALL_VM_CORES_MAX}): one shard and the ZAB executor already take a core each, and pinning would fight whatever else runs here",
+                "{} cores available (<= {SMALL_VM_CORES_MAX}): a standalone server runs its client sessions on the ZAB executor (a replicated one adds one shard), and pinning would fight whatever else runs here",
                 host.cores_available
             ));
         }
@@ -753,20 +763,16 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
         Profile::SmallVm
     } else {
         why.push(class_why);
-        why.push(match crate::config::default_shards(host.cores_available) {
-            0 => format!(
-                "{} cores available: by default a standalone server runs its client sessions on the ZAB executor (corral.shards=0), a replicated one gets one shard",
-                host.cores_available
-            ),
-            shards => format!(
-                "{} cores available: the default corral.shards ({shards}) leaves one core to the ZAB executor",
-                host.cores_available
-            ),
-        });
+        why.push(format!(
+            "{} cores available: the default corral.shards ({}) leaves one core to the ZAB executor",
+            host.cores_available,
+            crate::config::default_shards(host.cores_available)
+        ));
         class
     };
 
-    let shards = crate::config::default_shards(host.cores_available);
+    let shards =
+        shards_override.unwrap_or_else(|| crate::config::default_shards(host.cores_available));
     notes.push(format!(
         "{} cores available ({} online): {}",
         host.cores_available,
@@ -789,9 +795,14 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
         (false, Memlock::Unlimited) => notes.push("ulimit -l is unlimited".to_string()),
         (false, Memlock::Bytes(bytes)) => {
             let limit_kb = bytes / 1024;
-            let need_kb = profile.config().map_or(0, |c| {
-                locked_memory_kb(c.corral.io_memory_kb, c.corral.shards)
-            });
+            let need_kb = profile
+                .config_for_cores(host.cores_available)
+                .map_or(0, |c| {
+                    locked_memory_kb(
+                        c.corral.io_memory_kb,
+                        shards_override.unwrap_or(c.corral.shards),
+                    )
+                });
             notes.push(if need_kb > limit_kb {
                 format!(
                     "ulimit -l is {}, but {} needs {} of locked memory (corral.ioMemoryKb, plus 64 KiB a shard): raise the limit (LimitMEMLOCK= in systemd) or lower corral.shards",
@@ -815,6 +826,7 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
         disk_class: class,
         why,
         notes,
+        shards_override,
     }
 }
 
@@ -834,6 +846,13 @@ pub fn idle_note(busy: &SyncStats, idle: &SyncStats) -> Option<String> {
 /// Keys the written config sets over the profile, with a reason each.
 pub fn overrides(decision: &Decision) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
+    if let Some(shards) = decision.shards_override {
+        out.push((
+            "corral.shards".to_string(),
+            shards.to_string(),
+            "under 4 GiB of memory: one shard executor (each keeps a copy of the tree)".to_string(),
+        ));
+    }
     if decision.profile != decision.disk_class {
         if let Ok(disk) = decision.disk_class.config() {
             let why = format!(
@@ -1387,6 +1406,8 @@ pub fn check(config: &Config, host: &Host, disk: &CheckDisk) -> Vec<Finding> {
     let shards = tuning.shards;
     let executors = shards + 1;
     let cores = host.cores_available;
+    // The shards that leave the ZAB executor a core of its own.
+    let fitting = cores.saturating_sub(1);
     let class = disk
         .sync
         .as_ref()
@@ -1402,7 +1423,7 @@ pub fn check(config: &Config, host: &Host, disk: &CheckDisk) -> Vec<Finding> {
             if shards > cores {
                 warn(
                     "corral.shards",
-                    format!("{shards} shards on {cores} cores: executors time-share cores; use at most {} (cores - 1)", crate::config::default_shards(cores)),
+                    format!("{shards} shards on {cores} cores: executors time-share cores; use at most {fitting} (cores - 1)"),
                 );
             }
         }
@@ -1410,7 +1431,7 @@ pub fn check(config: &Config, host: &Host, disk: &CheckDisk) -> Vec<Finding> {
             if executors > cores {
                 warn(
                     "corral.pinning",
-                    format!("pinning on with {shards} shards + the ZAB executor = {executors} executors on {cores} cores: pinned executors share cores and wait for each other; set corral.shards={} or corral.pinning=off", crate::config::default_shards(cores)),
+                    format!("pinning on with {shards} shards + the ZAB executor = {executors} executors on {cores} cores: pinned executors share cores and wait for each other; set corral.shards={fitting} or corral.pinning=off"),
                 );
             }
             // The server pins to cores 0..cores-1 (ZAB on 0, shards after it).
@@ -1956,6 +1977,28 @@ mod tests {
         assert!(
             idle_note(&sync(200, 400), &idle(700)).is_some(),
             "both bounds inclusive"
+        );
+    }
+
+    #[test]
+    fn little_memory_on_many_cores_writes_one_shard() {
+        let mut host = big_host();
+        host.mem_total_kb = Some(2 << 20);
+        let d = decide(&host, &disk(Some(false)), &sync(50, 300), Some(&batch(70)));
+        assert_eq!(d.profile, Profile::SmallVm);
+        assert_eq!(d.shards_override, Some(1));
+        assert!(
+            overrides(&d)
+                .iter()
+                .any(|(k, v, _)| k == "corral.shards" && v == "1"),
+            "{:?}",
+            overrides(&d)
+        );
+        host.cores_available = 2;
+        let d = decide(&host, &disk(Some(false)), &sync(50, 300), Some(&batch(70)));
+        assert_eq!(
+            d.shards_override, None,
+            "2 cores: the default decides by mode"
         );
     }
 

@@ -351,6 +351,12 @@ impl Config {
         build::build(text, path, available_cores())
     }
 
+    /// As [`Self::parse`], with the defaults of a host with `cores` cores (`corral tune`
+    /// judges a host it describes, not the one it runs on).
+    pub fn parse_for_cores(text: &str, path: &Path, cores: usize) -> Result<Config, ConfigError> {
+        build::build(text, path, cores)
+    }
+
     /// The configuration `corral server` runs with when given no file: a standalone server
     /// on 127.0.0.1:2181, `tickTime=2000`, `dataDir=./data` (relative to the working
     /// directory), every four-letter word allowed, the admin server on 127.0.0.1:8080.
@@ -593,6 +599,9 @@ impl Config {
 }
 
 /// Default shard count for a host with `cores` cores: one core stays for the ZAB executor.
+/// `corral.shards` when the config does not set it: cores - 1, or 0 (the sessions on the
+/// ZAB executor) with 2 cores or fewer; a replicated server then gets at least
+/// [`REPLICATED_SHARDS_MIN_DEFAULT`] (applied where the config knows its mode).
 pub fn default_shards(cores: usize) -> usize {
     if cores <= SESSIONS_ON_ZAB_CORES_MAX {
         0
@@ -616,7 +625,7 @@ pub const SESSIONS_ON_ZAB_CORES_MAX: usize = 2;
 pub const REPLICATED_SHARDS_MIN_DEFAULT: usize = 1;
 
 /// Cores this process may use (1 if the OS will not say).
-fn available_cores() -> usize {
+pub fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 

@@ -29,24 +29,31 @@
 //! | OBSERVING | any | ignore |
 //!
 //! While the finalize wait runs, a better vote ends the wait and is handled as above; a
-//! FOLLOWING / LEADING vote is recorded as above (and may decide) without touching the wait;
-//! any other notification is dropped and restarts the wait (as Java's inner `poll` loop).
+//! FOLLOWING / LEADING vote is recorded as above (and may decide); if it does not, the wait
+//! goes on unless the vote was better or our quorum is gone; any other notification is
+//! dropped and restarts the wait (as Java's inner `poll` loop).
 //! A decided server answers LOOKING voters with its decided vote and state, and answers
 //! non-voters (observers) with its current vote at once, whatever its state; an observer
 //! that asked while we were looking is also sent our decision when we decide.
 //!
-//! Two departures from Java, both for failover time (a leader's crash puts every other
+//! Three departures from Java, all for failover time (a leader's crash puts every other
 //! server into a new round at about the same moment):
 //! - Answering a worse vote of our own round. A server still following the dead leader
 //!   answers a LOOKING vote with its old decision, so that vote is spent; when it starts
 //!   looking itself it broadcasts its own, worse, vote. Java's receiver records that vote and
 //!   says nothing, so each side holds a vote the other never heard until the first resend
-//!   (200 ms), then the finalize wait: a failover of 400–600 ms instead of ~200. The answer
-//!   is bounded: it goes only to a worse vote, which its sender replaces with ours.
-//! - Telling observers the decision. An observer otherwise learns it at its next resend.
+//!   (200 ms, then 400), and only then starts the finalize wait: failovers of 420–950 ms
+//!   instead of ~215 in a 3 + 1. The answer is bounded: it goes only to a worse vote,
+//!   which its sender replaces with ours.
+//! - Telling a configured observer that asked while we were looking our decision. It would
+//!   otherwise learn it at its next resend.
+//! - Joining, during the finalize wait, a quorum that already follows a leader that says
+//!   it leads (Java drops such a notification and restarts the wait).
 //!
-//! Bounds: the vote tables hold at most one entry per voter; each input queues at most three
-//! actions (an answer, a broadcast, a decision), so the queue stays short when drained.
+//! Bounds: the vote tables hold at most one entry per voter, the observers told at decision
+//! at most one per configured observer; each input queues at most three actions (an
+//! answer, a broadcast, a decision) plus, at a decision, one per observer to tell, so the
+//! queue stays short when drained.
 //!
 //! Reconfig: the runtime hands a committed membership to [`Election::reconfigure`]; a
 //! notification's `config_version` is carried, not acted on (a server learns a new
@@ -577,7 +584,12 @@ impl<Q: QuorumVerifier> Election<Q> {
             // An observer (or a non-voting member) asks who leads: answer now, count nothing.
             let reply = self.current_notification();
             self.send(from, reply);
-            if matches!(self.phase, Phase::Looking { .. }) && self.is_voter() {
+            // Only configured observers: with reconfigEnabled the mesh also takes strangers,
+            // whose ids must not grow this set.
+            if matches!(self.phase, Phase::Looking { .. })
+                && self.is_voter()
+                && self.cfg.observers.contains(&from)
+            {
                 self.asked_while_looking.insert(from);
             }
             return;
@@ -620,6 +632,16 @@ impl<Q: QuorumVerifier> Election<Q> {
                     state: n.state,
                 };
                 self.handle_established_vote(now_ms, from, ballot);
+                if matches!(self.phase, Phase::Looking { .. })
+                    && (self.is_better(heard, self.proposal)
+                        || !self.has_quorum(&self.round_votes, &self.own_ballot()))
+                {
+                    // Not joined: a better vote ends the wait as before, and so does a
+                    // quorum for our vote that this notification took apart.
+                    self.phase = Phase::Looking {
+                        finalize_until_ms: None,
+                    };
+                }
                 return;
             }
             if !self.is_better(heard, self.proposal) {
@@ -816,9 +838,13 @@ impl<Q: QuorumVerifier> Election<Q> {
         self.phase = Phase::Decided(decision);
         self.round_votes.clear();
         self.out_of_election.clear();
-        for observer in std::mem::take(&mut self.asked_while_looking) {
-            let notification = self.notification(vote, election_epoch, role.peer_state());
-            self.send(observer, notification);
+        let asked = std::mem::take(&mut self.asked_while_looking);
+        if self.is_voter() {
+            // (Only a voter answers an observer: two non-voters would answer each other.)
+            for observer in asked {
+                let notification = self.notification(vote, election_epoch, role.peer_state());
+                self.send(observer, notification);
+            }
         }
         tracing::info!(
             me = self.my_id,

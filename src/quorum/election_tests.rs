@@ -197,7 +197,7 @@ fn handle_worse_looking_vote_keeps_ours() {
         "its sender is told our better vote"
     );
     assert_eq!(e.proposal(), vote(1, 0x10, 1));
-    // The same vote again is answered again (a resend), an equal one is not.
+    // An equal vote is not answered.
     e.handle(T0 + 5, 3, &looking(3, vote(1, 0x10, 1), 1));
     assert!(drain(&mut e).is_empty(), "agrees: nothing to say");
     // {1, 3} hold our vote: quorum.
@@ -240,9 +240,10 @@ fn handle_during_finalize_an_established_quorum_is_joined_at_once() {
     let mut e = three_voters();
     e.handle(T0, 2, &looking(2, vote(1, 0x10, 1), 1));
     assert_eq!(e.poll_timeout(), Some(T0 + FINALIZE_WAIT_MS));
-    // Servers 2 and 3 already formed an ensemble round 3 (a later round of theirs).
-    let v3 = vote(3, 0x20, 2);
-    e.handle(T0 + 10, 2, &note(PeerState::Following, 2, v3, 5));
+    // Servers 2 and 3 already formed an ensemble under 2 in a later round of theirs, on a
+    // vote no better than ours.
+    let v2 = vote(2, 0x01, 1);
+    e.handle(T0 + 10, 3, &note(PeerState::Following, 3, v2, 5));
     assert!(
         decided(&drain(&mut e)).is_none(),
         "one follower is no quorum"
@@ -250,13 +251,44 @@ fn handle_during_finalize_an_established_quorum_is_joined_at_once() {
     assert_eq!(
         e.poll_timeout(),
         Some(T0 + FINALIZE_WAIT_MS),
-        "the wait is left as it was"
+        "a worse vote leaves the wait as it was"
     );
-    e.handle(T0 + 11, 3, &note(PeerState::Leading, 3, v3, 5));
+    e.handle(T0 + 11, 2, &note(PeerState::Leading, 2, v2, 5));
     let d = decided(&drain(&mut e)).expect("joined");
     assert_eq!(
         (d.vote, d.role, d.election_epoch),
-        (v3, ElectedRole::Following, 5)
+        (v2, ElectedRole::Following, 5)
+    );
+}
+
+#[test]
+fn handle_during_finalize_a_worse_established_vote_leaves_the_wait() {
+    let mut e = three_voters();
+    e.handle(T0, 2, &looking(2, vote(1, 0x10, 1), 1));
+    // Server 3 says it follows 2 (a worse vote), 2 does not lead: {1, 2} still hold ours.
+    e.handle(
+        T0 + 10,
+        3,
+        &note(PeerState::Following, 3, vote(2, 0x01, 1), 1),
+    );
+    assert!(decided(&drain(&mut e)).is_none());
+    assert_eq!(
+        e.poll_timeout(),
+        Some(T0 + FINALIZE_WAIT_MS),
+        "the wait goes on"
+    );
+    // Server 2 now says it follows 2 as well: our quorum is gone, so is the wait.
+    e.handle(
+        T0 + 20,
+        2,
+        &note(PeerState::Following, 2, vote(2, 0x01, 1), 1),
+    );
+    assert!(decided(&drain(&mut e)).is_none(), "2 never said it leads");
+    assert_ne!(e.poll_timeout(), Some(T0 + FINALIZE_WAIT_MS));
+    e.tick(T0 + FINALIZE_WAIT_MS);
+    assert!(
+        decided(&drain(&mut e)).is_none(),
+        "no decision without a quorum"
     );
 }
 

@@ -829,9 +829,18 @@ impl Leader {
         let Stage::EpochAcked { last_zxid: p } = slot.stage else {
             return;
         };
-        slot.stage = Stage::Syncing;
         let observer = slot.observer;
         let established = self.phase == LeaderPhase::Broadcasting;
+        if observer && !established {
+            // An observer waits until a quorum acked NEWLEADER. Its log does not count, and
+            // it may have accepted this (older) epoch after a newer one (see the learner's
+            // `handle_leader_info`); a leader that never establishes could otherwise TRUNC
+            // records a newer leader committed from it. Once established, our history
+            // holds every committed txn. (The cluster simulation found this, seed 2852
+            // after an election change.)
+            return;
+        }
+        slot.stage = Stage::Syncing;
         let from = if p < self.hist.log_base {
             let d = self.hist.applied;
             self.actions
@@ -942,6 +951,16 @@ impl Leader {
             .collect();
         for id in acked {
             self.send_up_to_date(id);
+        }
+        // Observers held in `sync_learner` until now.
+        let held: Vec<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, s)| matches!(s.stage, Stage::EpochAcked { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in held {
+            self.sync_learner(id);
         }
         self.hist.trim(self.cfg.committed_log_max);
     }

@@ -482,3 +482,51 @@ fn non_members_learn_without_a_vote_only_when_accepted() {
     assert!(!drain_leader(&mut leader).contains(&Action::Disconnect { peer: 3 }));
     assert_eq!(leader.epoch(), 0);
 }
+
+/// An observer is synced only once the leader is established: a leader that never gets
+/// its quorum must not TRUNC records from an observer's log (they may be committed by a
+/// newer leader the observer heard from first).
+#[test]
+fn observers_are_synced_only_by_an_established_leader() {
+    let mut leader = Leader::new(cfg(1), &stored(1, &[z(1, 1), z(1, 2)]), 1_000, 0);
+    drain_leader(&mut leader);
+    let mut o = Learner::new(
+        cfg(4),
+        &stored(1, &[z(1, 1), z(1, 2), z(1, 3)]),
+        1,
+        1_000,
+        0,
+    );
+    let mut f = Learner::new(cfg(2), &stored(1, &[z(1, 1), z(1, 2)]), 1, 1_000, 0);
+    // The observer first: it gets the epoch once a voter joins, acks it, and must then
+    // wait while the follower has not acked NEWLEADER.
+    let mut to_o = drain_learner(&mut o);
+    let mut to_f = drain_learner(&mut f);
+    let mut to_observer = Vec::new();
+    for step in 0..6 {
+        let mut out = to_leader(&mut leader, &to_o, 4);
+        if step >= 2 {
+            // The follower only from the third round on: the observer acks first.
+            out.extend(to_leader(&mut leader, &to_f, 2));
+            to_f = to_learner(&mut f, &out, 1);
+        }
+        if !leader.is_established() {
+            assert!(
+                !sends(&out, 4).iter().any(|m| matches!(
+                    m,
+                    Message::Trunc { .. } | Message::Diff { .. } | Message::Snap { .. }
+                )),
+                "not established: the observer waits: {out:?}"
+            );
+        }
+        to_observer.extend(sends(&out, 4));
+        to_o = to_learner(&mut o, &out, 1);
+    }
+    assert!(leader.is_established());
+    assert!(
+        to_observer
+            .iter()
+            .any(|m| matches!(m, Message::Trunc { truncate_to } if *truncate_to == z(1, 2))),
+        "established: the observer's extra record goes: {to_observer:?}"
+    );
+}

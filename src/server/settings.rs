@@ -339,10 +339,10 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
     })
 }
 
-/// `dir` made absolute against the working directory. glommio opens files relative to no
-/// directory (`openat` with fd -1), so a relative `dataDir` such as the embedded default
-/// config's `./data` failed its first log sync with `EBADF`; the kernel ignores the
-/// directory for an absolute path. Unchanged if the working directory cannot be read (the
+/// `dir` made absolute against the working directory. glommio's `Directory::open` (the
+/// log's directory fsync) opens a relative path against no directory (`openat` with fd
+/// -1), so a relative `dataDir`, such as the embedded default config's `./data`, failed
+/// the first log sync with `EBADF`. Unchanged if the working directory cannot be read (the
 /// open then fails and names the path).
 pub fn absolute(dir: &std::path::Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())

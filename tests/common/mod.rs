@@ -85,6 +85,11 @@ impl TestServer {
         server
     }
 
+    /// The server process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// kill -9, then start again on the same port and data directory.
     pub fn crash_and_restart(&mut self) {
         self.crash();
