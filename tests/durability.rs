@@ -19,6 +19,15 @@ async fn connect(hosts: &str) -> zk::Client {
         .expect("connect")
 }
 
+/// The `snapshot.*` files in a `version-2` directory.
+fn snapshot_count(version_2: &std::path::Path) -> usize {
+    std::fs::read_dir(version_2)
+        .expect("version-2")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot."))
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9() {
     // A small snapCount so that recovery goes through a snapshot plus the log after it.
@@ -49,11 +58,7 @@ async fn acknowledged_writes_survive_kill_9() {
     // New writes continue after the recovered zxid.
     let (stat, _) = c.create("/after", b"", &OPEN).await.unwrap();
     assert!(stat.czxid > 200, "zxid continues: {}", stat.czxid);
-    let snapshots = std::fs::read_dir(server.dir.join("data/version-2"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot."))
-        .count();
+    let snapshots = snapshot_count(&server.dir.join("data/version-2"));
     assert!(snapshots >= 1, "snapCount=50 took a snapshot");
 }
 
@@ -98,11 +103,7 @@ async fn one_executor_and_a_relative_data_dir_keep_acknowledged_writes() {
         version_2.join("log.1").exists(),
         "the log is under the server's working directory"
     );
-    let snapshots = std::fs::read_dir(&version_2)
-        .expect("version-2")
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot."))
-        .count();
+    let snapshots = snapshot_count(&version_2);
     assert!(
         snapshots >= 1,
         "snapCount=40 took a snapshot on the one executor"
@@ -272,11 +273,7 @@ async fn fuzzy_snapshots_under_churn_recover_the_exact_tree() {
         out
     }
     let before = dump(&connect(&hosts).await).await;
-    let snapshots = std::fs::read_dir(server.dir.join("data/version-2"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot."))
-        .count();
+    let snapshots = snapshot_count(&server.dir.join("data/version-2"));
     assert!(
         snapshots >= 5,
         "snapCount=60 over ~2400 writes took {snapshots} snapshots"

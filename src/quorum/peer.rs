@@ -617,12 +617,7 @@ impl Leader {
             records: vec![(zxid, txn.clone())],
         });
         self.actions.push_back(Action::SyncLog { up_to: zxid });
-        let followers: Vec<ServerId> = self
-            .learners
-            .iter()
-            .filter(|(_, s)| s.in_stream() && !s.observer)
-            .map(|(id, _)| *id)
-            .collect();
+        let followers = self.learners_where(|s| s.in_stream() && !s.observer);
         for to in followers {
             self.send(
                 to,
@@ -743,12 +738,7 @@ impl Leader {
         self.phase = LeaderPhase::AwaitingEpochAcks;
         self.epoch_acks.insert(self.cfg.my_id);
         tracing::info!(me = self.cfg.my_id, epoch, "proposing a new epoch");
-        let waiting: Vec<ServerId> = self
-            .learners
-            .iter()
-            .filter(|(_, s)| matches!(s.stage, Stage::Info { .. }))
-            .map(|(id, _)| *id)
-            .collect();
+        let waiting = self.learners_where(|s| matches!(s.stage, Stage::Info { .. }));
         for id in waiting {
             self.send_leader_info(id);
         }
@@ -797,6 +787,15 @@ impl Leader {
         }
     }
 
+    /// The learners whose slot passes `keep`, collected (the caller then acts on each).
+    fn learners_where(&self, keep: impl Fn(&LearnerSlot) -> bool) -> Vec<ServerId> {
+        self.learners
+            .iter()
+            .filter(|(_, s)| keep(s))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     fn check_epoch_quorum(&mut self) {
         if self.phase != LeaderPhase::AwaitingEpochAcks
             || !self.cfg.quorum.contains_quorum(&self.epoch_acks)
@@ -808,12 +807,7 @@ impl Leader {
             .push_back(Action::PersistCurrentEpoch { epoch: self.epoch });
         self.phase = LeaderPhase::AwaitingNewLeaderAcks;
         // Our own history is ours: it counts once it is durable (try_establish checks).
-        let acked: Vec<ServerId> = self
-            .learners
-            .iter()
-            .filter(|(_, s)| matches!(s.stage, Stage::EpochAcked { .. }))
-            .map(|(id, _)| *id)
-            .collect();
+        let acked = self.learners_where(|s| matches!(s.stage, Stage::EpochAcked { .. }));
         for id in acked {
             self.sync_learner(id);
         }
@@ -943,22 +937,12 @@ impl Leader {
         );
         self.actions
             .push_back(Action::Established { epoch: self.epoch });
-        let acked: Vec<ServerId> = self
-            .learners
-            .iter()
-            .filter(|(_, s)| s.stage == Stage::Acked)
-            .map(|(id, _)| *id)
-            .collect();
+        let acked = self.learners_where(|s| s.stage == Stage::Acked);
         for id in acked {
             self.send_up_to_date(id);
         }
         // Observers held in `sync_learner` until now.
-        let held: Vec<ServerId> = self
-            .learners
-            .iter()
-            .filter(|(_, s)| matches!(s.stage, Stage::EpochAcked { .. }))
-            .map(|(id, _)| *id)
-            .collect();
+        let held = self.learners_where(|s| matches!(s.stage, Stage::EpochAcked { .. }));
         for id in held {
             self.sync_learner(id);
         }
@@ -1118,12 +1102,7 @@ impl Leader {
         }
         self.next_ping_ms = now_ms + (self.cfg.tick_ms / 2).max(1);
         let deadline = now_ms - self.cfg.sync_limit_ms();
-        let silent: Vec<ServerId> = self
-            .learners
-            .iter()
-            .filter(|(_, s)| s.last_heard_ms < deadline)
-            .map(|(id, _)| *id)
-            .collect();
+        let silent = self.learners_where(|s| s.last_heard_ms < deadline);
         for id in silent {
             tracing::info!(
                 me = self.cfg.my_id,
