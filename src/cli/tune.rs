@@ -61,7 +61,8 @@ const SMALL_VM_MEM_KB_MIN: u64 = 4 << 20;
 const IO_PRESSURE_PCT_BUSY: f64 = 10.0;
 
 // The `--check` thresholds.
-/// preAllocSize below this (KiB) makes the writer zero-fill more often than its 4 MiB step.
+/// preAllocSize below this (KiB) makes segments small: a roll (a new file, a directory
+/// fsync) every few MiB of log.
 const CHECK_PRE_ALLOC_KB_MIN: u64 = 4096;
 /// snapCount below this snapshots the whole tree every few thousand writes.
 const CHECK_SNAP_COUNT_MIN: u32 = 10_000;
@@ -1511,7 +1512,7 @@ pub fn check(config: &Config, host: &Host, disk: &CheckDisk) -> Vec<Finding> {
     if config.pre_alloc_kb < CHECK_PRE_ALLOC_KB_MIN {
         warn(
             "preAllocSize",
-            format!("{} KiB: the writer zero-fills ahead in steps of min(preAllocSize, 4 MiB); a step this small refills constantly under load and the writer waits for it (use 65536)", config.pre_alloc_kb),
+            format!("{} KiB: each log segment is min(preAllocSize, 64 MiB) and the log rolls when one is full; segments this small roll constantly under load, and a roll waits for the next segment when it is not made yet (use 65536)", config.pre_alloc_kb),
         );
     }
     if tuning.commit_max_batch == 1 {

@@ -337,14 +337,8 @@ fn run_workload(
     let snap_dir = plan.snap_dir();
     disk.create_dir_all(&snap_dir)
         .map_err(|e| format!("creating {}: {e}", snap_dir.display()))?;
-    let mut writer = SimLogWriter::open(
-        disk,
-        &plan.log_dir(),
-        plan.opts.clone(),
-        gen.zxid,
-        rng.fork(),
-    )
-    .map_err(|e| format!("opening the log: {e}"))?;
+    let mut writer = SimLogWriter::open(disk, &plan.log_dir(), plan.opts.clone(), gen.zxid)
+        .map_err(|e| format!("opening the log: {e}"))?;
     for _ in 0..plan.batches {
         let n = rng.range(1, plan.batch_records_max);
         for _ in 0..n {

@@ -2,11 +2,11 @@
 //! order, on a [`SimDisk`]. The bytes come from the same functions (`encode_frame`,
 //! `encode_segment_header`) and every placement decision from [`layout`], so the segment
 //! files are byte for byte the real writer's. What differs is only the I/O mechanism, and
-//! the background zero-filling task, whose steps are interleaved with the writer's at
-//! random (as the executor may interleave them).
+//! the spare: the real writer makes the next segment ahead under a spare name, this one
+//! makes it at the roll under its own (the same bytes; recovery adopts a spare by its
+//! header, checked in the real writer's tests).
 
 use super::disk::{Ino, SimDisk};
-use super::SimRng;
 use crate::storage::fs::Fs;
 use crate::storage::txn_log::layout::{self, SegmentCursor, ZERO_CHUNK_BYTES};
 use crate::storage::txn_log::{encode_frame, encode_segment_header, segment_path};
@@ -15,41 +15,12 @@ use crate::tree::TxnRecord;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The writer's background extension: zeros over `[from, to)`, then an fdatasync.
-#[derive(Debug, Clone)]
-struct Extension {
-    ino: Ino,
-    at: u64,
-    to: u64,
-    synced: bool,
-}
-
-impl Extension {
-    fn done(&self) -> bool {
-        self.synced
-    }
-
-    /// One step: a chunk of zeros, or the final fdatasync.
-    fn step(&mut self, disk: &mut SimDisk) -> io::Result<()> {
-        if self.at < self.to {
-            let n = (self.to - self.at).min(ZERO_CHUNK_BYTES as u64);
-            disk.write_zeros(self.ino, self.at, n)?;
-            self.at += n;
-        } else if !self.synced {
-            disk.sync_file(self.ino)?;
-            self.synced = true;
-        }
-        Ok(())
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Segment {
     ino: Ino,
     write_offset: u64,
     allocated_bytes: u64,
     has_records: bool,
-    extending: Option<Extension>,
 }
 
 /// The log writer's disk operations on a [`SimDisk`]; the API of `LogWriter` without async.
@@ -58,15 +29,11 @@ pub struct SimLogWriter {
     dir: PathBuf,
     opts: LogOptions,
     segment: Option<Segment>,
-    /// Extensions of segments the writer has moved on from: the real task is detached and
-    /// keeps running.
-    orphans: Vec<Extension>,
     pending: Vec<u8>,
     pending_first_zxid: Option<i64>,
     last_appended_zxid: i64,
     synced_zxid: i64,
     roll_requested: bool,
-    rng: SimRng,
 }
 
 impl SimLogWriter {
@@ -76,7 +43,6 @@ impl SimLogWriter {
         log_dir: &Path,
         opts: LogOptions,
         last_zxid: i64,
-        rng: SimRng,
     ) -> io::Result<Self> {
         assert!(opts.pre_alloc_bytes > 0, "preAllocSize is positive");
         disk.create_dir_all(log_dir)?;
@@ -84,13 +50,11 @@ impl SimLogWriter {
             dir: log_dir.to_path_buf(),
             opts,
             segment: None,
-            orphans: Vec::new(),
             pending: Vec::new(),
             pending_first_zxid: None,
             last_appended_zxid: last_zxid,
             synced_zxid: last_zxid,
             roll_requested: false,
-            rng,
         })
     }
 
@@ -108,6 +72,7 @@ impl SimLogWriter {
         self.segment.as_ref().map(|s| SegmentCursor {
             write_offset: s.write_offset,
             has_records: s.has_records,
+            allocated_bytes: s.allocated_bytes,
         })
     }
 
@@ -141,26 +106,9 @@ impl SimLogWriter {
         self.roll_requested = true;
     }
 
-    /// Steps of background extensions that happen to run before the writer's next operation.
-    fn background(&mut self, disk: &mut SimDisk) -> io::Result<()> {
-        let rng = &mut self.rng;
-        for ext in self
-            .orphans
-            .iter_mut()
-            .chain(self.segment.iter_mut().filter_map(|s| s.extending.as_mut()))
-        {
-            while !ext.done() && rng.chance(1, 3) {
-                ext.step(disk)?;
-            }
-        }
-        self.orphans.retain(|e| !e.done());
-        Ok(())
-    }
-
     fn zero_fill(&mut self, disk: &mut SimDisk, ino: Ino, from: u64, to: u64) -> io::Result<()> {
         let mut at = from;
         while at < to {
-            self.background(disk)?;
             let n = (to - at).min(ZERO_CHUNK_BYTES as u64);
             disk.write_zeros(ino, at, n)?;
             at += n;
@@ -182,9 +130,6 @@ impl SimLogWriter {
             batch.len() as u64,
         );
         if needs_new {
-            if let Some(ext) = self.segment.take().and_then(|old| old.extending) {
-                self.orphans.push(ext);
-            }
             let seg = self.create_segment(disk, first_zxid, batch.len() as u64)?;
             self.segment = Some(seg);
             self.roll_requested = false;
@@ -210,35 +155,13 @@ impl SimLogWriter {
         batch: &[u8],
     ) -> io::Result<()> {
         let len = batch.len() as u64;
-        let wanted = layout::bytes_needed(seg.write_offset, len);
-        if wanted > seg.allocated_bytes {
-            if let Some(mut ext) = seg.extending.take() {
-                while !ext.done() {
-                    ext.step(disk)?;
-                }
-                seg.allocated_bytes = ext.to;
-            }
-        }
-        let step = self.step_bytes();
-        if let Some(new_size) = layout::inline_extension(seg.allocated_bytes, wanted, step) {
-            self.zero_fill(disk, seg.ino, seg.allocated_bytes, new_size)?;
-            seg.allocated_bytes = new_size;
-        }
-        self.background(disk)?;
+        assert!(
+            layout::bytes_needed(seg.write_offset, len) <= seg.allocated_bytes,
+            "a segment is made with room for its batches"
+        );
         disk.write(seg.ino, seg.write_offset, batch)?;
         seg.write_offset += len;
         seg.has_records = true;
-        if seg.extending.is_none()
-            && layout::extend_ahead_due(seg.allocated_bytes, seg.write_offset, step)
-        {
-            seg.extending = Some(Extension {
-                ino: seg.ino,
-                at: seg.allocated_bytes,
-                to: seg.allocated_bytes + step,
-                synced: false,
-            });
-        }
-        self.background(disk)?;
         if self.opts.force_sync {
             disk.sync_file(seg.ino)?;
         }
@@ -256,23 +179,17 @@ impl SimLogWriter {
         let path = segment_path(&self.dir, first_zxid);
         let tmp = layout::segment_temp_path(&path);
         let allocated_bytes = layout::new_segment_bytes(self.step_bytes(), first_batch);
-        self.background(disk)?;
         let ino = disk.create(&tmp)?;
         self.zero_fill(disk, ino, 0, allocated_bytes)?;
-        self.background(disk)?;
         disk.write(ino, 0, &encode_segment_header(first_zxid))?;
-        self.background(disk)?;
         disk.sync_file(ino)?;
-        self.background(disk)?;
         disk.rename(&tmp, &path)?;
-        self.background(disk)?;
         disk.sync_dir(&self.dir)?;
         Ok(Segment {
             ino,
             write_offset: SEGMENT_HEADER_BYTES as u64,
             allocated_bytes,
             has_records: false,
-            extending: None,
         })
     }
 }

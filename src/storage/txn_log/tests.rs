@@ -78,14 +78,23 @@ fn records_round_trip_across_segments() {
     }
 }
 
+/// A segment is never extended: a batch that does not fit in what is left of it goes to
+/// a new segment, made with room for it (whole steps, several for a batch larger than
+/// one), and a batch that fits goes on in the same segment.
 #[test]
-fn a_batch_larger_than_the_preallocation_extends_the_segment() {
+fn a_batch_that_does_not_fit_rolls_to_a_segment_made_for_it() {
     let dir = TempDir::new("log-ext");
-    let written = write_log(&dir.0, small_opts(), &[200, 300], 2);
+    let written = write_log(&dir.0, small_opts(), &[200, 300, 1], 2);
     let segs = list_segments(&dir.0).unwrap();
-    assert_eq!(segs.len(), 1);
-    let len = std::fs::metadata(&segs[0].1).unwrap().len();
-    assert!(len > 4096 && len.is_multiple_of(4096), "{len}");
+    assert_eq!(
+        segs.iter().map(|(z, _)| *z).collect::<Vec<_>>(),
+        vec![1, 201],
+        "the third batch fits after the second"
+    );
+    for (_, path) in &segs {
+        let len = std::fs::metadata(path).unwrap().len();
+        assert!(len > 4096 && len.is_multiple_of(4096), "{len}");
+    }
     assert_eq!(
         recover_log(&dir.0, 0, RecoveryMode::Repair)
             .unwrap()
@@ -317,6 +326,54 @@ fn rolls_switch_to_the_spare_made_ahead() {
         names.iter().all(|n| !n.ends_with(".tmp")),
         "left behind: {names:?}"
     );
+}
+
+/// A roll asked for (at a snapshot) while the spare is still being made waits for it as
+/// long as the segment has room (rolling would hold the batch until the spare is made); a
+/// batch that does not fit rolls at once; once the spare is made, the roll happens.
+#[test]
+fn a_requested_roll_waits_for_the_spare_while_the_segment_has_room() {
+    let dir = TempDir::new("log-roll-waits");
+    let log_dir = dir.0.clone();
+    run(move || async move {
+        let mut writer = LogWriter::open(&log_dir, small_opts(), 0).await.unwrap();
+        writer.append(&records_from(1, 2));
+        writer.sync().await.unwrap();
+        let first = writer.segment_path().unwrap().to_path_buf();
+        writer.spare_ready().await;
+        writer.spare_in_progress();
+        writer.roll();
+        writer.append(&records_from(3, 2));
+        assert_eq!(writer.sync().await.unwrap(), 4);
+        assert_eq!(
+            writer.segment_path(),
+            Some(first.as_path()),
+            "the roll waits"
+        );
+        writer.spare_ready().await;
+        writer.append(&records_from(5, 2));
+        assert_eq!(writer.sync().await.unwrap(), 6);
+        let second = segment_path(&log_dir, 5);
+        assert_eq!(
+            writer.segment_path(),
+            Some(second.as_path()),
+            "then it happens"
+        );
+        writer.spare_ready().await;
+        writer.spare_in_progress();
+        writer.roll();
+        writer.append(&records_from(7, 60));
+        assert_eq!(writer.sync().await.unwrap(), 66);
+        let third = segment_path(&log_dir, 7);
+        assert_eq!(
+            writer.segment_path(),
+            Some(third.as_path()),
+            "no room: it rolls"
+        );
+        writer.close().await.unwrap();
+        let r = recover_log(&log_dir, 0, RecoveryMode::ReadOnly).unwrap();
+        assert_eq!(r.records, records_from(1, 66));
+    });
 }
 
 #[test]
@@ -799,7 +856,7 @@ fn no_space_for_a_new_segment_leaves_nothing_and_keeps_the_batch() {
     let d = dir.0.clone();
     run(move || async move {
         let mut w = LogWriter::open(&d, small_opts(), 0).await.unwrap();
-        w.set_allocation_budget(Some(4095));
+        w.set_allocation_budget(Some(4095)).await;
         let recs = records_from(1, 3);
         let added = w.append(&recs);
         let err = w.sync().await.unwrap_err();
@@ -817,7 +874,7 @@ fn no_space_for_a_new_segment_leaves_nothing_and_keeps_the_batch() {
         // Still no room: the probe says so and leaves nothing either.
         assert!(w.probe_space().await.unwrap_err().is_no_space());
         assert!(dir_listing(&d).is_empty());
-        w.set_allocation_budget(Some(1 << 20));
+        w.set_allocation_budget(Some(1 << 20)).await;
         w.probe_space().await.unwrap();
         assert!(!w.out_of_space());
         assert!(dir_listing(&d).is_empty(), "the probe removes its file");
@@ -829,33 +886,35 @@ fn no_space_for_a_new_segment_leaves_nothing_and_keeps_the_batch() {
     });
 }
 
-/// No room to extend the current segment: nothing of the batch reaches the file (same
-/// size, same bytes), the segment stays the current one; the refused batch is discarded
-/// and its zxids are taken by the next batch, which syncs once there is room. Recovery
-/// finds exactly the acknowledged records, none of the refused ones.
+/// A full segment and no room for the next one: nothing of the batch reaches a file (the
+/// full segment keeps its size and bytes, no new segment is left), the full segment stays
+/// the current one; the refused batch is discarded and its zxids are taken by the next
+/// batch, which syncs to a new segment once there is room. Recovery finds exactly the
+/// acknowledged records, none of the refused ones.
 #[test]
-fn no_space_to_extend_refuses_the_batch_and_writes_nothing() {
+fn no_space_for_the_next_segment_refuses_the_batch_and_writes_nothing() {
     let dir = TempDir::new("log-nospace-ext");
     let d = dir.0.clone();
     run(move || async move {
         let mut w = LogWriter::open(&d, small_opts(), 0).await.unwrap();
         // One 4 KiB step: the first segment and nothing more.
-        w.set_allocation_budget(Some(4096));
+        w.set_allocation_budget(Some(4096)).await;
         let first = records_from(1, 4);
         w.append(&first);
         assert_eq!(w.sync().await.unwrap(), 4);
         let seg = w.segment_path().unwrap().to_path_buf();
         let before = std::fs::read(&seg).unwrap();
         assert_eq!(before.len(), 4096);
-        let refused = records_from(5, 6);
+        let refused = records_from(5, 60);
         w.append(&refused);
         let err = w.sync().await.unwrap_err();
         assert!(err.is_no_space(), "{err}");
-        assert_eq!(err.path(), seg.as_path());
+        assert_ne!(err.path(), seg.as_path());
         assert_eq!(std::fs::read(&seg).unwrap(), before, "no byte written");
+        assert_eq!(list_segments(&d).unwrap().len(), 1, "no new segment left");
         assert_eq!(w.segment_path(), Some(seg.as_path()));
         assert_eq!(w.synced_zxid(), 4);
-        assert_eq!(w.last_appended_zxid(), 10);
+        assert_eq!(w.last_appended_zxid(), 64);
         w.discard_pending();
         assert_eq!(w.pending_bytes(), 0);
         assert_eq!(w.last_appended_zxid(), 4);
@@ -863,24 +922,24 @@ fn no_space_to_extend_refuses_the_batch_and_writes_nothing() {
         assert_eq!(w.sync().await.unwrap(), 4);
         assert!(w.probe_space().await.unwrap_err().is_no_space());
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), 4096);
-        w.set_allocation_budget(Some(1 << 20));
+        w.set_allocation_budget(Some(1 << 20)).await;
         w.probe_space().await.unwrap();
         assert_eq!(
-            std::fs::metadata(&seg).unwrap().len(),
-            8192,
-            "the probe's step is kept"
+            list_segments(&d).unwrap().len(),
+            1,
+            "the probe removes its file"
         );
-        let next = records_from(5, 3);
+        let next = records_from(5, 60);
         w.append(&next);
-        assert_eq!(w.sync().await.unwrap(), 7);
-        assert_eq!(w.segment_path(), Some(seg.as_path()));
+        assert_eq!(w.sync().await.unwrap(), 64);
+        assert_eq!(w.segment_path(), Some(segment_path(&d, 5).as_path()));
         w.close().await.unwrap();
         let r = recover_log(&d, 0, RecoveryMode::ReadOnly).unwrap();
         let mut want = first.clone();
         want.extend(next);
         assert_eq!(r.records, want);
         assert!(r.torn.is_none());
-        assert_eq!(list_segments(&d).unwrap().len(), 1);
+        assert_eq!(list_segments(&d).unwrap().len(), 2);
     });
 }
 
@@ -893,7 +952,7 @@ fn no_space_at_a_roll_keeps_the_old_segment() {
     let d = dir.0.clone();
     run(move || async move {
         let mut w = LogWriter::open(&d, small_opts(), 0).await.unwrap();
-        w.set_allocation_budget(Some(4096));
+        w.set_allocation_budget(Some(4096)).await;
         let first = records_from(1, 2);
         w.append(&first);
         w.sync().await.unwrap();
@@ -905,7 +964,7 @@ fn no_space_at_a_roll_keeps_the_old_segment() {
         assert_eq!(w.segment_path(), Some(old.as_path()));
         let names: Vec<String> = dir_listing(&d).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, vec!["log.1".to_string()]);
-        w.set_allocation_budget(None);
+        w.set_allocation_budget(None).await;
         assert_eq!(w.sync().await.unwrap(), 4, "the same batch, retried");
         assert_eq!(w.segment_path(), Some(segment_path(&d, 3).as_path()));
         w.close().await.unwrap();
