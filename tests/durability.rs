@@ -290,7 +290,10 @@ async fn fuzzy_snapshots_under_churn_recover_the_exact_tree() {
 /// server recovers every write from what is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_keeps_what_recovery_needs() {
-    let mut server = TestServer::start("snapCount=20");
+    // Small segments: the log rolls at a snapshot only once the next segment is made (a
+    // roll asked for waits while it is being made), and a 64 KiB one is made in a few
+    // milliseconds, so most of these snapshots start a segment of their own.
+    let mut server = TestServer::start("snapCount=20\npreAllocSize=64");
     let hosts = server.hosts();
     {
         let c = connect(&hosts).await;

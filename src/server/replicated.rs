@@ -911,7 +911,8 @@ impl Node {
                             if let Txn::CloseSession { .. } = rec.txn {
                                 self.session_owners.remove(&rec.session_id);
                             }
-                            let mut payload = Vec::new();
+                            let mut payload =
+                                Vec::with_capacity(crate::storage::record::encoded_size_hint(rec));
                             crate::storage::record::encode(rec, &mut payload);
                             let size = payload.len() as i64;
                             let (_, min, max) = self.proposal_sizes;

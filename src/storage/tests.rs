@@ -596,3 +596,52 @@ fn snapshot_policy_thresholds_are_randomised_within_bounds() {
     assert!(!by_size.after_sync(1, 1000));
     assert!(by_size.after_sync(1, 100));
 }
+
+/// The size hint holds the usual records whole (a 1 KiB setData, a create with the open
+/// ACL, a delete, a multi of setData, a session's close), so proposing one allocates once.
+#[test]
+fn encoded_size_hint_holds_the_usual_records() {
+    let data = Some(bytes::Bytes::from(vec![7u8; 1024]));
+    let path: Arc<str> = Arc::from("/corral-bench/k123");
+    let set = Txn::SetData {
+        path: path.clone(),
+        data: data.clone(),
+        version: 3,
+    };
+    let txns = [
+        set.clone(),
+        Txn::Create(CreateTxn {
+            path: path.clone(),
+            data: data.clone(),
+            acl: Arc::new(Acl::open_unsafe()),
+            ephemeral_owner: 0,
+            parent_cversion: 4,
+            with_stat: true,
+        }),
+        Txn::Delete { path: path.clone() },
+        Txn::Multi {
+            ops: vec![set.clone(), set.clone(), set],
+        },
+        Txn::CloseSession {
+            ephemerals: vec![path.clone(), path],
+        },
+    ];
+    for txn in txns {
+        let rec = TxnRecord {
+            zxid: 0x1_0000_0001,
+            time_ms: 1_700_000_000_000,
+            session_id: 0x100,
+            cxid: 9,
+            txn,
+        };
+        let mut buf = Vec::new();
+        record::encode(&rec, &mut buf);
+        assert!(
+            buf.len() <= record::encoded_size_hint(&rec),
+            "{} bytes, hint {}: {:?}",
+            buf.len(),
+            record::encoded_size_hint(&rec),
+            rec.txn
+        );
+    }
+}
