@@ -200,7 +200,8 @@ pub struct Config {
     pub txn_log_size_limit_kb: Option<u64>,
     /// `commitLogCount`: committed proposals kept in memory for fast follower sync (500).
     pub commit_log_count: u32,
-    /// `preAllocSize`: txn log preallocation step, KiB (default 65536).
+    /// `preAllocSize`: the size a txn log segment is preallocated with (zeros), KiB
+    /// (default 65536; segments are capped at 64 MiB).
     pub pre_alloc_kb: u64,
     /// `forceSync` (`yes`/`no`, default yes): fsync the log before acknowledging.
     pub force_sync: bool,
@@ -620,8 +621,8 @@ pub const SESSIONS_ON_ZAB_CORES_MAX: usize = 2;
 /// The fewest shard executors a replicated server gets by default. Its snapshots are
 /// captured in one step on shard 0 (~650 ns a znode: 0.65 s at a million); on the ZAB
 /// executor that would stall its ZAB loop as long, and a leader's stall holds every write
-/// of the ensemble. `corral.shards=0` is still allowed (the 3 + 1 on a 2-vCPU host wrote
-/// 10–13 % more with it, on a small tree).
+/// of the ensemble. `corral.shards=0` is still allowed (the 3 + 1 on a 2-vCPU host writes
+/// as much with it as with one shard, on a small tree).
 pub const REPLICATED_SHARDS_MIN_DEFAULT: usize = 1;
 
 /// Cores this process may use (1 if the OS will not say).

@@ -804,8 +804,9 @@ async fn run_zab(
             commit.synced(appended);
             let bytes = log.written_bytes() - bytes_before;
             if policy.borrow_mut().after_sync(appended as u64, bytes) {
-                // Right after a sync, so the walk starts from a synced zxid; the next
-                // segment starts after it, which is where recovery replays from.
+                // Right after a sync, so the walk starts from a synced zxid, which is where
+                // recovery replays from; the log rolls to a new segment after it (as soon
+                // as the next one is made).
                 let walk = SnapshotCapture::start(
                     seq.tree(),
                     seq.sessions().ids().map(|(id, s)| (*id, s.timeout_ms)),

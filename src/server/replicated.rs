@@ -2021,7 +2021,8 @@ impl Node {
         }
         self.snapshot_wanted = false;
         self.own_snapshot_in_flight = true;
-        // The next records go to a new segment, after everything the capture can hold.
+        // The next records go to a new segment (once the spare is made: the log may go on
+        // in this one a little longer), after everything the capture can hold.
         self.log.roll();
         self.snap_requests.push(self.q.my_id);
     }

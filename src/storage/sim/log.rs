@@ -144,8 +144,8 @@ impl SimLogWriter {
         Ok(self.synced_zxid)
     }
 
-    fn step_bytes(&self) -> u64 {
-        layout::zero_fill_step_bytes(self.opts.pre_alloc_bytes)
+    fn prealloc_bytes(&self) -> u64 {
+        layout::prealloc_bytes(self.opts.pre_alloc_bytes)
     }
 
     fn write_and_sync(
@@ -178,7 +178,7 @@ impl SimLogWriter {
     ) -> io::Result<Segment> {
         let path = segment_path(&self.dir, first_zxid);
         let tmp = layout::segment_temp_path(&path);
-        let allocated_bytes = layout::new_segment_bytes(self.step_bytes(), first_batch);
+        let allocated_bytes = layout::new_segment_bytes(self.prealloc_bytes(), first_batch);
         let ino = disk.create(&tmp)?;
         self.zero_fill(disk, ino, 0, allocated_bytes)?;
         disk.write(ino, 0, &encode_segment_header(first_zxid))?;

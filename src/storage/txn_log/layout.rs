@@ -1,5 +1,5 @@
-//! Where the log writer puts bytes, as pure functions: when a new segment starts, how much
-//! of a new segment is zero-filled, when and how far a segment is extended. Shared by
+//! Where the log writer puts bytes, as pure functions: when a new segment starts and how
+//! much of it is zero-filled (a segment is never extended). Shared by
 //! [`super::LogWriter`] (glommio files) and the simulated writer of
 //! [`crate::storage::sim`], so that the power-loss check produces segment files byte for
 //! byte as the real writer does. The bytes themselves come from [`super::encode_frame`] and
@@ -23,13 +23,14 @@ pub const DIRECT_ZERO_CHUNK_BYTES: usize = 128 << 10;
 /// not fit. Extending the file being written made the fdatasync of the log wait for the
 /// zeros and the new size to be journalled, once per extension: 1 % of syncs took 2 ms
 /// instead of 0.15 ms here, and those were the p99 of writes under load. The cap bounds
-/// a segment made inline (at the first write after a start, or when the spare is not
-/// ready): 64 MiB at once held every write for ~200 ms here.
-pub const ZERO_FILL_STEP_BYTES_MAX: u64 = 64 << 20;
+/// a segment made inline, on the write path (when the spare could not be made or is too
+/// small for the first batch): 64 MiB at once held every write for ~200 ms here.
+pub const PREALLOC_BYTES_MAX: u64 = 64 << 20;
 
-/// How big a segment is made: `preAllocSize`, capped (see [`ZERO_FILL_STEP_BYTES_MAX`]).
-pub fn zero_fill_step_bytes(pre_alloc_bytes: u64) -> u64 {
-    pre_alloc_bytes.clamp(1, ZERO_FILL_STEP_BYTES_MAX)
+/// How big a segment is made: `preAllocSize`, capped (see [`PREALLOC_BYTES_MAX`]); a
+/// first batch larger than that gets whole multiples of it ([`new_segment_bytes`]).
+pub fn prealloc_bytes(pre_alloc_bytes: u64) -> u64 {
+    pre_alloc_bytes.clamp(1, PREALLOC_BYTES_MAX)
 }
 
 /// The segment being written, as the layout decisions see it.
@@ -63,15 +64,15 @@ pub fn needs_new_segment(
     }
 }
 
-/// The size a new segment is zero-filled to before its header is written: whole steps
-/// covering the header, the first batch and the zeroed frame header after it (the end
-/// marker), so the first batch never needs an extension: creating the segment is the only
-/// allocation it can fail on, and a failed creation leaves no segment behind.
-pub fn new_segment_bytes(step: u64, first_batch_bytes: u64) -> u64 {
+/// The size a new segment is zero-filled to before its header is written: whole multiples
+/// of `prealloc_bytes` covering the header, the first batch and the zeroed frame header
+/// after it (the end marker), so the first batch always fits: creating the segment is the
+/// only allocation it can fail on, and a failed creation leaves no segment behind.
+pub fn new_segment_bytes(prealloc_bytes: u64, first_batch_bytes: u64) -> u64 {
     (SEGMENT_HEADER_BYTES as u64 + first_batch_bytes + FRAME_HEADER_BYTES as u64)
-        .div_ceil(step)
+        .div_ceil(prealloc_bytes)
         .max(1)
-        * step
+        * prealloc_bytes
 }
 
 /// The file size a batch of `batch_bytes` at `write_offset` needs: the batch and a zeroed

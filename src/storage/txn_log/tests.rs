@@ -68,7 +68,7 @@ fn records_round_trip_across_segments() {
     let r = recover_log(&dir.0, 100, RecoveryMode::ReadOnly).unwrap();
     assert_eq!(r.records, written[100..]);
     assert!(r.segments.len() < segs.len());
-    // Names are the first zxid in hex; each file is a multiple of the preallocation step.
+    // Names are the first zxid in hex; each file is a multiple of the preallocation size.
     for (zxid, p) in &segs {
         assert_eq!(
             p.file_name().unwrap().to_str().unwrap(),
@@ -79,8 +79,8 @@ fn records_round_trip_across_segments() {
 }
 
 /// A segment is never extended: a batch that does not fit in what is left of it goes to
-/// a new segment, made with room for it (whole steps, several for a batch larger than
-/// one), and a batch that fits goes on in the same segment.
+/// a new segment, made with room for it (whole multiples of the preallocation size,
+/// several for a batch larger than one), and a batch that fits goes on in the same segment.
 #[test]
 fn a_batch_that_does_not_fit_rolls_to_a_segment_made_for_it() {
     let dir = TempDir::new("log-ext");
@@ -512,7 +512,7 @@ fn every_write_path_leaves_the_same_bytes() {
     assert_eq!(misaligned_kind, "buffered-dsync");
     assert_eq!(first_difference(&misaligned, &plain), None);
 
-    // A zero-fill step that is not a whole number of blocks: O_DSYNC through the page cache.
+    // A preallocation size that is not a whole number of blocks: O_DSYNC through the page cache.
     let odd_opts = LogOptions {
         pre_alloc_bytes: 1000,
         ..opts.clone()
@@ -897,7 +897,7 @@ fn no_space_for_the_next_segment_refuses_the_batch_and_writes_nothing() {
     let d = dir.0.clone();
     run(move || async move {
         let mut w = LogWriter::open(&d, small_opts(), 0).await.unwrap();
-        // One 4 KiB step: the first segment and nothing more.
+        // One 4 KiB preallocation: the first segment and nothing more.
         w.set_allocation_budget(Some(4096)).await;
         let first = records_from(1, 4);
         w.append(&first);

@@ -126,7 +126,7 @@ enum DurableHandle {
     /// standalone server had ~17 % of all CPU in that copy).
     Direct(DirectLog),
     /// `O_DSYNC` through the page cache, where the file system has no `O_DIRECT` (tmpfs)
-    /// or the zero-fill step is not a whole number of blocks.
+    /// or the segment size is not a whole number of blocks.
     Buffered(BufferedFile),
 }
 
@@ -280,7 +280,9 @@ impl LogWriter {
         }
     }
 
-    /// Tests: the spare (made, see [`Self::spare_ready`]) counts as still being made.
+    /// Tests: the spare (made, see [`Self::spare_ready`]) counts as still being made, until
+    /// the next `spare_ready` (nothing else sets it back: a requested roll then waits until
+    /// the segment is full).
     #[cfg(test)]
     pub(crate) fn spare_in_progress(&mut self) {
         self.spare_finished.set(false);
@@ -441,7 +443,7 @@ impl LogWriter {
         let batch_bytes = self.pending.len() as u64;
         // A roll asked for (at a snapshot) while the spare is still being made waits for
         // it, as long as the current segment has room: rolling now would wait for the
-        // spare, holding every write (up to the ~50 ms a 64 MiB spare takes here).
+        // spare, holding every write (up to the ~0.1 s a 64 MiB spare takes here).
         let roll_now = self.roll_requested && (self.spare.is_none() || self.spare_finished.get());
         let needs_new = layout::needs_new_segment(
             self.segment.as_ref().map(|s| SegmentCursor {
@@ -491,9 +493,9 @@ impl LogWriter {
         Ok(self.synced_zxid)
     }
 
-    /// The size segments are made with (see [`layout::zero_fill_step_bytes`]).
-    fn zero_fill_step_bytes(&self) -> u64 {
-        layout::zero_fill_step_bytes(self.opts.pre_alloc_bytes)
+    /// The size segments are made with (see [`layout::prealloc_bytes`]).
+    fn prealloc_bytes(&self) -> u64 {
+        layout::prealloc_bytes(self.opts.pre_alloc_bytes)
     }
 
     /// Returns the batch's buffer when the write copied it (see [`Self::write_through`]).
@@ -586,7 +588,7 @@ impl LogWriter {
     ) -> Result<Segment, LogError> {
         let path = segment_path(&self.dir, first_zxid);
         let tmp = layout::segment_temp_path(&path);
-        let allocated_bytes = layout::new_segment_bytes(self.zero_fill_step_bytes(), first_batch);
+        let allocated_bytes = layout::new_segment_bytes(self.prealloc_bytes(), first_batch);
         if let Some(spare) = self.take_spare(allocated_bytes).await {
             return self.switch_to_spare(spare, first_zxid, path).await;
         }
@@ -709,7 +711,7 @@ impl LogWriter {
         static SPARES_MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SPARES_MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = self.dir.join(layout::spare_segment_name(n));
-        let (dir, bytes) = (self.dir.clone(), self.zero_fill_step_bytes());
+        let (dir, bytes) = (self.dir.clone(), self.prealloc_bytes());
         let finished = std::rc::Rc::new(std::cell::Cell::new(false));
         self.spare_finished = finished.clone();
         let task = glommio::spawn_local(async move {
@@ -720,7 +722,7 @@ impl LogWriter {
         self.spare = Some(task.detach());
     }
 
-    /// The spare, if it was made and holds exactly `bytes` (one zero-fill step; a first
+    /// The spare, if it was made and holds exactly `bytes` (one preallocation; a first
     /// batch that needs more does not fit, and the spare is removed). Waits for it if it is
     /// still being made.
     async fn take_spare(&mut self, bytes: u64) -> Option<Spare> {
@@ -766,7 +768,7 @@ impl LogWriter {
             let block_bytes = file.alignment().max(1);
             #[cfg(test)]
             let block_bytes = self.direct_block_bytes.unwrap_or(block_bytes);
-            if self.zero_fill_step_bytes().is_multiple_of(block_bytes) {
+            if self.prealloc_bytes().is_multiple_of(block_bytes) {
                 // The first write starts at the block holding the header's end.
                 let tail_from = header.len() - header.len() % block_bytes as usize;
                 return Ok(DurableHandle::Direct(DirectLog {
@@ -974,8 +976,11 @@ async fn write_all(file: &BufferedFile, bytes: Vec<u8>, pos: u64) -> glommio::Re
 /// more than one chunk queued at the device ahead of the log's own writes, and leaves no
 /// dirty pages for an fdatasync to flush at once: through the page cache, the 64 MiB of a
 /// spare went to the device in one burst at its fdatasync and held the log's syncs for
-/// ~30 ms. Falls back to [`zero_fill`] through `file` where direct I/O is refused (tmpfs)
-/// or `bytes` is not a whole number of the device's blocks and of chunks.
+/// ~30 ms. Falls back to [`zero_fill`] through `file` where the file cannot be opened for
+/// direct I/O, where `bytes` is not a whole number of the device's blocks and of chunks,
+/// and where the device refuses the first direct write (`EINVAL`: it wants a coarser
+/// alignment than glommio found). On a file system without `O_DIRECT` (tmpfs) glommio
+/// opens the file buffered and the chunks go through the page cache.
 async fn zero_fill_paced(path: &Path, file: &BufferedFile, bytes: u64) -> glommio::Result<(), ()> {
     let direct = match OpenOptions::new().write(true).dma_open(path).await {
         Ok(direct) => direct,
@@ -999,7 +1004,16 @@ async fn zero_fill_paced(path: &Path, file: &BufferedFile, bytes: u64) -> glommi
     let zeros = std::rc::Rc::new(zeros);
     let mut at = 0;
     while at < bytes {
-        let written = direct.write_rc_at(zeros.clone(), at).await?;
+        let written = match direct.write_rc_at(zeros.clone(), at).await {
+            Ok(written) => written,
+            Err(e) => {
+                let _ = direct.close().await;
+                if at == 0 && raw_os_error(&e) == Some(libc::EINVAL) {
+                    return zero_fill(file, 0, bytes).await;
+                }
+                return Err(e);
+            }
+        };
         if written < n {
             let _ = direct.close().await;
             return Err(std::io::Error::new(
