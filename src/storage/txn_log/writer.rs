@@ -172,13 +172,6 @@ impl DirectLog {
     }
 }
 
-/// An allocation that failed for want of space, which [`LogWriter::probe_space`] tries again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Allocation {
-    /// A new segment of this many bytes.
-    NewSegment { bytes: u64 },
-}
-
 /// Appends records to the newest segment of `<dataLogDir>/version-2`. Lives on one glommio
 /// executor (its files are bound to it).
 pub struct LogWriter {
@@ -199,8 +192,10 @@ pub struct LogWriter {
     spare_finished: std::rc::Rc<std::cell::Cell<bool>>,
     /// Bytes written to the log since the writer opened (for snapSizeLimitInKb).
     written_bytes: u64,
-    /// The allocation the last `sync` could not make for want of space, until one succeeds.
-    failed_allocation: Option<Allocation>,
+    /// The size of the new segment the last `sync` could not make for want of space (a
+    /// segment is never extended, so that is the only allocation that fails), until
+    /// [`Self::probe_space`] or a `sync` makes one.
+    failed_segment_bytes: Option<u64>,
     /// Tests: bytes the writer may still allocate before it fails with `ENOSPC` (None:
     /// no limit). No spare is made ahead while it is set.
     #[cfg(test)]
@@ -241,7 +236,7 @@ impl LogWriter {
             spare: None,
             spare_finished: std::rc::Rc::new(std::cell::Cell::new(false)),
             written_bytes: 0,
-            failed_allocation: None,
+            failed_segment_bytes: None,
             #[cfg(test)]
             allocation_budget: None,
             #[cfg(test)]
@@ -307,7 +302,7 @@ impl LogWriter {
 
     /// Whether the last `sync` failed for want of space and no allocation succeeded since.
     pub fn out_of_space(&self) -> bool {
-        self.failed_allocation.is_some()
+        self.failed_segment_bytes.is_some()
     }
 
     /// Drops the records appended since the last sync (a batch that could not be logged
@@ -324,17 +319,16 @@ impl LogWriter {
     /// nothing had failed); [`LogError::NoSpace`] while there is none; any other error is
     /// fatal as in `sync`.
     pub async fn probe_space(&mut self) -> Result<(), LogError> {
-        let Some(failed) = self.failed_allocation else {
+        let Some(bytes) = self.failed_segment_bytes else {
             return Ok(());
         };
-        let Allocation::NewSegment { bytes } = failed;
         let tmp = layout::segment_temp_path(&segment_path(&self.dir, 0));
         let file = self.allocate_file(&tmp, bytes).await?;
         let _ = file.close().await;
         glommio::io::remove(&tmp)
             .await
             .map_err(|e| self.io_err(&tmp, "removing", e))?;
-        self.failed_allocation = None;
+        self.failed_segment_bytes = None;
         Ok(())
     }
 
@@ -473,7 +467,7 @@ impl LogWriter {
         let Some(mut seg) = self.segment.take() else {
             unreachable!("a segment was just ensured");
         };
-        self.failed_allocation = None;
+        self.failed_segment_bytes = None;
         let batch = std::mem::take(&mut self.pending);
         self.pending_first_zxid = None;
         let capacity = batch.capacity();
@@ -596,9 +590,7 @@ impl LogWriter {
             Ok(file) => file,
             Err(e) => {
                 if e.is_no_space() {
-                    self.failed_allocation = Some(Allocation::NewSegment {
-                        bytes: allocated_bytes,
-                    });
+                    self.failed_segment_bytes = Some(allocated_bytes);
                 }
                 return Err(e);
             }
