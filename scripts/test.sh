@@ -59,7 +59,24 @@ step_failed() {
   failed_steps+=("$1")
 }
 
-banner() { printf '\n==== %s\n' "$*"; }
+# Each banner starts a step; the summary lists every step's wall time, so a slow
+# step shows in the CI log without timestamps.
+step_names=()
+step_seconds=()
+step_started_s=$SECONDS
+step_name=""
+end_step() {
+  if [[ -n $step_name ]]; then
+    step_names+=("$step_name")
+    step_seconds+=($((SECONDS - step_started_s)))
+  fi
+}
+banner() {
+  end_step
+  step_name="$*"
+  step_started_s=$SECONDS
+  printf '\n==== %s\n' "$*"
+}
 
 # ---------------------------------------------------------------- 1. ZooKeeper
 banner "ZooKeeper 3.8 and the client suites' packages from Debian"
@@ -256,6 +273,10 @@ fi
 
 # ---------------------------------------------------------------- summary
 banner "summary"
+for i in "${!step_names[@]}"; do
+  printf '%5d s  %s\n' "${step_seconds[$i]}" "${step_names[$i]}"
+done
+printf '%5d s  in all\n' "$SECONDS"
 if [[ ${#failed_steps[@]} -gt 0 ]]; then
   printf 'failed step: %s\n' "${failed_steps[@]}"
   # A step that failed without a counted test failure still fails the run.

@@ -252,6 +252,14 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         mode = if settings.quorum.is_some() { "replicated" } else { "standalone" },
         "serving clients"
     );
+    // This thread only waits for the executors from here on. Once they are past their
+    // start, the code only start-up ran leaves the resident set (see release_code_pages).
+    std::thread::sleep(CODE_RELEASE_AFTER_START);
+    let released_bytes = crate::runtime::release_code_pages();
+    tracing::debug!(
+        released_bytes,
+        "start-up code released from the page tables"
+    );
     for h in handles {
         match h.join() {
             Ok(Err(e)) => return Err(e),
@@ -273,6 +281,10 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         }),
     }
 }
+
+/// How long after the executors are spawned the main thread releases the code pages only
+/// start-up ran: time enough for their own set-up (listeners, recovery's last steps).
+const CODE_RELEASE_AFTER_START: Duration = Duration::from_secs(1);
 
 async fn run_shard(
     id: usize,

@@ -242,13 +242,23 @@ LIST = re.compile(r"^\[(.*)\]$")
 def drop_state_watcher_blocks(lines):
     """The Java CLI's watcher prints "\nWATCHER::" and then "\nWatchedEvent
     ..." with two println calls from its event thread, so other output can
-    land between the two. Drop every ("", "WATCHER::") pair and every
-    ("", <connection-state event>) pair; other events stay as
+    land between the two, and each can land inside a line the command prints
+    in pieces (`ls` prints "[a, b" and "]" apart). One println is atomic, so a
+    dropped unit "\nWATCHER::\n" always sits at one point of the command's
+    text: it splits the line around it into the line before and the line
+    after. Drop every "WATCHER::" line and every connection-state event line
+    and join the two lines around it again (an empty line before it is the
+    unit's own start when it fell between lines); other events stay as
     ("", "WatchedEvent ...")."""
     out = []
+    rejoin = False
     for line in lines:
-        if (line == "WATCHER::" or STATE_EVENT.match(line)) and out and out[-1] == "":
-            out.pop()
+        if rejoin:
+            out[-1] += line
+            rejoin = False
+            continue
+        if (line == "WATCHER::" or STATE_EVENT.match(line)) and out:
+            rejoin = True
             continue
         out.append(line)
     return out
