@@ -261,8 +261,8 @@ fn cluster_summary(s: &cluster_sim::Stats, out: &mut Vec<String>) {
         s.establishments, s.learner_restarts, s.step_downs_ahead, s.adversarial_decisions
     ));
     out.push(format!(
-        "faults: {} crashes, {} connections cut",
-        s.crashes, s.cuts
+        "faults: {} crashes ({} at crash points), {} connections cut",
+        s.crashes, s.crash_points, s.cuts
     ));
     probes(s.probes_missed(), out);
 }

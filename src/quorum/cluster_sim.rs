@@ -68,6 +68,8 @@ const INIT_LIMIT_TICKS: u32 = 10;
 const SYNC_LIMIT_TICKS: u32 = 5;
 const SETTLE_BUDGET_MS: i64 = 240_000;
 const EVENTS_MAX: u64 = 3_000_000;
+/// Mixed into the seed for the crash points' own random stream (see `Sim::crash_point_rng`).
+const CRASH_POINT_STREAM: u64 = 0x6372_6173_6870_7473;
 
 type Record = (Zxid, Bytes);
 
@@ -188,6 +190,9 @@ pub struct Stats {
     pub forwarded: u64,
     /// Decisions replaced by an arbitrary voter (adversarial seeds).
     pub adversarial_decisions: u64,
+    /// Crashes right after a durable step (an epoch written, records appended before their
+    /// sync, a truncation, a snapshot installed), before the server's next action.
+    pub crash_points: u64,
 }
 
 impl Stats {
@@ -209,6 +214,7 @@ impl Stats {
         self.syncs_reached += o.syncs_reached;
         self.forwarded += o.forwarded;
         self.adversarial_decisions += o.adversarial_decisions;
+        self.crash_points += o.crash_points;
     }
 
     /// The probes these runs never hit, by name. Over a few hundred seeds every one must be
@@ -221,6 +227,7 @@ impl Stats {
             ("TRUNC", self.truncs),
             ("SNAP", self.snaps),
             ("crash", self.crashes),
+            ("crash point", self.crash_points),
             ("answered sync", self.syncs_reached),
         ];
         probes
@@ -299,11 +306,18 @@ struct Scenario {
     /// During the fault phase, some decisions name an arbitrary voter instead of the
     /// election's choice: discovery alone must then keep the history safe.
     adversarial: bool,
+    /// During the fault phase, the chance (percent) that a server crashes right after each
+    /// durable step, before its next action: between writing an epoch and syncing its log,
+    /// or between appending records and their sync. 0 on half the seeds.
+    crash_point_percent: u64,
 }
 
 struct Sim {
     trace: bool,
     rng: Rng,
+    /// Draws for the crash points, apart from `rng`: a seed with no crash points runs
+    /// exactly as it did before they existed.
+    crash_point_rng: Rng,
     sc: Scenario,
     nodes: BTreeMap<ServerId, Node>,
     events: BTreeMap<(i64, u64), Event>,
@@ -331,6 +345,12 @@ struct Sim {
 impl Sim {
     fn new(seed: u64, trace: bool) -> Sim {
         let mut rng = Rng(seed);
+        let mut crash_point_rng = Rng(seed ^ CRASH_POINT_STREAM);
+        let crash_point_percent = if crash_point_rng.percent(50) {
+            0
+        } else {
+            crash_point_rng.range(1, 15) as u64
+        };
         let voter_count = rng.range(3, 5) as u64;
         let observer_count = rng.range(1, 2) as u64;
         let mut ids: Vec<ServerId> = (1..=voter_count + observer_count).collect();
@@ -354,6 +374,7 @@ impl Sim {
             committed_log_max: rng.range(2, 20) as usize,
             sessions: rng.range(2, 6) as u64,
             adversarial: rng.percent(30),
+            crash_point_percent,
         };
         let mut nodes = BTreeMap::new();
         for &id in &ids {
@@ -378,6 +399,7 @@ impl Sim {
         let mut sim = Sim {
             trace,
             rng,
+            crash_point_rng,
             sc,
             nodes,
             events: BTreeMap::new(),
@@ -756,6 +778,29 @@ impl Sim {
     }
 
     fn peer_action(&mut self, id: ServerId, a: Action) -> Result<(), String> {
+        let durable_step = matches!(
+            a,
+            Action::Append { .. }
+                | Action::TruncateLog { .. }
+                | Action::InstallSnapshot { .. }
+                | Action::PersistAcceptedEpoch { .. }
+                | Action::PersistCurrentEpoch { .. }
+        );
+        self.perform_peer_action(id, a)?;
+        if durable_step
+            && self.faulty()
+            && self.crash_point_rng.percent(self.sc.crash_point_percent)
+        {
+            self.stats.crash_points += 1;
+            self.log(|| format!("{id} crashes at a crash point"));
+            self.crash(id)?;
+            let back = self.now_ms + self.crash_point_rng.range(100, 3_000);
+            self.at(back.min(self.sc.fault_end_ms), Event::Restart(id));
+        }
+        Ok(())
+    }
+
+    fn perform_peer_action(&mut self, id: ServerId, a: Action) -> Result<(), String> {
         match a {
             Action::Send { to, msg } => {
                 match &msg {
