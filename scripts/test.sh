@@ -28,7 +28,7 @@
 # TEST_TIMEOUT_S (default 3000 s). All steps run even when one fails; the
 # last line is "N passed, M failed" (cargo tests + compat checks, a failed
 # step counting as at least one failure) and the exit code is non-zero if
-# anything failed.
+# anything failed. The summary above it lists each step's wall time.
 
 set -u
 

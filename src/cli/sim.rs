@@ -261,8 +261,8 @@ fn cluster_summary(s: &cluster_sim::Stats, out: &mut Vec<String>) {
         s.establishments, s.learner_restarts, s.step_downs_ahead, s.adversarial_decisions
     ));
     out.push(format!(
-        "faults: {} crashes ({} at crash points), {} connections cut",
-        s.crashes, s.crash_points, s.cuts
+        "faults: {} crashes ({} at crash points, {} unsynced records kept), {} connections cut",
+        s.crashes, s.crash_points, s.unsynced_kept, s.cuts
     ));
     probes(s.probes_missed(), out);
 }

@@ -193,6 +193,8 @@ pub struct Stats {
     /// Crashes right after a durable step (an epoch written, records appended before their
     /// sync, a truncation, a snapshot installed), before the server's next action.
     pub crash_points: u64,
+    /// Unsynced records a crash kept (the disk wrote them before the crash).
+    pub unsynced_kept: u64,
 }
 
 impl Stats {
@@ -215,6 +217,7 @@ impl Stats {
         self.forwarded += o.forwarded;
         self.adversarial_decisions += o.adversarial_decisions;
         self.crash_points += o.crash_points;
+        self.unsynced_kept += o.unsynced_kept;
     }
 
     /// The probes these runs never hit, by name. Over a few hundred seeds every one must be
@@ -228,6 +231,7 @@ impl Stats {
             ("SNAP", self.snaps),
             ("crash", self.crashes),
             ("crash point", self.crash_points),
+            ("unsynced record kept by a crash", self.unsynced_kept),
             ("answered sync", self.syncs_reached),
         ];
         probes
@@ -310,6 +314,9 @@ struct Scenario {
     /// durable step, before its next action: between writing an epoch and syncing its log,
     /// or between appending records and their sync. 0 on half the seeds.
     crash_point_percent: u64,
+    /// A crash keeps a random prefix of the records appended but not yet synced (the disk
+    /// wrote some of them before the crash) instead of losing them all. Half the seeds.
+    unsynced_survive: bool,
 }
 
 struct Sim {
@@ -351,6 +358,7 @@ impl Sim {
         } else {
             crash_point_rng.range(1, 15) as u64
         };
+        let unsynced_survive = crash_point_rng.percent(50);
         let voter_count = rng.range(3, 5) as u64;
         let observer_count = rng.range(1, 2) as u64;
         let mut ids: Vec<ServerId> = (1..=voter_count + observer_count).collect();
@@ -375,6 +383,7 @@ impl Sim {
             sessions: rng.range(2, 6) as u64,
             adversarial: rng.percent(30),
             crash_point_percent,
+            unsynced_survive,
         };
         let mut nodes = BTreeMap::new();
         for &id in &ids {
@@ -660,10 +669,24 @@ impl Sim {
         if !node.up {
             return Ok(());
         }
+        let unsynced = node
+            .durable
+            .log
+            .len()
+            .saturating_sub(node.durable.synced_len);
+        let kept = if self.sc.unsynced_survive && unsynced > 0 {
+            self.crash_point_rng.below(unsynced as u64 + 1) as usize
+        } else {
+            0
+        };
+        self.stats.unsynced_kept += kept as u64;
+        let node = self.node(id)?;
         node.up = false;
         node.incarnation += 1;
         let d = &mut node.durable;
-        d.log.truncate(d.synced_len);
+        d.log.truncate(d.synced_len + kept);
+        // What the disk kept is what the server reads back as its log.
+        d.synced_len = d.log.len();
         d.log_gen += 1;
         node.delivered = node.durable.snapshot.to_vec();
         node.election = None;
