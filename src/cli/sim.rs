@@ -262,7 +262,7 @@ fn cluster_summary(s: &cluster_sim::Stats, out: &mut Vec<String>) {
     ));
     out.push(format!(
         "faults: {} crashes ({} at crash points, {} unsynced records kept), {} connections cut",
-        s.crashes, s.crash_points, s.unsynced_kept, s.cuts
+        s.crashes, s.crash_points, s.unsynced_records_kept, s.cuts
     ));
     probes(s.probes_missed(), out);
 }

@@ -44,7 +44,7 @@ const IO_RING_DEPTH_MAX: u32 = 32_768;
 
 /// The known `corral.` keys, for the unknown-key message.
 const CORRAL_KEYS: &str =
-    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.ioRingDepth, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.zab.spinUs, corral.client.maxOutputBytes, corral.profile";
+    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.ioRingDepth, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.zab.spinUs, corral.client.maxOutputBytes, corral.releaseStartupCode, corral.profile";
 
 /// The ZooKeeper class names meaning "no HTTP metrics".
 const PLAIN_PROVIDER_CLASSES: &[&str] = &[
@@ -649,6 +649,7 @@ fn apply_corral(
             let bytes = s.in_range(65_536, 1 << 40, "a size in bytes from 65536 to 2^40")?;
             c.corral.client_max_output_bytes = u64::try_from(bytes).unwrap_or(16 << 20);
         }
+        "corral.releaseStartupCode" => c.corral.release_startup_code = s.true_false()?,
         // Already applied before the merge; here it only needs to count as used.
         "corral.profile" => {}
         _ => {

@@ -162,6 +162,11 @@ pub struct CorralTuning {
     /// have waiting to be sent before the server closes it as not reading (default 16 MiB;
     /// never less than twice `jute.maxbuffer`, so the largest reply always fits).
     pub client_max_output_bytes: u64,
+    /// `corral.releaseStartupCode`: a second after start, drop the page-table entries of
+    /// the code only start-up ran, so an idle server keeps ~4 MiB less resident (default
+    /// true; `runtime::release_code_pages`). False keeps all code mapped: rarely run code
+    /// (election, sync) then stays protected from page-cache eviction.
+    pub release_startup_code: bool,
     /// `corral.profile`: the tuning profile applied under this config, resolved.
     pub profile: Option<PathBuf>,
 }
@@ -457,6 +462,7 @@ impl Config {
                 snapshot_step_nodes: 1024,
                 zab_spin_us: 0,
                 client_max_output_bytes: CLIENT_MAX_OUTPUT_BYTES_DEFAULT,
+                release_startup_code: true,
                 profile: None,
             },
             not_applicable: Vec::new(),

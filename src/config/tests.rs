@@ -505,6 +505,17 @@ fn corral_client_max_output_bytes() {
 }
 
 #[test]
+fn release_startup_code_is_on_unless_turned_off() {
+    assert!(ok("dataDir=d\nclientPort=1\n").corral.release_startup_code);
+    let off = ok("dataDir=d\nclientPort=1\ncorral.releaseStartupCode=false\n");
+    assert!(!off.corral.release_startup_code);
+    assert!(
+        err("dataDir=d\nclientPort=1\ncorral.releaseStartupCode=maybe\n")
+            .contains("corral.releaseStartupCode")
+    );
+}
+
+#[test]
 fn corral_keys() {
     let c = ok(
         "dataDir=d\nclientPort=1\ncorral.shards=2\ncorral.pinning=0,1,2\ncorral.ioMemoryKb=192\n\

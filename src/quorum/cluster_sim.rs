@@ -17,7 +17,11 @@
 //!   crossing quorum connections are cut.
 //! - Crashes of any servers, even all of them at once, restarting after a while. A restarted
 //!   server keeps its epochs, its snapshot and the synced prefix of its log; the unsynced
-//!   suffix is lost, and its tree is rebuilt from the snapshot alone.
+//!   suffix is lost (on half the seeds a random prefix of it survives, as a disk that wrote
+//!   part of it), and its tree is rebuilt from the snapshot alone.
+//! - Crash points (half the seeds): a server crashes right after a durable step (an epoch
+//!   written, records appended before their sync, a truncation, a snapshot installed),
+//!   before its next action.
 //! - Adversarial decisions (30 % of seeds): some decisions name an arbitrary voter instead
 //!   of the election's choice, so discovery must keep the history safe on its own (the
 //!   "voter ahead" check, epochs counted once per voter).
@@ -68,8 +72,8 @@ const INIT_LIMIT_TICKS: u32 = 10;
 const SYNC_LIMIT_TICKS: u32 = 5;
 const SETTLE_BUDGET_MS: i64 = 240_000;
 const EVENTS_MAX: u64 = 3_000_000;
-/// Mixed into the seed for the crash points' own random stream (see `Sim::crash_point_rng`).
-const CRASH_POINT_STREAM: u64 = 0x6372_6173_6870_7473;
+/// Mixed into the seed for the crashes' own random stream (see `Sim::crash_rng`).
+const CRASH_STREAM: u64 = 0x6372_6173_6870_7473;
 
 type Record = (Zxid, Bytes);
 
@@ -194,7 +198,7 @@ pub struct Stats {
     /// sync, a truncation, a snapshot installed), before the server's next action.
     pub crash_points: u64,
     /// Unsynced records a crash kept (the disk wrote them before the crash).
-    pub unsynced_kept: u64,
+    pub unsynced_records_kept: u64,
 }
 
 impl Stats {
@@ -217,7 +221,7 @@ impl Stats {
         self.forwarded += o.forwarded;
         self.adversarial_decisions += o.adversarial_decisions;
         self.crash_points += o.crash_points;
-        self.unsynced_kept += o.unsynced_kept;
+        self.unsynced_records_kept += o.unsynced_records_kept;
     }
 
     /// The probes these runs never hit, by name. Over a few hundred seeds every one must be
@@ -231,7 +235,10 @@ impl Stats {
             ("SNAP", self.snaps),
             ("crash", self.crashes),
             ("crash point", self.crash_points),
-            ("unsynced record kept by a crash", self.unsynced_kept),
+            (
+                "unsynced record kept by a crash",
+                self.unsynced_records_kept,
+            ),
             ("answered sync", self.syncs_reached),
         ];
         probes
@@ -310,9 +317,10 @@ struct Scenario {
     /// During the fault phase, some decisions name an arbitrary voter instead of the
     /// election's choice: discovery alone must then keep the history safe.
     adversarial: bool,
-    /// During the fault phase, the chance (percent) that a server crashes right after each
-    /// durable step, before its next action: between writing an epoch and syncing its log,
-    /// or between appending records and their sync. 0 on half the seeds.
+    /// During the fault phase, the chance (percent, 1–15) that a server crashes right after
+    /// each durable step, before its next action: after writing its accepted or current
+    /// epoch (so before its log's sync), after appending records (before their sync), after
+    /// a truncation or a snapshot install. 0 on half the seeds.
     crash_point_percent: u64,
     /// A crash keeps a random prefix of the records appended but not yet synced (the disk
     /// wrote some of them before the crash) instead of losing them all. Half the seeds.
@@ -322,9 +330,9 @@ struct Scenario {
 struct Sim {
     trace: bool,
     rng: Rng,
-    /// Draws for the crash points, apart from `rng`: a seed with no crash points runs
-    /// exactly as it did before they existed.
-    crash_point_rng: Rng,
+    /// Draws for the crash points and the unsynced tail a crash keeps, apart from `rng`: a
+    /// seed with neither runs exactly as it did before they existed.
+    crash_rng: Rng,
     sc: Scenario,
     nodes: BTreeMap<ServerId, Node>,
     events: BTreeMap<(i64, u64), Event>,
@@ -352,13 +360,13 @@ struct Sim {
 impl Sim {
     fn new(seed: u64, trace: bool) -> Sim {
         let mut rng = Rng(seed);
-        let mut crash_point_rng = Rng(seed ^ CRASH_POINT_STREAM);
-        let crash_point_percent = if crash_point_rng.percent(50) {
+        let mut crash_rng = Rng(seed ^ CRASH_STREAM);
+        let crash_point_percent = if crash_rng.percent(50) {
             0
         } else {
-            crash_point_rng.range(1, 15) as u64
+            crash_rng.range(1, 15) as u64
         };
-        let unsynced_survive = crash_point_rng.percent(50);
+        let unsynced_survive = crash_rng.percent(50);
         let voter_count = rng.range(3, 5) as u64;
         let observer_count = rng.range(1, 2) as u64;
         let mut ids: Vec<ServerId> = (1..=voter_count + observer_count).collect();
@@ -408,7 +416,7 @@ impl Sim {
         let mut sim = Sim {
             trace,
             rng,
-            crash_point_rng,
+            crash_rng,
             sc,
             nodes,
             events: BTreeMap::new(),
@@ -675,11 +683,11 @@ impl Sim {
             .len()
             .saturating_sub(node.durable.synced_len);
         let kept = if self.sc.unsynced_survive && unsynced > 0 {
-            self.crash_point_rng.below(unsynced as u64 + 1) as usize
+            self.crash_rng.below(unsynced as u64 + 1) as usize
         } else {
             0
         };
-        self.stats.unsynced_kept += kept as u64;
+        self.stats.unsynced_records_kept += kept as u64;
         let node = self.node(id)?;
         node.up = false;
         node.incarnation += 1;
@@ -810,14 +818,11 @@ impl Sim {
                 | Action::PersistCurrentEpoch { .. }
         );
         self.perform_peer_action(id, a)?;
-        if durable_step
-            && self.faulty()
-            && self.crash_point_rng.percent(self.sc.crash_point_percent)
-        {
+        if durable_step && self.faulty() && self.crash_rng.percent(self.sc.crash_point_percent) {
             self.stats.crash_points += 1;
             self.log(|| format!("{id} crashes at a crash point"));
             self.crash(id)?;
-            let back = self.now_ms + self.crash_point_rng.range(100, 3_000);
+            let back = self.now_ms + self.crash_rng.range(100, 3_000);
             self.at(back.min(self.sc.fault_end_ms), Event::Restart(id));
         }
         Ok(())

@@ -252,14 +252,16 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
         mode = if settings.quorum.is_some() { "replicated" } else { "standalone" },
         "serving clients"
     );
-    // This thread only waits for the executors from here on. Once they are past their
-    // start, the code only start-up ran leaves the resident set (see release_code_pages).
-    std::thread::sleep(CODE_RELEASE_AFTER_START);
-    let released_bytes = crate::runtime::release_code_pages();
-    tracing::debug!(
-        released_bytes,
-        "start-up code released from the page tables"
-    );
+    if settings.config.corral.release_startup_code {
+        // This thread only waits for the executors from here on. Once they are past their
+        // start, the code only start-up ran leaves the resident set (see
+        // release_code_pages). Done here rather than on a thread of its own: a thread's end
+        // runs C library code after the release and brings ~0.6 MiB of it back. An executor
+        // that fails at start is reported after this wait.
+        std::thread::sleep(CODE_RELEASE_AFTER_START);
+        let release = crate::runtime::release_code_pages();
+        tracing::debug!(?release, "start-up code released from the page tables");
+    }
     for h in handles {
         match h.join() {
             Ok(Err(e)) => return Err(e),
@@ -282,8 +284,8 @@ pub fn run(settings: Settings) -> Result<(), StartError> {
     }
 }
 
-/// How long after the executors are spawned the main thread releases the code pages only
-/// start-up ran: time enough for their own set-up (listeners, recovery's last steps).
+/// How long after the executors are spawned the code pages only start-up ran are released:
+/// time enough for their own set-up (listeners, the log's first spare segment).
 const CODE_RELEASE_AFTER_START: Duration = Duration::from_secs(1);
 
 async fn run_shard(

@@ -21,9 +21,11 @@ Normalisation (see normalise()):
   - logging noise is dropped: `SLF4J: ...` lines (no slf4j binding on the
     Debian classpath), `log4j:...` lines and timestamped log4j records;
   - the watcher output the Java CLI prints from its event thread is a race
-    with the command output: the ("", "WATCHER::") line pairs are dropped, and
-    so are the ("", "WatchedEvent state:SyncConnected type:None path:null")
-    pairs (same for Closed/Disconnected/Expired); other events stay;
+    with the command output, and can even split one of its lines: every
+    "WATCHER::" line and every "WatchedEvent state:SyncConnected type:None
+    path:null" line (same for Closed/Disconnected/Expired) is dropped and the
+    lines before and after it joined again (see drop_state_watcher_blocks);
+    other events stay;
   - `JLine support is enabled|disabled` is dropped (depends on the classpath);
   - the -server string becomes <hosts>; the CLI version becomes <version>;
   - zxids in stat output become <zxid-1>, <zxid-2>, ... numbered by first
@@ -265,9 +267,9 @@ def drop_state_watcher_blocks(lines):
 
 
 def normalise(textout, hosts, sort_lists=False):
-    lines = textout.split("\n")
+    # Whole lines first (a watcher unit can split one), then the noise.
+    lines = drop_state_watcher_blocks(textout.split("\n"))
     lines = [l for l in lines if not any(p.search(l) for p in NOISE)]
-    lines = drop_state_watcher_blocks(lines)
     zxids = {"0x0": "0x0"}
     out = []
     for line in lines:
