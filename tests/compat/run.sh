@@ -89,7 +89,7 @@
 #
 # Options: --cluster; --kill-leader;
 #          --suite pytest|acl|zkcli|cli_mt|corral_cli|<client suite> (repeatable;
-#          default all of them);
+#          default all of them); --skip-suite NAME (repeatable: all but those);
 #          anything after -- goes to pytest (e.g. -- -k watch).
 # Env: PYTHON (default .venv/bin/python if present, else python3), CORRAL_BIN,
 #      ZK_PORT (standalone only), ZK_BIN_DIR (/usr/share/zookeeper/bin),
@@ -101,7 +101,7 @@ set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-usage() { echo "usage: $0 zookeeper|corral [--cluster [--kill-leader]] [--suite pytest|acl|zkcli|cli_mt|...]... [-- pytest args]" >&2; exit 2; }
+usage() { echo "usage: $0 zookeeper|corral [--cluster [--kill-leader]] [--suite|--skip-suite pytest|acl|zkcli|cli_mt|...]... [-- pytest args]" >&2; exit 2; }
 
 [[ $# -ge 1 ]] || usage
 FLAVOR=$1
@@ -109,6 +109,7 @@ shift
 case $FLAVOR in zookeeper|corral) ;; *) usage ;; esac
 
 SUITES=()
+SKIP_SUITES=()
 PYTEST_ARGS=()
 CLUSTER=0
 KILL_LEADER=0
@@ -117,6 +118,7 @@ while [[ $# -gt 0 ]]; do
     --cluster) CLUSTER=1; shift ;;
     --kill-leader) KILL_LEADER=1; shift ;;
     --suite) [[ $# -ge 2 ]] || usage; SUITES+=("$2"); shift 2 ;;
+    --skip-suite) [[ $# -ge 2 ]] || usage; SKIP_SUITES+=("$2"); shift 2 ;;
     --) shift; PYTEST_ARGS=("$@"); break ;;
     *) usage ;;
   esac
@@ -133,6 +135,14 @@ elif [[ ${#SUITES[@]} -eq 0 ]]; then
     [[ -x $dir/run.sh ]] && SUITES+=("$(basename "$dir")")
   done
 fi
+for skip in "${SKIP_SUITES[@]}"; do
+  kept=()
+  for suite in "${SUITES[@]}"; do
+    [[ $suite == "$skip" ]] || kept+=("$suite")
+  done
+  [[ ${#kept[@]} -lt ${#SUITES[@]} ]] || { echo "run.sh: --skip-suite $skip: no such suite in this run" >&2; exit 2; }
+  SUITES=("${kept[@]}")
+done
 
 if [[ -z ${PYTHON:-} ]]; then
   if [[ -x $ROOT/.venv/bin/python ]]; then PYTHON=$ROOT/.venv/bin/python; else PYTHON=python3; fi
@@ -683,6 +693,7 @@ if ((KILL_LEADER)); then
 fi
 
 for suite in "${SUITES[@]}"; do
+  suite_started_s=$SECONDS
   case $suite in
     pytest)
       echo "== pytest (kazoo + wire) against $FLAVOR"
@@ -730,6 +741,8 @@ for suite in "${SUITES[@]}"; do
       count_line "$WORK/$suite.log" "$suite: " "$suite"
       ;;
   esac
+  # The wall time of each suite, so a slow one shows in CI's log.
+  echo "run.sh: $suite took $((SECONDS - suite_started_s)) s"
 done
 
 for pid in "${SERVER_PIDS[@]}"; do

@@ -337,7 +337,23 @@ def _chroots_on_server():
         client.close()
 
 
+def _is_xdist_worker(config):
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    # pytest-xdist's hook, on the controller: a worker ended.
+    LEFT_OVER.extend(getattr(node, "workeroutput", {}).get("kazoo_suite_left_over", []))
+
+
 def pytest_sessionfinish(session, exitstatus):
+    if _is_xdist_worker(session.config):
+        # Under pytest-xdist the other workers' tests are still running:
+        # only the controller, after all of them, counts what is left. The
+        # worker hands its undeletable paths over (pytest_testnodedown).
+        session.config.workeroutput["kazoo_suite_left_over"] = list(LEFT_OVER)
+        return
     chroots = _chroots_on_server()
     session.config._kazoo_suite_chroots_left = chroots
     if chroots and session.exitstatus == pytest.ExitCode.OK:
@@ -346,6 +362,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _is_xdist_worker(config):
+        return
     chroots = getattr(config, "_kazoo_suite_chroots_left", None)
     if chroots is None:
         terminalreporter.write_line("kazoo_suite: could not list the chroots left on the server")

@@ -13,7 +13,9 @@
 #
 # Env: ZK_HOSTS, ZK_FLAVOR, PYTHON, CLIENT_WORK (see the README);
 #      KAZOO_SUITE_TEST_TIMEOUT_S (per test, default 60),
-#      KAZOO_SUITE_TIMEOUT_S (whole pytest run, default 420).
+#      KAZOO_SUITE_TIMEOUT_S (whole pytest run, default 420);
+#      KAZOO_SUITE_WORKERS (pytest-xdist processes, default 4: most of the
+#      suite's time is kazoo's own waits, 10 s at most per test, not CPU).
 # Extra arguments go to pytest (e.g. -k test_lock).
 
 set -u
@@ -84,6 +86,7 @@ echo "$NAME: kazoo $VERSION tests against $ZK_FLAVOR at $ZK_HOSTS"
   -o addopts= -o log_cli=false \
   --kazoo-deselect "$HERE/deselected.txt" \
   --timeout "${KAZOO_SUITE_TEST_TIMEOUT_S:-60}" \
+  -n "${KAZOO_SUITE_WORKERS:-4}" \
   -q -rfEs --junitxml="$CLIENT_WORK/junit.xml" "$@" kazoo/tests)
 rc=$?
 
