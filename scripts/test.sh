@@ -9,7 +9,8 @@
 #   3. cargo test --release --locked --no-run (builds the tests and the corral
 #      binary, target/release/corral, once: a separate `cargo build` would compile
 #      the crate and much of its dependency tree a second time, with the features
-#      the dev-dependencies do not switch on), then the tests (tests/fuzz_corpus.rs
+#      the dev-dependencies do not switch on; without debug info unless
+#      CARGO_PROFILE_RELEASE_DEBUG says otherwise), then the tests (tests/fuzz_corpus.rs
 #      replays every fuzz seed; scripts/fuzz.sh, the fuzzing itself, is not run);
 #      tests/scripts/zkserver_test.sh (zkServer.sh and the 3 + 1 walkthrough) and
 #      tests/scripts/netns_partition.sh (four hosts in network namespaces; skips
@@ -43,7 +44,7 @@ QUICK=0
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
   esac
 done
@@ -136,6 +137,9 @@ export PYTHON=$VENV/bin/python
 
 # ---------------------------------------------------------------- 3. cargo
 banner "cargo test --release --locked --no-run (the build)"
+# Without the release profile's debug info (kept there for profiling): the build takes
+# about 40 % less time (540 s against 870 s on 2 cores), and no test reads it.
+export CARGO_PROFILE_RELEASE_DEBUG=${CARGO_PROFILE_RELEASE_DEBUG:-0}
 timeout 2400 cargo test --release --locked --no-run || step_failed "cargo build"
 
 banner "cargo test --release --locked"

@@ -547,6 +547,41 @@ enum Out {
     RefusedSession(Origin),
 }
 
+/// Queues `action` after `actions`, joining a `Deliver` to a `Deliver` queued just before it:
+/// the sequencer delivers after every input, so one turn of the loop would otherwise send
+/// the shards one message per write, and each shard would make one pass over its
+/// connections (apply, answer, wake the writer) per write instead of one per turn. Only
+/// adjacent batches are joined, so the shards see every action in the same order.
+fn push_action(actions: &mut Vec<Out>, action: Action) {
+    let Action::Deliver(batch) = action else {
+        actions.push(Out::Seq(action));
+        return;
+    };
+    if let Some(Out::Seq(Action::Deliver(queued))) = actions.last_mut() {
+        // Never shared before it is sent.
+        if let Some(queued) = Arc::get_mut(queued) {
+            queued.extend(entries_of(batch));
+            return;
+        }
+    }
+    actions.push(Out::Seq(Action::Deliver(batch)));
+}
+
+/// A batch's entries: moved out when the batch is not shared (as before it is sent),
+/// copied when it is.
+fn entries_of(batch: Arc<Vec<Committed>>) -> Vec<Committed> {
+    Arc::try_unwrap(batch).unwrap_or_else(|shared| {
+        shared
+            .iter()
+            .map(|c| Committed {
+                rec: c.rec.clone(),
+                reply_to: c.reply_to,
+                sync_path: c.sync_path.clone(),
+            })
+            .collect()
+    })
+}
+
 /// Refuses an input that would need the log while it is full; `None` for the inputs that
 /// need none (syncs, resumed sessions, touches) and for ticks (expiry waits).
 fn refuse_while_full(input: &crate::zab::Input) -> Option<Out> {
@@ -566,17 +601,7 @@ fn refuse_unlogged(actions: Vec<Out>) -> Vec<Out> {
             out.push(action);
             continue;
         };
-        let entries = Arc::try_unwrap(batch).unwrap_or_else(|shared| {
-            // Never shared before it is sent; rebuild the entries if it ever is.
-            shared
-                .iter()
-                .map(|c| Committed {
-                    rec: c.rec.clone(),
-                    reply_to: c.reply_to,
-                    sync_path: c.sync_path.clone(),
-                })
-                .collect()
-        });
+        let entries = entries_of(batch);
         let mut barriers: Vec<Committed> = Vec::new();
         for c in entries {
             if c.rec.is_none() {
@@ -744,7 +769,7 @@ async fn run_zab(
                                 appended += 1;
                             }
                         }
-                        actions.push(Out::Seq(action));
+                        push_action(&mut actions, action);
                     }
                 }
                 ToZab::Gather {
@@ -1090,5 +1115,88 @@ fn zab_report(seq: &Sequencer, detail: bool, mode: &'static str, serving: bool) 
         ephemerals,
         expiry_buckets,
         stats: crate::metrics::zab_stats(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(conn: u64, xid: i32) -> Committed {
+        Committed {
+            rec: None,
+            reply_to: Some(ReplyTo {
+                origin: Origin { shard: 0, conn },
+                xid,
+                op: crate::proto::op::SET_DATA,
+            }),
+            sync_path: None,
+        }
+    }
+
+    fn deliver(entries: Vec<Committed>) -> Action {
+        Action::Deliver(Arc::new(entries))
+    }
+
+    /// What `actions` would send the shards: per message, the xids of a Deliver, or a tag.
+    fn shape(actions: &[Out]) -> Vec<String> {
+        actions
+            .iter()
+            .map(|a| match a {
+                Out::Seq(Action::Deliver(batch)) => format!(
+                    "deliver {:?}",
+                    batch
+                        .iter()
+                        .map(|c| c.reply_to.map_or(0, |r| r.xid))
+                        .collect::<Vec<_>>()
+                ),
+                Out::Seq(Action::Revalidated { .. }) => "revalidated".into(),
+                Out::Seq(Action::SessionMoved { .. }) => "moved".into(),
+                Out::Refused(_) => "refused".into(),
+                Out::RefusedSession(_) => "refused session".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn adjacent_deliveries_go_to_the_shards_as_one_in_order() {
+        let mut actions = Vec::new();
+        push_action(&mut actions, deliver(vec![write(1, 1)]));
+        push_action(&mut actions, deliver(vec![write(2, 2), write(1, 3)]));
+        push_action(
+            &mut actions,
+            Action::Revalidated {
+                origin: Origin { shard: 0, conn: 3 },
+                session_id: 7,
+                timeout_ms: Some(4000),
+            },
+        );
+        push_action(&mut actions, deliver(vec![write(1, 4)]));
+        actions.push(Out::Refused(ReplyTo {
+            origin: Origin { shard: 0, conn: 2 },
+            xid: 5,
+            op: crate::proto::op::SET_DATA,
+        }));
+        push_action(&mut actions, deliver(vec![write(2, 6)]));
+        push_action(&mut actions, deliver(vec![write(2, 7)]));
+        assert_eq!(
+            shape(&actions),
+            [
+                "deliver [1, 2, 3]",
+                "revalidated",
+                "deliver [4]",
+                "refused",
+                "deliver [6, 7]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_delivery_already_shared_is_not_extended() {
+        let shared = Arc::new(vec![write(1, 1)]);
+        let mut actions = vec![Out::Seq(Action::Deliver(shared.clone()))];
+        push_action(&mut actions, deliver(vec![write(1, 2)]));
+        assert_eq!(shape(&actions), ["deliver [1]", "deliver [2]"]);
+        assert_eq!(shared.len(), 1);
     }
 }
