@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes Corral's decoders with cargo-fuzz (targets in fuzz/, docs/reliability.md "Fuzzing").
 #
-#   scripts/fuzz.sh --ci                 # every target 15 s (CI: build included, under 4 min)
+#   scripts/fuzz.sh --ci                 # every target 15 s (a quick check; the build ~4-6 min)
 #   scripts/fuzz.sh                      # every target 1 h, one after the other
 #   scripts/fuzz.sh --seconds 600 client_frames quorum_wire
 #   scripts/fuzz.sh --jobs 2 ...         # two targets at a time (one core each)

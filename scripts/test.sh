@@ -10,7 +10,8 @@
 #      binary, target/release/corral, once: a separate `cargo build` would compile
 #      the crate and much of its dependency tree a second time, with the features
 #      the dev-dependencies do not switch on; without debug info unless
-#      CARGO_PROFILE_RELEASE_DEBUG says otherwise), then the tests (tests/fuzz_corpus.rs
+#      CARGO_PROFILE_RELEASE_DEBUG says otherwise); cargo check --bin corral (the
+#      binary as `cargo build` makes it); then the tests (tests/fuzz_corpus.rs
 #      replays every fuzz seed; scripts/fuzz.sh, the fuzzing itself, is not run);
 #      tests/scripts/zkserver_test.sh (zkServer.sh and the 3 + 1 walkthrough) and
 #      tests/scripts/netns_partition.sh (four hosts in network namespaces; skips
@@ -44,7 +45,7 @@ QUICK=0
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "usage: scripts/test.sh [--quick]" >&2; exit 2 ;;
   esac
 done
@@ -141,6 +142,11 @@ banner "cargo test --release --locked --no-run (the build)"
 # about 40 % less time (540 s against 870 s on 2 cores), and no test reads it.
 export CARGO_PROFILE_RELEASE_DEBUG=${CARGO_PROFILE_RELEASE_DEBUG:-0}
 timeout 2400 cargo test --release --locked --no-run || step_failed "cargo build"
+
+# The binary as `cargo build --release` (the README's first command) makes it, without the
+# features the test dependencies switch on in shared crates: it must compile too.
+banner "cargo check --release --locked --bin corral (without the test dependencies)"
+timeout 900 cargo check --release --locked --bin corral || step_failed "cargo check --bin corral"
 
 banner "cargo test --release --locked"
 cargo_log=$(mktemp)

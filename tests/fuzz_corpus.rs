@@ -10,11 +10,24 @@ mod corral_fuzz;
 
 use std::path::{Path, PathBuf};
 
-fn seeds(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The targets replayed below, one test each.
+const TARGETS: [&str; 6] = [
+    "client_frames",
+    "quorum_wire",
+    "zoo_cfg",
+    "log_recovery",
+    "snapshot_load",
+    "zkcli_command",
+];
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz")
         .join("corpus")
-        .join(target);
+}
+
+fn seeds(target: &str) -> Vec<PathBuf> {
+    let dir = corpus_dir().join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .map(|entry| entry.expect("a corpus directory entry").path())
@@ -56,8 +69,31 @@ fn quorum_wire_seeds() {
 #[test]
 fn zoo_cfg_seeds() {
     let dir = corral_fuzz::scratch_dir("zoo_cfg-replay");
-    replay("zoo_cfg", |data| corral_fuzz::config::run(data, &dir));
+    let outcome = std::panic::catch_unwind(|| {
+        replay("zoo_cfg", |data| corral_fuzz::config::run(data, &dir));
+    });
     let _ = std::fs::remove_dir_all(&dir);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// A new target's corpus is not left out of the replay unnoticed.
+#[test]
+fn every_corpus_directory_is_replayed() {
+    let mut dirs: Vec<String> = std::fs::read_dir(corpus_dir())
+        .expect("fuzz/corpus")
+        .map(|entry| entry.expect("a corpus entry").path())
+        .filter(|path| path.is_dir())
+        .filter_map(|path| path.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    dirs.sort();
+    let mut replayed: Vec<String> = TARGETS.iter().map(|t| t.to_string()).collect();
+    replayed.sort();
+    assert_eq!(
+        dirs, replayed,
+        "fuzz/corpus/* against the targets replayed here"
+    );
 }
 
 #[test]

@@ -403,8 +403,10 @@ pub mod config {
     }
 }
 
-/// A scratch directory for this fuzzing process, under `fuzz/target/scratch` (ignored by
-/// git, a few KiB: the files in it are rewritten by every run of the target).
+/// A scratch directory for this fuzzing process, under `target/scratch` of the package
+/// that compiles this file (`fuzz/` for the fuzz targets, the repository root for
+/// `tests/fuzz_corpus.rs`; ignored by git, a few KiB: the files in it are rewritten by
+/// every run of the target).
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")

@@ -1122,7 +1122,8 @@ fn zab_report(seq: &Sequencer, detail: bool, mode: &'static str, serving: bool) 
 mod tests {
     use super::*;
 
-    fn write(conn: u64, xid: i32) -> Committed {
+    /// An entry answering `xid` on `conn`. No record: joining never looks inside one.
+    fn entry(conn: u64, xid: i32) -> Committed {
         Committed {
             rec: None,
             reply_to: Some(ReplyTo {
@@ -1161,8 +1162,8 @@ mod tests {
     #[test]
     fn adjacent_deliveries_go_to_the_shards_as_one_in_order() {
         let mut actions = Vec::new();
-        push_action(&mut actions, deliver(vec![write(1, 1)]));
-        push_action(&mut actions, deliver(vec![write(2, 2), write(1, 3)]));
+        push_action(&mut actions, deliver(vec![entry(1, 1)]));
+        push_action(&mut actions, deliver(vec![entry(2, 2), entry(1, 3)]));
         push_action(
             &mut actions,
             Action::Revalidated {
@@ -1171,14 +1172,14 @@ mod tests {
                 timeout_ms: Some(4000),
             },
         );
-        push_action(&mut actions, deliver(vec![write(1, 4)]));
+        push_action(&mut actions, deliver(vec![entry(1, 4)]));
         actions.push(Out::Refused(ReplyTo {
             origin: Origin { shard: 0, conn: 2 },
             xid: 5,
             op: crate::proto::op::SET_DATA,
         }));
-        push_action(&mut actions, deliver(vec![write(2, 6)]));
-        push_action(&mut actions, deliver(vec![write(2, 7)]));
+        push_action(&mut actions, deliver(vec![entry(2, 6)]));
+        push_action(&mut actions, deliver(vec![entry(2, 7)]));
         assert_eq!(
             shape(&actions),
             [
@@ -1193,9 +1194,9 @@ mod tests {
 
     #[test]
     fn a_delivery_already_shared_is_not_extended() {
-        let shared = Arc::new(vec![write(1, 1)]);
+        let shared = Arc::new(vec![entry(1, 1)]);
         let mut actions = vec![Out::Seq(Action::Deliver(shared.clone()))];
-        push_action(&mut actions, deliver(vec![write(1, 2)]));
+        push_action(&mut actions, deliver(vec![entry(1, 2)]));
         assert_eq!(shape(&actions), ["deliver [1]", "deliver [2]"]);
         assert_eq!(shared.len(), 1);
     }
