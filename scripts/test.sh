@@ -24,14 +24,14 @@
 #   5. tests/compat/run.sh corral: the same suites against Corral.
 #   6. The same two runs with --cluster: against the mission's 3 participants + 1
 #      observer, clients connected to all four servers (against ZooKeeper without the
-#      Java zkCli golden suite, 120 JVM starts: step 4 proves the golden files).
+#      Java zkCli golden suite, 118 JVM starts: step 4 proves the golden files).
 #   7. --cluster --kill-leader, ZooKeeper (skipped with --quick) then Corral: the lock
 #      and election recipes of Curator, kazoo and the Go client while the leader is
 #      killed; and tests/compat_rust.rs's cluster test against a ZooKeeper cluster
 #      (skipped with --quick; cargo test runs it against Corral).
 #
 # Every step runs under `timeout`, and the whole script under TEST_TIMEOUT_S
-# (default 4800 s; a run takes about 25 min on 2 cores). All steps run even when
+# (default 4800 s; a run takes about 22 min on 2 cores). All steps run even when
 # one fails; the last line is "N passed, M failed" (cargo tests + compat checks,
 # a failed step counting as at least one failure) and the exit code is non-zero
 # if anything failed. The summary above it lists each step's wall time.

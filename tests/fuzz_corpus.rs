@@ -9,16 +9,28 @@
 mod corral_fuzz;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// The targets replayed below, one test each.
-const TARGETS: [&str; 6] = [
-    "client_frames",
-    "quorum_wire",
-    "zoo_cfg",
-    "log_recovery",
-    "snapshot_load",
-    "zkcli_command",
+/// A target's body, as `fuzz/fuzz_targets/<name>.rs` calls it.
+type Body = fn(&[u8]);
+
+/// Every target: its name (its corpus directory, `fuzz/corpus/<name>/`) and its body.
+const TARGETS: [(&str, Body); 6] = [
+    ("client_frames", corral_fuzz::client::run),
+    ("quorum_wire", corral_fuzz::quorum::run),
+    ("zoo_cfg", zoo_cfg),
+    ("log_recovery", corral_fuzz::storage::run_log),
+    ("snapshot_load", corral_fuzz::storage::run_snapshot),
+    ("zkcli_command", corral_fuzz::cli::run),
 ];
+
+/// The zoo_cfg target writes its files into a scratch directory (removed after the replay).
+static ZOO_CFG_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+fn zoo_cfg(data: &[u8]) {
+    let dir = ZOO_CFG_DIR.get_or_init(|| corral_fuzz::scratch_dir("zoo_cfg-replay"));
+    corral_fuzz::config::run(data, dir);
+}
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,44 +50,22 @@ fn seeds(target: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Runs `body` on every seed of `target`; fails naming each seed that panicked.
-fn replay(target: &str, body: impl Fn(&[u8])) {
+/// Every seed of every target; fails naming each seed that panicked.
+#[test]
+fn every_seed_replays_without_a_panic() {
     let mut failed = Vec::new();
-    let all = seeds(target);
-    for path in &all {
-        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&data))).is_err() {
-            failed.push(path.display().to_string());
+    for (target, body) in TARGETS {
+        for path in seeds(target) {
+            let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if std::panic::catch_unwind(|| body(&data)).is_err() {
+                failed.push(format!("{target}: {}", path.display()));
+            }
         }
     }
-    assert!(
-        failed.is_empty(),
-        "{target}: {} of {} seeds panicked: {failed:?}",
-        failed.len(),
-        all.len()
-    );
-}
-
-#[test]
-fn client_frames_seeds() {
-    replay("client_frames", corral_fuzz::client::run);
-}
-
-#[test]
-fn quorum_wire_seeds() {
-    replay("quorum_wire", corral_fuzz::quorum::run);
-}
-
-#[test]
-fn zoo_cfg_seeds() {
-    let dir = corral_fuzz::scratch_dir("zoo_cfg-replay");
-    let outcome = std::panic::catch_unwind(|| {
-        replay("zoo_cfg", |data| corral_fuzz::config::run(data, &dir));
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
+    if let Some(dir) = ZOO_CFG_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
     }
+    assert!(failed.is_empty(), "seeds that panicked: {failed:#?}");
 }
 
 /// A new target's corpus is not left out of the replay unnoticed.
@@ -88,25 +78,10 @@ fn every_corpus_directory_is_replayed() {
         .filter_map(|path| path.file_name()?.to_str().map(str::to_owned))
         .collect();
     dirs.sort();
-    let mut replayed: Vec<String> = TARGETS.iter().map(|t| t.to_string()).collect();
+    let mut replayed: Vec<String> = TARGETS.iter().map(|(t, _)| t.to_string()).collect();
     replayed.sort();
     assert_eq!(
         dirs, replayed,
         "fuzz/corpus/* against the targets replayed here"
     );
-}
-
-#[test]
-fn log_recovery_seeds() {
-    replay("log_recovery", corral_fuzz::storage::run_log);
-}
-
-#[test]
-fn snapshot_load_seeds() {
-    replay("snapshot_load", corral_fuzz::storage::run_snapshot);
-}
-
-#[test]
-fn zkcli_command_seeds() {
-    replay("zkcli_command", corral_fuzz::cli::run);
 }
