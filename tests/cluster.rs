@@ -911,6 +911,16 @@ fn reconfig_adds_a_new_server_and_changes_its_role() {
         .create("/before", Some(b"old"), &open(), CreateMode::Persistent)
         .expect("write before the join");
     cluster.start_node(4);
+    // Before a reconfig names it, the joiner (an observer in its own config) syncs as a
+    // follower without a vote and shows the ensemble's configuration, not its own static
+    // one: it took the leader's from NEWLEADER.
+    wait_mode(&cluster, 4, "follower", deadline(40));
+    let ensemble_config = synced_config(&admin);
+    assert!(!ensemble_config.contains("server.4="), "{ensemble_config}");
+    assert_eq!(
+        synced_config(&connect(&cluster.client_addr(4))),
+        ensemble_config
+    );
     let spec = |n: usize, role: &str| {
         format!(
             "server.{n}={}:{role};{}",

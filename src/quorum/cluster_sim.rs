@@ -669,6 +669,8 @@ impl Sim {
             applied_zxid: node.delivered.last().map_or(0, |r| r.0),
             log: d.log.clone(),
             synced_zxid,
+            // The simulation does not change membership yet.
+            reconfig: None,
         }
     }
 

@@ -67,7 +67,9 @@
 //! Reconfig: [`Leader::reconfig_proposed`] marks a proposal that changes the voters; it and
 //! the proposals after it commit only with a quorum of the old voters and one of the new,
 //! then the new ones count alone, and a leader that lost its vote steps down after
-//! delivering. With `accept_non_members` (`reconfigEnabled`) the leader takes learners
+//! delivering. A reconfig already in a new leader's history ([`Stored::reconfig`]) is
+//! pending from the start: discovery and establishment need a quorum of both memberships,
+//! and it commits with the history. With `accept_non_members` (`reconfigEnabled`) the leader takes learners
 //! outside the membership, or with a stale idea of their role, as they come: only a voter's
 //! follower slot counts in a quorum.
 //!
@@ -144,6 +146,20 @@ pub struct Stored {
     pub log: Vec<(Zxid, Bytes)>,
     /// How far `log` is durable.
     pub synced_zxid: Zxid,
+    /// A reconfig in `log`, above `applied_zxid`, whose membership this server has not
+    /// taken yet. A leader with one in its history needs a quorum of its voters as well
+    /// as of the current ones to be elected in and established, and commits it with its
+    /// history (ZooKeeper's last-seen quorum verifier): the servers that will count next
+    /// then hold the history too.
+    pub reconfig: Option<HistoryReconfig>,
+}
+
+/// A reconfig txn in a server's log: its zxid and the membership it makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryReconfig {
+    pub zxid: Zxid,
+    pub voters: BTreeSet<ServerId>,
+    pub observers: BTreeSet<ServerId>,
 }
 
 /// An input from the runtime.
@@ -441,8 +457,19 @@ impl Leader {
         assert!(cfg.is_voter(cfg.my_id), "only a voter leads");
         assert!(stored.current_epoch <= stored.accepted_epoch);
         let hist = History::from_stored(stored);
+        // Only a reconfig that is in the history and not applied can be pending; the
+        // runtime found it there, so anything else is ignored rather than trusted.
+        let pending_reconfig = stored
+            .reconfig
+            .as_ref()
+            .filter(|r| r.zxid > hist.applied && r.zxid <= hist.last())
+            .map(|r| PendingReconfig {
+                zxid: r.zxid,
+                quorum: Quorum::majority(r.voters.iter().copied()),
+                observers: r.observers.clone(),
+            });
         let mut leader = Leader {
-            pending_reconfig: None,
+            pending_reconfig,
             summary: (stored.current_epoch, hist.last()),
             phase: LeaderPhase::Discovering,
             accepted_epoch: stored.accepted_epoch,
@@ -543,6 +570,26 @@ impl Leader {
             .collect();
         ids.insert(self.cfg.my_id);
         ids
+    }
+
+    /// Whether `ids` hold a quorum for discovery and establishment: of the voters, and of
+    /// the pending reconfig's voters when there is one (ZooKeeper's leader counts every
+    /// quorum verifier it has seen in `waitForEpochAck` and `waitForNewLeaderAck`).
+    fn holds_every_quorum(&self, ids: &BTreeSet<ServerId>) -> bool {
+        self.cfg.quorum.contains_quorum(ids)
+            && self
+                .pending_reconfig
+                .as_ref()
+                .is_none_or(|p| p.quorum.contains_quorum(ids))
+    }
+
+    /// Whether `id` votes now or will once the pending reconfig commits.
+    fn votes_now_or_next(&self, id: ServerId) -> bool {
+        self.cfg.is_voter(id)
+            || self
+                .pending_reconfig
+                .as_ref()
+                .is_some_and(|p| p.quorum.is_voter(id))
     }
 
     /// Whether a reconfig is proposed and not yet committed.
@@ -727,7 +774,7 @@ impl Leader {
     }
 
     fn check_discovery(&mut self) {
-        if self.phase != LeaderPhase::Discovering || !self.cfg.quorum.contains_quorum(&self.infos) {
+        if self.phase != LeaderPhase::Discovering || !self.holds_every_quorum(&self.infos) {
             return;
         }
         let epoch = self.accepted_max + 1;
@@ -769,7 +816,8 @@ impl Leader {
         slot.stage = Stage::EpochAcked { last_zxid };
         let observer = slot.observer;
         if self.phase == LeaderPhase::AwaitingEpochAcks {
-            if current_epoch != EPOCH_ALREADY_ACCEPTED && !observer && self.cfg.is_voter(from) {
+            if current_epoch != EPOCH_ALREADY_ACCEPTED && !observer && self.votes_now_or_next(from)
+            {
                 // Java's `waitForEpochAck`: a voter with a newer history than ours means we
                 // must not lead (it would lose its txns). An observer's newer tail was never
                 // committed (observers do not count), so it is truncated instead.
@@ -798,7 +846,7 @@ impl Leader {
 
     fn check_epoch_quorum(&mut self) {
         if self.phase != LeaderPhase::AwaitingEpochAcks
-            || !self.cfg.quorum.contains_quorum(&self.epoch_acks)
+            || !self.holds_every_quorum(&self.epoch_acks)
         {
             return;
         }
@@ -873,9 +921,11 @@ impl Leader {
         }
         self.send(
             to,
+            // The runtime fills in the membership.
             Message::NewLeader {
                 zxid: zxid_of(self.epoch, 0),
                 config_version: 0,
+                config: Bytes::new(),
             },
         );
     }
@@ -920,15 +970,20 @@ impl Leader {
         if self.hist.synced >= self.hist.last() {
             acks.insert(self.cfg.my_id);
         }
-        if !self.cfg.quorum.contains_quorum(&acks) {
+        if !self.holds_every_quorum(&acks) {
             return;
         }
-        // The history is on a quorum that accepted this epoch: it is committed.
+        // The history is on a quorum that accepted this epoch: it is committed, a reconfig
+        // in it too (its new voters hold the history as well), and that membership counts
+        // from here on.
         self.phase = LeaderPhase::Broadcasting;
         let last = self.hist.last();
         let records = self.hist.apply_up_to(last);
         if !records.is_empty() {
             self.actions.push_back(Action::Deliver { records });
+        }
+        if self.pending_reconfig.is_some() {
+            self.activate_reconfig();
         }
         tracing::info!(
             me = self.cfg.my_id,
@@ -947,6 +1002,9 @@ impl Leader {
             self.sync_learner(id);
         }
         self.hist.trim(self.cfg.committed_log_max);
+        if !self.cfg.is_voter(self.cfg.my_id) {
+            self.step_down("no longer a voter after the reconfig in its history".to_string());
+        }
     }
 
     fn send_up_to_date(&mut self, to: ServerId) {

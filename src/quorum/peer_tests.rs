@@ -31,6 +31,7 @@ fn stored(epoch: u64, zxids: &[Zxid]) -> Stored {
         applied_zxid: 0,
         synced_zxid: zxids.last().copied().unwrap_or(0),
         log,
+        reconfig: None,
     }
 }
 
@@ -225,7 +226,8 @@ fn diff_sends_missing_proposals_then_commits_history_on_establishment() {
             },
             Message::NewLeader {
                 zxid: z(2, 0),
-                config_version: 0
+                config_version: 0,
+                config: Bytes::new(),
             },
         ]
     );
@@ -528,5 +530,89 @@ fn observers_are_synced_only_by_an_established_leader() {
             .iter()
             .any(|m| matches!(m, Message::Trunc { truncate_to } if *truncate_to == z(1, 2))),
         "established: the observer's extra record goes: {to_observer:?}"
+    );
+}
+
+/// Runs leader 1 and `learners` against each other until no message is left (every log
+/// synced at once); returns what the leader did.
+fn pump(leader: &mut Leader, learners: &mut [Learner]) -> Vec<Action> {
+    let mut from_leader = drain_leader(leader);
+    let mut all = from_leader.clone();
+    let mut to_lead: Vec<(ServerId, Vec<Action>)> = learners
+        .iter_mut()
+        .map(|l| (l.cfg.my_id, drain_learner(l)))
+        .collect();
+    for _ in 0..32 {
+        for l in learners.iter_mut() {
+            let acts = to_learner(l, &from_leader, 1);
+            to_lead.push((l.cfg.my_id, acts));
+        }
+        from_leader = Vec::new();
+        for (id, acts) in to_lead.drain(..) {
+            from_leader.extend(to_leader(leader, &acts, id));
+        }
+        if from_leader.is_empty() {
+            return all;
+        }
+        all.extend(from_leader.iter().cloned());
+    }
+    panic!("the machines did not settle: {all:?}");
+}
+
+/// Leader 1 whose log ends with a reconfig to `voters` (observer 4 kept) that it never
+/// applied: its history as `Stored` gives it.
+fn leader_with_reconfig_in_history(voters: &[ServerId]) -> (Leader, Zxid) {
+    let reconfig = z(1, 1);
+    let mut history = stored(1, &[reconfig]);
+    history.reconfig = Some(HistoryReconfig {
+        zxid: reconfig,
+        voters: voters.iter().copied().collect(),
+        observers: BTreeSet::from([4]),
+    });
+    (Leader::new(cfg(1), &history, 1_000, 0), reconfig)
+}
+
+#[test]
+fn a_reconfig_in_a_new_leaders_history_needs_both_quorums_and_commits_with_it() {
+    let (mut leader, reconfig) = leader_with_reconfig_in_history(&[1, 3, 5]);
+    assert!(leader.reconfig_pending());
+    // {1, 2} is a quorum of the voters {1, 2, 3}, not of the next ones {1, 3, 5}.
+    let mut learners = vec![Learner::new(cfg(2), &stored(1, &[]), 1, 1_000, 0)];
+    let out = pump(&mut leader, &mut learners);
+    assert_eq!(leader.epoch(), 0, "no epoch proposed: {out:?}");
+    assert!(!leader.is_established());
+    learners.push(Learner::new(cfg(3), &stored(1, &[]), 1, 1_000, 0));
+    let out = pump(&mut leader, &mut learners);
+    assert!(leader.is_established(), "{out:?}");
+    assert_eq!(delivered(&out), vec![reconfig]);
+    assert!(!leader.reconfig_pending());
+    assert!(learners.iter().all(|l| l.is_serving()));
+    // From here on {1, 3, 5} counts alone: 2's ack commits nothing, 3's does.
+    let next = leader.propose(txn(9)).expect("established");
+    let proposal = drain_leader(&mut leader);
+    leader.handle(0, Input::LogSynced { up_to: next });
+    assert!(delivered(&drain_leader(&mut leader)).is_empty());
+    let ack_2 = to_learner(&mut learners[0], &proposal, 1);
+    assert!(delivered(&to_leader(&mut leader, &ack_2, 2)).is_empty());
+    let ack_3 = to_learner(&mut learners[1], &proposal, 1);
+    assert_eq!(delivered(&to_leader(&mut leader, &ack_3, 3)), vec![next]);
+}
+
+#[test]
+fn a_leader_its_history_reconfigured_away_steps_down_once_established() {
+    let (mut leader, reconfig) = leader_with_reconfig_in_history(&[2, 3]);
+    let mut learners = vec![
+        Learner::new(cfg(2), &stored(1, &[]), 1, 1_000, 0),
+        Learner::new(cfg(3), &stored(1, &[]), 1, 1_000, 0),
+    ];
+    let out = pump(&mut leader, &mut learners);
+    assert_eq!(delivered(&out), vec![reconfig]);
+    assert!(leader.is_stopped(), "{out:?}");
+    let deliver = out.iter().position(|a| matches!(a, Action::Deliver { .. }));
+    let looking = out.iter().position(|a| matches!(a, Action::Looking { .. }));
+    assert!(deliver < looking && deliver.is_some(), "{out:?}");
+    assert!(
+        learners.iter().all(|l| l.is_serving()),
+        "the learners were told UPTODATE before the leader left"
     );
 }

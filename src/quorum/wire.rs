@@ -38,7 +38,8 @@ pub const MAGIC: [u8; 4] = *b"CRLQ";
 /// The frame format this code reads and writes.
 pub const FORMAT_VERSION: u8 = 1;
 /// The message semantics this code speaks (carried in `Hello`, `FollowerInfo`, `LeaderInfo`).
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: NEWLEADER carries the leader's membership text.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Fixed header in front of every payload.
 pub const HEADER_BYTES: usize = 16;
 /// Hard ceiling for any configured payload limit.
@@ -278,10 +279,13 @@ pub enum Message {
         zxid: Zxid,
         txn: Bytes,
     },
-    /// The leader's first zxid of the new epoch (`epoch << 32`), with its membership version.
+    /// The leader's first zxid of the new epoch (`epoch << 32`), with the version of the
+    /// membership the epoch runs and that membership as `/zookeeper/config` shows it
+    /// (ZooKeeper's NEWLEADER carries its configuration text too).
     NewLeader {
         zxid: Zxid,
         config_version: u64,
+        config: Bytes,
     },
     UpToDate,
     /// Heartbeat; from a learner it carries the sessions it saw activity on.
@@ -391,9 +395,11 @@ impl Message {
             Message::NewLeader {
                 zxid,
                 config_version,
+                config,
             } => {
                 w.put_i64(*zxid);
                 w.put_u64(*config_version);
+                w.put_buffer(config);
             }
             Message::UpToDate => {}
             Message::Ping { touches } => {
@@ -519,6 +525,7 @@ impl Message {
             MessageType::NewLeader => Message::NewLeader {
                 zxid: r.i64().map_err(bad)?,
                 config_version: r.i64().map_err(bad)? as u64,
+                config: r.buffer_required().map_err(bad)?,
             },
             MessageType::UpToDate => Message::UpToDate,
             MessageType::Ping => {

@@ -79,6 +79,9 @@ fn sample_messages() -> Vec<Message> {
         Message::NewLeader {
             zxid: 5 << 32,
             config_version: 0x1_0000_0000,
+            config: Bytes::from_static(
+                b"server.1=127.0.0.1:2888:3888:participant\nversion=100000000",
+            ),
         },
         Message::UpToDate,
         Message::Ping { touches: vec![] },
@@ -453,9 +456,12 @@ fn any_message() -> impl Strategy<Value = Message> {
         any::<i64>().prop_map(|zxid| Message::Ack { zxid }),
         any::<i64>().prop_map(|zxid| Message::Commit { zxid }),
         (any::<i64>(), any_bytes()).prop_map(|(zxid, txn)| Message::Inform { zxid, txn }),
-        (any::<i64>(), any::<u64>()).prop_map(|(zxid, config_version)| Message::NewLeader {
-            zxid,
-            config_version
+        (any::<i64>(), any::<u64>(), any_bytes()).prop_map(|(zxid, config_version, config)| {
+            Message::NewLeader {
+                zxid,
+                config_version,
+                config,
+            }
         }),
         Just(Message::UpToDate),
         proptest::collection::vec((any::<i64>(), any::<i32>()), 0..20).prop_map(|t| {

@@ -57,7 +57,8 @@ use crate::jute::JStr;
 use crate::proto::{op, Id, Request, SessionId, Zxid};
 use crate::quorum::election::{Action as ElectionAction, Decision, ElectedRole, Election, Vote};
 use crate::quorum::peer::{
-    epoch_of, zxid_of, Action as PeerAction, Input as PeerInput, Leader, Learner, Stored,
+    epoch_of, zxid_of, Action as PeerAction, HistoryReconfig, Input as PeerInput, Leader, Learner,
+    Stored,
 };
 use crate::quorum::wire::{ForwardedRequest, Message};
 use crate::quorum::ServerId;
@@ -70,7 +71,7 @@ use crate::zab::{Action as SeqAction, Committed, Input as SeqInput, Origin, Repl
 use bytes::{Bytes, BytesMut};
 use glommio::channels::shared_channel::ConnectedSender;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -224,8 +225,9 @@ struct Node {
     /// Leader: its proposals not yet committed, with when each was made
     /// (`quorum_ack_latency`), in zxid order.
     proposed_at: VecDeque<(Zxid, std::time::Instant)>,
-    /// Learner: the membership version the leader's NEWLEADER announced.
-    announced_config_version: Option<u64>,
+    /// Learner: what the leader's NEWLEADER announced: the version of the membership its
+    /// epoch runs, and that membership when its text parses.
+    announced_membership: Option<(u64, Option<Membership>)>,
     /// Leader: the server each session was last created or resumed on (this one's id for
     /// its own clients). A learner's write for a session that moved to another server since
     /// fails with SessionMoved, as ZooKeeper's `SessionTracker.checkSession` makes it. A
@@ -452,7 +454,7 @@ impl Node {
             looking_since_ms: now,
             role_taken_ms: now,
             proposed_at: VecDeque::new(),
-            announced_config_version: None,
+            announced_membership: None,
             session_owners: HashMap::new(),
             disk_full: None,
         })
@@ -663,13 +665,28 @@ impl Node {
             Message::NewLeader {
                 zxid,
                 config_version,
+                config,
             } => {
-                self.announced_config_version = Some(config_version);
+                // Parsed here, taken at UPTODATE (`take_established_membership`). Text that
+                // does not parse (a hierarchical quorum's group lines) leaves the version.
+                let membership = std::str::from_utf8(&config)
+                    .ok()
+                    .filter(|text| !text.is_empty())
+                    .and_then(|text| match crate::config::parse_membership_text(text) {
+                        Ok(m) if m.version == config_version => Some(m),
+                        Ok(_) => None,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "the leader's membership text is not taken");
+                            None
+                        }
+                    });
+                self.announced_membership = Some((config_version, membership));
                 self.role_input(PeerInput::Message {
                     from,
                     msg: Message::NewLeader {
                         zxid,
                         config_version,
+                        config,
                     },
                 });
             }
@@ -969,19 +986,9 @@ impl Node {
             self.role_ended = Some(format!("reconfig {:#x} does not parse", rec.zxid));
             return;
         };
-        let ids = |role| {
-            next.servers
-                .iter()
-                .filter(|s| s.role == role)
-                .map(|s| s.id)
-                .collect()
-        };
         if let Role::Leading(l) = &mut self.role {
-            l.reconfig_proposed(
-                rec.zxid,
-                ids(MemberRole::Participant),
-                ids(MemberRole::Observer),
-            );
+            let (voters, observers) = members_by_role(&next);
+            l.reconfig_proposed(rec.zxid, voters, observers);
         }
         self.reconfig_proposed = Some((rec.zxid, next));
     }
@@ -1167,7 +1174,13 @@ impl Node {
             applied_zxid: self.committed,
             log: self.window.iter().cloned().collect(),
             synced_zxid: self.log.synced_zxid(),
+            reconfig: self.reconfig_in_history(),
         }
+    }
+
+    /// See [`reconfig_in_history`].
+    fn reconfig_in_history(&self) -> Option<HistoryReconfig> {
+        reconfig_in_history(&self.window, self.committed, self.membership.version)
     }
 
     fn take_role(&mut self, decision: Decision) {
@@ -1219,12 +1232,17 @@ impl Node {
                     crate::metrics::zab_quorum(|m| m.diff_syncs += 1);
                 }
                 let msg = match msg {
-                    // NEWLEADER carries the membership version this epoch runs (ZooKeeper's
-                    // carries the whole configuration).
-                    Message::NewLeader { zxid, .. } => Message::NewLeader {
-                        zxid,
-                        config_version: self.config_version_in_epoch(epoch_of(zxid)),
-                    },
+                    // NEWLEADER carries the membership this epoch runs, with its version, as
+                    // ZooKeeper's carries the leader's configuration.
+                    Message::NewLeader { zxid, .. } => {
+                        let mut membership = self.membership.clone();
+                        membership.version = self.config_version_in_epoch(epoch_of(zxid));
+                        Message::NewLeader {
+                            zxid,
+                            config_version: membership.version,
+                            config: Bytes::from(crate::config::render_membership(&membership)),
+                        }
+                    }
                     msg => msg,
                 };
                 match self.snap_transfers.get_mut(&to) {
@@ -1546,7 +1564,7 @@ impl Node {
                 crate::metrics::zab_quorum(|m| m.follower_sync_time_ms.record(synced_ms));
             }
         }
-        self.version_static_membership(epoch);
+        self.take_established_membership(epoch);
         if let Role::Leading(_) = self.role {
             // This epoch's zxids start above everything of the earlier ones.
             let first = zxid_of(epoch, 0).max(self.seq.last_zxid());
@@ -1571,27 +1589,40 @@ impl Node {
         }
     }
 
-    /// With `reconfigEnabled`, the first established epoch gives the static membership its
-    /// first version, as ZooKeeper 3.8 does: `/zookeeper/config` (set outside the txn
-    /// stream, mZxid the version), `conf`, and the files (`<cfg>.dynamic.<version>`, the
-    /// static config pointed at it). The leader takes the epoch's first zxid; a learner the
-    /// version its leader's NEWLEADER announced, for its own membership (ZooKeeper's learner
-    /// takes the leader's whole configuration from NEWLEADER).
-    fn version_static_membership(&mut self, epoch: u64) {
-        if !self.settings.config.reconfig_enabled || self.membership.version != 0 {
+    /// With `reconfigEnabled`, what an established role makes of the membership, as
+    /// ZooKeeper 3.8 does. The leader of the first established epoch gives its static
+    /// membership (version 0) the epoch's first zxid as its version. A learner takes the
+    /// membership its leader's NEWLEADER carried when it is newer than its own (ZooKeeper's
+    /// `processReconfig` at UPTODATE): a server started to join, its static config listing
+    /// itself, then shows the ensemble's configuration until a reconfig adds it. Either way
+    /// `/zookeeper/config` is set outside the txn stream (mZxid the version), and `conf` and
+    /// the files (`<cfg>.dynamic.<version>`, the static config pointed at it) follow.
+    fn take_established_membership(&mut self, epoch: u64) {
+        if !self.settings.config.reconfig_enabled {
             return;
         }
-        let version = zxid_of(epoch, 0) as u64;
-        let announced = match &self.role {
-            Role::Leading(_) => version,
-            Role::Learning(_) => self.announced_config_version.take().unwrap_or(0),
-            Role::Looking => return,
+        let static_version = zxid_of(epoch, 0) as u64;
+        let next = match &self.role {
+            Role::Leading(_) if self.membership.version == 0 => {
+                let mut next = self.membership.clone();
+                next.version = static_version;
+                next
+            }
+            Role::Learning(_) => match self.announced_membership.take() {
+                Some((_, Some(leaders))) if leaders.version > self.membership.version => leaders,
+                // The leader's text did not parse: its version for our own membership.
+                Some((version, None))
+                    if self.membership.version == 0 && version == static_version =>
+                {
+                    let mut next = self.membership.clone();
+                    next.version = version;
+                    next
+                }
+                _ => return,
+            },
+            Role::Leading(_) | Role::Looking => return,
         };
-        if announced != version {
-            return;
-        }
-        let mut next = self.membership.clone();
-        next.version = version;
+        let version = next.version;
         let data = Bytes::from(crate::config::render_membership(&next));
         let now = now_ms();
         self.seq.set_config_node(data.clone(), version as i64, now);
@@ -2108,6 +2139,44 @@ fn backup_static_config(settings: &Settings) {
 }
 
 /// The membership a committed reconfig txn carries (`None` for any other txn).
+/// The last reconfig in `window` above `committed` whose membership is newer than the one
+/// in force (`version_in_force`): a leader elected with it in its history commits it with
+/// that history, and needs a quorum of its voters too.
+fn reconfig_in_history(
+    window: &VecDeque<(Zxid, Bytes)>,
+    committed: Zxid,
+    version_in_force: u64,
+) -> Option<HistoryReconfig> {
+    window
+        .iter()
+        .rev()
+        .take_while(|(zxid, _)| *zxid > committed)
+        .find_map(|(zxid, txn)| {
+            let rec = crate::storage::record::decode(txn).ok()?;
+            let next = membership_of(&rec)?;
+            (next.version > version_in_force).then(|| {
+                let (voters, observers) = members_by_role(&next);
+                HistoryReconfig {
+                    zxid: *zxid,
+                    voters,
+                    observers,
+                }
+            })
+        })
+}
+
+/// A membership's participants (the voters) and observers.
+fn members_by_role(m: &Membership) -> (BTreeSet<ServerId>, BTreeSet<ServerId>) {
+    let ids = |role| {
+        m.servers
+            .iter()
+            .filter(|s| s.role == role)
+            .map(|s| s.id)
+            .collect()
+    };
+    (ids(MemberRole::Participant), ids(MemberRole::Observer))
+}
+
 fn membership_of(rec: &TxnRecord) -> Option<Membership> {
     if !crate::zab::prep::is_reconfig(&rec.txn) {
         return None;
@@ -2184,6 +2253,67 @@ mod tests {
         assert_eq!(turns, 3, "690 records at 256 a turn");
         trim_covered(&mut window, &mut base, trim_to, 256);
         assert_eq!((window.len(), base), (300, 700), "nothing more to drop");
+    }
+
+    fn logged(zxid: Zxid, path: &str, data: &str) -> (Zxid, Bytes) {
+        let rec = TxnRecord {
+            zxid,
+            time_ms: 0,
+            session_id: 1,
+            cxid: 1,
+            txn: Txn::SetData {
+                path: path.into(),
+                data: Some(Bytes::from(data.to_string())),
+                version: -1,
+            },
+        };
+        let mut out = Vec::new();
+        crate::storage::record::encode(&rec, &mut out);
+        (zxid, Bytes::from(out))
+    }
+
+    #[test]
+    fn a_reconfig_above_the_commit_point_is_found_in_the_history() {
+        let members = |version: u64| {
+            format!(
+                "server.1=127.0.0.1:2888:3888:participant;2181\n\
+                 server.2=127.0.0.1:2889:3889:participant;2182\n\
+                 server.5=127.0.0.1:2892:3892:observer;2185\nversion={version:x}"
+            )
+        };
+        let window: VecDeque<_> = [
+            logged(0x1_0000_0001, "/zookeeper/config", &members(0x1_0000_0001)),
+            logged(0x1_0000_0002, "/app", "not a reconfig"),
+            logged(0x1_0000_0003, "/zookeeper/config", &members(0x1_0000_0003)),
+            logged(0x1_0000_0004, "/app", "after it"),
+        ]
+        .into_iter()
+        .collect();
+        let found = reconfig_in_history(&window, 0x1_0000_0002, 0x1_0000_0001);
+        assert_eq!(
+            found,
+            Some(HistoryReconfig {
+                zxid: 0x1_0000_0003,
+                voters: BTreeSet::from([1, 2]),
+                observers: BTreeSet::from([5]),
+            })
+        );
+        // Committed (the tree has it), or no newer than the membership in force: none.
+        assert_eq!(
+            reconfig_in_history(&window, 0x1_0000_0003, 0x1_0000_0001),
+            None
+        );
+        assert_eq!(reconfig_in_history(&window, 0, 0x1_0000_0003), None);
+        // The older one, when it is the only one above the commit point.
+        let older = reconfig_in_history(&window, 0, 0);
+        assert_eq!(
+            older.map(|r| r.zxid),
+            Some(0x1_0000_0003),
+            "the last one wins"
+        );
+        let first_only: VecDeque<_> = window.iter().take(2).cloned().collect();
+        let found = reconfig_in_history(&first_only, 0, 0);
+        assert_eq!(found.map(|r| r.zxid), Some(0x1_0000_0001));
     }
 
     #[test]
