@@ -1461,3 +1461,46 @@ fn weighted_quorum_counts_weights_not_servers() {
     let (data, _) = client.get_data("/weighted", false).expect("getData");
     assert_eq!(data.as_deref(), Some(&b"1"[..]));
 }
+
+#[test]
+fn reconfig_missed_while_down_is_taken_from_the_election() {
+    // ZooKeeper 3.8: election notifications carry the sender's configuration. A server
+    // that was down while a reconfig removed one of its fellow voters, which then stopped,
+    // finds too few of its old voters to elect; it takes the newer configuration from the
+    // first notification it hears, and follows.
+    let mut cluster = reconfig_cluster("");
+    start_all(&mut cluster);
+    let leader = cluster.leader();
+    let mut others = (1..=3).filter(|&n| n != leader);
+    let (missed, removed) = match (others.next(), others.next()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => panic!("two followers besides leader {leader}"),
+    };
+    let admin = connect(&cluster.client_addr(leader));
+    admin.add_auth("digest", b"super:secret");
+    // Four voters first, so that the removal below still has a quorum of followers.
+    let server_4 = format!(
+        "server.4={}:participant;{}",
+        cluster.server_address(4),
+        cluster.client_port(4)
+    );
+    admin
+        .reconfig(Some(&server_4), None, None, -1)
+        .expect("make server 4 a participant");
+    wait_mode(&cluster, 4, "follower", deadline(40));
+    cluster.kill9(missed);
+    let (data, _) = admin
+        .reconfig(None, Some(&removed.to_string()), None, -1)
+        .expect("remove a follower while another is down");
+    let text = String::from_utf8(data.unwrap_or_default().to_vec()).expect("utf-8");
+    assert!(!text.contains(&format!("server.{removed}=")), "{text}");
+    cluster.kill9(removed);
+    // Its voters are 1..=4, of which two answer: no quorum of its own.
+    cluster.start_node(missed);
+    wait_mode(&cluster, missed, "follower", deadline(SETTLE_S));
+    let on_missed = connect(&cluster.client_addr(missed));
+    assert_eq!(synced_config(&on_missed), text);
+    on_missed
+        .create("/after-rejoin", None, &open(), CreateMode::Persistent)
+        .expect("write through the server that missed the reconfig");
+}

@@ -776,6 +776,10 @@ impl Sim {
                     }
                 }
             }
+            // The simulation does not change membership yet: every server runs version 0.
+            ElectionAction::NewerMembership { version, .. } => {
+                return Err(format!("{id} was offered membership version {version:#x}"));
+            }
             ElectionAction::Decided(d) => {
                 let now = self.now_ms;
                 let cfg = self.peer_config(id);

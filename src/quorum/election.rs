@@ -55,9 +55,13 @@
 //! answer, a broadcast, a decision) plus, at a decision, one per observer to tell, so the
 //! queue stays short when drained.
 //!
-//! Reconfig: the runtime hands a committed membership to [`Election::reconfigure`]; a
-//! notification's `config_version` is carried, not acted on (a server learns a new
-//! membership from the history it syncs, not from votes). Quorums are [`Quorum`]: a majority
+//! Reconfig: the runtime hands a committed membership to [`Election::reconfigure`]. Every
+//! notification carries the sender's membership (version and text); a looking server that
+//! hears a newer one than its own asks the runtime to take it ([`Action::NewerMembership`],
+//! once per version) and counts nothing from that notification, as ZooKeeper's
+//! `FastLeaderElection` takes the configuration of a notification and restarts its
+//! election. So a server that was down during a reconfig finds the new voters even when
+//! its old ones are gone. Quorums are [`Quorum`]: a majority
 //! of the participants, or ZooKeeper's hierarchical quorum (`group.N`, `weight.N`) with
 //! weights of at least 1. Not here: Java's "zxid -1" special case for servers that failed to
 //! load their database.
@@ -66,6 +70,7 @@ use crate::config::{Membership, Role};
 use crate::proto::Zxid;
 use crate::quorum::wire::{Notification, PeerState};
 use crate::quorum::ServerId;
+use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Java's `finalizeWait`.
@@ -238,6 +243,9 @@ pub struct ElectionConfig<Q = Quorum> {
     pub observers: BTreeSet<ServerId>,
     /// Our membership version, sent in every notification.
     pub config_version: u64,
+    /// Our membership as `/zookeeper/config` shows it, sent in every notification (empty:
+    /// none to give).
+    pub config: Bytes,
     pub tick_ms: i64,
     /// Ticks a decided server has to establish its role (connect and sync) before the
     /// caller restarts the election: the decision's `establish_by_ms`.
@@ -262,6 +270,7 @@ impl ElectionConfig<Quorum> {
             quorum: Quorum::majority(voters),
             observers: observers.into_iter().collect(),
             config_version: 0,
+            config: Bytes::new(),
             tick_ms,
             init_limit_ticks,
             sync_limit_ticks,
@@ -313,6 +322,7 @@ impl ElectionConfig<Quorum> {
             return Err(ElectionConfigError::NoVoters);
         }
         cfg.config_version = membership.version;
+        cfg.config = Bytes::from(crate::config::render_membership(membership));
         Ok(cfg)
     }
 }
@@ -392,6 +402,10 @@ pub enum Action {
     Broadcast { notification: Notification },
     /// The round ended: take this role.
     Decided(Decision),
+    /// A peer runs a newer membership (`config`, its `/zookeeper/config` text, at
+    /// `version`) while we look: the runtime takes it if it parses and is still newer,
+    /// [`Election::reconfigure`]s, and starts looking again.
+    NewerMembership { version: u64, config: Bytes },
 }
 
 /// A vote heard from a voter, with the round and state it came in.
@@ -444,6 +458,8 @@ pub struct Election<Q: QuorumVerifier = Quorum> {
     idle_since_ms: i64,
     /// Non-voters that asked while we were looking: they are sent our decision.
     asked_while_looking: BTreeSet<ServerId>,
+    /// The newest membership version offered to the runtime ([`Action::NewerMembership`]).
+    offered_config_version: u64,
     actions: VecDeque<Action>,
 }
 
@@ -469,6 +485,7 @@ impl<Q: QuorumVerifier> Election<Q> {
             notification_interval_ms: 0,
             idle_since_ms: now_ms,
             asked_while_looking: BTreeSet::new(),
+            offered_config_version: 0,
             actions: VecDeque::new(),
         };
         election.start_looking(now_ms, vote);
@@ -572,13 +589,27 @@ impl<Q: QuorumVerifier> Election<Q> {
             );
             return;
         }
-        if n.config_version != self.cfg.config_version {
-            tracing::debug!(
-                from,
-                theirs = n.config_version,
-                ours = self.cfg.config_version,
-                "peer runs another config version"
-            );
+        if n.config_version > self.cfg.config_version
+            && !n.config.is_empty()
+            && matches!(self.phase, Phase::Looking { .. })
+        {
+            // Our idea of the voters is stale: counting this vote against it could elect
+            // (or wait for) the wrong servers. Offered once per version, in case the
+            // runtime refuses it (unparsable text, reconfig disabled).
+            if self.offered_config_version < n.config_version {
+                self.offered_config_version = n.config_version;
+                tracing::info!(
+                    from,
+                    theirs = format_args!("{:x}", n.config_version),
+                    ours = format_args!("{:x}", self.cfg.config_version),
+                    "a peer runs a newer membership"
+                );
+                self.actions.push_back(Action::NewerMembership {
+                    version: n.config_version,
+                    config: n.config.clone(),
+                });
+                return;
+            }
         }
         if !self.cfg.quorum.is_voter(from) {
             // An observer (or a non-voting member) asks who leads: answer now, count nothing.
@@ -877,6 +908,7 @@ impl<Q: QuorumVerifier> Election<Q> {
             peer_epoch: vote.peer_epoch,
             sender: self.my_id,
             config_version: self.cfg.config_version,
+            config: self.cfg.config.clone(),
         }
     }
 

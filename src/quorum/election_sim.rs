@@ -319,6 +319,10 @@ impl Sim {
                     }
                 }
                 Action::Decided(d) => self.on_decided(id, d)?,
+                // Every membership here is the same, unversioned one: never offered.
+                Action::NewerMembership { version, .. } => {
+                    return Err(format!("{id} was offered membership version {version:#x}"));
+                }
             }
         }
     }

@@ -31,6 +31,7 @@ fn note(state: PeerState, sender: ServerId, v: Vote, election_epoch: u64) -> Not
         peer_epoch: v.peer_epoch,
         sender,
         config_version: 0,
+        config: Bytes::new(),
     }
 }
 
@@ -649,4 +650,73 @@ fn config_from_membership() {
         ElectionConfig::from_membership(&only_observer, 2000, 10, 5).err(),
         Some(ElectionConfigError::NoVoters)
     );
+}
+
+#[test]
+fn a_looking_server_offers_a_newer_membership_once_instead_of_counting_the_vote() {
+    let mut e = three_voters();
+    let newer = |state, sender, v: Vote, round| Notification {
+        config_version: 0x1_0000_0005,
+        config: Bytes::from_static(b"server.2=127.0.0.1:2889:3889:participant\nversion=100000005"),
+        ..note(state, sender, v, round)
+    };
+    e.handle(
+        T0 + 1,
+        2,
+        &newer(PeerState::Leading, 2, vote(2, 0x20, 1), 1),
+    );
+    assert_eq!(
+        drain(&mut e),
+        vec![Action::NewerMembership {
+            version: 0x1_0000_0005,
+            config: Bytes::from_static(
+                b"server.2=127.0.0.1:2889:3889:participant\nversion=100000005"
+            ),
+        }],
+        "offered, and nothing else done with the vote"
+    );
+    // The runtime did not take it (say it does not parse): the next ones count as usual.
+    e.handle(
+        T0 + 2,
+        2,
+        &newer(PeerState::Leading, 2, vote(2, 0x20, 1), 1),
+    );
+    e.handle(
+        T0 + 3,
+        3,
+        &newer(PeerState::Following, 3, vote(2, 0x20, 1), 1),
+    );
+    let actions = drain(&mut e);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::NewerMembership { .. })),
+        "{actions:?}"
+    );
+    assert_eq!(decided(&actions).map(|d| d.vote.leader), Some(2));
+    // Decided: a newer membership is not offered (the leader's sync brings it).
+    e.handle(
+        T0 + 4,
+        3,
+        &Notification {
+            config_version: 0x1_0000_0009,
+            ..newer(PeerState::Following, 3, vote(2, 0x20, 1), 1)
+        },
+    );
+    assert!(!drain(&mut e)
+        .iter()
+        .any(|a| matches!(a, Action::NewerMembership { .. })));
+    // An empty text is nothing to offer, whatever its version.
+    let mut looking = three_voters();
+    looking.handle(
+        T0 + 1,
+        2,
+        &Notification {
+            config_version: 0x1_0000_0005,
+            ..note(PeerState::Leading, 2, vote(2, 0x20, 1), 1)
+        },
+    );
+    assert!(!drain(&mut looking)
+        .iter()
+        .any(|a| matches!(a, Action::NewerMembership { .. })));
 }

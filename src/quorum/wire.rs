@@ -38,7 +38,7 @@ pub const MAGIC: [u8; 4] = *b"CRLQ";
 /// The frame format this code reads and writes.
 pub const FORMAT_VERSION: u8 = 1;
 /// The message semantics this code speaks (carried in `Hello`, `FollowerInfo`, `LeaderInfo`).
-/// 2: NEWLEADER carries the leader's membership text.
+/// 2: NEWLEADER and NOTIFICATION carry the sender's membership text.
 pub const PROTOCOL_VERSION: u32 = 2;
 /// Fixed header in front of every payload.
 pub const HEADER_BYTES: usize = 16;
@@ -192,6 +192,10 @@ pub struct Notification {
     pub sender: ServerId,
     /// Version of the membership the sender runs (the zxid of its last reconfig, 0 if none).
     pub config_version: u64,
+    /// That membership as `/zookeeper/config` shows it (empty when the sender has none to
+    /// give): a looking server that missed a reconfig takes it from here, as ZooKeeper's
+    /// notifications carry the configuration.
+    pub config: Bytes,
 }
 
 /// The first frame on every quorum connection (`QuorumCnxManager`'s initial message): who
@@ -355,6 +359,7 @@ impl Message {
                 w.put_u64(n.peer_epoch);
                 w.put_u64(n.sender);
                 w.put_u64(n.config_version);
+                w.put_buffer(&n.config);
             }
             Message::FollowerInfo(i) | Message::ObserverInfo(i) => {
                 w.put_u64(i.sender);
@@ -472,6 +477,7 @@ impl Message {
                     peer_epoch: r.i64().map_err(bad)? as u64,
                     sender: r.i64().map_err(bad)? as u64,
                     config_version: r.i64().map_err(bad)? as u64,
+                    config: r.buffer_required().map_err(bad)?,
                 })
             }
             MessageType::FollowerInfo | MessageType::ObserverInfo => {

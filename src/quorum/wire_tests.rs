@@ -38,7 +38,10 @@ fn sample_messages() -> Vec<Message> {
             election_epoch: 7,
             peer_epoch: 1,
             sender: 1,
-            config_version: 0,
+            config_version: 0x1_0000_0000,
+            config: Bytes::from_static(
+                b"server.1=127.0.0.1:2888:3888:participant\nversion=100000000",
+            ),
         }),
         Message::FollowerInfo(LearnerInfo {
             sender: 2,
@@ -423,9 +426,10 @@ fn any_message() -> impl Strategy<Value = Message> {
             any::<u64>(),
             any::<u64>(),
             any::<u64>(),
-            any::<u64>()
+            any::<u64>(),
+            any_bytes()
         )
-            .prop_map(|(state, leader, zxid, ee, pe, sender, cv)| {
+            .prop_map(|(state, leader, zxid, ee, pe, sender, cv, config)| {
                 Message::Notification(Notification {
                     state,
                     leader,
@@ -434,6 +438,7 @@ fn any_message() -> impl Strategy<Value = Message> {
                     peer_epoch: pe,
                     sender,
                     config_version: cv,
+                    config,
                 })
             }),
         any_learner().prop_map(Message::FollowerInfo),

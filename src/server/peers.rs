@@ -556,6 +556,7 @@ mod tests {
             peer_epoch: 0,
             sender,
             config_version: 0,
+            config: bytes::Bytes::new(),
         })
     }
 

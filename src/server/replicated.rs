@@ -1163,7 +1163,63 @@ impl Node {
                 }
             }
             ElectionAction::Decided(decision) => self.take_role(decision),
+            ElectionAction::NewerMembership { version, config } => {
+                self.take_newer_membership(version, &config)
+            }
         }
+    }
+
+    /// A peer's notification carried a newer membership while this server looks: take it
+    /// and look again among its voters, as ZooKeeper's `FastLeaderElection` does
+    /// (`processReconfig`, then a new election). A server that was down during a reconfig
+    /// finds the new voters this way even when its old ones are gone.
+    fn take_newer_membership(&mut self, version: u64, config: &[u8]) {
+        if !self.settings.config.reconfig_enabled
+            || version <= self.membership.version
+            || !matches!(self.role, Role::Looking)
+        {
+            return;
+        }
+        let parsed = std::str::from_utf8(config)
+            .map_err(|e| e.to_string())
+            .and_then(crate::config::parse_membership_text);
+        let next = match parsed {
+            Ok(next) if next.version == version => next,
+            Ok(next) => {
+                tracing::warn!(
+                    announced = format_args!("{version:x}"),
+                    text = format_args!("{:x}", next.version),
+                    "a peer's membership text does not match its version; not taken"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a peer's membership text does not parse; not taken");
+                return;
+            }
+        };
+        tracing::info!(
+            version = format_args!("{version:x}"),
+            "taking a peer's newer membership and looking again"
+        );
+        self.publish_config_node(&next);
+        self.activate_membership(next);
+        let vote = self.own_vote();
+        self.election.start_looking(now_ms(), vote);
+    }
+
+    /// `/zookeeper/config` set outside the txn stream to `membership` (mZxid its version,
+    /// dataVersion -1), here and in the shards, as ZooKeeper's `initConfigInZKDatabase`.
+    fn publish_config_node(&mut self, membership: &Membership) {
+        let data = Bytes::from(crate::config::render_membership(membership));
+        let version = membership.version as i64;
+        let now = now_ms();
+        self.seq.set_config_node(data.clone(), version, now);
+        self.to_shards.push(ToShard::ConfigNode {
+            data,
+            version_zxid: version,
+            time_ms: now,
+        });
     }
 
     fn stored(&self) -> Stored {
@@ -1622,15 +1678,7 @@ impl Node {
             },
             Role::Leading(_) | Role::Looking => return,
         };
-        let version = next.version;
-        let data = Bytes::from(crate::config::render_membership(&next));
-        let now = now_ms();
-        self.seq.set_config_node(data.clone(), version as i64, now);
-        self.to_shards.push(ToShard::ConfigNode {
-            data,
-            version_zxid: version as i64,
-            time_ms: now,
-        });
+        self.publish_config_node(&next);
         self.activate_membership(next);
     }
 
