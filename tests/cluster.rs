@@ -1478,6 +1478,27 @@ fn reconfig_missed_while_down_is_taken_from_the_election() {
     };
     let admin = connect(&cluster.client_addr(leader));
     admin.add_auth("digest", b"super:secret");
+    // Server 4 made a voter with only the leader beside it: an observer never acks a
+    // proposal, so this could never commit, and ZooKeeper refuses it (its
+    // `isQuorumSynced` counts followers only).
+    let spec = |n: usize, role: &str| {
+        format!(
+            "server.{n}={}:{role};{}",
+            cluster.server_address(n),
+            cluster.client_port(n)
+        )
+    };
+    let two_voters = format!(
+        "{},{},{},{}",
+        spec(leader, "participant"),
+        spec(4, "participant"),
+        spec(missed, "observer"),
+        spec(removed, "observer")
+    );
+    let err = admin
+        .reconfig(None, None, Some(&two_voters), -1)
+        .expect_err("no synced quorum of the new voters");
+    assert_eq!(err.code(), Some(ErrorCode::NewConfigNoQuorum), "{err}");
     // Four voters first, so that the removal below still has a quorum of followers.
     let server_4 = format!(
         "server.4={}:participant;{}",

@@ -559,13 +559,16 @@ impl Leader {
             .map(|(id, _)| *id)
     }
 
-    /// The servers synced with this leader (it included): learners that acked NEWLEADER.
-    /// A reconfig needs a quorum of its new voters among them (`isQuorumSynced`).
+    /// The servers that would ack a proposal now: this leader and the followers (voting
+    /// or not) that acked NEWLEADER. A reconfig needs a quorum of its new voters among
+    /// them (ZooKeeper's `isQuorumSynced` counts its forwarding followers). Observers are
+    /// left out: they never ack, so a reconfig that needs an observer made voter to commit
+    /// would wait for ever, and every write behind it.
     pub fn synced_servers(&self) -> BTreeSet<ServerId> {
         let mut ids: BTreeSet<ServerId> = self
             .learners
             .iter()
-            .filter(|(_, s)| s.acked_newleader())
+            .filter(|(_, s)| !s.observer && s.acked_newleader())
             .map(|(id, _)| *id)
             .collect();
         ids.insert(self.cfg.my_id);
