@@ -264,6 +264,10 @@ fn cluster_summary(s: &cluster_sim::Stats, out: &mut Vec<String>) {
         "faults: {} crashes ({} at crash points, {} unsynced records kept), {} connections cut",
         s.crashes, s.crash_points, s.unsynced_records_kept, s.cuts
     ));
+    out.push(format!(
+        "membership: {} reconfigs proposed, {} committed, {} memberships taken from votes",
+        s.reconfigs_proposed, s.reconfigs_committed, s.memberships_from_votes
+    ));
     probes(s.probes_missed(), out);
 }
 

@@ -28,6 +28,14 @@
 //! - The disk: fsync latency is random; epoch writes, truncation and snapshot installation
 //!   are durable when performed.
 //!
+//! - Membership changes (half the seeds): a few times during the fault phase an
+//!   established leader proposes a reconfig that redraws which servers vote (3–5 of them)
+//!   and which observe, when its synced followers hold a quorum of the new voters (as
+//!   `NewConfigNoQuorum` demands). Every server takes a membership as it delivers the txn
+//!   (or installs a snapshot holding it) or, while looking, from a newer one in a
+//!   notification; a learner whose kind changed looks again. The membership survives
+//!   crashes (the runtime's dynamic config file).
+//!
 //! Then a calm phase (everything restarted, no faults) must settle: one established leader,
 //! every server synced with it, all delivered sequences equal, nothing outstanding.
 //!
@@ -43,6 +51,7 @@
 //! 4. At most one leader establishes (and so commits) per epoch; a leader delivers nothing
 //!    before it is established; accepted and current epochs never go back.
 //! 5. FIFO per client session: a session's committed writes are in its submission order.
+//! 6. At the end every server runs the membership of the last reconfig committed.
 //!
 //! Entry point: [`run_seed`] runs one seed and returns its [`Stats`] or the [`Failure`]
 //! (seed, simulated time, reason); a panic of the code under test is a failure too.
@@ -53,9 +62,9 @@
 //! `CORRAL_SIM_SEEDS=<count>` runs more seeds in the test.
 
 use super::election::{
-    Action as ElectionAction, ElectedRole, Election, ElectionConfig, Quorum, Vote,
+    Action as ElectionAction, ElectedRole, Election, ElectionConfig, Quorum, QuorumVerifier, Vote,
 };
-use super::peer::{Action, Input, Leader, Learner, PeerConfig, Stored};
+use super::peer::{Action, HistoryReconfig, Input, Leader, Learner, PeerConfig, Stored};
 use super::wire::{ForwardedRequest, Message, Notification};
 use super::ServerId;
 use crate::proto::{op, Zxid};
@@ -74,6 +83,8 @@ const SETTLE_BUDGET_MS: i64 = 240_000;
 const EVENTS_MAX: u64 = 3_000_000;
 /// Mixed into the seed for the crashes' own random stream (see `Sim::crash_rng`).
 const CRASH_STREAM: u64 = 0x6372_6173_6870_7473;
+/// Mixed into the seed for the reconfigs' own random stream (see `Sim::reconfig_rng`).
+const RECONFIG_STREAM: u64 = 0x7265_636f_6e66_6967;
 
 type Record = (Zxid, Bytes);
 
@@ -104,6 +115,51 @@ impl Durable {
     }
 }
 
+/// A membership: the zxid of the reconfig that made it (0 for the first), its voters and
+/// its observers, in the order they were drawn (sends follow it, so a seed without
+/// reconfigs runs as it did before they existed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Members {
+    version: Zxid,
+    voters: Vec<ServerId>,
+    observers: Vec<ServerId>,
+}
+
+impl Members {
+    /// The txn that proposes it (its version is the txn's zxid), also the text that
+    /// notifications carry.
+    fn text(&self) -> Bytes {
+        let list = |ids: &[ServerId]| {
+            ids.iter()
+                .map(ServerId::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        Bytes::from(format!(
+            "reconfig:{}/{}",
+            list(&self.voters),
+            list(&self.observers)
+        ))
+    }
+
+    /// The membership a reconfig txn (or a notification's text) names, at `version`.
+    fn parse(text: &[u8], version: Zxid) -> Option<Members> {
+        let text = std::str::from_utf8(text).ok()?.strip_prefix("reconfig:")?;
+        let (voters, observers) = text.split_once('/')?;
+        let ids = |list: &str| -> Option<Vec<ServerId>> {
+            list.split(',')
+                .filter(|id| !id.is_empty())
+                .map(|id| id.parse().ok())
+                .collect()
+        };
+        Some(Members {
+            version,
+            voters: ids(voters)?,
+            observers: ids(observers)?,
+        })
+    }
+}
+
 enum Role {
     None,
     Leader(Leader),
@@ -121,6 +177,8 @@ struct Node {
     delivered: Vec<Record>,
     /// Client writes submitted through this server and not yet answered.
     pending: HashSet<Bytes>,
+    /// The membership it runs; survives crashes (the runtime's dynamic config file).
+    members: Members,
 }
 
 enum Payload {
@@ -156,6 +214,8 @@ enum Event {
         until_ms: i64,
     },
     Client(u64),
+    /// An established leader, if there is one, proposes a reconfig.
+    Reconfig,
 }
 
 /// What one run (or, added up with [`Stats::add`], many runs) did: the probes that show the
@@ -194,6 +254,12 @@ pub struct Stats {
     pub forwarded: u64,
     /// Decisions replaced by an arbitrary voter (adversarial seeds).
     pub adversarial_decisions: u64,
+    /// Reconfigs proposed by a leader.
+    pub reconfigs_proposed: u64,
+    /// Reconfigs committed (appended to the one global order).
+    pub reconfigs_committed: u64,
+    /// Memberships a looking server took from a notification.
+    pub memberships_from_votes: u64,
     /// Crashes right after a durable step (an epoch written, records appended before their
     /// sync, a truncation, a snapshot installed), before the server's next action.
     pub crash_points: u64,
@@ -222,6 +288,9 @@ impl Stats {
         self.adversarial_decisions += o.adversarial_decisions;
         self.crash_points += o.crash_points;
         self.unsynced_records_kept += o.unsynced_records_kept;
+        self.reconfigs_proposed += o.reconfigs_proposed;
+        self.reconfigs_committed += o.reconfigs_committed;
+        self.memberships_from_votes += o.memberships_from_votes;
     }
 
     /// The probes these runs never hit, by name. Over a few hundred seeds every one must be
@@ -240,6 +309,7 @@ impl Stats {
                 self.unsynced_records_kept,
             ),
             ("answered sync", self.syncs_reached),
+            ("committed reconfig", self.reconfigs_committed),
         ];
         probes
             .iter()
@@ -325,6 +395,8 @@ struct Scenario {
     /// A crash keeps a random prefix of the records appended but not yet synced (the disk
     /// wrote some of them before the crash) instead of losing them all. Half the seeds.
     unsynced_survive: bool,
+    /// Reconfigs tried during the fault phase: 0 on half the seeds, else 1–4.
+    reconfigs: u64,
 }
 
 struct Sim {
@@ -333,6 +405,8 @@ struct Sim {
     /// Draws for the crash points and the unsynced tail a crash keeps, apart from `rng`: a
     /// seed with neither runs exactly as it did before they existed.
     crash_rng: Rng,
+    /// Draws for the reconfigs, apart from `rng` for the same reason.
+    reconfig_rng: Rng,
     sc: Scenario,
     nodes: BTreeMap<ServerId, Node>,
     events: BTreeMap<(i64, u64), Event>,
@@ -367,6 +441,12 @@ impl Sim {
             crash_rng.range(1, 15) as u64
         };
         let unsynced_survive = crash_rng.percent(50);
+        let mut reconfig_rng = Rng(seed ^ RECONFIG_STREAM);
+        let reconfigs = if reconfig_rng.percent(50) {
+            0
+        } else {
+            reconfig_rng.range(1, 4) as u64
+        };
         let voter_count = rng.range(3, 5) as u64;
         let observer_count = rng.range(1, 2) as u64;
         let mut ids: Vec<ServerId> = (1..=voter_count + observer_count).collect();
@@ -392,6 +472,12 @@ impl Sim {
             adversarial: rng.percent(30),
             crash_point_percent,
             unsynced_survive,
+            reconfigs,
+        };
+        let first_members = Members {
+            version: 0,
+            voters: sc.voters.clone(),
+            observers: sc.observers.clone(),
         };
         let mut nodes = BTreeMap::new();
         for &id in &ids {
@@ -406,6 +492,7 @@ impl Sim {
                     role: Role::None,
                     delivered: Vec::new(),
                     pending: HashSet::new(),
+                    members: first_members.clone(),
                 },
             );
         }
@@ -417,6 +504,7 @@ impl Sim {
             trace,
             rng,
             crash_rng,
+            reconfig_rng,
             sc,
             nodes,
             events: BTreeMap::new(),
@@ -458,6 +546,10 @@ impl Sim {
             let back = at + sim.rng.range(100, 6_000);
             sim.at(back.min(sim.sc.fault_end_ms), Event::Restart(id));
         }
+        for _ in 0..sim.sc.reconfigs {
+            let at = sim.reconfig_rng.range(1_000, sim.sc.fault_end_ms);
+            sim.at(at, Event::Reconfig);
+        }
         let partitions = sim.rng.below(4);
         for _ in 0..partitions {
             let mut group = BTreeSet::new();
@@ -488,28 +580,43 @@ impl Sim {
         self.now_ms < self.sc.fault_end_ms
     }
 
-    fn election_config(&self) -> ElectionConfig {
-        ElectionConfig::majority(
-            self.sc.voters.iter().copied(),
-            self.sc.observers.iter().copied(),
+    fn members(&self, id: ServerId) -> Result<&Members, String> {
+        self.nodes
+            .get(&id)
+            .map(|n| &n.members)
+            .ok_or_else(|| format!("no node {id}"))
+    }
+
+    fn election_config(&self, id: ServerId) -> Result<ElectionConfig, String> {
+        let m = self.members(id)?;
+        let mut cfg = ElectionConfig::majority(
+            m.voters.iter().copied(),
+            m.observers.iter().copied(),
             TICK_MS,
             INIT_LIMIT_TICKS,
             SYNC_LIMIT_TICKS,
-        )
+        );
+        if self.sc.reconfigs > 0 {
+            cfg.config_version = m.version as u64;
+            cfg.config = m.text();
+        }
+        Ok(cfg)
     }
 
-    fn peer_config(&self, id: ServerId) -> PeerConfig {
-        PeerConfig {
+    fn peer_config(&self, id: ServerId) -> Result<PeerConfig, String> {
+        let m = self.members(id)?;
+        Ok(PeerConfig {
             my_id: id,
-            quorum: Quorum::majority(self.sc.voters.iter().copied()),
-            observers: self.sc.observers.iter().copied().collect(),
+            quorum: Quorum::majority(m.voters.iter().copied()),
+            observers: m.observers.iter().copied().collect(),
             tick_ms: TICK_MS,
             init_limit_ticks: INIT_LIMIT_TICKS,
             sync_limit_ticks: SYNC_LIMIT_TICKS,
             committed_log_max: self.sc.committed_log_max,
             outstanding_max: 64,
-            accept_non_members: false,
-        }
+            // With reconfigs, a learner may come with a stale idea of its role.
+            accept_non_members: self.sc.reconfigs > 0,
+        })
     }
 
     fn separated(&self, a: ServerId, b: ServerId) -> bool {
@@ -669,9 +776,25 @@ impl Sim {
             applied_zxid: node.delivered.last().map_or(0, |r| r.0),
             log: d.log.clone(),
             synced_zxid,
-            // The simulation does not change membership yet.
-            reconfig: None,
+            reconfig: Self::reconfig_in_log(node),
         }
+    }
+
+    /// The last reconfig logged above what `node` applied and newer than its membership.
+    fn reconfig_in_log(node: &Node) -> Option<HistoryReconfig> {
+        let applied = node.delivered.last().map_or(0, |r| r.0);
+        node.durable
+            .log
+            .iter()
+            .rev()
+            .take_while(|(zxid, _)| *zxid > applied)
+            .find_map(|(zxid, txn)| Members::parse(txn, *zxid))
+            .filter(|m| m.version > node.members.version)
+            .map(|m| HistoryReconfig {
+                zxid: m.version,
+                voters: m.voters.into_iter().collect(),
+                observers: m.observers.into_iter().collect(),
+            })
     }
 
     fn crash(&mut self, id: ServerId) -> Result<(), String> {
@@ -709,7 +832,7 @@ impl Sim {
     }
 
     fn restart(&mut self, id: ServerId) -> Result<(), String> {
-        let cfg = self.election_config();
+        let cfg = self.election_config(id)?;
         let now = self.now_ms;
         let node = self.node(id)?;
         if node.up {
@@ -770,27 +893,39 @@ impl Sim {
                 self.send_notification(id, to, notification)
             }
             ElectionAction::Broadcast { notification } => {
-                for v in self.sc.voters.clone() {
+                for v in self.members(id)?.voters.clone() {
                     if v != id {
                         self.send_notification(id, v, notification.clone());
                     }
                 }
             }
-            // The simulation does not change membership yet: every server runs version 0.
-            ElectionAction::NewerMembership { version, .. } => {
-                return Err(format!("{id} was offered membership version {version:#x}"));
+            ElectionAction::NewerMembership { version, config } => {
+                let Some(next) = Members::parse(&config, version as Zxid) else {
+                    return Err(format!("{id} was offered a membership it cannot read"));
+                };
+                if next.version > self.members(id)?.version {
+                    self.stats.memberships_from_votes += 1;
+                    self.log(|| format!("{id} takes membership {next:?} from a vote"));
+                    self.activate(id, next)?;
+                    let now = self.now_ms;
+                    let node = self.node(id)?;
+                    let vote = Self::own_vote(node);
+                    if let Some(e) = node.election.as_mut() {
+                        e.start_looking(now, vote);
+                    }
+                }
             }
             ElectionAction::Decided(d) => {
                 let now = self.now_ms;
-                let cfg = self.peer_config(id);
+                let cfg = self.peer_config(id)?;
                 let mut leader = d.vote.leader;
                 let mut role = d.role;
                 if self.sc.adversarial && self.faulty() && self.rng.percent(30) {
-                    let voters = &self.sc.voters;
+                    let voters = self.members(id)?.voters.clone();
                     leader = voters[self.rng.below(voters.len() as u64) as usize];
                     role = if leader == id {
                         ElectedRole::Leading
-                    } else if voters.contains(&id) {
+                    } else if !self.members(id)?.observers.contains(&id) {
                         ElectedRole::Following
                     } else {
                         ElectedRole::Observing
@@ -936,12 +1071,21 @@ impl Sim {
                     ));
                 }
                 node.delivered = snap.to_vec();
-                node.durable.snapshot = snap;
                 node.durable.log.clear();
                 node.durable.synced_len = 0;
                 node.durable.log_gen += 1;
+                // A membership in the snapshot newer than ours is taken, as the runtime
+                // takes the one in the snapshot's `/zookeeper/config`.
+                let in_snapshot = snap
+                    .iter()
+                    .rev()
+                    .find_map(|(zxid, txn)| Members::parse(txn, *zxid));
+                node.durable.snapshot = snap;
                 self.local
                     .push_back((id, Input::SnapshotInstalled { last_zxid }));
+                if let Some(next) = in_snapshot {
+                    self.activate(id, next)?;
+                }
             }
             Action::PersistAcceptedEpoch { epoch } => {
                 let d = &mut self.node(id)?.durable;
@@ -1006,26 +1150,102 @@ impl Sim {
                 if reason.contains("ahead") {
                     self.stats.step_downs_ahead += 1;
                 }
-                self.stats.learner_restarts += 1;
-                self.log(|| format!("{id} looks again: {reason}"));
-                let now = self.now_ms;
-                let node = self.node(id)?;
-                node.role = Role::None;
-                node.pending.clear();
-                let vote = Self::own_vote(node);
-                if let Some(e) = node.election.as_mut() {
-                    e.start_looking(now, vote);
-                }
-                self.cut_all(id);
+                self.look_again(id, &reason)?;
             }
         }
         Ok(())
     }
 
+    /// The role is over: the server looks for a leader again.
+    fn look_again(&mut self, id: ServerId, reason: &str) -> Result<(), String> {
+        self.stats.learner_restarts += 1;
+        self.log(|| format!("{id} looks again: {reason}"));
+        let now = self.now_ms;
+        let node = self.node(id)?;
+        node.role = Role::None;
+        node.pending.clear();
+        let vote = Self::own_vote(node);
+        if let Some(e) = node.election.as_mut() {
+            e.start_looking(now, vote);
+        }
+        self.cut_all(id);
+        Ok(())
+    }
+
+    /// The server takes `next` if it is newer than its membership, as the runtime does when
+    /// it delivers a reconfig: its election counts the new voters, its next roles too, and
+    /// a learner of the wrong kind now (an observer made voter, or the reverse) looks again.
+    /// A leader's own quorum is its `Leader`'s business (it switches at the commit).
+    fn activate(&mut self, id: ServerId, next: Members) -> Result<(), String> {
+        if next.version <= self.members(id)?.version {
+            return Ok(());
+        }
+        self.log(|| format!("{id} runs membership {next:?}"));
+        let observer_now = next.observers.contains(&id);
+        self.node(id)?.members = next;
+        let cfg = self.election_config(id)?;
+        let node = self.node(id)?;
+        if let Some(e) = node.election.as_mut() {
+            e.reconfigure(cfg);
+        }
+        if matches!(&node.role, Role::Learner(l) if l.is_observer() != observer_now) {
+            self.look_again(id, "a reconfig changed this server's role")?;
+        }
+        Ok(())
+    }
+
+    /// An established leader proposes a membership drawn at random (3–5 voters, the other
+    /// servers observers), if no reconfig is pending and its synced followers hold a
+    /// quorum of the new voters (the runtime's `NewConfigNoQuorum` check).
+    fn reconfig(&mut self) -> Result<(), String> {
+        let leaders: Vec<ServerId> = self
+            .nodes
+            .values()
+            .filter(|n| {
+                n.up && matches!(&n.role, Role::Leader(l) if l.is_established() && !l.reconfig_pending())
+            })
+            .map(|n| n.id)
+            .collect();
+        if leaders.is_empty() {
+            return Ok(());
+        }
+        let id = leaders[self.reconfig_rng.below(leaders.len() as u64) as usize];
+        let mut ids: Vec<ServerId> = self.nodes.keys().copied().collect();
+        for i in (1..ids.len()).rev() {
+            let j = self.reconfig_rng.below(i as u64 + 1) as usize;
+            ids.swap(i, j);
+        }
+        let voter_count = self.reconfig_rng.range(3, ids.len().min(5) as i64) as usize;
+        let (voters, observers) = ids.split_at(voter_count);
+        let next = Members {
+            version: 0,
+            voters: voters.to_vec(),
+            observers: observers.to_vec(),
+        };
+        let Role::Leader(l) = &mut self.node(id)?.role else {
+            return Ok(());
+        };
+        if !Quorum::majority(voters.iter().copied()).contains_quorum(&l.synced_servers()) {
+            return Ok(());
+        }
+        let Ok(zxid) = l.propose(next.text()) else {
+            return Ok(());
+        };
+        l.reconfig_proposed(
+            zxid,
+            voters.iter().copied().collect(),
+            observers.iter().copied().collect(),
+        );
+        self.stats.reconfigs_proposed += 1;
+        self.log(|| format!("{id} proposes reconfig {zxid:#x}: {next:?}"));
+        self.drain(id)
+    }
+
     fn deliver(&mut self, id: ServerId, records: Vec<Record>) -> Result<(), String> {
+        let mut reconfigured = None;
         let node = self.nodes.get_mut(&id).ok_or("no node")?;
         if let Role::Leader(l) = &node.role {
-            if !l.is_established() {
+            if !l.was_established() {
                 return Err(format!("leader {id} delivers before it is established"));
             }
         }
@@ -1045,6 +1265,9 @@ impl Sim {
                 Some(_) => {}
                 None => {
                     self.stats.commits += 1;
+                    if Members::parse(&txn, zxid).is_some() {
+                        self.stats.reconfigs_committed += 1;
+                    }
                     self.global.push((zxid, txn.clone()));
                     self.global_zxids.insert(zxid, txn.clone());
                     if let Some((session, xid)) = parse_write(&txn) {
@@ -1062,6 +1285,9 @@ impl Sim {
                 self.acked.insert(txn.clone(), zxid);
                 self.stats.acked += 1;
             }
+            if let Some(next) = Members::parse(&txn, zxid) {
+                reconfigured = Some(next);
+            }
             node.delivered.push((zxid, txn));
         }
         // Now and then the tree is snapshotted and the log before it purged.
@@ -1074,6 +1300,9 @@ impl Sim {
             d.log.drain(..purged);
             d.synced_len = d.synced_len.saturating_sub(purged);
             d.snapshot = snap;
+        }
+        if let Some(next) = reconfigured {
+            self.activate(id, next)?;
         }
         Ok(())
     }
@@ -1203,6 +1432,7 @@ impl Sim {
                 self.partition = Some((group, until_ms));
             }
             Event::Client(s) => self.client(s)?,
+            Event::Reconfig => self.reconfig()?,
         }
         Ok(())
     }
@@ -1317,9 +1547,22 @@ impl Sim {
                 return Err(format!("acknowledged write {txn:?} at {zxid:#x} was lost"));
             }
         }
+        let last_reconfig = self
+            .global
+            .iter()
+            .rev()
+            .find_map(|(zxid, txn)| Members::parse(txn, *zxid));
         for n in self.nodes.values() {
             if n.delivered != self.global {
                 return Err(format!("{} did not converge", n.id));
+            }
+            if let Some(m) = &last_reconfig {
+                if n.members != *m {
+                    return Err(format!(
+                        "{} runs membership {:?}, the last committed is {m:?}",
+                        n.id, n.members
+                    ));
+                }
             }
         }
         Ok(())

@@ -612,9 +612,14 @@ impl<Q: QuorumVerifier> Election<Q> {
             }
         }
         if !self.cfg.quorum.is_voter(from) {
-            // An observer (or a non-voting member) asks who leads: answer now, count nothing.
-            let reply = self.current_notification();
-            self.send(from, reply);
+            // An observer (or a non-voting member) asks who leads: a voter answers now, and
+            // counts nothing. Only a question (a LOOKING notification) is answered, and only
+            // by a voter: two servers that each take the other for a non-voter (memberships
+            // changing under them) would otherwise answer each other's answers for ever.
+            if n.state == PeerState::Looking && self.is_voter() {
+                let reply = self.current_notification();
+                self.send(from, reply);
+            }
             // Only configured observers: with reconfigEnabled the mesh also takes strangers,
             // whose ids must not grow this set.
             if matches!(self.phase, Phase::Looking { .. })

@@ -68,8 +68,9 @@
 //! the proposals after it commit only with a quorum of the old voters and one of the new,
 //! then the new ones count alone, and a leader that lost its vote steps down after
 //! delivering. A reconfig already in a new leader's history ([`Stored::reconfig`]) is
-//! pending from the start: discovery and establishment need a quorum of both memberships,
-//! and it commits with the history. With `accept_non_members` (`reconfigEnabled`) the leader takes learners
+//! pending from the start: establishment needs the NEWLEADER acks of a quorum of both
+//! memberships (an observer it makes a voter is synced early and counts if it promised
+//! the epoch), and it commits with the history. With `accept_non_members` (`reconfigEnabled`) the leader takes learners
 //! outside the membership, or with a stale idea of their role, as they come: only a voter's
 //! follower slot counts in a quorum.
 //!
@@ -86,6 +87,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// ACKEPOCH's current epoch when the learner had already accepted the proposed epoch (Java
 /// sends -1): the ack is not counted towards the epoch quorum.
 pub const EPOCH_ALREADY_ACCEPTED: u64 = u64::MAX;
+
+/// ACKEPOCH's current epoch from an observer that took an epoch below one it had accepted
+/// (observers may, see [`Learner`]): it made this leader no promise, so even as a voter of
+/// a reconfig pending in the leader's history its NEWLEADER ack does not count.
+pub const EPOCH_BELOW_ACCEPTED: u64 = u64::MAX - 1;
 
 /// The epoch of a zxid.
 pub fn epoch_of(zxid: Zxid) -> u64 {
@@ -147,9 +153,9 @@ pub struct Stored {
     /// How far `log` is durable.
     pub synced_zxid: Zxid,
     /// A reconfig in `log`, above `applied_zxid`, whose membership this server has not
-    /// taken yet. A leader with one in its history needs a quorum of its voters as well
-    /// as of the current ones to be elected in and established, and commits it with its
-    /// history (ZooKeeper's last-seen quorum verifier): the servers that will count next
+    /// taken yet. A leader with one in its history needs the NEWLEADER acks of a quorum
+    /// of its voters as well as of the current ones to be established, and commits it with
+    /// its history (ZooKeeper's last-seen quorum verifier): the servers that will count next
     /// then hold the history too.
     pub reconfig: Option<HistoryReconfig>,
 }
@@ -383,6 +389,8 @@ struct LearnerSlot {
     /// Highest zxid the learner acked as synced (followers, after NEWLEADER).
     acked: Zxid,
     last_heard_ms: i64,
+    /// Its ACKEPOCH did not go below an epoch it had accepted ([`EPOCH_BELOW_ACCEPTED`]).
+    promised: bool,
 }
 
 impl LearnerSlot {
@@ -425,6 +433,7 @@ struct PendingReconfig {
 #[derive(Debug)]
 pub struct Leader {
     pending_reconfig: Option<PendingReconfig>,
+    was_established: bool,
     cfg: PeerConfig,
     phase: LeaderPhase,
     accepted_epoch: u64,
@@ -470,6 +479,7 @@ impl Leader {
             });
         let mut leader = Leader {
             pending_reconfig,
+            was_established: false,
             summary: (stored.current_epoch, hist.last()),
             phase: LeaderPhase::Discovering,
             accepted_epoch: stored.accepted_epoch,
@@ -510,6 +520,13 @@ impl Leader {
 
     pub fn is_established(&self) -> bool {
         self.phase == LeaderPhase::Broadcasting
+    }
+
+    /// Whether this role got established, even if it stepped down since: a leader that a
+    /// reconfig removed stops in the same input that commits it, before its caller
+    /// performs the delivery.
+    pub fn was_established(&self) -> bool {
+        self.was_established
     }
 
     pub fn is_stopped(&self) -> bool {
@@ -575,15 +592,22 @@ impl Leader {
         ids
     }
 
-    /// Whether `ids` hold a quorum for discovery and establishment: of the voters, and of
-    /// the pending reconfig's voters when there is one (ZooKeeper's leader counts every
-    /// quorum verifier it has seen in `waitForEpochAck` and `waitForNewLeaderAck`).
+    /// Whether `ids` hold a quorum for establishment: of the voters, and of the pending
+    /// reconfig's voters when there is one (ZooKeeper's `waitForNewLeaderAck` counts the
+    /// last-seen quorum verifier with the current one; discovery counts the current one).
     fn holds_every_quorum(&self, ids: &BTreeSet<ServerId>) -> bool {
         self.cfg.quorum.contains_quorum(ids)
             && self
                 .pending_reconfig
                 .as_ref()
                 .is_none_or(|p| p.quorum.contains_quorum(ids))
+    }
+
+    /// Whether `id` votes in the reconfig pending in this leader's history.
+    fn votes_next(&self, id: ServerId) -> bool {
+        self.pending_reconfig
+            .as_ref()
+            .is_some_and(|p| p.quorum.is_voter(id))
     }
 
     /// Whether `id` votes now or will once the pending reconfig commits.
@@ -755,6 +779,7 @@ impl Leader {
                 },
                 acked: 0,
                 last_heard_ms: now_ms,
+                promised: false,
             },
         );
         if self.phase == LeaderPhase::Discovering {
@@ -777,7 +802,7 @@ impl Leader {
     }
 
     fn check_discovery(&mut self) {
-        if self.phase != LeaderPhase::Discovering || !self.holds_every_quorum(&self.infos) {
+        if self.phase != LeaderPhase::Discovering || !self.cfg.quorum.contains_quorum(&self.infos) {
             return;
         }
         let epoch = self.accepted_max + 1;
@@ -817,9 +842,13 @@ impl Leader {
             return;
         }
         slot.stage = Stage::EpochAcked { last_zxid };
+        slot.promised = current_epoch != EPOCH_BELOW_ACCEPTED;
         let observer = slot.observer;
         if self.phase == LeaderPhase::AwaitingEpochAcks {
-            if current_epoch != EPOCH_ALREADY_ACCEPTED && !observer && self.votes_now_or_next(from)
+            if current_epoch != EPOCH_ALREADY_ACCEPTED
+                && current_epoch != EPOCH_BELOW_ACCEPTED
+                && !observer
+                && self.votes_now_or_next(from)
             {
                 // Java's `waitForEpochAck`: a voter with a newer history than ours means we
                 // must not lead (it would lose its txns). An observer's newer tail was never
@@ -830,7 +859,9 @@ impl Leader {
                     ));
                     return;
                 }
-                self.epoch_acks.insert(from);
+                if self.cfg.is_voter(from) {
+                    self.epoch_acks.insert(from);
+                }
             }
             self.check_epoch_quorum();
         } else {
@@ -849,7 +880,7 @@ impl Leader {
 
     fn check_epoch_quorum(&mut self) {
         if self.phase != LeaderPhase::AwaitingEpochAcks
-            || !self.holds_every_quorum(&self.epoch_acks)
+            || !self.cfg.quorum.contains_quorum(&self.epoch_acks)
         {
             return;
         }
@@ -875,8 +906,13 @@ impl Leader {
             return;
         };
         let observer = slot.observer;
+        let promised = slot.promised;
         let established = self.phase == LeaderPhase::Broadcasting;
-        if observer && !established {
+        // An observer that is a voter of the reconfig in our history and made us a true
+        // promise is synced now: its NEWLEADER ack counts towards the new voters' quorum,
+        // as ZooKeeper's does.
+        let next_voter = promised && self.votes_next(to);
+        if observer && !established && !next_voter {
             // An observer waits until a quorum acked NEWLEADER. Its log does not count, and
             // it may have accepted this (older) epoch after a newer one (see the learner's
             // `handle_leader_info`); a leader that never establishes could otherwise TRUNC
@@ -885,7 +921,9 @@ impl Leader {
             // after an election change.)
             return;
         }
-        slot.stage = Stage::Syncing;
+        if let Some(slot) = self.learners.get_mut(&to) {
+            slot.stage = Stage::Syncing;
+        }
         let from = if p < self.hist.log_base {
             let d = self.hist.applied;
             self.actions
@@ -943,7 +981,8 @@ impl Leader {
                 return;
             }
             slot.stage = Stage::Acked;
-            if !slot.observer {
+            let counts = !slot.observer || slot.promised;
+            if counts && (!slot.observer || self.votes_next(from)) {
                 self.newleader_acks.insert(from);
             }
             match self.phase {
@@ -980,6 +1019,7 @@ impl Leader {
         // in it too (its new voters hold the history as well), and that membership counts
         // from here on.
         self.phase = LeaderPhase::Broadcasting;
+        self.was_established = true;
         let last = self.hist.last();
         let records = self.hist.apply_up_to(last);
         if !records.is_empty() {
@@ -1506,8 +1546,9 @@ impl Learner {
             EPOCH_ALREADY_ACCEPTED
         } else if self.observer && new_epoch >= self.current_epoch {
             // An observer counts in no quorum, so its promise protects nothing; it only
-            // never goes back behind the epoch it synced in.
-            EPOCH_ALREADY_ACCEPTED
+            // never goes back behind the epoch it synced in. It says so: a leader must not
+            // count it for a reconfig that would make it a voter.
+            EPOCH_BELOW_ACCEPTED
         } else {
             return Err(format!(
                 "leader proposes epoch {new_epoch}, below the accepted {}",

@@ -559,15 +559,15 @@ fn pump(leader: &mut Leader, learners: &mut [Learner]) -> Vec<Action> {
     panic!("the machines did not settle: {all:?}");
 }
 
-/// Leader 1 whose log ends with a reconfig to `voters` (observer 4 kept) that it never
-/// applied: its history as `Stored` gives it.
+/// Leader 1 whose log ends with a reconfig to `voters` (the other servers of 1..=5
+/// observers) that it never applied: its history as `Stored` gives it.
 fn leader_with_reconfig_in_history(voters: &[ServerId]) -> (Leader, Zxid) {
     let reconfig = z(1, 1);
     let mut history = stored(1, &[reconfig]);
     history.reconfig = Some(HistoryReconfig {
         zxid: reconfig,
         voters: voters.iter().copied().collect(),
-        observers: BTreeSet::from([4]),
+        observers: (1..=5).filter(|id| !voters.contains(id)).collect(),
     });
     (Leader::new(cfg(1), &history, 1_000, 0), reconfig)
 }
@@ -576,11 +576,13 @@ fn leader_with_reconfig_in_history(voters: &[ServerId]) -> (Leader, Zxid) {
 fn a_reconfig_in_a_new_leaders_history_needs_both_quorums_and_commits_with_it() {
     let (mut leader, reconfig) = leader_with_reconfig_in_history(&[1, 3, 5]);
     assert!(leader.reconfig_pending());
-    // {1, 2} is a quorum of the voters {1, 2, 3}, not of the next ones {1, 3, 5}.
+    // {1, 2} is a quorum of the voters {1, 2, 3}, not of the next ones {1, 3, 5}: a new
+    // epoch (discovery counts the voters in force, as ZooKeeper's), but no establishment.
     let mut learners = vec![Learner::new(cfg(2), &stored(1, &[]), 1, 1_000, 0)];
     let out = pump(&mut leader, &mut learners);
-    assert_eq!(leader.epoch(), 0, "no epoch proposed: {out:?}");
-    assert!(!leader.is_established());
+    assert_eq!(leader.epoch(), 2, "{out:?}");
+    assert!(!leader.is_established(), "{out:?}");
+    assert!(delivered(&out).is_empty());
     learners.push(Learner::new(cfg(3), &stored(1, &[]), 1, 1_000, 0));
     let out = pump(&mut leader, &mut learners);
     assert!(leader.is_established(), "{out:?}");
@@ -614,5 +616,38 @@ fn a_leader_its_history_reconfigured_away_steps_down_once_established() {
     assert!(
         learners.iter().all(|l| l.is_serving()),
         "the learners were told UPTODATE before the leader left"
+    );
+}
+
+#[test]
+fn an_observer_the_history_makes_a_voter_counts_for_establishment_if_it_promised() {
+    // Voters {1, 2, 3} now, {1, 4, 5} next: follower 2 and observer 4 make a quorum of each.
+    let (mut leader, reconfig) = leader_with_reconfig_in_history(&[1, 4, 5]);
+    let observer = Learner::new(cfg(4), &stored(1, &[]), 1, 1_000, 0);
+    assert!(observer.is_observer());
+    let mut learners = vec![Learner::new(cfg(2), &stored(1, &[]), 1, 1_000, 0), observer];
+    let out = pump(&mut leader, &mut learners);
+    assert!(leader.is_established(), "{out:?}");
+    assert_eq!(delivered(&out), vec![reconfig]);
+    assert!(learners.iter().all(|l| l.is_serving()));
+
+    // The same observer, but it had accepted a newer epoch than the one proposed to it: it
+    // takes the epoch (observers may) without promising it, so it does not count.
+    let (mut leader, _) = leader_with_reconfig_in_history(&[1, 4, 5]);
+    let mut promised_elsewhere = stored(1, &[]);
+    promised_elsewhere.accepted_epoch = 5;
+    let mut learners = vec![
+        Learner::new(cfg(2), &stored(1, &[]), 1, 1_000, 0),
+        Learner::new(cfg(4), &promised_elsewhere, 1, 1_000, 0),
+    ];
+    let out = pump(&mut leader, &mut learners);
+    assert_eq!(leader.epoch(), 2, "{out:?}");
+    assert!(!leader.is_established(), "{out:?}");
+    assert!(
+        !sends(&out, 4).iter().any(|m| matches!(
+            m,
+            Message::Diff { .. } | Message::Trunc { .. } | Message::Snap { .. }
+        )),
+        "not synced before establishment: {out:?}"
     );
 }

@@ -1414,9 +1414,10 @@ impl Node {
         let now = now_ms();
         let leading = matches!(self.role, Role::Leading(_));
         // Everything a leader proposed carries its epoch; history of earlier epochs (committed
-        // at establishment) is applied here like a learner's commits.
+        // at establishment) is applied here like a learner's commits. A leader that a
+        // reconfig removed has stopped by now, but what it delivers is still its own.
         let own_epoch = match &self.role {
-            Role::Leading(l) if l.is_established() => Some(l.epoch()),
+            Role::Leading(l) if l.was_established() => Some(l.epoch()),
             _ => None,
         };
         for (zxid, txn) in records {
@@ -2186,10 +2187,9 @@ fn backup_static_config(settings: &Settings) {
     }
 }
 
-/// The membership a committed reconfig txn carries (`None` for any other txn).
 /// The last reconfig in `window` above `committed` whose membership is newer than the one
 /// in force (`version_in_force`): a leader elected with it in its history commits it with
-/// that history, and needs a quorum of its voters too.
+/// that history, and needs the NEWLEADER acks of a quorum of its voters too.
 fn reconfig_in_history(
     window: &VecDeque<(Zxid, Bytes)>,
     committed: Zxid,
@@ -2225,6 +2225,7 @@ fn members_by_role(m: &Membership) -> (BTreeSet<ServerId>, BTreeSet<ServerId>) {
     (ids(MemberRole::Participant), ids(MemberRole::Observer))
 }
 
+/// The membership a committed reconfig txn carries (`None` for any other txn).
 fn membership_of(rec: &TxnRecord) -> Option<Membership> {
     if !crate::zab::prep::is_reconfig(&rec.txn) {
         return None;
