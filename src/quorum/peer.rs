@@ -580,12 +580,16 @@ impl Leader {
     /// or not) that acked NEWLEADER. A reconfig needs a quorum of its new voters among
     /// them (ZooKeeper's `isQuorumSynced` counts its forwarding followers). Observers are
     /// left out: they never ack, so a reconfig that needs an observer made voter to commit
-    /// would wait for ever, and every write behind it.
+    /// would wait for ever, and every write behind it. So is a follower that the membership
+    /// in force makes an observer: it is about to come back as one (the cluster simulation
+    /// found a second reconfig stuck that way, seed 89936).
     pub fn synced_servers(&self) -> BTreeSet<ServerId> {
         let mut ids: BTreeSet<ServerId> = self
             .learners
             .iter()
-            .filter(|(_, s)| !s.observer && s.acked_newleader())
+            .filter(|(id, s)| {
+                !s.observer && !self.cfg.observers.contains(id) && s.acked_newleader()
+            })
             .map(|(id, _)| *id)
             .collect();
         ids.insert(self.cfg.my_id);
@@ -608,15 +612,6 @@ impl Leader {
         self.pending_reconfig
             .as_ref()
             .is_some_and(|p| p.quorum.is_voter(id))
-    }
-
-    /// Whether `id` votes now or will once the pending reconfig commits.
-    fn votes_now_or_next(&self, id: ServerId) -> bool {
-        self.cfg.is_voter(id)
-            || self
-                .pending_reconfig
-                .as_ref()
-                .is_some_and(|p| p.quorum.is_voter(id))
     }
 
     /// Whether a reconfig is proposed and not yet committed.
@@ -654,6 +649,13 @@ impl Leader {
             Input::Disconnected { peer } => {
                 if self.learners.remove(&peer).is_some() {
                     tracing::info!(me = self.cfg.my_id, peer, "learner disconnected");
+                }
+                // Its NEWLEADER ack no longer counts: it may have moved on to a newer epoch
+                // and committed there, and this leader, established late on its old ack,
+                // would serve a history behind that one. It acks again if it comes back.
+                // (The cluster simulation found this, seed 84521 with membership changes.)
+                if self.phase == LeaderPhase::AwaitingNewLeaderAcks {
+                    self.newleader_acks.remove(&peer);
                 }
             }
             Input::LogSynced { up_to } => {
@@ -844,28 +846,40 @@ impl Leader {
         slot.stage = Stage::EpochAcked { last_zxid };
         slot.promised = current_epoch != EPOCH_BELOW_ACCEPTED;
         let observer = slot.observer;
-        if self.phase == LeaderPhase::AwaitingEpochAcks {
-            if current_epoch != EPOCH_ALREADY_ACCEPTED
-                && current_epoch != EPOCH_BELOW_ACCEPTED
-                && !observer
-                && self.votes_now_or_next(from)
-            {
+        let promised = slot.promised;
+        let votes_now = !observer && self.cfg.is_voter(from);
+        // A voter of the reconfig in our history whose NEWLEADER ack would count.
+        let votes_next = self.votes_next(from) && (!observer || promised);
+        let fresh_promise =
+            current_epoch != EPOCH_ALREADY_ACCEPTED && current_epoch != EPOCH_BELOW_ACCEPTED;
+        let ahead = (current_epoch, last_zxid) > self.summary;
+        match self.phase {
+            LeaderPhase::AwaitingEpochAcks => {
                 // Java's `waitForEpochAck`: a voter with a newer history than ours means we
                 // must not lead (it would lose its txns). An observer's newer tail was never
                 // committed (observers do not count), so it is truncated instead.
-                if (current_epoch, last_zxid) > self.summary {
+                if fresh_promise && (votes_now || votes_next) && ahead {
                     self.step_down(format!(
                         "learner {from} is ahead: epoch {current_epoch}, zxid {last_zxid:#x}"
                     ));
                     return;
                 }
-                if self.cfg.is_voter(from) {
+                if fresh_promise && votes_now {
                     self.epoch_acks.insert(from);
                 }
+                self.check_epoch_quorum();
             }
-            self.check_epoch_quorum();
-        } else {
-            self.sync_learner(from);
+            // After the epoch quorum a late voter of the reconfig in our history is still
+            // checked: the epoch quorum (of the voters in force) need not meet the quorum
+            // that committed txns after that reconfig, and its NEWLEADER ack would count
+            // for the new voters. Truncating its newer txns would lose them. (ZooKeeper's
+            // election counts the last-seen configuration's voters for the same reason.)
+            LeaderPhase::AwaitingNewLeaderAcks if fresh_promise && votes_next && ahead => {
+                self.step_down(format!(
+                    "next voter {from} is ahead: epoch {current_epoch}, zxid {last_zxid:#x}"
+                ));
+            }
+            _ => self.sync_learner(from),
         }
     }
 

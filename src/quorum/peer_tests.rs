@@ -651,3 +651,65 @@ fn an_observer_the_history_makes_a_voter_counts_for_establishment_if_it_promised
         "not synced before establishment: {out:?}"
     );
 }
+
+#[test]
+fn a_learner_that_disconnects_before_establishment_takes_its_newleader_ack_with_it() {
+    // The leader's own log is not synced yet, so only learners' acks count at first.
+    let mut history = stored(1, &[z(1, 1)]);
+    history.synced_zxid = 0;
+    let mut leader = Leader::new(cfg(1), &history, 1_000, 0);
+    let mut first = vec![Learner::new(cfg(2), &stored(1, &[]), 1, 1_000, 0)];
+    let out = pump(&mut leader, &mut first);
+    assert!(
+        sends(&out, 2)
+            .iter()
+            .any(|m| matches!(m, Message::NewLeader { .. })),
+        "{out:?}"
+    );
+    assert!(!leader.is_established());
+    // 2 acked, then left (it may have moved on to a newer epoch): its ack goes with it.
+    leader.handle(0, Input::Disconnected { peer: 2 });
+    let mut second = vec![Learner::new(cfg(3), &stored(1, &[]), 1, 1_000, 0)];
+    let out = pump(&mut leader, &mut second);
+    assert!(
+        !leader.is_established(),
+        "3's ack alone is no quorum: {out:?}"
+    );
+    // Its own log synced, the leader has {1, 3}.
+    leader.handle(0, Input::LogSynced { up_to: z(1, 1) });
+    let out = drain_leader(&mut leader);
+    assert!(leader.is_established(), "{out:?}");
+}
+
+#[test]
+fn a_late_voter_of_the_history_reconfig_that_is_ahead_makes_the_leader_step_down() {
+    // Voters {1, 2, 3} now, {1, 4, 5} next. Follower 2 completes the epoch quorum; then
+    // observer 4 (a voter next) comes with txns the leader lacks: truncating them would
+    // lose what the next voters may have committed, so the leader gives up instead.
+    let (mut leader, _) = leader_with_reconfig_in_history(&[1, 4, 5]);
+    let mut learners = vec![Learner::new(cfg(2), &stored(1, &[]), 1, 1_000, 0)];
+    let out = pump(&mut leader, &mut learners);
+    assert_eq!(leader.epoch(), 2, "{out:?}");
+    assert!(!leader.is_established());
+    learners.push(Learner::new(
+        cfg(4),
+        &stored(1, &[z(1, 1), z(1, 2)]),
+        1,
+        1_000,
+        0,
+    ));
+    let out = pump(&mut leader, &mut learners);
+    assert!(leader.is_stopped(), "{out:?}");
+    assert!(
+        out.iter().any(
+            |a| matches!(a, Action::Looking { reason } if reason.contains("next voter 4 is ahead"))
+        ),
+        "{out:?}"
+    );
+    assert!(
+        !sends(&out, 4)
+            .iter()
+            .any(|m| matches!(m, Message::Trunc { .. })),
+        "{out:?}"
+    );
+}

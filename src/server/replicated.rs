@@ -1202,8 +1202,15 @@ impl Node {
             version = format_args!("{version:x}"),
             "taking a peer's newer membership and looking again"
         );
-        self.publish_config_node(&next);
+        // Anyone on the mesh may send it (with reconfigEnabled the mesh takes strangers),
+        // as in ZooKeeper; `activate_membership` still refuses one that cannot drive an
+        // election, and then nothing is published.
+        let published = next.clone();
         self.activate_membership(next);
+        if self.membership.version != version {
+            return;
+        }
+        self.publish_config_node(&published);
         let vote = self.own_vote();
         self.election.start_looking(now_ms(), vote);
     }
@@ -1291,8 +1298,23 @@ impl Node {
                     // NEWLEADER carries the membership this epoch runs, with its version, as
                     // ZooKeeper's carries the leader's configuration.
                     Message::NewLeader { zxid, .. } => {
-                        let mut membership = self.membership.clone();
-                        membership.version = self.config_version_in_epoch(epoch_of(zxid));
+                        // The one it runs once established: a reconfig in its history
+                        // commits with it; else its own (a static one versioned by the
+                        // epoch). A learner takes it at UPTODATE if newer than its own, so
+                        // announcing ours then would undo that reconfig on the learner.
+                        let in_history = membership_in_history(
+                            &self.window,
+                            self.committed,
+                            self.membership.version,
+                        );
+                        let membership = match in_history {
+                            Some((_, next)) => next,
+                            None => {
+                                let mut ours = self.membership.clone();
+                                ours.version = self.config_version_in_epoch(epoch_of(zxid));
+                                ours
+                            }
+                        };
                         Message::NewLeader {
                             zxid,
                             config_version: membership.version,
@@ -1679,8 +1701,11 @@ impl Node {
             },
             Role::Leading(_) | Role::Looking => return,
         };
-        self.publish_config_node(&next);
+        let (published, version) = (next.clone(), next.version);
         self.activate_membership(next);
+        if self.membership.version == version {
+            self.publish_config_node(&published);
+        }
     }
 
     /// The role is over: clients go, the tree drops what did not commit, a new election.
@@ -2195,22 +2220,31 @@ fn reconfig_in_history(
     committed: Zxid,
     version_in_force: u64,
 ) -> Option<HistoryReconfig> {
-    window
+    membership_in_history(window, committed, version_in_force).map(|(zxid, next)| {
+        let (voters, observers) = members_by_role(&next);
+        HistoryReconfig {
+            zxid,
+            voters,
+            observers,
+        }
+    })
+}
+
+/// That reconfig's zxid and membership (see [`reconfig_in_history`]).
+fn membership_in_history(
+    window: &VecDeque<(Zxid, Bytes)>,
+    committed: Zxid,
+    version_in_force: u64,
+) -> Option<(Zxid, Membership)> {
+    let (zxid, next) = window
         .iter()
         .rev()
         .take_while(|(zxid, _)| *zxid > committed)
         .find_map(|(zxid, txn)| {
             let rec = crate::storage::record::decode(txn).ok()?;
-            let next = membership_of(&rec)?;
-            (next.version > version_in_force).then(|| {
-                let (voters, observers) = members_by_role(&next);
-                HistoryReconfig {
-                    zxid: *zxid,
-                    voters,
-                    observers,
-                }
-            })
-        })
+            Some((*zxid, membership_of(&rec)?))
+        })?;
+    (next.version > version_in_force).then_some((zxid, next))
 }
 
 /// A membership's participants (the voters) and observers.
