@@ -70,9 +70,9 @@
 //! delivering. A reconfig already in a new leader's history ([`Stored::reconfig`]) is
 //! pending from the start: establishment needs the NEWLEADER acks of a quorum of both
 //! memberships (an observer it makes a voter is synced early and counts if it promised
-//! the epoch), and it commits with the history. With `accept_non_members` (`reconfigEnabled`) the leader takes learners
-//! outside the membership, or with a stale idea of their role, as they come: only a voter's
-//! follower slot counts in a quorum.
+//! the epoch), and it commits with the history. With `accept_non_members`
+//! (`reconfigEnabled`) the leader takes learners outside the membership, or with a stale
+//! idea of their role, as they come: only a voter's follower slot counts in a quorum.
 //!
 //! Not here: sessions (PING touches are sent empty), REVALIDATE, and the connections
 //! themselves; see `docs/replication.md`.
