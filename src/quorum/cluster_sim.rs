@@ -1250,6 +1250,7 @@ impl Sim {
             }
         }
         for (zxid, txn) in records {
+            let reconfig = Members::parse(&txn, zxid);
             let prev = node.delivered.last().map_or(0, |r| r.0);
             if zxid <= prev {
                 return Err(format!("{id} delivers {zxid:#x} after {prev:#x}"));
@@ -1265,7 +1266,7 @@ impl Sim {
                 Some(_) => {}
                 None => {
                     self.stats.commits += 1;
-                    if Members::parse(&txn, zxid).is_some() {
+                    if reconfig.is_some() {
                         self.stats.reconfigs_committed += 1;
                     }
                     self.global.push((zxid, txn.clone()));
@@ -1285,8 +1286,8 @@ impl Sim {
                 self.acked.insert(txn.clone(), zxid);
                 self.stats.acked += 1;
             }
-            if let Some(next) = Members::parse(&txn, zxid) {
-                reconfigured = Some(next);
+            if reconfig.is_some() {
+                reconfigured = reconfig;
             }
             node.delivered.push((zxid, txn));
         }

@@ -669,17 +669,13 @@ impl Node {
             } => {
                 // Parsed here, taken at UPTODATE (`take_established_membership`). Text that
                 // does not parse (a hierarchical quorum's group lines) leaves the version.
-                let membership = std::str::from_utf8(&config)
-                    .ok()
-                    .filter(|text| !text.is_empty())
-                    .and_then(|text| match crate::config::parse_membership_text(text) {
-                        Ok(m) if m.version == config_version => Some(m),
-                        Ok(_) => None,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "the leader's membership text is not taken");
-                            None
-                        }
-                    });
+                let membership = match membership_from_text(&config, config_version) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the leader's membership text is not taken");
+                        None
+                    }
+                };
                 self.announced_membership = Some((config_version, membership));
                 self.role_input(PeerInput::Message {
                     from,
@@ -864,7 +860,8 @@ impl Node {
         self.q.peer.observers = cfg.observers.clone();
         self.election.reconfigure(cfg.clone());
         self.q.election = cfg;
-        self.config_node_data = Bytes::from(crate::config::render_membership(&next));
+        // The election's copy of the text is the node's data (both render `next`).
+        self.config_node_data = self.q.election.config.clone();
         let kind = next
             .servers
             .iter()
@@ -1180,21 +1177,10 @@ impl Node {
         {
             return;
         }
-        let parsed = std::str::from_utf8(config)
-            .map_err(|e| e.to_string())
-            .and_then(crate::config::parse_membership_text);
-        let next = match parsed {
-            Ok(next) if next.version == version => next,
-            Ok(next) => {
-                tracing::warn!(
-                    announced = format_args!("{version:x}"),
-                    text = format_args!("{:x}", next.version),
-                    "a peer's membership text does not match its version; not taken"
-                );
-                return;
-            }
+        let next = match membership_from_text(config, version) {
+            Ok(next) => next,
             Err(e) => {
-                tracing::warn!(error = %e, "a peer's membership text does not parse; not taken");
+                tracing::warn!(error = %e, "a peer's membership is not taken");
                 return;
             }
         };
@@ -1204,29 +1190,33 @@ impl Node {
         );
         // Anyone on the mesh may send it (with reconfigEnabled the mesh takes strangers),
         // as in ZooKeeper; `activate_membership` still refuses one that cannot drive an
-        // election, and then nothing is published.
-        let published = next.clone();
-        self.activate_membership(next);
-        if self.membership.version != version {
+        // election.
+        if !self.adopt_membership(next) {
             return;
         }
-        self.publish_config_node(&published);
         let vote = self.own_vote();
         self.election.start_looking(now_ms(), vote);
     }
 
-    /// `/zookeeper/config` set outside the txn stream to `membership` (mZxid its version,
+    /// Activates `next` (a membership that came outside the txn stream) and, if it was
+    /// taken, sets `/zookeeper/config` to it outside the txn stream too (mZxid its version,
     /// dataVersion -1), here and in the shards, as ZooKeeper's `initConfigInZKDatabase`.
-    fn publish_config_node(&mut self, membership: &Membership) {
-        let data = Bytes::from(crate::config::render_membership(membership));
-        let version = membership.version as i64;
+    /// Whether it was taken.
+    fn adopt_membership(&mut self, next: Membership) -> bool {
+        let version = next.version;
+        self.activate_membership(next);
+        if self.membership.version != version {
+            return false;
+        }
+        let data = self.config_node_data.clone();
         let now = now_ms();
-        self.seq.set_config_node(data.clone(), version, now);
+        self.seq.set_config_node(data.clone(), version as i64, now);
         self.to_shards.push(ToShard::ConfigNode {
             data,
-            version_zxid: version,
+            version_zxid: version as i64,
             time_ms: now,
         });
+        true
     }
 
     fn stored(&self) -> Stored {
@@ -1701,11 +1691,7 @@ impl Node {
             },
             Role::Leading(_) | Role::Looking => return,
         };
-        let (published, version) = (next.clone(), next.version);
-        self.activate_membership(next);
-        if self.membership.version == version {
-            self.publish_config_node(&published);
-        }
+        self.adopt_membership(next);
     }
 
     /// The role is over: clients go, the tree drops what did not commit, a new election.
@@ -2247,6 +2233,20 @@ fn membership_in_history(
     (next.version > version_in_force).then_some((zxid, next))
 }
 
+/// The membership a peer sent as `/zookeeper/config` text (NEWLEADER, a notification),
+/// if it parses and carries the `version` the peer announced with it.
+fn membership_from_text(config: &[u8], version: u64) -> Result<Membership, String> {
+    let text = std::str::from_utf8(config).map_err(|e| e.to_string())?;
+    let next = crate::config::parse_membership_text(text)?;
+    if next.version != version {
+        return Err(format!(
+            "the text says version {:x}, the peer {version:x}",
+            next.version
+        ));
+    }
+    Ok(next)
+}
+
 /// A membership's participants (the voters) and observers.
 fn members_by_role(m: &Membership) -> (BTreeSet<ServerId>, BTreeSet<ServerId>) {
     let ids = |role| {
@@ -2387,13 +2387,14 @@ mod tests {
             None
         );
         assert_eq!(reconfig_in_history(&window, 0, 0x1_0000_0003), None);
-        // The older one, when it is the only one above the commit point.
+        // Two above the commit point: the last one wins.
         let older = reconfig_in_history(&window, 0, 0);
         assert_eq!(
             older.map(|r| r.zxid),
             Some(0x1_0000_0003),
             "the last one wins"
         );
+        // The older one, when it is the only one above the commit point.
         let first_only: VecDeque<_> = window.iter().take(2).cloned().collect();
         let found = reconfig_in_history(&first_only, 0, 0);
         assert_eq!(found.map(|r| r.zxid), Some(0x1_0000_0001));
