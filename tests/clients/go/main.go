@@ -194,15 +194,20 @@ func libLogger(name string) zk.Logger {
 
 // dial opens a session and waits (bounded) until the server has granted it.
 func dial(name, hosts string, sessionTimeout time.Duration) (*client, error) {
+	return dialWithin(name, hosts, sessionTimeout, connectWait)
+}
+
+// dialWithin is dial with its own bound on the wait for the session.
+func dialWithin(name, hosts string, sessionTimeout, wait time.Duration) (*client, error) {
 	ev := newEvents()
 	conn, _, err := zk.Connect(strings.Split(hosts, ","), sessionTimeout,
 		zk.WithEventCallback(ev.add), zk.WithLogger(libLogger(name)))
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := ev.waitFor(0, connectWait, isState(zk.StateHasSession)); !ok {
+	if _, ok := ev.waitFor(0, wait, isState(zk.StateHasSession)); !ok {
 		conn.Close()
-		return nil, fmt.Errorf("no session from %s within %v (state %v)", hosts, connectWait, conn.State())
+		return nil, fmt.Errorf("no session from %s within %v (state %v)", hosts, wait, conn.State())
 	}
 	return &client{Conn: conn, ev: ev}, nil
 }

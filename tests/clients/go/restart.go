@@ -26,8 +26,20 @@ const serverStartWait = 60 * time.Second
 // serverStopWait bounds the wait for the process to exit after SIGTERM.
 const serverStopWait = 20 * time.Second
 
-// reconnectWait bounds the wait for the client to get its session back.
+// reconnectWait bounds the wait for the client to get its session back, and
+// for a first session on the freshly started server: a JVM that answers imok
+// may still be loading, and its first session waits for the first txn log's
+// preallocation and fsync (a 15 s wait once fell short on a loaded machine).
 const reconnectWait = 40 * time.Second
+
+// dialOwn dials the own server, naming its log tail when no session comes.
+func dialOwn(srv *ownServer, name string, sessionTimeout time.Duration) (*client, error) {
+	c, err := dialWithin(name, srv.addr(), sessionTimeout, reconnectWait)
+	if err != nil {
+		return nil, fmt.Errorf("%v; %s", err, srv.logTail())
+	}
+	return c, nil
+}
 
 type ownServer struct {
 	flavor string
@@ -249,7 +261,7 @@ func runRestart() {
 		}
 	}()
 
-	r, err := dial("r", srv.addr(), 30*time.Second)
+	r, err := dialOwn(srv, "r", 30*time.Second)
 	if !check("restart: a session on the own server", err) {
 		return
 	}
@@ -315,7 +327,7 @@ func runRestart() {
 		}
 		return nil
 	}())
-	r2, err := dial("r2", srv.addr(), 10*time.Second)
+	r2, err := dialOwn(srv, "r2", 10*time.Second)
 	if !check("restart: a new session after the restart", err) {
 		return
 	}
