@@ -139,7 +139,7 @@ pub fn serve(ctx: &ShardCtx, st: &mut ShardState, conn: &Rc<Conn>, xid: i32, req
                                     n.stat().encode(o);
                                 } else {
                                     o.put_i32(n.children.len() as i32);
-                                    for c in &n.children {
+                                    for c in n.children.names() {
                                         o.put_string(c);
                                     }
                                 }
@@ -218,7 +218,7 @@ fn children(
     }
     with_body(out, xid, zxid, |o| {
         o.put_i32(n.children.len() as i32);
-        for c in &n.children {
+        for c in n.children.names() {
             o.put_string(c);
         }
         if with_stat {

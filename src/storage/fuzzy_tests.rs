@@ -206,9 +206,8 @@ impl Gen {
                     6..=7 => {
                         // A node with exactly one childless, non-ephemeral child: delete the
                         // child and then the node in one multi. Else change two children.
-                        let kids: Vec<Arc<str>> = n.children.iter().cloned().collect();
                         let kid_paths: Vec<String> =
-                            kids.iter().map(|k| path::join(&p, k)).collect();
+                            n.children.paths().map(|k| k.to_string()).collect();
                         let plain_leaf = |q: &str| {
                             self.tree
                                 .get(q)

@@ -19,10 +19,10 @@
 use super::fs::{Fs, StdFs};
 use super::txn_log::zxid_of_name;
 use crate::proto::{Acl, Id, SessionId};
-use crate::tree::{DataTree, Node};
+use crate::tree::{Children, DataTree, Node};
 use bytes::Bytes;
 use rkyv::util::AlignedVec;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -203,11 +203,10 @@ impl CapturedNode {
 pub struct SnapshotCapture {
     zxid: i64,
     sessions: Vec<(SessionId, i32)>,
-    /// (parent path, child name) still to visit; the root is visited first.
-    to_visit: Vec<(Arc<str>, Arc<str>)>,
+    /// Paths still to visit; the root is visited first.
+    to_visit: Vec<Arc<str>>,
     root_done: bool,
     nodes: Vec<(Arc<str>, CapturedNode)>,
-    path_buf: String,
 }
 
 impl SnapshotCapture {
@@ -220,7 +219,6 @@ impl SnapshotCapture {
             to_visit: Vec::new(),
             root_done: false,
             nodes: Vec::with_capacity(tree.node_count()),
-            path_buf: String::new(),
         }
     }
 
@@ -240,17 +238,11 @@ impl SnapshotCapture {
             }
         }
         while copied < max_nodes {
-            let Some((parent, name)) = self.to_visit.pop() else {
+            let Some(child_path) = self.to_visit.pop() else {
                 return true;
             };
-            self.path_buf.clear();
-            if parent.as_ref() != "/" {
-                self.path_buf.push_str(&parent);
-            }
-            self.path_buf.push('/');
-            self.path_buf.push_str(&name);
             // Gone since its parent was copied: its deletion is in the log after `zxid`.
-            if let Some((key, node)) = tree.get_with_key(&self.path_buf) {
+            if let Some((key, node)) = tree.get_with_key(&child_path) {
                 let key = key.clone();
                 self.visit(&key, node);
                 copied += 1;
@@ -262,9 +254,7 @@ impl SnapshotCapture {
     fn visit(&mut self, key: &Arc<str>, node: &Node) {
         self.nodes.push((key.clone(), CapturedNode::of(node)));
         // Reversed, so the stack pops children in name order (parents still come first).
-        for child in node.children.iter().rev() {
-            self.to_visit.push((key.clone(), child.clone()));
-        }
+        self.to_visit.extend(node.children.paths().rev().cloned());
     }
 
     /// The image, once [`step`](Self::step) returned true.
@@ -670,7 +660,7 @@ pub fn load_in(fs: &impl Fs, path: &Path, config_data: Bytes) -> Result<Loaded, 
             aversion: n.aversion.to_native(),
             ephemeral_owner: n.ephemeral_owner.to_native(),
             pzxid: n.pzxid.to_native(),
-            children: BTreeSet::new(),
+            children: Children::default(),
         };
         nodes.push((Arc::<str>::from(n.path.as_str()), node));
     }

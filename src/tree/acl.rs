@@ -3,6 +3,85 @@
 
 use crate::proto::acl::{ip_matches, is_valid_id};
 use crate::proto::{Acl, ErrorCode, Id};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// ACL lists interned by content, one shared list per distinct ACL, as ZooKeeper's
+/// `ReferenceCountedACLCache` does. Without it every znode held its own list, and a list
+/// from a client's request kept its ids as slices of the connection's read buffer: each
+/// node pinned a whole 16–64 KiB buffer, ~250 bytes a znode at a million nodes (heaptrack),
+/// and every snapshot's ACL table had one entry per node.
+///
+/// The cache keeps its own copies (ids in their own allocations). Lists no node uses any
+/// more are dropped when the cache has doubled since the last sweep, so the sweep costs
+/// O(1) per insert over time.
+#[derive(Debug, Default)]
+pub struct AclCache {
+    lists: HashSet<CachedList, ahash::RandomState>,
+    sweep_at_len: usize,
+}
+
+/// A cached list, found by its content (`HashSet::get` with a `&[Acl]`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CachedList(Arc<Vec<Acl>>);
+
+impl std::borrow::Borrow<[Acl]> for CachedList {
+    fn borrow(&self) -> &[Acl] {
+        &self.0
+    }
+}
+
+/// The fewest lists the cache holds before it sweeps.
+const ACL_CACHE_MIN_SWEEP_LEN: usize = 64;
+
+impl Clone for AclCache {
+    /// A clone starts empty: two trees sharing cache entries would each count the other's
+    /// reference as a use and never drop them. The clone's nodes still share their lists.
+    fn clone(&self) -> AclCache {
+        AclCache::default()
+    }
+}
+
+impl AclCache {
+    /// The cached list equal to `acl`, if there is one.
+    pub fn get(&self, acl: &[Acl]) -> Option<Arc<Vec<Acl>>> {
+        self.lists.get(acl).map(|cached| cached.0.clone())
+    }
+
+    /// The cached list equal to `acl`, cached first (as its own copy) if it is new.
+    pub fn intern(&mut self, acl: &[Acl]) -> Arc<Vec<Acl>> {
+        if let Some(hit) = self.lists.get(acl) {
+            return hit.0.clone();
+        }
+        if self.lists.len() >= self.sweep_at_len.max(ACL_CACHE_MIN_SWEEP_LEN) {
+            self.lists.retain(|cached| Arc::strong_count(&cached.0) > 1);
+            self.sweep_at_len = self.lists.len() * 2;
+        }
+        let owned = Arc::new(owned_copy(acl));
+        self.lists.insert(CachedList(owned.clone()));
+        owned
+    }
+
+    /// How many lists are cached (for tests and `mntr`-style reporting).
+    pub fn len(&self) -> usize {
+        self.lists.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+}
+
+/// `acl` with every id copied into its own allocation, so the list holds no slice of a
+/// larger buffer (a request frame, a log batch).
+pub fn owned_copy(acl: &[Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| Acl {
+            perms: a.perms,
+            id: Id::new(&a.id.scheme, &a.id.id),
+        })
+        .collect()
+}
 
 /// Does one of `auth_ids` hold `perm` under `acl`?
 pub fn check(acl: &[Acl], perm: i32, auth_ids: &[Id], skip_acl: bool) -> bool {

@@ -45,7 +45,50 @@ pub struct Node {
     pub aversion: i32,
     pub ephemeral_owner: i64,
     pub pzxid: i64,
-    pub children: BTreeSet<Arc<str>>,
+    pub children: Children,
+}
+
+/// A node's children, held by their full paths: the very `Arc`s that key the node map, so
+/// a child costs no allocation of its own (a name per child per tree was ~50 bytes a znode).
+/// All children share the prefix `parent/`, so path order is name order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Children(BTreeSet<Arc<str>>);
+
+impl Children {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The children's full paths, in name order.
+    pub fn paths(&self) -> impl DoubleEndedIterator<Item = &Arc<str>> + ExactSizeIterator {
+        self.0.iter()
+    }
+
+    /// The children's names (what getChildren answers), in name order.
+    pub fn names(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
+        self.0.iter().map(|p| path::name(p))
+    }
+
+    fn insert(&mut self, child_path: Arc<str>) {
+        self.0.insert(child_path);
+    }
+
+    fn remove(&mut self, child_path: &str) {
+        self.0.remove(child_path);
+    }
+
+    /// Adds child paths (drained); a sorted run into an empty set is one bulk build.
+    fn adopt(&mut self, child_paths: &mut Vec<Arc<str>>) {
+        if self.0.is_empty() {
+            self.0 = child_paths.drain(..).collect();
+        } else {
+            self.0.extend(child_paths.drain(..));
+        }
+    }
 }
 
 /// /zookeeper/config: world-readable only, and aclVersion -1 as ZooKeeper reports it
@@ -70,7 +113,7 @@ impl Node {
             aversion: 0,
             ephemeral_owner: 0,
             pzxid: 0,
-            children: BTreeSet::new(),
+            children: Children::default(),
         }
     }
 
@@ -152,6 +195,8 @@ pub struct DataTree {
     quotas: quota::QuotaIndex,
     last_zxid: i64,
     data_bytes: u64,
+    /// Every node's ACL list comes from here (shared by content).
+    acls: acl::AclCache,
 }
 
 impl DataTree {
@@ -159,20 +204,23 @@ impl DataTree {
     pub fn new(config_data: Bytes) -> DataTree {
         let mut tree = DataTree::default();
         let open = Arc::new(Acl::open_unsafe());
-        let mut root = Node::new(Some(Bytes::new()), open.clone());
-        root.children.insert(Arc::from("zookeeper"));
-        let mut zk = Node::new(Some(Bytes::new()), open.clone());
-        zk.children.insert(Arc::from("quota"));
-        zk.children.insert(Arc::from("config"));
-        tree.nodes.insert(Arc::from("/"), Box::new(root));
-        tree.nodes.insert(Arc::from(ZOOKEEPER_PATH), Box::new(zk));
-        tree.nodes.insert(
+        let (zk_path, quota_path, config_path): (Arc<str>, Arc<str>, Arc<str>) = (
+            Arc::from(ZOOKEEPER_PATH),
             Arc::from(QUOTA_PATH),
-            Box::new(Node::new(Some(Bytes::new()), open)),
+            Arc::from(CONFIG_PATH),
         );
+        let mut root = Node::new(Some(Bytes::new()), open.clone());
+        root.children.insert(zk_path.clone());
+        let mut zk = Node::new(Some(Bytes::new()), open.clone());
+        zk.children.insert(quota_path.clone());
+        zk.children.insert(config_path.clone());
+        tree.nodes.insert(Arc::from("/"), Box::new(root));
+        tree.nodes.insert(zk_path, Box::new(zk));
+        tree.nodes
+            .insert(quota_path, Box::new(Node::new(Some(Bytes::new()), open)));
         tree.data_bytes = config_data.len() as u64;
         tree.nodes
-            .insert(Arc::from(CONFIG_PATH), Box::new(config_node(config_data)));
+            .insert(config_path, Box::new(config_node(config_data)));
         tree
     }
 
@@ -183,6 +231,20 @@ impl DataTree {
     /// The node at `path` with the map's own key (shared, so holding it costs no copy).
     pub fn get_with_key(&self, path: &str) -> Option<(&Arc<str>, &Node)> {
         self.nodes.get_key_value(path).map(|(k, n)| (k, &**n))
+    }
+
+    /// The ACL list a new txn should carry for `acl`: the list nodes already share when
+    /// there is one, else `acl` as its own copy (a txn must not pin the request frame its
+    /// ids were read from).
+    pub fn shared_acl(&self, acl: Vec<Acl>) -> Arc<Vec<Acl>> {
+        self.acls
+            .get(&acl)
+            .unwrap_or_else(|| Arc::new(acl::owned_copy(&acl)))
+    }
+
+    /// How many distinct ACL lists the tree's nodes share.
+    pub fn acl_lists_cached(&self) -> usize {
+        self.acls.len()
     }
 
     pub fn node_count(&self) -> usize {
@@ -219,13 +281,11 @@ impl DataTree {
     /// Number of descendants of `path` (not counting itself).
     pub fn descendant_count(&self, path: &str) -> usize {
         let mut count = 0;
-        let mut stack = vec![path.to_string()];
+        let mut stack: Vec<&str> = vec![path];
         while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(p.as_str()) {
-                for c in &n.children {
-                    count += 1;
-                    stack.push(path::join(&p, c));
-                }
+            if let Some(n) = self.nodes.get(p) {
+                count += n.children.len();
+                stack.extend(n.children.paths().map(|c| &**c));
             }
         }
         count
@@ -313,7 +373,7 @@ impl DataTree {
                     .nodes
                     .get_mut(&**path)
                     .unwrap_or_else(|| panic!("setACL txn on missing node {path}"));
-                node.acl = acl.clone();
+                node.acl = self.acls.intern(acl);
                 node.aversion = *aversion;
                 OpResult::SetAcl { stat: node.stat() }
             }
@@ -372,17 +432,16 @@ impl DataTree {
         triggers: &mut Vec<Trigger>,
     ) -> OpResult {
         let parent_path = path::parent(&c.path).expect("create txn for /");
-        let name: Arc<str> = Arc::from(path::name(&c.path));
         let parent = self
             .nodes
             .get_mut(parent_path)
             .unwrap_or_else(|| panic!("create txn {} without parent", c.path));
-        parent.children.insert(name);
+        parent.children.insert(c.path.clone());
         parent.cversion_creations = c.parent_cversion;
         parent.pzxid = zxid;
         let parent_acl = parent.acl.clone();
         let parent_key = self.interned(parent_path).expect("parent present");
-        let mut node = Node::new(c.data.clone(), c.acl.clone());
+        let mut node = Node::new(c.data.clone(), self.acls.intern(&c.acl));
         node.czxid = zxid;
         node.mzxid = zxid;
         node.pzxid = zxid;
@@ -442,7 +501,7 @@ impl DataTree {
         let parent_key = self.interned(parent_path).expect("parent of a node exists");
         let mut parent_acl = Arc::default();
         if let Some(parent) = self.nodes.get_mut(parent_path) {
-            parent.children.remove(path::name(p));
+            parent.children.remove(p);
             parent.pzxid = zxid;
             parent_acl = parent.acl.clone();
         }
@@ -501,14 +560,12 @@ impl DataTree {
     pub fn subtree_usage(&self, root: &str) -> (i64, i64) {
         let mut count = 0;
         let mut bytes = 0;
-        let mut stack = vec![root.to_string()];
+        let mut stack: Vec<&str> = vec![root];
         while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(p.as_str()) {
+            if let Some(n) = self.nodes.get(p) {
                 count += 1;
                 bytes += data_len(&n.data) as i64;
-                for c in &n.children {
-                    stack.push(path::join(&p, c));
-                }
+                stack.extend(n.children.paths().map(|c| &**c));
             }
         }
         (count, bytes)

@@ -151,7 +151,7 @@ impl DataTree {
             } => {
                 if let Some(n) = self.nodes.get_mut(&**p) {
                     if touched.nodes.contains(&**p) || (n.czxid <= m && n.aversion < *aversion) {
-                        n.acl = acl.clone();
+                        n.acl = self.acls.intern(acl);
                         n.aversion = *aversion;
                         touched.nodes.insert(p.clone());
                     }
@@ -216,7 +216,7 @@ impl DataTree {
         let new_len = data_len(&c.data) as i64;
         let old_owner = n.ephemeral_owner;
         n.data = c.data.clone();
-        n.acl = c.acl.clone();
+        n.acl = self.acls.intern(&c.acl);
         n.czxid = m;
         n.mzxid = m;
         n.pzxid = n.pzxid.max(m);

@@ -5,11 +5,13 @@
 //! `DataTree.deserialize` rebuilds in ZooKeeper (children, ephemerals, containers, TTLs,
 //! quota trie).
 
-use super::{config_node, quota, txn, DataTree, Node};
-use crate::proto::{path, CONFIG_PATH};
+use super::{config_node, quota, txn, Children, DataTree, Node};
+use crate::proto::{path, Acl, CONFIG_PATH};
 use bytes::Bytes;
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::sync::Arc;
+
+type AclList = Arc<Vec<Acl>>;
 
 /// A node list that cannot be a tree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,13 +45,22 @@ impl DataTree {
         // Sized once: growing a million-entry map step by step rehashes it ~20 times.
         tree.nodes.reserve(nodes.size_hint().0);
         let mut paths: Vec<Arc<str>> = Vec::with_capacity(nodes.size_hint().0);
+        // A snapshot's nodes share one list per entry of its ACL table: each list is looked
+        // up in the cache once, not once per node. The memo holds each list it has seen, so
+        // no address in it can be freed and reused by another list.
+        let mut interned: HashMap<*const Vec<Acl>, (AclList, AclList)> = HashMap::new();
         for (p, mut node) in nodes {
+            node.acl = interned
+                .entry(Arc::as_ptr(&node.acl))
+                .or_insert_with(|| (node.acl.clone(), tree.acls.intern(&node.acl)))
+                .1
+                .clone();
             if p.as_ref() != "/" && path::validate(&p).is_err() {
                 return Err(RestoreError::InvalidPath {
                     path: p.to_string(),
                 });
             }
-            node.children = BTreeSet::new();
+            node.children = Children::default();
             tree.data_bytes += super::data_len(&node.data) as u64;
             let owner = node.ephemeral_owner;
             if txn::is_session_owner(owner) {
@@ -84,7 +95,7 @@ impl DataTree {
                 }
                 run_parent = Some(parent);
             }
-            run.push(Arc::from(path::name(p)));
+            run.push(p.clone());
         }
         if let Some(done) = run_parent {
             tree.adopt_children(done, &mut run)?;
@@ -103,10 +114,11 @@ impl DataTree {
             }
             None => {
                 if let Some(zk) = tree.nodes.get_mut(crate::proto::ZOOKEEPER_PATH) {
-                    zk.children.insert(Arc::from("config"));
+                    let config_path: Arc<str> = Arc::from(CONFIG_PATH);
+                    zk.children.insert(config_path.clone());
                     tree.data_bytes += config_data.len() as u64;
                     tree.nodes
-                        .insert(Arc::from(CONFIG_PATH), Box::new(config_node(config_data)));
+                        .insert(config_path, Box::new(config_node(config_data)));
                 }
             }
         }
@@ -124,26 +136,21 @@ impl DataTree {
         Ok(tree)
     }
 
-    /// Adds `names` (drained) to the children of `parent`; sorted input makes a fresh set
-    /// in one bulk build.
+    /// Adds `child_paths` (drained) to the children of `parent`; sorted input makes a
+    /// fresh set in one bulk build.
     fn adopt_children(
         &mut self,
         parent: &str,
-        names: &mut Vec<Arc<str>>,
+        child_paths: &mut Vec<Arc<str>>,
     ) -> Result<(), RestoreError> {
         let Some(parent_node) = self.nodes.get_mut(parent) else {
             return Err(RestoreError::MissingParent {
-                path: names.first().map_or_else(
-                    || parent.to_string(),
-                    |n| format!("{}/{n}", parent.trim_end_matches('/')),
-                ),
+                path: child_paths
+                    .first()
+                    .map_or_else(|| parent.to_string(), |c| c.to_string()),
             });
         };
-        if parent_node.children.is_empty() {
-            parent_node.children = names.drain(..).collect();
-        } else {
-            parent_node.children.extend(names.drain(..));
-        }
+        parent_node.children.adopt(child_paths);
         Ok(())
     }
 }

@@ -245,6 +245,106 @@ fn error_codes_follow_zookeeper_order() {
     assert_eq!(r, OpResult::Error(ErrorCode::BadVersion));
 }
 
+/// An ACL list whose ids are slices of `frame`, as a decoded request's are.
+fn acl_in(frame: &Bytes, perms: i32) -> Vec<Acl> {
+    let text = std::str::from_utf8(frame).unwrap();
+    let at = |s: &str| {
+        let start = text.find(s).unwrap();
+        crate::jute::JStr::from_utf8(frame.slice(start..start + s.len())).unwrap()
+    };
+    vec![Acl {
+        perms,
+        id: Id {
+            scheme: at("world"),
+            id: at("anyone"),
+        },
+    }]
+}
+
+#[test]
+fn acl_lists_are_shared_by_content_and_pin_no_request_frame() {
+    let mut h = Harness::new();
+    // A read buffer holding the request: its bytes must not stay alive with the nodes.
+    let frame = Bytes::from(format!("{}worldanyone", "x".repeat(16 * 1024)));
+    for path in ["/a", "/b", "/c"] {
+        let r = h.run(
+            1,
+            Request::Create {
+                op: op::CREATE,
+                req: CreateRequest {
+                    path: path.into(),
+                    data: None,
+                    acl: acl_in(&frame, perms::ALL),
+                    flags: 0,
+                    ttl: None,
+                },
+            },
+        );
+        assert!(matches!(r, OpResult::Created { .. }), "{r:?}");
+    }
+    let r = h.run(
+        1,
+        Request::SetAcl(crate::proto::request::SetAclRequest {
+            path: "/c".into(),
+            acl: acl_in(&frame, perms::READ),
+            version: -1,
+        }),
+    );
+    assert!(matches!(r, OpResult::SetAcl { .. }), "{r:?}");
+    assert!(
+        frame.is_unique(),
+        "a node's ACL still refers to the request frame"
+    );
+    let acl_of = |p: &str| h.tree.get(p).unwrap().acl.clone();
+    assert!(Arc::ptr_eq(&acl_of("/a"), &acl_of("/b")));
+    assert_eq!(*acl_of("/a"), Acl::open_unsafe());
+    assert!(!Arc::ptr_eq(&acl_of("/a"), &acl_of("/c")));
+    assert_eq!(
+        *acl_of("/c"),
+        vec![Acl::new(perms::READ, "world", "anyone")]
+    );
+    // The cache gives the list nodes share to the next txn, too.
+    assert!(Arc::ptr_eq(
+        &h.tree.shared_acl(Acl::open_unsafe()),
+        &acl_of("/a")
+    ));
+}
+
+#[test]
+fn acl_lists_no_node_uses_are_dropped_from_the_cache() {
+    let mut h = Harness::new();
+    let digest = |i: usize| Acl::new(perms::ALL, "digest", &format!("user{i}:hash{i}="));
+    for round in 0..4 {
+        for i in 0..200 {
+            let path = format!("/n{i}");
+            let r = h.run(
+                1,
+                Request::Create {
+                    op: op::CREATE,
+                    req: CreateRequest {
+                        path: path.as_str().into(),
+                        data: None,
+                        acl: vec![digest(round * 1000 + i)],
+                        flags: 0,
+                        ttl: None,
+                    },
+                },
+            );
+            assert!(matches!(r, OpResult::Created { .. }), "{r:?}");
+        }
+        for i in 0..200 {
+            h.delete(&format!("/n{i}"));
+        }
+    }
+    // 800 distinct lists went through the cache; only those in use (and the few the
+    // last sweep left) stay.
+    assert!(
+        h.tree.acl_lists_cached() <= 2 * 200 + 64,
+        "{} lists cached",
+        h.tree.acl_lists_cached()
+    );
+}
+
 #[test]
 fn config_node_is_read_only_for_everyone() {
     let mut h = Harness::new();

@@ -351,7 +351,7 @@ fn prep_create(
         return Err(ErrorCode::BadArguments);
     }
     let parent_path = parent_of(p)?;
-    let acl = Arc::new(acl::fixup(&req.acl, caller.auth_ids)?);
+    let acl = view.tree.shared_acl(acl::fixup(&req.acl, caller.auth_ids)?);
     let parent = view.get(parent_path).ok_or(ErrorCode::NoNode)?;
     require(&parent, perms::CREATE, caller, cfg)?;
     let full_path = if mode.is_sequential() {
@@ -468,7 +468,7 @@ fn prep_set_acl(
 ) -> Result<Txn, ErrorCode> {
     let p: &str = &s.path;
     let node = existing(view, p, perms::ADMIN, caller, cfg)?;
-    let acl = Arc::new(acl::fixup(&s.acl, caller.auth_ids)?);
+    let acl = view.tree.shared_acl(acl::fixup(&s.acl, caller.auth_ids)?);
     let aversion = check_version(node.aversion, s.version)?;
     let mut new_node = node;
     new_node.aversion = aversion;

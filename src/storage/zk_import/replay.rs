@@ -382,7 +382,7 @@ impl ZkTree {
                     aversion: s.aversion,
                     ephemeral_owner: s.ephemeral_owner,
                     pzxid: s.pzxid,
-                    children: BTreeSet::new(),
+                    children: crate::tree::Children::default(),
                 },
             ));
         }
