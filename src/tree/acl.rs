@@ -62,7 +62,7 @@ impl AclCache {
         owned
     }
 
-    /// How many lists are cached (for tests and `mntr`-style reporting).
+    /// How many lists are cached.
     pub fn len(&self) -> usize {
         self.lists.len()
     }

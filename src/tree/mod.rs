@@ -203,7 +203,8 @@ impl DataTree {
     /// A fresh tree with `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new(config_data: Bytes) -> DataTree {
         let mut tree = DataTree::default();
-        let open = Arc::new(Acl::open_unsafe());
+        // Interned like every other list, so the first client node with this ACL shares it.
+        let open = tree.acls.intern(&Acl::open_unsafe());
         let (zk_path, quota_path, config_path): (Arc<str>, Arc<str>, Arc<str>) = (
             Arc::from(ZOOKEEPER_PATH),
             Arc::from(QUOTA_PATH),

@@ -297,6 +297,10 @@ fn acl_lists_are_shared_by_content_and_pin_no_request_frame() {
     );
     let acl_of = |p: &str| h.tree.get(p).unwrap().acl.clone();
     assert!(Arc::ptr_eq(&acl_of("/a"), &acl_of("/b")));
+    assert!(
+        Arc::ptr_eq(&acl_of("/a"), &acl_of("/")),
+        "the root's list is shared too"
+    );
     assert_eq!(*acl_of("/a"), Acl::open_unsafe());
     assert!(!Arc::ptr_eq(&acl_of("/a"), &acl_of("/c")));
     assert_eq!(

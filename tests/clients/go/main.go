@@ -194,14 +194,23 @@ func libLogger(name string) zk.Logger {
 
 // dial opens a session and waits (bounded) until the server has granted it.
 func dial(name, hosts string, sessionTimeout time.Duration) (*client, error) {
-	return dialWithin(name, hosts, sessionTimeout, connectWait)
+	return dialWithin(name, hosts, sessionTimeout, connectWait, nil)
 }
 
-// dialWithin is dial with its own bound on the wait for the session.
-func dialWithin(name, hosts string, sessionTimeout, wait time.Duration) (*client, error) {
+// dialWithin is dial with its own bound on the wait for the session and, unless nil, its
+// own dialer.
+func dialWithin(name, hosts string, sessionTimeout, wait time.Duration, dialer zk.Dialer) (*client, error) {
 	ev := newEvents()
-	conn, _, err := zk.Connect(strings.Split(hosts, ","), sessionTimeout,
-		zk.WithEventCallback(ev.add), zk.WithLogger(libLogger(name)))
+	servers := strings.Split(hosts, ",")
+	var conn *zk.Conn
+	var err error
+	if dialer != nil {
+		conn, _, err = zk.Connect(servers, sessionTimeout, zk.WithEventCallback(ev.add),
+			zk.WithLogger(libLogger(name)), zk.WithDialer(dialer))
+	} else {
+		conn, _, err = zk.Connect(servers, sessionTimeout, zk.WithEventCallback(ev.add),
+			zk.WithLogger(libLogger(name)))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -32,9 +32,36 @@ const serverStopWait = 20 * time.Second
 // preallocation and fsync (a 15 s wait once fell short on a loaded machine).
 const reconnectWait = 40 * time.Second
 
+// readWaitCap bounds any one read of the restart checks' connections. go-zookeeper waits
+// ten receive timeouts for the answer to its connect request (200 s for a 30 s session)
+// where ZooKeeper's Java client gives up after the session timeout over the host count. A
+// connection taken while the server restarts and never answered (twice on CI against
+// ZooKeeper 3.8, the handle stuck in StateConnected) would outlast every wait here; capped,
+// the handle tries again as a Java client would. Pings (every receive timeout / 2, 10 s)
+// keep a live connection's reads well inside the cap.
+const readWaitCap = 15 * time.Second
+
+// cappedConn is a connection whose read deadlines are at most readWaitCap away.
+type cappedConn struct{ net.Conn }
+
+func (c cappedConn) SetReadDeadline(t time.Time) error {
+	if latest := time.Now().Add(readWaitCap); !t.IsZero() && t.After(latest) {
+		t = latest
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func cappedDialer(network, address string, timeout time.Duration) (net.Conn, error) {
+	conn, err := net.DialTimeout(network, address, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return cappedConn{conn}, nil
+}
+
 // dialOwn dials the own server, naming its log tail when no session comes.
 func dialOwn(srv *ownServer, name string, sessionTimeout time.Duration) (*client, error) {
-	c, err := dialWithin(name, srv.addr(), sessionTimeout, reconnectWait)
+	c, err := dialWithin(name, srv.addr(), sessionTimeout, reconnectWait, cappedDialer)
 	if err != nil {
 		return nil, fmt.Errorf("%v; %s", err, srv.logTail())
 	}
@@ -305,7 +332,7 @@ func runRestart() {
 	}
 	if !check("restart: the same handle reconnects, same session", func() error {
 		if _, ok := r.ev.waitFor(mark, reconnectWait, isState(zk.StateHasSession)); !ok {
-			return fmt.Errorf("no StateHasSession within %v (state %v)", reconnectWait, r.State())
+			return fmt.Errorf("no StateHasSession within %v (state %v); %s", reconnectWait, r.State(), srv.logTail())
 		}
 		if n := r.ev.count(mark, isState(zk.StateExpired)); n != 0 {
 			return errors.New("the session expired")
