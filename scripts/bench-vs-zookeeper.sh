@@ -3,7 +3,7 @@
 #
 #   scripts/bench-vs-zookeeper.sh [--out DIR] [--duration-s N] [--warmup-s N]
 #                                 [--workloads get,set,create,mixed] [--curve]
-#                                 [--rate OPS_PER_S] [--data-dir DIR]
+#                                 [--rate OPS_PER_S] [--data-dir DIR] [--rounds N]
 #                                 [--cluster [--failover]] [--memory]
 #
 # Starts one standalone Apache ZooKeeper (Debian package `zookeeper`) and one standalone
@@ -16,6 +16,12 @@
 # Workloads: any of `corral bench --workload` (get, set, create, mixed, exists, multi,
 # ephemeral-churn, watch-fanout). --rate runs them open loop at that many ops/s (writes/s
 # for watch-fanout) instead of closed loop.
+#
+# --rounds N (standalone): runs each workload N times (Corral then ZooKeeper each time,
+# named WORKLOAD, WORKLOAD-r2, ...) and adds to the summary each workload's median,
+# lowest and highest ops/s and p99 ratios over the rounds. On a shared or virtual host whose
+# speed moves from minute to minute, one pair of runs can land on either side of a target;
+# the median of paired rounds is the figure to quote.
 #
 # --cluster: instead of one standalone server per flavor, a pseudo-cluster of 3
 # participants + 1 observer per flavor (the mission's zoo1.cfg ... zoo4.cfg: tickTime=2000,
@@ -73,8 +79,9 @@ MEMORY=0
 DATA_PARENT=${TMPDIR:-/tmp}
 
 RATE=""
+ROUNDS=1
 
-usage() { sed -n '2,49p' "$0" >&2; exit 2; }
+usage() { sed -n '2,65p' "$0" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --out) OUT=$2; shift 2 ;;
@@ -87,12 +94,19 @@ while [[ $# -gt 0 ]]; do
     --cluster) CLUSTER=1; shift ;;
     --failover) FAILOVER=1; shift ;;
     --memory) MEMORY=1; shift ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "bench-vs-zookeeper.sh: unknown argument $1" >&2; usage ;;
   esac
 done
 if ((MEMORY && CLUSTER)); then
   echo "bench-vs-zookeeper.sh: --memory measures the standalone servers; leave out --cluster" >&2; exit 2
+fi
+if ! [[ $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
+  echo "bench-vs-zookeeper.sh: --rounds takes a whole number of rounds, 1 or more (got $ROUNDS)" >&2; exit 2
+fi
+if ((ROUNDS > 1 && CLUSTER)); then
+  echo "bench-vs-zookeeper.sh: --rounds is for the standalone servers; leave out --cluster" >&2; exit 2
 fi
 if ((FAILOVER && !CLUSTER)); then
   echo "bench-vs-zookeeper.sh: --failover needs --cluster" >&2; exit 2
@@ -701,14 +715,18 @@ run_bench() { # NAME WORKLOAD SESSIONS OUTSTANDING
     --json >"$OUT/$1.json" || echo "   (bench exit code $?: see $OUT/$1.json)"
 }
 
-for w in "${workload_list[@]}"; do
-  [[ $w == none ]] && continue
-  if [[ $w == watch-fanout ]]; then
-    # One writer, one write in flight: each write can reach every watcher.
-    run_bench "$w" "$w" 1 1
-  else
-    run_bench "$w" "$w" "$SESSIONS" "$OUTSTANDING"
-  fi
+for round in $(seq 1 "$ROUNDS"); do
+  for w in "${workload_list[@]}"; do
+    [[ $w == none ]] && continue
+    name=$w
+    ((round > 1)) && name=$w-r$round
+    if [[ $w == watch-fanout ]]; then
+      # One writer, one write in flight: each write can reach every watcher.
+      run_bench "$name" "$w" 1 1
+    else
+      run_bench "$name" "$w" "$SESSIONS" "$OUTSTANDING"
+    fi
+  done
 done
 if [[ $CURVE -eq 1 ]]; then
   for total in 1 2 4 8 16 32 64 128 256; do
@@ -803,6 +821,25 @@ print("|---|---|---|---|---|---|---|---|---|---|---|")
 for name, r in sorted(runs, key=key):
     if not name.startswith("memory"):
         print(row(name, r))
+# --rounds: the paired ratios of each workload's rounds (WORKLOAD, WORKLOAD-r2, ...).
+rounds = {}
+for name, r in runs:
+    base, _, n = name.rpartition("-r")
+    if not (base and n.isdigit()):
+        base = name
+    ratio = r.get("ratio") or {}
+    if ratio.get("ops_per_s") is not None and not name.startswith(("memory", "curve-")):
+        rounds.setdefault(base, []).append((ratio["ops_per_s"], ratio.get("p99")))
+if any(len(v) > 1 for v in rounds.values()):
+    import statistics
+    print()
+    print("| workload | rounds | ops/s ratio median (lowest-highest) | p99 ratio median (lowest-highest) |")
+    print("|---|---|---|---|")
+    for base, v in sorted(rounds.items()):
+        ops = [x for x, _ in v]
+        p99 = [y for _, y in v if y is not None]
+        span = lambda xs: f"{statistics.median(xs):.2f}x ({min(xs):.2f}-{max(xs):.2f})" if xs else "-"
+        print(f"| {base} | {len(v)} | {span(ops)} | {span(p99)} |")
 try:
     with open(os.path.join(out, "memory.json")) as f:
         m = json.load(f)
