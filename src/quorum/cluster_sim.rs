@@ -450,10 +450,7 @@ impl Sim {
         let voter_count = rng.range(3, 5) as u64;
         let observer_count = rng.range(1, 2) as u64;
         let mut ids: Vec<ServerId> = (1..=voter_count + observer_count).collect();
-        for i in (1..ids.len()).rev() {
-            let j = rng.below(i as u64 + 1) as usize;
-            ids.swap(i, j);
-        }
+        rng.shuffle(&mut ids);
         let (voters, observers) = ids.split_at(voter_count as usize);
         let sc = Scenario {
             voters: voters.to_vec(),
@@ -1211,10 +1208,7 @@ impl Sim {
         }
         let id = leaders[self.reconfig_rng.below(leaders.len() as u64) as usize];
         let mut ids: Vec<ServerId> = self.nodes.keys().copied().collect();
-        for i in (1..ids.len()).rev() {
-            let j = self.reconfig_rng.below(i as u64 + 1) as usize;
-            ids.swap(i, j);
-        }
+        self.reconfig_rng.shuffle(&mut ids);
         let voter_count = self.reconfig_rng.range(3, ids.len().min(5) as i64) as usize;
         let (voters, observers) = ids.split_at(voter_count);
         let next = Members {

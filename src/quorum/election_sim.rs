@@ -185,10 +185,7 @@ impl Sim {
         let clean = rng.percent(20);
         // Ids shuffled between roles, so observers sometimes hold the highest id.
         let mut ids: Vec<ServerId> = (1..=voter_count + observer_count).collect();
-        for i in (1..ids.len()).rev() {
-            let j = rng.below(i as u64 + 1) as usize;
-            ids.swap(i, j);
-        }
+        rng.shuffle(&mut ids);
         let (voters, observers) = ids.split_at(voter_count as usize);
         let sc = Scenario {
             voters: voters.to_vec(),

@@ -913,19 +913,19 @@ impl Leader {
     // Synchronisation.
 
     fn sync_learner(&mut self, to: ServerId) {
+        let votes_next = self.votes_next(to);
+        let established = self.phase == LeaderPhase::Broadcasting;
         let Some(slot) = self.learners.get_mut(&to) else {
             return;
         };
         let Stage::EpochAcked { last_zxid: p } = slot.stage else {
             return;
         };
-        let observer = slot.observer;
-        let promised = slot.promised;
-        let established = self.phase == LeaderPhase::Broadcasting;
         // An observer that is a voter of the reconfig in our history and made us a true
         // promise is synced now: its NEWLEADER ack counts towards the new voters' quorum,
         // as ZooKeeper's does.
-        let next_voter = promised && self.votes_next(to);
+        let observer = slot.observer;
+        let next_voter = slot.promised && votes_next;
         if observer && !established && !next_voter {
             // An observer waits until a quorum acked NEWLEADER. Its log does not count, and
             // it may have accepted this (older) epoch after a newer one (see the learner's
@@ -935,9 +935,7 @@ impl Leader {
             // after an election change.)
             return;
         }
-        if let Some(slot) = self.learners.get_mut(&to) {
-            slot.stage = Stage::Syncing;
-        }
+        slot.stage = Stage::Syncing;
         let from = if p < self.hist.log_base {
             let d = self.hist.applied;
             self.actions

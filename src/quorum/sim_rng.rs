@@ -26,6 +26,14 @@ impl Rng {
     pub(crate) fn percent(&mut self, p: u64) -> bool {
         self.below(100) < p
     }
+
+    /// Fisher–Yates, from the last element down (the draw order the seeds depend on).
+    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
+    }
 }
 
 /// The seeds a simulation test runs: `CORRAL_SIM_SEED=<n>` replays that one seed with its

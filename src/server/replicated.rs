@@ -825,9 +825,10 @@ impl Node {
     /// mesh and the next roles use it; a learner whose kind changed (observer and
     /// participant, or an observer removed, which then follows without a vote, as in
     /// ZooKeeper) looks again. A leader that is no longer a voter steps down by itself.
-    fn activate_membership(&mut self, next: Membership) {
+    /// Whether `next` was taken (not when it is no newer, or cannot drive an election).
+    fn activate_membership(&mut self, next: Membership) -> bool {
         if next.version <= self.membership.version {
-            return;
+            return false;
         }
         tracing::info!(
             version = format_args!("{:x}", next.version),
@@ -844,7 +845,7 @@ impl Node {
             Ok(cfg) => cfg,
             Err(e) => {
                 tracing::error!(error = %e, "committed membership cannot drive an election; kept the old one");
-                return;
+                return false;
             }
         };
         let mut peers = Vec::new();
@@ -878,6 +879,7 @@ impl Node {
                 self.role_ended = Some("a reconfig changed this server's role".to_string());
             }
         }
+        true
     }
 
     /// Writes `zoo.cfg.dynamic.<version>` beside the static config and points the static
@@ -1204,8 +1206,7 @@ impl Node {
     /// Whether it was taken.
     fn adopt_membership(&mut self, next: Membership) -> bool {
         let version = next.version;
-        self.activate_membership(next);
-        if self.membership.version != version {
+        if !self.activate_membership(next) {
             return false;
         }
         let data = self.config_node_data.clone();

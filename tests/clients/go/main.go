@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -194,23 +195,15 @@ func libLogger(name string) zk.Logger {
 
 // dial opens a session and waits (bounded) until the server has granted it.
 func dial(name, hosts string, sessionTimeout time.Duration) (*client, error) {
-	return dialWithin(name, hosts, sessionTimeout, connectWait, nil)
+	// net.DialTimeout is the library's own default dialer.
+	return dialWithin(name, hosts, sessionTimeout, connectWait, net.DialTimeout)
 }
 
-// dialWithin is dial with its own bound on the wait for the session and, unless nil, its
-// own dialer.
+// dialWithin is dial with its own bound on the wait for the session and its own dialer.
 func dialWithin(name, hosts string, sessionTimeout, wait time.Duration, dialer zk.Dialer) (*client, error) {
 	ev := newEvents()
-	servers := strings.Split(hosts, ",")
-	var conn *zk.Conn
-	var err error
-	if dialer != nil {
-		conn, _, err = zk.Connect(servers, sessionTimeout, zk.WithEventCallback(ev.add),
-			zk.WithLogger(libLogger(name)), zk.WithDialer(dialer))
-	} else {
-		conn, _, err = zk.Connect(servers, sessionTimeout, zk.WithEventCallback(ev.add),
-			zk.WithLogger(libLogger(name)))
-	}
+	conn, _, err := zk.Connect(strings.Split(hosts, ","), sessionTimeout,
+		zk.WithEventCallback(ev.add), zk.WithLogger(libLogger(name)), zk.WithDialer(dialer))
 	if err != nil {
 		return nil, err
 	}
