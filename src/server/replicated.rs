@@ -10,9 +10,11 @@
 //! 3. timers (election, role);
 //! 4. what committed so far goes to every shard in one batch, with the answers to the
 //!    clients (a committed txn is on a quorum: no need to wait for this server's log);
-//! 5. the log: everything appended this turn is made durable by one fdatasync (group
-//!    commit), then the role hears [`Input::LogSynced`] (a follower ACKs, the leader counts
-//!    its own vote), and what that committed goes to the shards.
+//! 5. the log: when no sync is in flight, everything appended so far goes to disk in one
+//!    write that returns once it is durable (group commit), in a task of its own; the loop
+//!    does not wait for it, and what is appended meanwhile is the next batch. When it
+//!    finishes, the role hears [`Input::LogSynced`] (a follower ACKs, the leader counts its
+//!    own vote) at the start of the next turn, and what that committed goes to the shards.
 //!
 //! What each server keeps for the next role ([`Stored`]): the epochs (files), the log
 //! records after the newest snapshot (`window`, the same records as on disk), how far the
@@ -63,9 +65,10 @@ use crate::quorum::peer::{
 use crate::quorum::wire::{ForwardedRequest, Message};
 use crate::quorum::ServerId;
 use crate::runtime::now_ms;
+use crate::runtime::Notify;
 use crate::server::peers::{MeshEvent, PeerMesh};
 use crate::storage::epoch::{ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE};
-use crate::storage::txn_log::LogWriter;
+use crate::storage::txn_log::{LogWriter, SyncDone};
 use crate::tree::{Txn, TxnRecord};
 use crate::zab::{Action as SeqAction, Committed, Input as SeqInput, Origin, ReplyTo, Sequencer};
 use bytes::{Bytes, BytesMut};
@@ -236,6 +239,21 @@ struct Node {
     session_owners: HashMap<SessionId, ServerId>,
     /// The log disk had no room for the last batch: out of the ensemble until it has.
     disk_full: Option<super::DiskFull>,
+    /// The log's batch being written and synced, if one is (see [`Node::start_log_sync`]).
+    log_sync: Option<InFlightSync>,
+    /// Wakes the loop (the inbox's): a finished log sync rings it.
+    loop_wake: Rc<Notify>,
+}
+
+/// A log batch on its way to disk in a task of its own: the task leaves the outcome in
+/// `done` and rings `finished` and the loop.
+struct InFlightSync {
+    done: Rc<RefCell<Option<SyncDone>>>,
+    finished: Rc<Notify>,
+    /// Records in the batch.
+    records: usize,
+    batch_bytes: u64,
+    started_at: std::time::Instant,
 }
 
 pub(super) async fn run(
@@ -259,14 +277,26 @@ pub(super) async fn run(
             std::process::exit(2)
         }
     };
-    let mut node = match Node::new(settings.clone(), q, shared, mesh, shards, start).await {
+    let mut node = match Node::new(
+        settings.clone(),
+        q,
+        shared,
+        mesh,
+        shards,
+        start,
+        wake.clone(),
+    )
+    .await
+    {
         Ok(node) => node,
         Err(e) => fatal_storage("cannot start replication", &e),
     };
     let mut gathers = Gathers::default();
     let inputs_per_turn_max = (settings.config.corral.commit_max_batch as usize).max(1);
     loop {
-        let idle = inbox.borrow().is_empty() && node.mesh.inbox.borrow().is_empty();
+        let idle = inbox.borrow().is_empty()
+            && node.mesh.inbox.borrow().is_empty()
+            && !node.log_sync_finished();
         if idle {
             let wait_ms = (node.next_deadline_ms() - now_ms()).clamp(0, IDLE_WAIT_MS_MAX);
             futures_lite::future::or(
@@ -278,6 +308,7 @@ pub(super) async fn run(
             )
             .await;
         }
+        node.reap_log_sync().await;
         let events: Vec<MeshEvent> = node.mesh.inbox.borrow_mut().drain(..).collect();
         for event in events {
             node.on_mesh_event(event);
@@ -318,11 +349,11 @@ pub(super) async fn run(
         node.on_timers();
         node.probe_disk().await;
         node.drive().await;
-        // What committed is visible before this turn's fdatasync (which covers proposals
-        // still to be acked): a committed txn is on a quorum already, so a learner applies
-        // it without waiting for its own log, as ZooKeeper's do.
+        // What committed goes to the shards whatever the log's state: a committed txn is on
+        // a quorum already, so a learner applies it without waiting for its own log, as
+        // ZooKeeper's do.
         node.flush_to_shards().await;
-        node.sync_log().await;
+        node.start_log_sync().await;
         node.send_touches();
         node.flush_to_shards().await;
         node.maybe_snapshot();
@@ -342,6 +373,7 @@ impl Node {
         mesh: Rc<PeerMesh>,
         shards: Vec<ConnectedSender<ToShard>>,
         start: ReplicatedStart,
+        loop_wake: Rc<Notify>,
     ) -> Result<Node, String> {
         let now = now_ms();
         let window_base = start.tree.last_zxid();
@@ -457,6 +489,8 @@ impl Node {
             announced_membership: None,
             session_owners: HashMap::new(),
             disk_full: None,
+            log_sync: None,
+            loop_wake,
         })
     }
 
@@ -1339,8 +1373,14 @@ impl Node {
             PeerAction::SyncLog { .. } => {}
             PeerAction::TruncateLog { to } => {
                 tracing::info!(to = format_args!("{to:#x}"), "truncating the log");
+                let synced = self.settle_log_sync().await;
                 if let Err(e) = self.log.truncate_after(to).await {
                     fatal_storage("cannot truncate the transaction log", &e);
+                }
+                if let Some(up_to) = synced {
+                    self.role_input(PeerInput::LogSynced {
+                        up_to: up_to.min(to),
+                    });
                 }
                 while self.window.back().is_some_and(|(z, _)| *z > to) {
                     self.window.pop_back();
@@ -1742,6 +1782,8 @@ impl Node {
         }
         self.snap_requests.clear();
         self.snap_install = None;
+        // The role is over: what the sync in flight made durable is for no one to hear.
+        self.settle_log_sync().await;
         if self.disk_full.is_none() {
             match self.log.sync().await {
                 Ok(_) => {}
@@ -1792,6 +1834,7 @@ impl Node {
             return;
         }
         let full_ms = full.full_ms();
+        self.settle_log_sync().await;
         let probed = match self.log.probe_space().await {
             Ok(()) => self.log.sync().await.map(|_| ()),
             Err(e) => Err(e),
@@ -1848,14 +1891,22 @@ impl Node {
     }
 
     /// Group commit: one fdatasync for everything appended this turn.
-    async fn sync_log(&mut self) {
-        if self.appended == 0 {
+    /// Group commit that does not hold the loop: when no sync is in flight and records
+    /// were appended, their batch is written and synced by a task of its own, while the
+    /// loop goes on handling ACKs, COMMITs, proposals and client inputs (whose records are
+    /// the next batch). [`Self::reap_log_sync`] hands the outcome to the role. Holding
+    /// the loop for each fdatasync delayed every message that arrived meanwhile by the
+    /// rest of that sync, once per hop of a write (forward, proposal, ACK, COMMIT).
+    async fn start_log_sync(&mut self) {
+        if self.appended == 0 || self.log_sync.is_some() {
             return;
         }
-        let batch_started_at = std::time::Instant::now();
-        let bytes_before = self.log.written_bytes();
-        match self.log.sync().await {
-            Ok(_) => {}
+        let job = match self.log.start_sync().await {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                self.appended = 0;
+                return;
+            }
             Err(e) if e.is_no_space() => {
                 // No LogSynced: a follower does not ACK, a leader does not count itself.
                 // The batch stays pending in the writer, synced once a probe finds room.
@@ -1865,20 +1916,75 @@ impl Node {
                 return;
             }
             Err(e) => fatal_storage("cannot sync the transaction log", &e),
+        };
+        let done = Rc::new(RefCell::new(None));
+        let finished = Rc::new(Notify::default());
+        let batch_bytes = job.batch_bytes();
+        {
+            let (done, finished, loop_wake) =
+                (done.clone(), finished.clone(), self.loop_wake.clone());
+            glommio::spawn_local(async move {
+                let outcome = job.run().await;
+                *done.borrow_mut() = Some(outcome);
+                finished.notify();
+                loop_wake.notify();
+            })
+            .detach();
         }
-        crate::metrics::zab_synced(batch_started_at, batch_started_at, self.appended);
-        let bytes = self.log.written_bytes() - bytes_before;
+        self.log_sync = Some(InFlightSync {
+            done,
+            finished,
+            records: self.appended,
+            batch_bytes,
+            started_at: std::time::Instant::now(),
+        });
+        self.appended = 0;
+    }
+
+    /// Whether the sync in flight has finished (its outcome waits for the loop).
+    fn log_sync_finished(&self) -> bool {
+        self.log_sync
+            .as_ref()
+            .is_some_and(|sync| sync.done.borrow().is_some())
+    }
+
+    /// A finished sync: its records are durable, and the role hears it (a follower ACKs,
+    /// the leader counts its own vote).
+    async fn reap_log_sync(&mut self) {
+        if !self.log_sync_finished() {
+            return;
+        }
+        if let Some(up_to) = self.settle_log_sync().await {
+            self.role_input(PeerInput::LogSynced { up_to });
+            self.drive().await;
+        }
+    }
+
+    /// Waits for the sync in flight, if any, and gives the writer its segment back (what
+    /// truncating, a role's last sync or a disk probe need). Returns the zxid the sync
+    /// made durable, for the caller to tell the role if it still runs.
+    async fn settle_log_sync(&mut self) -> Option<Zxid> {
+        let sync = self.log_sync.take()?;
+        let done = loop {
+            let taken = sync.done.borrow_mut().take();
+            match taken {
+                Some(done) => break done,
+                None => sync.finished.wait().await,
+            }
+        };
+        let up_to = match self.log.finish_sync(done) {
+            Ok(up_to) => up_to,
+            Err(e) => fatal_storage("cannot sync the transaction log", &e),
+        };
+        crate::metrics::zab_synced(sync.started_at, sync.started_at, sync.records);
         if self
             .policy
             .borrow_mut()
-            .after_sync(self.appended as u64, bytes)
+            .after_sync(sync.records as u64, sync.batch_bytes)
         {
             self.snapshot_wanted = true;
         }
-        self.appended = 0;
-        let up_to = self.log.synced_zxid();
-        self.role_input(PeerInput::LogSynced { up_to });
-        self.drive().await;
+        Some(up_to)
     }
 
     /// Shard 0 encoded a snapshot for `peer`: announce it, then stream it (see
@@ -2002,8 +2108,14 @@ impl Node {
             ));
             return;
         }
+        let synced = self.settle_log_sync().await;
         if let Err(e) = self.log.truncate_after(zxid).await {
             fatal_storage("cannot truncate the transaction log", &e);
+        }
+        if let Some(up_to) = synced {
+            self.role_input(PeerInput::LogSynced {
+                up_to: up_to.min(zxid),
+            });
         }
         self.window.clear();
         self.window_base = zxid;

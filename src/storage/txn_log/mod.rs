@@ -18,7 +18,7 @@
 pub mod layout;
 pub mod writer;
 
-pub use writer::{LogOptions, LogWriter};
+pub use writer::{LogOptions, LogWriter, SyncDone, SyncJob};
 
 use crate::storage::fs::{Fs, StdFs};
 use crate::storage::record::{self, RecordError, RECORD_FORMAT_VERSION, RECORD_HEADER_BYTES};

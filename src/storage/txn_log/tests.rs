@@ -990,3 +990,51 @@ fn a_new_segment_holds_its_first_batch_and_the_end_marker() {
         }
     }
 }
+
+/// A replicated server appends the next batch while the last one's write is in flight
+/// (`start_sync` / `SyncJob::run` / `finish_sync`): each job makes exactly its own records
+/// durable, the records appended meanwhile are the next job's, and the log reads back whole
+/// and in order, rolls included.
+#[test]
+fn records_appended_while_a_sync_is_in_flight_are_the_next_batch() {
+    let dir = TempDir::new("log-inflight");
+    let path = dir.0.clone();
+    let opts = LogOptions {
+        segment_bytes_max: Some(2048),
+        ..small_opts()
+    };
+    let written = run(move || async move {
+        let mut w = Workload::new(7);
+        let mut writer = LogWriter::open(&path, opts, 0).await.unwrap();
+        let mut all: Vec<TxnRecord> = Vec::new();
+        let first: Vec<TxnRecord> = (0..3).map(|_| w.next()).collect();
+        writer.append(&first);
+        all.extend(first);
+        for n in [1, 4, 9, 2, 30, 1] {
+            let job = writer
+                .start_sync()
+                .await
+                .unwrap()
+                .expect("records were appended");
+            assert!(writer.sync_in_flight());
+            let covered = all.last().unwrap().zxid;
+            // The next batch, while the write runs.
+            let next: Vec<TxnRecord> = (0..n).map(|_| w.next()).collect();
+            writer.append(&next);
+            all.extend(next);
+            let done = glommio::spawn_local(job.run()).await;
+            assert_eq!(writer.finish_sync(done).unwrap(), covered);
+            assert_eq!(writer.synced_zxid(), covered, "only the job's records");
+            assert!(!writer.sync_in_flight());
+        }
+        let last = writer.sync().await.unwrap();
+        assert_eq!(last, all.last().unwrap().zxid);
+        assert!(writer.start_sync().await.unwrap().is_none(), "nothing left");
+        writer.close().await.unwrap();
+        all
+    });
+    assert!(list_segments(&dir.0).unwrap().len() >= 2, "rolled");
+    let r = recover_log(&dir.0, 0, RecoveryMode::ReadOnly).unwrap();
+    assert_eq!(r.records, written);
+    assert!(r.torn.is_none());
+}

@@ -184,6 +184,10 @@ pub struct LogWriter {
     pending_first_zxid: Option<i64>,
     last_appended_zxid: i64,
     synced_zxid: i64,
+    /// A [`SyncJob`] is out: the segment is with it.
+    sync_in_flight: bool,
+    /// The buffer a direct write handed back, for the batch after the next one.
+    reusable_pending: Option<Vec<u8>>,
     roll_requested: bool,
     /// The next segment's file being made in the background (see [`Self::prepare_spare`]).
     spare: Option<glommio::task::JoinHandle<Result<Spare, String>>>,
@@ -232,6 +236,8 @@ impl LogWriter {
             pending_first_zxid: None,
             last_appended_zxid: last_zxid,
             synced_zxid: last_zxid,
+            sync_in_flight: false,
+            reusable_pending: None,
             roll_requested: false,
             spare: None,
             spare_finished: std::rc::Rc::new(std::cell::Cell::new(false)),
@@ -327,7 +333,7 @@ impl LogWriter {
         let _ = file.close().await;
         glommio::io::remove(&tmp)
             .await
-            .map_err(|e| self.io_err(&tmp, "removing", e))?;
+            .map_err(|e| io_err(&tmp, "removing", e))?;
         self.failed_segment_bytes = None;
         Ok(())
     }
@@ -402,6 +408,7 @@ impl LogWriter {
     /// (their place reads as the clean end of the log). The next record starts a new
     /// segment.
     pub async fn truncate_after(&mut self, to: i64) -> Result<(), LogError> {
+        assert!(!self.sync_in_flight, "log truncated with a sync in flight");
         self.pending.clear();
         self.pending_first_zxid = None;
         if let Some(seg) = self.segment.take() {
@@ -425,14 +432,38 @@ impl LogWriter {
 
     /// Writes everything appended so far and fdatasyncs it (unless `forceSync=no`).
     /// Returns the highest zxid now durable. Nothing appended: returns at once.
+    /// [`Self::start_sync`], [`SyncJob::run`] and [`Self::finish_sync`] in one go.
     ///
     /// On [`LogError::NoSpace`] nothing of the batch was written and the writer is as it
     /// was (see the module doc). On any other `Err` the writer is unusable: the caller must
     /// stop (a failed fsync leaves the page cache in an unknown state; retrying it can
     /// report success for lost data).
     pub async fn sync(&mut self) -> Result<i64, LogError> {
+        match self.start_sync().await? {
+            None => Ok(self.synced_zxid),
+            Some(job) => {
+                let done = job.run().await;
+                self.finish_sync(done)
+            }
+        }
+    }
+
+    /// The first half of a sync: makes room for everything appended so far (a new segment
+    /// when the current one has none left) and takes the batch out of the writer, with the
+    /// segment it goes to, as a [`SyncJob`]. The job's write and fdatasync borrow nothing
+    /// of the writer, so the caller may go on appending (the next batch) while it runs;
+    /// it hands the outcome back with [`Self::finish_sync`]. Until then the writer has no
+    /// segment: only `append`, `append_payload`, `roll` and the getters may be called, and
+    /// no second job may start. `Ok(None)`: nothing was appended.
+    ///
+    /// Errors as [`Self::sync`]: [`LogError::NoSpace`] leaves the writer as it was.
+    pub async fn start_sync(&mut self) -> Result<Option<SyncJob>, LogError> {
+        assert!(
+            !self.sync_in_flight,
+            "a second log sync started before the first finished"
+        );
         let Some(first_zxid) = self.pending_first_zxid else {
-            return Ok(self.synced_zxid);
+            return Ok(None);
         };
         let batch_bytes = self.pending.len() as u64;
         // A roll asked for (at a snapshot) while the spare is still being made waits for
@@ -457,119 +488,66 @@ impl LogWriter {
             // the room is always there when the batch is written.
             let new = self.create_segment(first_zxid, batch_bytes).await?;
             self.roll_requested = false;
-            // The old segment is fully synced here (sync is the only writer and it finished
-            // its fdatasync), which is what lets recovery call a torn tail in any segment
+            // The old segment is fully synced here (its last job finished before this one
+            // could start), which is what lets recovery call a torn tail in any segment
             // but the newest one corruption.
             if let Some(old) = self.segment.replace(new) {
                 self.close_segment(old).await?;
             }
         }
-        let Some(mut seg) = self.segment.take() else {
+        let Some(seg) = self.segment.take() else {
             unreachable!("a segment was just ensured");
         };
         self.failed_segment_bytes = None;
-        let batch = std::mem::take(&mut self.pending);
+        // The next batch goes into the buffer the last direct write handed back, if any
+        // (a fresh one per sync was ~2 % of a loaded leader's CPU in malloc, and page
+        // faults), else into one of this batch's size.
+        let next = self.reusable_pending.take().unwrap_or_else(|| {
+            Vec::with_capacity(self.pending.capacity().min(PENDING_REUSE_BYTES_MAX))
+        });
+        let batch = std::mem::replace(&mut self.pending, next);
         self.pending_first_zxid = None;
-        let capacity = batch.capacity();
-        let result = self.write_and_sync(&mut seg, batch).await;
+        self.sync_in_flight = true;
+        Ok(Some(SyncJob {
+            seg,
+            batch,
+            up_to_zxid: self.last_appended_zxid,
+            force_sync: self.opts.force_sync,
+            fsync_warning_threshold_ms: self.opts.fsync_warning_threshold_ms,
+        }))
+    }
+
+    /// The second half of a sync: takes the segment back from a finished [`SyncJob`].
+    /// Returns the highest zxid now durable (the job's last; records appended while it ran
+    /// are the next batch). Any `Err` is fatal, as in [`Self::sync`].
+    pub fn finish_sync(&mut self, done: SyncDone) -> Result<i64, LogError> {
+        self.sync_in_flight = false;
+        let SyncDone {
+            seg,
+            up_to_zxid,
+            batch_bytes,
+            result,
+        } = done;
         self.segment = Some(seg);
-        self.pending = match result? {
-            // A direct write copied the batch: its buffer takes the next one (a fresh one
-            // per sync was ~2 % of a loaded leader's CPU in malloc, and page faults).
-            Some(mut copied) if capacity <= PENDING_REUSE_BYTES_MAX => {
+        if let Some(mut copied) = result? {
+            if copied.capacity() <= PENDING_REUSE_BYTES_MAX {
                 copied.clear();
-                copied
+                self.reusable_pending = Some(copied);
             }
-            // The batch went to the kernel with the write; the next one starts at its size.
-            _ => Vec::with_capacity(capacity.min(PENDING_REUSE_BYTES_MAX)),
-        };
-        self.synced_zxid = self.last_appended_zxid;
-        Ok(self.synced_zxid)
+        }
+        self.written_bytes += batch_bytes;
+        self.synced_zxid = up_to_zxid;
+        Ok(up_to_zxid)
+    }
+
+    /// Whether a [`SyncJob`] is out (started and not finished).
+    pub fn sync_in_flight(&self) -> bool {
+        self.sync_in_flight
     }
 
     /// The size segments are made with (see [`layout::prealloc_bytes`]).
     fn prealloc_bytes(&self) -> u64 {
         layout::prealloc_bytes(self.opts.pre_alloc_bytes)
-    }
-
-    /// Returns the batch's buffer when the write copied it (see [`Self::write_through`]).
-    async fn write_and_sync(
-        &mut self,
-        seg: &mut Segment,
-        batch: Vec<u8>,
-    ) -> Result<Option<Vec<u8>>, LogError> {
-        let len = batch.len() as u64;
-        let end = seg.write_offset + len;
-        // Never a record byte where no zeros were allocated: a full disk must fail the
-        // allocation (recoverably), never this write.
-        assert!(
-            layout::bytes_needed(seg.write_offset, len) <= seg.allocated_bytes,
-            "log batch of {len} bytes at {} past the allocated {} bytes",
-            seg.write_offset,
-            seg.allocated_bytes
-        );
-        let started = Instant::now();
-        let at = seg.write_offset;
-        let copied = self.write_through(seg, batch, at).await?;
-        seg.write_offset = end;
-        seg.has_records = true;
-        self.written_bytes += len;
-        if self.opts.force_sync {
-            if seg.durable.is_none() {
-                seg.file
-                    .fdatasync()
-                    .await
-                    .map_err(|e| self.io_err(&seg.path, "fdatasync", e))?;
-            }
-            let took = started.elapsed();
-            if took > Duration::from_millis(self.opts.fsync_warning_threshold_ms) {
-                tracing::warn!(
-                    took_ms = took.as_millis() as u64,
-                    threshold_ms = self.opts.fsync_warning_threshold_ms,
-                    bytes = len,
-                    "fsync-ing the write ahead log took long"
-                );
-            }
-        }
-        Ok(copied)
-    }
-
-    /// Writes `bytes` at `at` through the segment's durable handle (plain writes with
-    /// `forceSync=no`). Returns `bytes` when the write copied them (a direct write), for
-    /// the caller to reuse; a buffered write hands them to the kernel.
-    async fn write_through(
-        &self,
-        seg: &mut Segment,
-        bytes: Vec<u8>,
-        at: u64,
-    ) -> Result<Option<Vec<u8>>, LogError> {
-        let written = match seg.durable.as_mut() {
-            Some(DurableHandle::Direct(direct)) => match direct.write(&bytes, at).await {
-                // EINVAL: the device wants a coarser alignment than the one found for it
-                // (a stacked or virtual device). Nothing was written: the segment goes on
-                // through the page cache. (Only a segment's first write can meet it, before
-                // any rename of the file has started.)
-                Err(e) if raw_os_error(&e) == Some(libc::EINVAL) => {
-                    tracing::warn!(
-                        segment = %seg.path.display(),
-                        error = %e,
-                        "direct I/O refused; writing the log through the page cache with O_DSYNC"
-                    );
-                    let file = self.open_dsync_buffered(seg.current_path()).await?;
-                    let written = write_all(&file, bytes, at).await.map(|()| None);
-                    if let Some(DurableHandle::Direct(direct)) =
-                        seg.durable.replace(DurableHandle::Buffered(file))
-                    {
-                        let _ = direct.file.close().await;
-                    }
-                    written
-                }
-                other => other.map(|()| Some(bytes)),
-            },
-            Some(DurableHandle::Buffered(file)) => write_all(file, bytes, at).await.map(|()| None),
-            None => write_all(&seg.file, bytes, at).await.map(|()| None),
-        };
-        written.map_err(|e| self.io_err(&seg.path, "writing", e))
     }
 
     /// Creates `log.<first_zxid>`: temp name, zeros, header, fsync, rename, fsync dir.
@@ -598,14 +576,14 @@ impl LogWriter {
         let header = encode_segment_header(first_zxid);
         write_all(&file, header.to_vec(), 0)
             .await
-            .map_err(|e| self.io_err(&tmp, "writing", e))?;
+            .map_err(|e| io_err(&tmp, "writing", e))?;
         // The file's size changed: fdatasync flushes it too (size is needed to read data).
         file.fdatasync()
             .await
-            .map_err(|e| self.io_err(&tmp, "fdatasync", e))?;
+            .map_err(|e| io_err(&tmp, "fdatasync", e))?;
         file.rename(&path)
             .await
-            .map_err(|e| self.io_err(&path, "renaming", e))?;
+            .map_err(|e| io_err(&path, "renaming", e))?;
         sync_dir(&self.dir).await?;
         let durable = if self.opts.force_sync {
             Some(self.open_durable(&path, &header).await?)
@@ -654,7 +632,7 @@ impl LogWriter {
             naming: None,
         };
         let spare_path = spare.path;
-        self.write_through(&mut seg, header.to_vec(), 0).await?;
+        write_through(&mut seg, header.to_vec(), 0).await?;
         seg.path = path;
         let done = std::rc::Rc::new(std::cell::Cell::new(false));
         let task = {
@@ -771,19 +749,7 @@ impl LogWriter {
             }
             let _ = file.close().await;
         }
-        Ok(DurableHandle::Buffered(
-            self.open_dsync_buffered(path).await?,
-        ))
-    }
-
-    /// A page-cache handle whose writes return once on stable storage.
-    async fn open_dsync_buffered(&self, path: &Path) -> Result<BufferedFile, LogError> {
-        OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_DSYNC)
-            .buffered_open(path)
-            .await
-            .map_err(|e| self.io_err(path, "opening", e))
+        Ok(DurableHandle::Buffered(open_dsync_buffered(path).await?))
     }
 
     /// Creates (or truncates) `tmp` and zero-fills `bytes` of it. For want of space: the
@@ -828,21 +794,14 @@ impl LogWriter {
                 source: e.into(),
             }
         } else {
-            self.io_err(path, op, e)
-        }
-    }
-
-    fn io_err(&self, path: &Path, op: &'static str, e: glommio::GlommioError<()>) -> LogError {
-        LogError::Io {
-            path: path.to_path_buf(),
-            op,
-            source: e.into(),
+            io_err(path, op, e)
         }
     }
 
     /// Closes the current segment and removes the spare (tests and orderly shutdown;
     /// dropping is also safe: recovery removes a spare left without a header).
     pub async fn close(mut self) -> Result<(), LogError> {
+        assert!(!self.sync_in_flight, "log closed with a sync in flight");
         if let Some(seg) = self.segment.take() {
             self.close_segment(seg).await?;
         }
@@ -851,7 +810,7 @@ impl LogWriter {
                 let _ = spare.file.close().await;
                 glommio::io::remove(&spare.path)
                     .await
-                    .map_err(|e| self.io_err(&spare.path, "removing", e))?;
+                    .map_err(|e| io_err(&spare.path, "removing", e))?;
             }
         }
         Ok(())
@@ -873,11 +832,156 @@ impl LogWriter {
             Some(DurableHandle::Buffered(f)) => f.close().await,
             None => Ok(()),
         };
-        closed.map_err(|e| self.io_err(&seg.path, "closing", e))?;
+        closed.map_err(|e| io_err(&seg.path, "closing", e))?;
         seg.file
             .close()
             .await
-            .map_err(|e| self.io_err(&seg.path, "closing", e))
+            .map_err(|e| io_err(&seg.path, "closing", e))
+    }
+}
+
+/// One batch of the log on its way to disk, with the segment it goes to (see
+/// [`LogWriter::start_sync`]).
+pub struct SyncJob {
+    seg: Segment,
+    batch: Vec<u8>,
+    /// The last zxid in `batch`.
+    up_to_zxid: i64,
+    force_sync: bool,
+    fsync_warning_threshold_ms: u64,
+}
+
+/// What a [`SyncJob`] hands back to [`LogWriter::finish_sync`].
+pub struct SyncDone {
+    seg: Segment,
+    up_to_zxid: i64,
+    batch_bytes: u64,
+    /// The batch's buffer when the write copied it (a direct write), for reuse.
+    result: Result<Option<Vec<u8>>, LogError>,
+}
+
+impl SyncJob {
+    /// The bytes this job writes.
+    pub fn batch_bytes(&self) -> u64 {
+        self.batch.len() as u64
+    }
+
+    /// Writes the batch and makes it durable. Never fails by itself: a failure is in the
+    /// outcome, for [`LogWriter::finish_sync`] to report.
+    pub async fn run(self) -> SyncDone {
+        let SyncJob {
+            mut seg,
+            batch,
+            up_to_zxid,
+            force_sync,
+            fsync_warning_threshold_ms,
+        } = self;
+        let batch_bytes = batch.len() as u64;
+        let result = write_and_sync(&mut seg, batch, force_sync, fsync_warning_threshold_ms).await;
+        SyncDone {
+            seg,
+            up_to_zxid,
+            batch_bytes,
+            result,
+        }
+    }
+}
+
+/// Writes `batch` at the segment's write offset and, with `forceSync`, makes it durable.
+/// Returns the batch's buffer when the write copied it (see [`write_through`]).
+async fn write_and_sync(
+    seg: &mut Segment,
+    batch: Vec<u8>,
+    force_sync: bool,
+    fsync_warning_threshold_ms: u64,
+) -> Result<Option<Vec<u8>>, LogError> {
+    let len = batch.len() as u64;
+    let end = seg.write_offset + len;
+    // Never a record byte where no zeros were allocated: a full disk must fail the
+    // allocation (recoverably), never this write.
+    assert!(
+        layout::bytes_needed(seg.write_offset, len) <= seg.allocated_bytes,
+        "log batch of {len} bytes at {} past the allocated {} bytes",
+        seg.write_offset,
+        seg.allocated_bytes
+    );
+    let started = Instant::now();
+    let at = seg.write_offset;
+    let copied = write_through(seg, batch, at).await?;
+    seg.write_offset = end;
+    seg.has_records = true;
+    if force_sync {
+        if seg.durable.is_none() {
+            seg.file
+                .fdatasync()
+                .await
+                .map_err(|e| io_err(&seg.path, "fdatasync", e))?;
+        }
+        let took = started.elapsed();
+        if took > Duration::from_millis(fsync_warning_threshold_ms) {
+            tracing::warn!(
+                took_ms = took.as_millis() as u64,
+                threshold_ms = fsync_warning_threshold_ms,
+                bytes = len,
+                "fsync-ing the write ahead log took long"
+            );
+        }
+    }
+    Ok(copied)
+}
+
+/// Writes `bytes` at `at` through the segment's durable handle (plain writes with
+/// `forceSync=no`). Returns `bytes` when the write copied them (a direct write), for
+/// the caller to reuse; a buffered write hands them to the kernel.
+async fn write_through(
+    seg: &mut Segment,
+    bytes: Vec<u8>,
+    at: u64,
+) -> Result<Option<Vec<u8>>, LogError> {
+    let written = match seg.durable.as_mut() {
+        Some(DurableHandle::Direct(direct)) => match direct.write(&bytes, at).await {
+            // EINVAL: the device wants a coarser alignment than the one found for it
+            // (a stacked or virtual device). Nothing was written: the segment goes on
+            // through the page cache. (Only a segment's first write can meet it, before
+            // any rename of the file has started.)
+            Err(e) if raw_os_error(&e) == Some(libc::EINVAL) => {
+                tracing::warn!(
+                    segment = %seg.path.display(),
+                    error = %e,
+                    "direct I/O refused; writing the log through the page cache with O_DSYNC"
+                );
+                let file = open_dsync_buffered(seg.current_path()).await?;
+                let written = write_all(&file, bytes, at).await.map(|()| None);
+                if let Some(DurableHandle::Direct(direct)) =
+                    seg.durable.replace(DurableHandle::Buffered(file))
+                {
+                    let _ = direct.file.close().await;
+                }
+                written
+            }
+            other => other.map(|()| Some(bytes)),
+        },
+        Some(DurableHandle::Buffered(file)) => write_all(file, bytes, at).await.map(|()| None),
+        None => write_all(&seg.file, bytes, at).await.map(|()| None),
+    };
+    written.map_err(|e| io_err(&seg.path, "writing", e))
+}
+
+/// A page-cache handle whose writes return once on stable storage.
+async fn open_dsync_buffered(path: &Path) -> Result<BufferedFile, LogError> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DSYNC)
+        .buffered_open(path)
+        .await
+        .map_err(|e| io_err(path, "opening", e))
+}
+
+fn io_err(path: &Path, op: &'static str, e: glommio::GlommioError<()>) -> LogError {
+    LogError::Io {
+        path: path.to_path_buf(),
+        op,
+        source: e.into(),
     }
 }
 
