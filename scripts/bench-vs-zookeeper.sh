@@ -17,11 +17,13 @@
 # ephemeral-churn, watch-fanout). --rate runs them open loop at that many ops/s (writes/s
 # for watch-fanout) instead of closed loop.
 #
-# --rounds N (standalone): runs each workload N times (Corral then ZooKeeper each time,
-# named WORKLOAD, WORKLOAD-r2, ...) and adds to the summary each workload's median,
-# lowest and highest ops/s and p99 ratios over the rounds. On a shared or virtual host whose
-# speed moves from minute to minute, one pair of runs can land on either side of a target;
-# the median of paired rounds is the figure to quote.
+# --rounds N: runs each workload N times (Corral then ZooKeeper each time, named WORKLOAD,
+# WORKLOAD-r2, ...) and adds to the summary each workload's median, lowest and highest ops/s
+# and p99 ratios over the rounds. With --cluster each round starts both clusters afresh,
+# one after the other (the --curve runs and --failover go with the first and the last
+# round). On a shared or virtual host whose speed moves from minute to minute, one pair of
+# runs can land on either side of a target; the median of paired rounds is the figure to
+# quote.
 #
 # --cluster: instead of one standalone server per flavor, a pseudo-cluster of 3
 # participants + 1 observer per flavor (the mission's zoo1.cfg ... zoo4.cfg: tickTime=2000,
@@ -54,7 +56,7 @@
 # (tables, ratios, links to the reports) and prints the summary. In cluster mode the
 # files are per flavor: DIR/<workload>-corral.json, DIR/<workload>-zookeeper.json (and
 # .html, -hgrm/), DIR/failover-<flavor>.json and .log, DIR/load.tsv (the load average
-# before and after each run) and DIR/logs/<flavor>-<n>.log (the servers' logs). Every run
+# before and after each run) and DIR/logs/<flavor>-<n>.log (the servers' logs, of the last round). Every run
 # is bounded (duration + warm-up + setup); the servers are stopped by PID on exit, and
 # the temporary data removed.
 #
@@ -105,9 +107,6 @@ fi
 if ! [[ $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
   echo "bench-vs-zookeeper.sh: --rounds takes a whole number of rounds, 1 or more (got $ROUNDS)" >&2; exit 2
 fi
-if ((ROUNDS > 1 && CLUSTER)); then
-  echo "bench-vs-zookeeper.sh: --rounds is for the standalone servers; leave out --cluster" >&2; exit 2
-fi
 if ((FAILOVER && !CLUSTER)); then
   echo "bench-vs-zookeeper.sh: --failover needs --cluster" >&2; exit 2
 fi
@@ -127,6 +126,29 @@ KEYS=${KEYS:-1000}
 WATCHERS=${WATCHERS:-100}
 
 WORK=$(mktemp -d "$DATA_PARENT/corral-vs-zk.XXXXXX") || exit 1
+# The --rounds table, for both summaries: rows of (workload, ops/s ratio, p99 ratio).
+cat >"$WORK/rounds_table.py" <<'EOF_PY'
+import statistics
+
+def print_rounds(ratios, p99_label):
+    """ratios: (name, ops/s ratio, p99 ratio or None) per run; a round's name is
+    WORKLOAD-rN. Prints the median and range per workload when any ran more than once."""
+    rounds = {}
+    for name, ops, p99 in ratios:
+        base, _, n = name.rpartition("-r")
+        if not (base and n.isdigit()):
+            base = name
+        if ops is not None and not name.startswith(("memory", "curve-")):
+            rounds.setdefault(base, []).append((ops, p99))
+    if not any(len(v) > 1 for v in rounds.values()):
+        return
+    span = lambda xs: f"{statistics.median(xs):.2f}x ({min(xs):.2f}-{max(xs):.2f})" if xs else "-"
+    print()
+    print(f"| workload | rounds | ops/s Corral/ZK median (lowest-highest) | {p99_label} median (lowest-highest) |")
+    print("|---|---|---|---|")
+    for base, v in sorted(rounds.items()):
+        print(f"| {base} | {len(v)} | {span([x for x, _ in v])} | {span([y for _, y in v if y is not None])} |")
+EOF_PY
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do
@@ -262,6 +284,8 @@ if ((CLUSTER)); then
     done
     for i in 1 2 3 4; do
       dir="$WORK/$flavor/node$i"
+      # Every round starts from an empty data directory.
+      rm -rf "$dir"
       mkdir -p "$dir/data" || exit 1
       echo "$i" >"$dir/data/myid"
       cfg="$dir/zoo$i.cfg"
@@ -530,28 +554,34 @@ EOF
   }
 
   echo "Cluster mode: 3 participants + 1 observer per flavor, one flavor at a time; data under $WORK, results in $OUT"
-  for flavor in corral zookeeper; do
-    start_cluster "$flavor"
-    for w in "${workload_list[@]}"; do
-      if [[ $w == watch-fanout ]]; then
-        run_cluster_bench "$flavor" "$w" "$w" 1 1
-      else
-        run_cluster_bench "$flavor" "$w" "$w" "$SESSIONS" "$OUTSTANDING"
-      fi
-    done
-    if [[ $CURVE -eq 1 ]]; then
-      for total in 1 2 4 8 16 32 64 128 256; do
-        sessions=$((total < 8 ? total : 8))
-        RATE="" run_cluster_bench "$flavor" "curve-set-$total" set "$sessions" $((total / sessions))
+  for round in $(seq 1 "$ROUNDS"); do
+    for flavor in corral zookeeper; do
+      start_cluster "$flavor"
+      for w in "${workload_list[@]}"; do
+        name=$w
+        ((round > 1)) && name=$w-r$round
+        if [[ $w == watch-fanout ]]; then
+          run_cluster_bench "$flavor" "$name" "$w" 1 1
+        else
+          run_cluster_bench "$flavor" "$name" "$w" "$SESSIONS" "$OUTSTANDING"
+        fi
       done
-    fi
-    ((FAILOVER)) && failover "$flavor"
-    stop_cluster "$flavor"
+      if [[ $CURVE -eq 1 ]] && ((round == 1)); then
+        for total in 1 2 4 8 16 32 64 128 256; do
+          sessions=$((total < 8 ? total : 8))
+          RATE="" run_cluster_bench "$flavor" "curve-set-$total" set "$sessions" $((total / sessions))
+        done
+      fi
+      ((FAILOVER && round == ROUNDS)) && failover "$flavor"
+      stop_cluster "$flavor"
+    done
   done
 
-  python3 - "$OUT" "$ZK_HEAP" <<'EOF' | tee "$OUT/summary.md"
+  python3 - "$OUT" "$ZK_HEAP" "$WORK" <<'EOF' | tee "$OUT/summary.md"
 import json, os, sys
 out, zk_heap = sys.argv[1], sys.argv[2]
+sys.path.insert(0, sys.argv[3])
+from rounds_table import print_rounds
 flavors = ("corral", "zookeeper")
 def load(path):
     try:
@@ -592,6 +622,7 @@ print("| run | outstanding | Corral ops/s | Corral p50 µs | Corral p99 µs | Co
       "| ops/s Corral/ZK | p50 ZK/Corral | p99 ZK/Corral | p99.9 ZK/Corral | reports |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 notes = []
+round_ratios = []
 for name in sorted(names, key=key):
     runs = {fl: load(os.path.join(out, f"{name}-{fl}.json")) for fl in flavors}
     c, z = result(runs["corral"]), result(runs["zookeeper"])
@@ -613,6 +644,8 @@ for name in sorted(names, key=key):
         fmt(div(lat(z, "p99.9"), lat(c, "p99.9"))),
     ]
     print("| " + " | ".join([name, str(total)] + cols(c) + cols(z) + ratios + [reports]) + " |")
+    round_ratios.append((name, div(c and c["ops_per_s"], z and z["ops_per_s"]),
+                         div(lat(z, "p99"), lat(c, "p99"))))
     for fl, r in (("corral", c), ("zookeeper", z)):
         if r is None:
             continue
@@ -622,6 +655,7 @@ for name in sorted(names, key=key):
         if (name, fl) in loads:
             b, a = loads[(name, fl)]
             notes.append(f"- {name} {fl}: load average {b} before, {a} after")
+print_rounds(round_ratios, "p99 ZK/Corral")
 fo = {fl: load(os.path.join(out, f"failover-{fl}.json")) for fl in flavors}
 if any(fo.values()):
     print()
@@ -787,9 +821,11 @@ json.dump(doc, open(a[1], "w"), indent=1)
 EOF
 fi
 
-python3 - "$OUT" <<'EOF' | tee "$OUT/summary.md"
+python3 - "$OUT" "$WORK" <<'EOF' | tee "$OUT/summary.md"
 import json, os, sys
 out = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+from rounds_table import print_rounds
 runs = []
 for name in sorted(os.listdir(out)):
     if not name.endswith(".json"):
@@ -822,24 +858,8 @@ for name, r in sorted(runs, key=key):
     if not name.startswith("memory"):
         print(row(name, r))
 # --rounds: the paired ratios of each workload's rounds (WORKLOAD, WORKLOAD-r2, ...).
-rounds = {}
-for name, r in runs:
-    base, _, n = name.rpartition("-r")
-    if not (base and n.isdigit()):
-        base = name
-    ratio = r.get("ratio") or {}
-    if ratio.get("ops_per_s") is not None and not name.startswith(("memory", "curve-")):
-        rounds.setdefault(base, []).append((ratio["ops_per_s"], ratio.get("p99")))
-if any(len(v) > 1 for v in rounds.values()):
-    import statistics
-    print()
-    print("| workload | rounds | ops/s ratio median (lowest-highest) | p99 ratio median (lowest-highest) |")
-    print("|---|---|---|---|")
-    for base, v in sorted(rounds.items()):
-        ops = [x for x, _ in v]
-        p99 = [y for _, y in v if y is not None]
-        span = lambda xs: f"{statistics.median(xs):.2f}x ({min(xs):.2f}-{max(xs):.2f})" if xs else "-"
-        print(f"| {base} | {len(v)} | {span(ops)} | {span(p99)} |")
+print_rounds([(name, (r.get("ratio") or {}).get("ops_per_s"), (r.get("ratio") or {}).get("p99"))
+              for name, r in runs], "p99 Corral/ZK")
 try:
     with open(os.path.join(out, "memory.json")) as f:
         m = json.load(f)
