@@ -56,9 +56,9 @@
 # (tables, ratios, links to the reports) and prints the summary. In cluster mode the
 # files are per flavor: DIR/<workload>-corral.json, DIR/<workload>-zookeeper.json (and
 # .html, -hgrm/), DIR/failover-<flavor>.json and .log, DIR/load.tsv (the load average
-# before and after each run) and DIR/logs/<flavor>-<n>.log (the servers' logs, of the last round). Every run
-# is bounded (duration + warm-up + setup); the servers are stopped by PID on exit, and
-# the temporary data removed.
+# before and after each run) and DIR/logs/<flavor>-<n>.log (the servers' logs, of the
+# last round). Every run is bounded (duration + warm-up + setup); the servers are stopped
+# by PID on exit, and the temporary data removed.
 #
 # Env: CORRAL_BIN, ZK_JAVA_CP (default Debian's jars), SESSIONS (8), OUTSTANDING (16 per
 # session), VALUE_BYTES (1024), KEYS (1000), CORRAL_SHARDS (cluster mode 1;
@@ -83,7 +83,7 @@ DATA_PARENT=${TMPDIR:-/tmp}
 RATE=""
 ROUNDS=1
 
-usage() { sed -n '2,65p' "$0" >&2; exit 2; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     --out) OUT=$2; shift 2 ;;

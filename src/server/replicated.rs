@@ -186,7 +186,7 @@ struct Node {
     out: Vec<Committed>,
     /// Other messages for the shards, sent after `out`.
     to_shards: Vec<ToShard>,
-    /// Records appended since the last sync.
+    /// Records appended since the last sync started (the next batch).
     appended: usize,
     role_ended: Option<String>,
     /// FOLLOWERINFO / OBSERVERINFO heard while still electing: a learner that decided
@@ -308,7 +308,7 @@ pub(super) async fn run(
             )
             .await;
         }
-        node.reap_log_sync().await;
+        node.reap_log_sync(false).await;
         let events: Vec<MeshEvent> = node.mesh.inbox.borrow_mut().drain(..).collect();
         for event in events {
             node.on_mesh_event(event);
@@ -317,6 +317,12 @@ pub(super) async fn run(
         // Client inputs handled per turn before the log is synced: one group commit's
         // worth (`corral.commit.maxBatch`), as in standalone mode.
         for _ in 0..inputs_per_turn_max {
+            if node.log_sync.is_some() && node.appended >= inputs_per_turn_max {
+                // One batch is on its way to disk and the next is full: wait for the disk
+                // (as a loop that awaits every sync would), then start the next batch.
+                node.reap_log_sync(true).await;
+                node.start_log_sync().await;
+            }
             let next = inbox.borrow_mut().pop_front();
             let Some(msg) = next else { break };
             match msg {
@@ -1369,7 +1375,8 @@ impl Node {
                     self.window.push_back((zxid, txn));
                 }
             }
-            // Every turn ends with one sync of whatever was appended (group commit).
+            // The loop syncs whatever was appended once no sync is in flight (group
+            // commit, `start_log_sync`).
             PeerAction::SyncLog { .. } => {}
             PeerAction::TruncateLog { to } => {
                 tracing::info!(to = format_args!("{to:#x}"), "truncating the log");
@@ -1377,6 +1384,8 @@ impl Node {
                 if let Err(e) = self.log.truncate_after(to).await {
                     fatal_storage("cannot truncate the transaction log", &e);
                 }
+                // Records not yet synced went with the truncation.
+                self.appended = 0;
                 if let Some(up_to) = synced {
                     self.role_input(PeerInput::LogSynced {
                         up_to: up_to.min(to),
@@ -1890,7 +1899,6 @@ impl Node {
         self.seq = rebuild_sequencer(&self.settings, config_node_data, self.committed).await;
     }
 
-    /// Group commit: one fdatasync for everything appended this turn.
     /// Group commit that does not hold the loop: when no sync is in flight and records
     /// were appended, their batch is written and synced by a task of its own, while the
     /// loop goes on handling ACKs, COMMITs, proposals and client inputs (whose records are
@@ -1898,6 +1906,9 @@ impl Node {
     /// the loop for each fdatasync delayed every message that arrived meanwhile by the
     /// rest of that sync, once per hop of a write (forward, proposal, ACK, COMMIT).
     async fn start_log_sync(&mut self) {
+        // A sync that finished during this turn: its outcome first, so the next batch
+        // starts now instead of a turn later.
+        self.reap_log_sync(false).await;
         if self.appended == 0 || self.log_sync.is_some() {
             return;
         }
@@ -1948,10 +1959,10 @@ impl Node {
             .is_some_and(|sync| sync.done.borrow().is_some())
     }
 
-    /// A finished sync: its records are durable, and the role hears it (a follower ACKs,
-    /// the leader counts its own vote).
-    async fn reap_log_sync(&mut self) {
-        if !self.log_sync_finished() {
+    /// A finished sync (with `wait`, the sync in flight once it finishes): its records are
+    /// durable, and the role hears it (a follower ACKs, the leader counts its own vote).
+    async fn reap_log_sync(&mut self, wait: bool) {
+        if !wait && !self.log_sync_finished() {
             return;
         }
         if let Some(up_to) = self.settle_log_sync().await {
@@ -1972,11 +1983,15 @@ impl Node {
                 None => sync.finished.wait().await,
             }
         };
+        // The write's own time, not the wait for this loop to collect it.
+        let write_started = std::time::Instant::now()
+            .checked_sub(done.took())
+            .unwrap_or(sync.started_at);
         let up_to = match self.log.finish_sync(done) {
             Ok(up_to) => up_to,
             Err(e) => fatal_storage("cannot sync the transaction log", &e),
         };
-        crate::metrics::zab_synced(sync.started_at, sync.started_at, sync.records);
+        crate::metrics::zab_synced(sync.started_at, write_started, sync.records);
         if self
             .policy
             .borrow_mut()
@@ -2112,6 +2127,7 @@ impl Node {
         if let Err(e) = self.log.truncate_after(zxid).await {
             fatal_storage("cannot truncate the transaction log", &e);
         }
+        self.appended = 0;
         if let Some(up_to) = synced {
             self.role_input(PeerInput::LogSynced {
                 up_to: up_to.min(zxid),

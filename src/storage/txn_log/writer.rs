@@ -5,7 +5,9 @@
 //! Group commit is the caller's loop: append every record of a drained batch, then `sync`
 //! once; while that sync is in flight the executor's inbox fills with the next batch, which
 //! the next `sync` covers. A write may be acknowledged only after the `sync` that covered
-//! its zxid returned `Ok` (the returned zxid says which).
+//! its zxid returned `Ok` (the returned zxid says which). A caller with other work to do
+//! meanwhile splits the sync in two ([`LogWriter::start_sync`], [`LogWriter::finish_sync`])
+//! and appends the next batch while the first one's [`SyncJob`] runs.
 //!
 //! Record batches go through glommio's `DmaFile` (`O_DIRECT | O_DSYNC`), or a `BufferedFile`
 //! with `O_DSYNC` where the file system has no direct I/O; headers and zeros through a
@@ -17,8 +19,9 @@
 //! segment is being made. ZooKeeper's `FileTxnLog` + `FilePadding` extend the one file
 //! instead.
 //!
-//! Bounds: a batch is whatever was appended since the last sync; the caller bounds it
-//! (`corral.commit.maxBatch`); one record is at most [`super::RECORD_BYTES_MAX`].
+//! Bounds: a batch is whatever was appended since the last sync started; the caller bounds
+//! it (`corral.commit.maxBatch` records of client input per batch); one record is at most
+//! [`super::RECORD_BYTES_MAX`].
 //!
 //! Errors. A `sync` first makes room for its batch (a new segment when the current one has
 //! no room left), then writes the batch into that room and fdatasyncs it. Only a
@@ -192,7 +195,7 @@ pub struct LogWriter {
     /// The next segment's file being made in the background (see [`Self::prepare_spare`]).
     spare: Option<glommio::task::JoinHandle<Result<Spare, String>>>,
     /// Set by the spare's task when it has finished (made or failed): a requested roll
-    /// waits for it while the current segment has room (see [`Self::sync`]).
+    /// waits for it while the current segment has room (see [`Self::start_sync`]).
     spare_finished: std::rc::Rc<std::cell::Cell<bool>>,
     /// Bytes written to the log since the writer opened (for snapSizeLimitInKb).
     written_bytes: u64,
@@ -314,6 +317,10 @@ impl LogWriter {
     /// Drops the records appended since the last sync (a batch that could not be logged
     /// for want of space, refused to its clients): the next record may take their zxids.
     pub fn discard_pending(&mut self) {
+        assert!(
+            !self.sync_in_flight,
+            "pending records dropped with a sync in flight"
+        );
         self.pending.clear();
         self.pending_first_zxid = None;
         self.last_appended_zxid = self.synced_zxid;
@@ -325,6 +332,7 @@ impl LogWriter {
     /// nothing had failed); [`LogError::NoSpace`] while there is none; any other error is
     /// fatal as in `sync`.
     pub async fn probe_space(&mut self) -> Result<(), LogError> {
+        assert!(!self.sync_in_flight, "space probed with a sync in flight");
         let Some(bytes) = self.failed_segment_bytes else {
             return Ok(());
         };
@@ -343,7 +351,7 @@ impl LogWriter {
         self.last_appended_zxid
     }
 
-    /// The highest zxid a completed `sync` covered.
+    /// The highest zxid a completed sync covered (`sync` or `finish_sync`).
     pub fn synced_zxid(&self) -> i64 {
         self.synced_zxid
     }
@@ -526,6 +534,7 @@ impl LogWriter {
             seg,
             up_to_zxid,
             batch_bytes,
+            took: _,
             result,
         } = done;
         self.segment = Some(seg);
@@ -856,8 +865,18 @@ pub struct SyncDone {
     seg: Segment,
     up_to_zxid: i64,
     batch_bytes: u64,
+    /// How long the write (and its sync) took.
+    took: Duration,
     /// The batch's buffer when the write copied it (a direct write), for reuse.
     result: Result<Option<Vec<u8>>, LogError>,
+}
+
+impl SyncDone {
+    /// How long the job's write (and its sync) took, not counting any wait for the caller
+    /// to collect it.
+    pub fn took(&self) -> Duration {
+        self.took
+    }
 }
 
 impl SyncJob {
@@ -877,11 +896,13 @@ impl SyncJob {
             fsync_warning_threshold_ms,
         } = self;
         let batch_bytes = batch.len() as u64;
+        let started = Instant::now();
         let result = write_and_sync(&mut seg, batch, force_sync, fsync_warning_threshold_ms).await;
         SyncDone {
             seg,
             up_to_zxid,
             batch_bytes,
+            took: started.elapsed(),
             result,
         }
     }
