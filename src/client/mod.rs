@@ -420,6 +420,22 @@ impl Shared {
         body: &[u8],
         watch: Option<WatchRegistration>,
     ) -> Result<Reply, ErrorCode> {
+        self.call_and_maybe_close(op, body, watch, false)
+    }
+
+    /// [`Self::call`]; with `start_closing`, the client is marked closing in the same
+    /// critical section that queues the request. Marked on its own first, the connection
+    /// thread could find a closing client with nothing left to send (`stopping`) and end
+    /// while connecting, leaving the closeSession queued with no thread to send or fail
+    /// it: `close` then waited for ever (seen once in CI, `corral cli` running `close`
+    /// right after start).
+    fn call_and_maybe_close(
+        &self,
+        op: i32,
+        body: &[u8],
+        watch: Option<WatchRegistration>,
+        start_closing: bool,
+    ) -> Result<Reply, ErrorCode> {
         let (tx, rx) = mpsc::sync_channel(1);
         {
             let mut s = self.lock();
@@ -429,6 +445,9 @@ impl Shared {
                 } else {
                     s.conn_state.failure_code()
                 });
+            }
+            if start_closing {
+                s.closing = true;
             }
             let xid = s.next_xid();
             let frame = conn::request_frame(xid, op, body);
@@ -1086,18 +1105,19 @@ impl Client {
     /// the watcher sees Closed. Further calls fail with SessionExpired.
     pub fn close(&self) -> Result<(), Error> {
         {
-            let mut s = self.shared.lock();
+            let s = self.shared.lock();
             if !s.conn_state.is_alive() {
                 drop(s);
                 self.join_thread();
                 return Ok(());
             }
-            s.closing = true;
         }
         // Like Java, closeSession is queued even while connecting: it goes out once a
         // connection is up, or fails with the next failed attempt. Either way the
         // session is over for this client, so the outcome is not an error.
-        let _ = self.call(op::CLOSE_SESSION, &[], None, None);
+        let _ = self
+            .shared
+            .call_and_maybe_close(op::CLOSE_SESSION, &[], None, true);
         {
             let mut s = self.shared.lock();
             s.conn_state = States::Closed;
