@@ -1380,17 +1380,7 @@ impl Node {
             PeerAction::SyncLog { .. } => {}
             PeerAction::TruncateLog { to } => {
                 tracing::info!(to = format_args!("{to:#x}"), "truncating the log");
-                let synced = self.settle_log_sync().await;
-                if let Err(e) = self.log.truncate_after(to).await {
-                    fatal_storage("cannot truncate the transaction log", &e);
-                }
-                // Records not yet synced went with the truncation.
-                self.appended = 0;
-                if let Some(up_to) = synced {
-                    self.role_input(PeerInput::LogSynced {
-                        up_to: up_to.min(to),
-                    });
-                }
+                self.truncate_log_after(to).await;
                 while self.window.back().is_some_and(|(z, _)| *z > to) {
                     self.window.pop_back();
                 }
@@ -1971,6 +1961,22 @@ impl Node {
         }
     }
 
+    /// Drops every logged record above `to` (TRUNC, an installed snapshot), once the sync
+    /// in flight is back; the role hears what that sync made durable, up to `to`.
+    async fn truncate_log_after(&mut self, to: Zxid) {
+        let synced = self.settle_log_sync().await;
+        if let Err(e) = self.log.truncate_after(to).await {
+            fatal_storage("cannot truncate the transaction log", &e);
+        }
+        // Records not yet synced went with the truncation.
+        self.appended = 0;
+        if let Some(up_to) = synced {
+            self.role_input(PeerInput::LogSynced {
+                up_to: up_to.min(to),
+            });
+        }
+    }
+
     /// Waits for the sync in flight, if any, and gives the writer its segment back (what
     /// truncating, a role's last sync or a disk probe need). Returns the zxid the sync
     /// made durable, for the caller to tell the role if it still runs.
@@ -2123,16 +2129,7 @@ impl Node {
             ));
             return;
         }
-        let synced = self.settle_log_sync().await;
-        if let Err(e) = self.log.truncate_after(zxid).await {
-            fatal_storage("cannot truncate the transaction log", &e);
-        }
-        self.appended = 0;
-        if let Some(up_to) = synced {
-            self.role_input(PeerInput::LogSynced {
-                up_to: up_to.min(zxid),
-            });
-        }
+        self.truncate_log_after(zxid).await;
         self.window.clear();
         self.window_base = zxid;
         self.window_trim_to = zxid;
