@@ -32,7 +32,10 @@
 #   6. every client suite tests/clients/<name>/run.sh (see tests/clients/README.md)
 # stops every server it started by its PID (also on failure or interrupt) and
 # prints "N passed, M failed". Exits non-zero if anything failed or if no
-# check ran.
+# check ran. Against ZooKeeper only, up to three failed pytest tests of a
+# suite are run once more and count as passed if they then pass (the log
+# names them): four JVMs on a loaded 2-core host now and then leave one
+# request unanswered for the client's 10 s. Corral's runs get no rerun.
 #
 # Every suite gets the whole ZK_HOSTS and lets its client pick a server, except
 # where a check needs one server: the four-letter words and the raw-protocol
@@ -523,13 +526,46 @@ total_failed=0
 # run_pytest NAME ARG...: pytest in tests/compat with the args; its exact
 # counts (from junit XML) added to the totals.
 run_pytest() {
-  local name=$1 xml=$WORK/$1.xml counts p f rc
+  local name=$1 xml=$WORK/$1.xml cache=$WORK/$1.pytest-cache counts p f rc
   shift
-  (cd "$HERE" && timeout 900 "$PYTHON" -m pytest -p no:cacheprovider -q \
+  rm -rf "$cache"
+  (cd "$HERE" && timeout 900 "$PYTHON" -m pytest -o cache_dir="$cache" -q \
     --junitxml="$xml" "$@")
   rc=$?
-  # junit counts are exact; exit code 5 (no tests collected) is a failure.
-  counts=$("$PYTHON" - "$xml" <<'EOF'
+  counts=$(junit_counts "$xml")
+  p=${counts% *}
+  f=${counts#* }
+  if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi  # timeout, exit 5, crash
+  # Against Apache ZooKeeper, the reference these tests were written from,
+  # a few failing tests are run once more: its JVMs, four of them on a
+  # loaded 2-core CI host, now and then leave a request unanswered for the
+  # client's 10 s (CI saw a follower not answer one getData). Tests that
+  # then pass count as passed and the log says so. Corral's runs get no
+  # second chance.
+  if [[ $FLAVOR == zookeeper && $rc -eq 1 ]] && ((f > 0 && f <= 3)); then
+    echo "run.sh: $name: $f failed against ZooKeeper; running those once more"
+    local rerun_xml=$WORK/$name.rerun.xml rerun_counts rp rf
+    (cd "$HERE" && timeout 300 "$PYTHON" -m pytest -o cache_dir="$cache" -q \
+      --last-failed --last-failed-no-failures none --junitxml="$rerun_xml" "$@")
+    rerun_counts=$(junit_counts "$rerun_xml")
+    rp=${rerun_counts% *}
+    rf=${rerun_counts#* }
+    if ((rf == 0 && rp == f)); then
+      echo "run.sh: $name: ZooKeeper passed all $f on the second run; counted as passed"
+      p=$((p + f))
+      f=0
+      rc=0
+    fi
+  fi
+  echo "run.sh: $name: $p passed, $f failed (exit $rc)"
+  total_passed=$((total_passed + p))
+  total_failed=$((total_failed + f))
+}
+
+# junit_counts XML: "PASSED FAILED" from a pytest junit file (its counts are
+# exact; a missing or broken file gives "0 0").
+junit_counts() {
+  "$PYTHON" - "$1" <<'EOF'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -541,13 +577,6 @@ bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 skip = sum(int(s.get("skipped", 0)) for s in suites)
 print(t - bad - skip, bad)
 EOF
-)
-  p=${counts% *}
-  f=${counts#* }
-  if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi  # timeout, exit 5, crash
-  echo "run.sh: $name: $p passed, $f failed (exit $rc)"
-  total_passed=$((total_passed + p))
-  total_failed=$((total_failed + f))
 }
 
 # The acl suite's super user (ZK_SUPER_HOSTS): super:super-secret, as
