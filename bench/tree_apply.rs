@@ -231,6 +231,7 @@ fn sequencer(keys: usize) -> (Sequencer, i64) {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             container_max_never_used_interval_ms: 0,
+            txn_bytes_max: corral::storage::txn_log::RECORD_BYTES_MAX,
         },
         tree,
         0,

@@ -118,3 +118,32 @@ fn a_connection_without_handshake_is_closed_after_the_max_session_timeout() {
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
     assert_still_serving(&mut server);
 }
+
+#[test]
+fn a_connection_holds_at_most_64_auth_ids() {
+    // Every connection has its ip id; 63 digest users make 64. A replicated server
+    // forwards the ids with each write, and the quorum wire carries 64: the next addauth
+    // fails as a wrong password would (AuthFailed, then the connection is closed).
+    let mut server = TestServer::start("");
+    let mut c = RawClient::connect(server.addr);
+    c.handshake(0, 0, &[0; 16]).expect("handshake");
+    let addauth = |c: &mut RawClient, user: usize| {
+        let mut body = 0i32.to_be_bytes().to_vec();
+        body.extend_from_slice(&jute_string("digest"));
+        let secret = format!("user{user}:secret");
+        body.extend_from_slice(&(secret.len() as i32).to_be_bytes());
+        body.extend_from_slice(secret.as_bytes());
+        c.request(-4, 100, &body)
+    };
+    for user in 0..63 {
+        let (xid, _, err, _) = addauth(&mut c, user).expect("addauth answered");
+        assert_eq!((xid, err), (-4, 0), "user {user}");
+    }
+    // A user already held adds nothing, so it is still fine.
+    let (_, _, err, _) = addauth(&mut c, 0).expect("addauth answered");
+    assert_eq!(err, 0);
+    let (_, _, err, _) = addauth(&mut c, 63).expect("addauth answered");
+    assert_eq!(err, -115, "AuthFailed");
+    assert!(c.read_frame().is_none(), "the connection is closed");
+    assert_still_serving(&mut server);
+}

@@ -1525,3 +1525,123 @@ fn reconfig_missed_while_down_is_taken_from_the_election() {
         .create("/after-rejoin", None, &open(), CreateMode::Persistent)
         .expect("write through the server that missed the reconfig");
 }
+
+/// The body of a create of `path` (no data, persistent) whose ACL is `(31, sasl, id)`,
+/// `id` sent as raw bytes, plus world:anyone with every permission.
+fn raw_create_with_sasl_id(path: &str, id: &[u8]) -> Vec<u8> {
+    let mut body = common::jute_string(path);
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&2i32.to_be_bytes());
+    body.extend_from_slice(&31i32.to_be_bytes());
+    body.extend_from_slice(&common::jute_string("sasl"));
+    body.extend_from_slice(&(id.len() as i32).to_be_bytes());
+    body.extend_from_slice(id);
+    body.extend_from_slice(&31i32.to_be_bytes());
+    body.extend_from_slice(&common::jute_string("world"));
+    body.extend_from_slice(&common::jute_string("anyone"));
+    body.extend_from_slice(&0i32.to_be_bytes());
+    body
+}
+
+#[test]
+fn writes_whose_txns_outgrow_their_requests_replicate_or_fail_in_order() {
+    // A request's invalid UTF-8 is read as U+FFFD, three bytes each: with jute.maxbuffer at
+    // 8 MiB, a create whose ACL id is 3 MB of 0xFF makes a 9 MB txn (beyond the request
+    // limit the quorum wire once had: the proposal was dropped and the followers' trees
+    // went apart), and one of 6 MB an 18 MB txn, beyond any log record and any forwarded
+    // request. The first must reach every server; the second is MarshallingError whether
+    // it comes through a follower or the leader, and the session's next write is answered.
+    let mut cluster = TestCluster::configure(3, 0);
+    cluster.add_config("jute.maxbuffer=8388608");
+    for n in 1..=3 {
+        cluster.start_node(n);
+    }
+    cluster.wait_modes(deadline(SETTLE_S));
+    let leader = cluster.leader();
+    let followers: Vec<usize> = (1..=3).filter(|&n| n != leader).collect();
+    // Server n's client address is addrs[n - 1].
+    let addrs: Vec<std::net::SocketAddr> = (1..=3)
+        .map(|n| cluster.client_addr(n).parse().expect("client address"))
+        .collect();
+    let raw = |n: usize| -> common::RawClient {
+        let mut c = common::RawClient::connect(addrs[n - 1]);
+        c.stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        c.handshake(0, 0, &[0; 16]).expect("session");
+        c
+    };
+
+    let mut a = raw(followers[0]);
+    let (_, _, err, _) = a
+        .request(
+            1,
+            1,
+            &raw_create_with_sasl_id("/grown", &vec![0xff; 3_000_000]),
+        )
+        .expect("create /grown through a follower");
+    assert_eq!(err, 0, "a 9 MB txn is within a log record");
+
+    let (_, _, err, _) = a
+        .request(
+            2,
+            1,
+            &raw_create_with_sasl_id("/too-big-f", &vec![0xff; 6_000_000]),
+        )
+        .expect("an answer, not silence");
+    assert_eq!(
+        err,
+        ErrorCode::MarshallingError as i32,
+        "through a follower"
+    );
+    let (_, _, err, _) = a
+        .request(3, 1, &raw_create_body("/after-f"))
+        .expect("the session's next write through the follower");
+    assert_eq!(err, 0);
+
+    let mut l = raw(leader);
+    let (_, _, err, _) = l
+        .request(
+            1,
+            1,
+            &raw_create_with_sasl_id("/too-big-l", &vec![0xff; 6_000_000]),
+        )
+        .expect("an answer, not silence");
+    assert_eq!(err, ErrorCode::MarshallingError as i32, "on the leader");
+    let (_, _, err, _) = l
+        .request(2, 1, &raw_create_body("/after-l"))
+        .expect("the session's next write on the leader");
+    assert_eq!(err, 0);
+
+    // A write on the grown node through the other follower: it has the node too.
+    let mut b = raw(followers[1]);
+    let mut set = common::jute_string("/grown");
+    set.extend_from_slice(&1i32.to_be_bytes());
+    set.push(b'y');
+    set.extend_from_slice(&(-1i32).to_be_bytes());
+    let (_, _, err, _) = b.request(1, 5, &set).expect("setData /grown");
+    assert_eq!(err, 0);
+
+    for n in 1..=3 {
+        let mut c = raw(n);
+        c.request(1, 9, &common::jute_string("/")).expect("sync");
+        for (xid, path, present) in [
+            (2, "/grown", true),
+            (3, "/after-f", true),
+            (4, "/after-l", true),
+            (5, "/too-big-f", false),
+            (6, "/too-big-l", false),
+        ] {
+            let mut exists = common::jute_string(path);
+            exists.push(0);
+            let (_, _, err, _) = c.request(xid, 3, &exists).expect("exists");
+            let want = if present { 0 } else { ErrorCode::NoNode as i32 };
+            assert_eq!(err, want, "{path} on server {n}");
+        }
+        assert!(
+            cluster.is_running(n),
+            "server {n} died: {}",
+            cluster.log_tails()
+        );
+    }
+}

@@ -70,6 +70,7 @@ pub mod client {
                 container_check_interval_ms: 1000,
                 container_max_per_minute: 10_000,
                 container_max_never_used_interval_ms: 0,
+                txn_bytes_max: corral::storage::txn_log::RECORD_BYTES_MAX,
             };
             let tree = DataTree::new(Bytes::new());
             Server {

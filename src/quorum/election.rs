@@ -559,7 +559,8 @@ impl<Q: QuorumVerifier> Election<Q> {
         } else {
             self.own_vote = Vote::NONE;
         }
-        self.logical_clock += 1;
+        // A peer's ballot may carry any round, u64::MAX too: never overflow on it.
+        self.logical_clock = self.logical_clock.saturating_add(1);
         self.proposal = self.own_vote;
         self.phase = Phase::Looking {
             finalize_until_ms: None,

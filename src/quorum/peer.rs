@@ -1499,6 +1499,9 @@ impl Learner {
                 Message::Inform { zxid, txn },
             ) if self.observer => {
                 if zxid > self.hist.last() {
+                    if !matches!(self.phase, LearnerPhase::Syncing) {
+                        self.check_next_in_epoch(zxid)?;
+                    }
                     self.log_record(zxid, txn)?;
                 }
                 self.commit_up_to(zxid)
@@ -1624,7 +1627,30 @@ impl Learner {
         if epoch_of(zxid) > self.epoch || (after_newleader && epoch_of(zxid) != self.epoch) {
             return Err(format!("PROPOSAL {zxid:#x} in epoch {}", self.epoch));
         }
+        if after_newleader {
+            self.check_next_in_epoch(zxid)?;
+        }
         self.log_record(zxid, txn)
+    }
+
+    /// Once synced, this epoch's txns come one after the other: the first is counter 1,
+    /// each next one the counter after the log's end. A gap means a message was lost on
+    /// the way; acking past it would count this server for a txn it never logged, so the
+    /// role ends and the next sync fills the gap. (ZooKeeper's learner only warns.)
+    fn check_next_in_epoch(&self, zxid: Zxid) -> Result<(), String> {
+        let last = self.hist.last();
+        let expected = if epoch_of(last) == self.epoch {
+            last + 1
+        } else {
+            zxid_of(self.epoch, 1)
+        };
+        // One not above the log's end (a duplicate) is log_record's to refuse.
+        if zxid > last && zxid != expected {
+            return Err(format!(
+                "txn {zxid:#x} after the log end {last:#x}: expected {expected:#x}"
+            ));
+        }
+        Ok(())
     }
 
     fn log_record(&mut self, zxid: Zxid, txn: Bytes) -> Result<(), String> {

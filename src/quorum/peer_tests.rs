@@ -713,3 +713,48 @@ fn a_late_voter_of_the_history_reconfig_that_is_ahead_makes_the_leader_step_down
         "{out:?}"
     );
 }
+
+#[test]
+fn learner_ends_its_role_on_a_gap_in_this_epochs_proposals() {
+    // A proposal lost on the way (the link must close instead, but if one ever is): the
+    // follower must not log and ack the next one as if nothing were missing.
+    let (mut leader, mut f, _) = establish(stored(1, &[]), stored(1, &[]));
+    let first = leader.propose(txn(1)).expect("established");
+    let second = leader.propose(txn(2)).expect("established");
+    assert_eq!(second, first + 1);
+    f.handle(
+        0,
+        Input::Message {
+            from: 1,
+            msg: Message::Proposal {
+                zxid: second,
+                txn: txn(2),
+            },
+        },
+    );
+    let acts = drain_learner(&mut f);
+    assert!(
+        matches!(acts.last(), Some(Action::Looking { .. })),
+        "{acts:?}"
+    );
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Append { .. })),
+        "{acts:?}"
+    );
+
+    // In order, both are logged.
+    let (mut leader, mut f, _) = establish(stored(1, &[]), stored(1, &[]));
+    leader.propose(txn(1)).expect("established");
+    leader.propose(txn(2)).expect("established");
+    let a = drain_leader(&mut leader);
+    let b = to_learner(&mut f, &a, 1);
+    let appended: Vec<Zxid> = b
+        .iter()
+        .filter_map(|a| match a {
+            Action::Append { records } => Some(records.iter().map(|(z, _)| *z)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(appended, vec![first, second]);
+}

@@ -1003,6 +1003,7 @@ fn new_sequencer(settings: &Settings, tree: crate::tree::DataTree) -> Sequencer 
             container_check_interval_ms: settings.container_check_interval_ms,
             container_max_per_minute: settings.container_max_per_minute,
             container_max_never_used_interval_ms: settings.container_max_never_used_interval_ms,
+            txn_bytes_max: crate::storage::txn_log::RECORD_BYTES_MAX,
         },
         tree,
         now_ms(),

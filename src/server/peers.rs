@@ -33,7 +33,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Dial backoff bounds.
 const DIAL_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// Bytes queued for one peer beyond which new messages are dropped (the peer is not reading).
+/// Bytes queued for one peer beyond which its connection is closed (the peer is not reading).
 const OUTBOX_BYTES_MAX: usize = 64 << 20;
 /// The largest written buffer kept for the next turn (one that grew past it, in a burst or
 /// a snapshot transfer, is freed).
@@ -166,21 +166,38 @@ impl PeerMesh {
     }
 
     /// Queues `msg` for `to`. False if there is no connection to `to` (dropped).
+    ///
+    /// A link is an ordered stream: a peer that misses one message and gets the next would
+    /// see a gap (a follower acking past a proposal it never logged). So a message that
+    /// cannot be queued (the peer stopped reading, or the message is over the frame limit)
+    /// closes the connection as well; the peer comes back through a fresh sync.
     pub fn send(&self, to: ServerId, msg: &Message) -> bool {
-        let mut state = self.state.borrow_mut();
-        let Some(link) = state.links.get_mut(&to) else {
-            return false;
+        let refused = {
+            let mut state = self.state.borrow_mut();
+            let Some(link) = state.links.get_mut(&to) else {
+                return false;
+            };
+            if link.outbox.len() > OUTBOX_BYTES_MAX {
+                tracing::warn!(peer = to, "peer is not reading; closing its connection");
+                true
+            } else if let Err(e) = wire::encode(msg, self.cfg.payload_bytes_max, &mut link.outbox) {
+                tracing::error!(peer = to, error = %e, "message not sent; closing the connection");
+                true
+            } else {
+                link.wake.notify();
+                false
+            }
         };
-        if link.outbox.len() > OUTBOX_BYTES_MAX {
-            tracing::warn!(peer = to, "peer is not reading; message dropped");
-            return false;
+        if refused {
+            self.disconnect(to);
         }
-        if let Err(e) = wire::encode(msg, self.cfg.payload_bytes_max, &mut link.outbox) {
-            tracing::error!(peer = to, error = %e, "message not sent");
-            return false;
-        }
-        link.wake.notify();
-        true
+        !refused
+    }
+
+    /// The largest message payload a link carries (`jute.maxbuffer` or a log record, with
+    /// room for the message's fields).
+    pub fn payload_bytes_max(&self) -> u32 {
+        self.cfg.payload_bytes_max
     }
 
     /// Bytes queued for `peer` and not yet written to its socket (0 with no connection).

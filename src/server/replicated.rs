@@ -1032,6 +1032,19 @@ impl Node {
         self.reconfig_proposed = Some((rec.zxid, next));
     }
 
+    /// Whether a forwarded request with a body of `body_bytes` and `auth_ids` fits in one
+    /// quorum message (the leader's decoder refuses more, and closes the link).
+    fn forwardable(&self, body_bytes: usize, auth_ids: &[Id]) -> bool {
+        /// The message's own fields (session, xid, op, counts), rounded up.
+        const FIELDS_BYTES: usize = 64;
+        let ids_bytes: usize = auth_ids
+            .iter()
+            .map(|id| 8 + id.scheme.len() + id.id.len())
+            .sum();
+        auth_ids.len() <= crate::quorum::wire::AUTH_IDS_MAX
+            && FIELDS_BYTES + body_bytes + ids_bytes <= self.mesh.payload_bytes_max() as usize
+    }
+
     /// A learner forwards writes, syncs and new sessions to the leader.
     fn learn_input(&mut self, input: SeqInput) {
         let forwarded = |session_id, xid, op, auth_ids: &[Id], body| ForwardedRequest {
@@ -1054,7 +1067,22 @@ impl Node {
                     .entry(session_id)
                     .or_default()
                     .push_back(reply_to);
-                let r = forwarded(session_id, reply_to.xid, req.op(), &auth_ids, body.freeze());
+                let r = if self.forwardable(body.len(), &auth_ids) {
+                    forwarded(session_id, reply_to.xid, req.op(), &auth_ids, body.freeze())
+                } else {
+                    // Too big for the quorum wire (a request's invalid UTF-8 re-encoded
+                    // as U+FFFD grows up to 3x, and every write carries the session's
+                    // auth ids). The leader answers it MarshallingError, in the session's
+                    // order of writes.
+                    tracing::warn!(
+                        session = format_args!("0x{session_id:x}"),
+                        xid = reply_to.xid,
+                        body_bytes = body.len(),
+                        auth_ids = auth_ids.len(),
+                        "a write too big to forward; the leader answers MarshallingError"
+                    );
+                    forwarded(session_id, reply_to.xid, op::ERROR, &[], Bytes::new())
+                };
                 (r, reply_to.origin)
             }
             SeqInput::Sync { reply_to, path } => {
@@ -1651,10 +1679,23 @@ impl Node {
                     req,
                 },
                 Ok(None) | Err(_) => {
-                    tracing::warn!(
-                        op = request.op,
-                        "a forwarded request does not decode; dropped"
+                    // The learner waits for this answer before the session's next ones:
+                    // it gets an error in the session's order. (op::ERROR is a learner's
+                    // own refusal of a request it could not forward whole.)
+                    if request.op != op::ERROR {
+                        tracing::warn!(
+                            op = request.op,
+                            learner = from,
+                            "a forwarded request does not decode; answered MarshallingError"
+                        );
+                    }
+                    self.seq.order_error(
+                        now,
+                        request.session_id,
+                        request.xid,
+                        crate::proto::ErrorCode::MarshallingError,
                     );
+                    self.propose_ordered();
                     return;
                 }
             }

@@ -297,8 +297,12 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
         digest = b"corral reconfigurable ensemble".to_vec();
     }
     let cluster_id = u64::from(crc32c::crc32c(&digest));
-    // A proposal carries one txn (at most a jute.maxbuffer request's worth) and its fields.
-    let payload_bytes_max = (config.jute_max_buffer_bytes as u64 + 64 * 1024)
+    // A proposal carries one txn: any record the log takes (the sequencer refuses a write
+    // whose txn would be bigger), and a forwarded request is at most a jute.maxbuffer
+    // request's worth; 64 KiB more for the message's own fields.
+    let payload_bytes_max = (config.jute_max_buffer_bytes as u64)
+        .max(crate::storage::txn_log::RECORD_BYTES_MAX as u64)
+        .saturating_add(64 * 1024)
         .min(u64::from(crate::quorum::wire::PAYLOAD_BYTES_LIMIT))
         as u32;
     let tls = if config.ssl_quorum {

@@ -455,14 +455,34 @@ fn handle_request(ctx: &Rc<ShardCtx>, conn: &Rc<Conn>, frame: bytes::Bytes) -> R
         Request::Auth(a) => {
             let mut cs = conn.st.borrow_mut();
             st.touched.insert(cs.session_id);
-            match authenticate(&a.scheme, &a.auth, ctx.settings.super_digest.as_deref()) {
-                Some(new_ids) => {
-                    let mut ids: Vec<Id> = cs.auth_ids.to_vec();
-                    for id in new_ids {
-                        if !ids.contains(&id) {
-                            ids.push(id);
+            let authenticated =
+                authenticate(&a.scheme, &a.auth, ctx.settings.super_digest.as_deref()).map(
+                    |new_ids| {
+                        let mut ids: Vec<Id> = cs.auth_ids.to_vec();
+                        for id in new_ids {
+                            if !ids.contains(&id) {
+                                ids.push(id);
+                            }
                         }
-                    }
+                        ids
+                    },
+                );
+            // A replicated server forwards a session's ids with each of its writes, and
+            // the quorum wire carries at most AUTH_IDS_MAX of them: more fail as a wrong
+            // password would, on every server alike.
+            let authenticated = match authenticated {
+                Some(ids) if ids.len() > crate::quorum::wire::AUTH_IDS_MAX => {
+                    tracing::info!(
+                        peer = %conn.peer,
+                        ids_max = crate::quorum::wire::AUTH_IDS_MAX,
+                        "addauth beyond the ids a connection may hold"
+                    );
+                    None
+                }
+                other => other,
+            };
+            match authenticated {
+                Some(ids) => {
                     cs.auth_ids = Arc::from(ids);
                     // ZooKeeper echoes the request's xid (the Java client uses -4; others do not).
                     reply::header_only(&mut cs.out, hdr.xid, 0, ErrorCode::Ok);

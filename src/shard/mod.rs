@@ -689,10 +689,20 @@ impl ShardCtx {
         let slot = cs.slots.pop_front();
         st.outstanding -= usize::from(slot.is_some());
         match slot {
-            Some(Slot::Write { xid: expected, .. }) => {
-                assert_eq!(expected, xid, "commits of a connection come back in order");
+            Some(Slot::Write { xid: expected, .. }) if expected == xid => {}
+            other => {
+                // Commits of a connection come back in its order; if one ever does not,
+                // its replies can no longer be matched: the client is cut off (it
+                // reconnects, its session intact) rather than the shard stopped.
+                tracing::error!(
+                    xid,
+                    next_slot = ?other,
+                    "an answer out of the connection's order; closing it"
+                );
+                drop(cs);
+                conn.close();
+                return;
             }
-            other => panic!("commit for xid {xid} but the connection's next slot is {other:?}"),
         }
         let zxid = st.tree.last_zxid();
         if op == crate::proto::op::SYNC {

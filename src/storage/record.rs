@@ -81,6 +81,42 @@ pub fn encoded_size_hint(rec: &TxnRecord) -> usize {
     FIXED_BYTES + txn_bytes(&rec.txn)
 }
 
+/// The bytes [`encode`] writes before the txn: version, zxid, time, session and cxid.
+pub const RECORD_FIELDS_BYTES: usize = 1 + 8 + 8 + 8 + 4;
+
+/// The exact length [`encode`] gives `rec`, without encoding it.
+pub fn encoded_len(rec: &TxnRecord) -> usize {
+    RECORD_FIELDS_BYTES + txn_encoded_len(&rec.txn)
+}
+
+/// The exact length of a txn's encoding in a record (the sequencer refuses a write whose
+/// txn would not fit in a log record or a proposal).
+pub fn txn_encoded_len(txn: &Txn) -> usize {
+    fn str_len(s: &str) -> usize {
+        4 + s.len()
+    }
+    fn data_len(d: &Option<Bytes>) -> usize {
+        4 + d.as_ref().map_or(0, |d| d.len())
+    }
+    fn acl_len(acl: &[Acl]) -> usize {
+        4 + acl
+            .iter()
+            .map(|a| 4 + str_len(&a.id.scheme) + str_len(&a.id.id))
+            .sum::<usize>()
+    }
+    1 + match txn {
+        Txn::CreateSession { .. } | Txn::Error { .. } => 4,
+        Txn::CloseSession { ephemerals } => {
+            4 + ephemerals.iter().map(|p| str_len(p)).sum::<usize>()
+        }
+        Txn::Create(c) => str_len(&c.path) + data_len(&c.data) + acl_len(&c.acl) + 8 + 4 + 1,
+        Txn::Delete { path } | Txn::Check { path } | Txn::DeleteContainer { path } => str_len(path),
+        Txn::SetData { path, data, .. } => str_len(path) + data_len(data) + 4,
+        Txn::SetAcl { path, acl, .. } => str_len(path) + acl_len(acl) + 4,
+        Txn::Multi { ops } => 4 + ops.iter().map(txn_encoded_len).sum::<usize>(),
+    }
+}
+
 /// Appends the encoding of `rec` to `out`; returns the number of bytes written.
 pub fn encode(rec: &TxnRecord, out: &mut Vec<u8>) -> usize {
     let start = out.len();

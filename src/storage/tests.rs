@@ -327,6 +327,7 @@ proptest! {
         let mut buf = Vec::new();
         let n = record::encode(&rec, &mut buf);
         prop_assert_eq!(n, buf.len());
+        prop_assert_eq!(record::encoded_len(&rec), n);
         prop_assert_eq!(record::decode(&buf).unwrap(), rec.clone());
         prop_assert_eq!(record::peek_zxid(&buf), Some(rec.zxid));
         prop_assert_eq!(record::peek_time_ms(&buf), Some(rec.time_ms));

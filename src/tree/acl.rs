@@ -105,16 +105,36 @@ pub fn check(acl: &[Acl], perm: i32, auth_ids: &[Id], skip_acl: bool) -> bool {
 }
 
 /// Validates and normalises an ACL list from a client: dedupes, expands `auth` entries to
-/// the caller's authenticated ids, rejects empty lists, unknown schemes and bad ids.
+/// the caller's authenticated ids, rejects empty lists, unknown schemes and bad ids
+/// (InvalidAcl) and lists too long for any txn (MarshallingError).
 pub fn fixup(acl: &[Acl], auth_ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
     if acl.is_empty() {
         return Err(ErrorCode::InvalidAcl);
     }
-    let mut out: Vec<Acl> = Vec::with_capacity(acl.len());
-    let mut push = |a: Acl| {
-        if !out.contains(&a) {
+    /// Lists up to this long are de-duplicated by scanning (most ACLs have 1-3 entries);
+    /// longer ones through a set, so a request's 60 000-entry list is not 10^9 compares.
+    const SCAN_DEDUP_MAX: usize = 8;
+    /// Encoded, each entry takes at least 12 bytes (perms and two string lengths): a
+    /// list longer than this cannot be in a log record, and expanding `auth` entries into
+    /// it (entries x the caller's ids) stops here instead of filling memory.
+    const ENTRIES_MAX: usize = crate::storage::txn_log::RECORD_BYTES_MAX / 12;
+    let mut out: Vec<Acl> = Vec::with_capacity(acl.len().min(ENTRIES_MAX));
+    let mut seen: Option<std::collections::HashSet<Acl>> = None;
+    let mut push = |a: Acl| -> Result<(), ErrorCode> {
+        if out.len() < SCAN_DEDUP_MAX {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+            return Ok(());
+        }
+        let seen = seen.get_or_insert_with(|| out.iter().cloned().collect());
+        if seen.insert(a.clone()) {
+            if out.len() >= ENTRIES_MAX {
+                return Err(ErrorCode::MarshallingError);
+            }
             out.push(a);
         }
+        Ok(())
     };
     for a in acl {
         match a.id.scheme.as_str() {
@@ -128,7 +148,7 @@ pub fn fixup(acl: &[Acl], auth_ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
                         push(Acl {
                             perms: a.perms,
                             id: id.clone(),
-                        });
+                        })?;
                     }
                 }
                 if !any {
@@ -139,7 +159,7 @@ pub fn fixup(acl: &[Acl], auth_ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
                 if !is_valid_id(scheme, &a.id.id) {
                     return Err(ErrorCode::InvalidAcl);
                 }
-                push(a.clone());
+                push(a.clone())?;
             }
         }
     }
@@ -164,6 +184,23 @@ pub fn masked_for_reader(acl: &[Acl]) -> Vec<Acl> {
 mod tests {
     use super::*;
     use crate::proto::perms;
+
+    #[test]
+    fn fixup_dedups_long_lists_in_order() {
+        // Past the scanned prefix the set takes over; both keep the first of each entry.
+        let acl: Vec<Acl> = (0..3000)
+            .map(|i: i32| Acl::new(1 + i % 1000, "world", "anyone"))
+            .collect();
+        let out = fixup(&acl, &[]).unwrap();
+        let perms: Vec<i32> = out.iter().map(|a| a.perms).collect();
+        assert_eq!(perms, (1..=1000).collect::<Vec<i32>>());
+        let short = [
+            Acl::new(1, "world", "anyone"),
+            Acl::new(2, "world", "anyone"),
+            Acl::new(1, "world", "anyone"),
+        ];
+        assert_eq!(fixup(&short, &[]).unwrap().len(), 2);
+    }
 
     #[test]
     fn world_digest_ip_and_super() {

@@ -115,6 +115,11 @@ pub struct SequencerConfig {
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: u32,
     pub container_max_never_used_interval_ms: i64,
+    /// The largest txn record a write may make (the log's record limit, which the quorum
+    /// wire also carries). A request within `jute.maxbuffer` can still make a bigger txn
+    /// (invalid UTF-8 becomes U+FFFD, an `auth` ACL one entry per id of the caller); such a
+    /// write is answered `MarshallingError` and changes nothing.
+    pub txn_bytes_max: usize,
 }
 
 pub struct Sequencer {
@@ -358,7 +363,38 @@ impl Sequencer {
             }
             t
         };
+        let txn = if self.fits_in_a_record(&txn) {
+            txn
+        } else {
+            tracing::warn!(
+                session = format_args!("0x{session_id:x}"),
+                xid,
+                bytes_max = self.cfg.txn_bytes_max,
+                "a write's txn is over the record limit; answered MarshallingError"
+            );
+            Txn::Error {
+                err: crate::proto::ErrorCode::MarshallingError,
+            }
+        };
         self.order(now_ms, session_id, xid, txn, reply_to);
+    }
+
+    fn fits_in_a_record(&self, txn: &Txn) -> bool {
+        use crate::storage::record::{txn_encoded_len, RECORD_FIELDS_BYTES};
+        RECORD_FIELDS_BYTES + txn_encoded_len(txn) <= self.cfg.txn_bytes_max
+    }
+
+    /// Replicated mode, on the leader: orders a txn that only answers `xid` of `session_id`
+    /// with `err` (a learner's forwarded request that does not decode), in that session's
+    /// order of writes.
+    pub fn order_error(
+        &mut self,
+        now_ms: i64,
+        session_id: SessionId,
+        xid: i32,
+        err: crate::proto::ErrorCode,
+    ) {
+        self.order(now_ms, session_id, xid, Txn::Error { err }, None);
     }
 
     /// Replicated mode: a txn the leader committed (this server is a learner, or the

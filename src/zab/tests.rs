@@ -2,9 +2,13 @@
 
 use super::*;
 use crate::proto::request::CreateRequest;
-use crate::proto::{op, Acl};
+use crate::proto::{op, Acl, Id};
 
 fn seq() -> Sequencer {
+    seq_with_txn_bytes_max(crate::storage::txn_log::RECORD_BYTES_MAX)
+}
+
+fn seq_with_txn_bytes_max(txn_bytes_max: usize) -> Sequencer {
     Sequencer::new(
         SequencerConfig {
             server_id: 1,
@@ -13,6 +17,7 @@ fn seq() -> Sequencer {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             container_max_never_used_interval_ms: 0,
+            txn_bytes_max,
         },
         DataTree::new(Bytes::new()),
         0,
@@ -113,6 +118,52 @@ fn handle_write_from_unknown_session_is_session_expired() {
             err: crate::proto::ErrorCode::SessionExpired
         }
     );
+}
+
+#[test]
+fn a_write_whose_txn_is_over_the_record_limit_is_marshalling_error_and_changes_nothing() {
+    // The request is small; its txn is not: an `auth` ACL entry becomes one entry per id
+    // of the caller (as invalid UTF-8 becomes three bytes of U+FFFD).
+    let mut s = seq_with_txn_bytes_max(1024);
+    let id = new_session(&mut s, 0);
+    let caller_ids: Vec<Id> = (0..40)
+        .map(|i| Id::new("digest", &format!("user{i}:0123456789abcdefghijklmnopq=")))
+        .collect();
+    let create = |xid: i32, path: &str, acl: Vec<Acl>| Input::Write {
+        reply_to: ReplyTo {
+            origin: ORIGIN,
+            xid,
+            op: op::CREATE,
+        },
+        session_id: id,
+        auth_ids: Arc::from(caller_ids.clone()),
+        req: Request::Create {
+            op: op::CREATE,
+            req: CreateRequest {
+                path: path.into(),
+                data: None,
+                acl,
+                flags: 0,
+                ttl: None,
+            },
+        },
+    };
+    s.handle(1, create(1, "/big", vec![Acl::new(31, "auth", "")]));
+    s.handle(1, create(2, "/small", Acl::open_unsafe()));
+    let actions = drain(&mut s);
+    let Action::Deliver(batch) = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    let txns: Vec<&Txn> = batch.iter().map(|c| &c.rec.as_ref().unwrap().txn).collect();
+    assert_eq!(
+        txns[0],
+        &Txn::Error {
+            err: crate::proto::ErrorCode::MarshallingError
+        }
+    );
+    assert!(matches!(txns[1], Txn::Create(_)), "{:?}", txns[1]);
+    assert!(s.tree().get("/big").is_none());
+    assert!(s.tree().get("/small").is_some());
 }
 
 #[test]

@@ -443,7 +443,33 @@ fn frame_at(file: &[u8], at: usize) -> Result<Option<(usize, usize)>, String> {
 
 /// The first offset after `from` where a whole valid record starts, if any.
 fn next_valid_frame(file: &[u8], from: usize) -> Option<usize> {
-    (from + 1..file.len()).find(|&at| matches!(frame_at(file, at), Ok(Some(_))))
+    (from + 1..file.len())
+        .find(|&at| plausible_frame(file, at) && matches!(frame_at(file, at), Ok(Some(_))))
+}
+
+/// Cheap checks before [`frame_at`]'s checksum, which covers up to the rest of the file:
+/// scanning garbage for a record would otherwise sum megabytes at every offset whose
+/// length fits and whose end byte happens to be 0x42. A record holds a `TxnHeader` whose
+/// type is one ZooKeeper logs (closeSession -11 up to createTTL 21).
+fn plausible_frame(file: &[u8], at: usize) -> bool {
+    /// The header's type field, from the payload's start.
+    const TYPE_OFFSET: usize = 28;
+    let start = at + RECORD_PREFIX_BYTES;
+    if start + super::txn::TXN_HEADER_BYTES >= file.len() {
+        return false;
+    }
+    let len = i32::from_be_bytes([file[at + 8], file[at + 9], file[at + 10], file[at + 11]]);
+    if len < super::txn::TXN_HEADER_BYTES as i32 || len as usize >= file.len() - start {
+        return false;
+    }
+    let type_at = start + TYPE_OFFSET;
+    let txn_type = i32::from_be_bytes([
+        file[type_at],
+        file[type_at + 1],
+        file[type_at + 2],
+        file[type_at + 3],
+    ]);
+    file[start + len as usize] == END_OF_RECORD && (-11..=21).contains(&txn_type)
 }
 
 /// Splits a log file into records. Decoding the payloads is the caller's (it needs the
