@@ -383,6 +383,9 @@ struct Scenario {
     disk_ms_max: i64,
     fault_end_ms: i64,
     committed_log_max: usize,
+    /// A DIFF bigger than this (bytes of records) goes as a SNAP once the leader is
+    /// established; small on a third of the seeds, so that path runs.
+    diff_bytes_max: usize,
     sessions: u64,
     /// During the fault phase, some decisions name an arbitrary voter instead of the
     /// election's choice: discovery alone must then keep the history safe.
@@ -470,6 +473,11 @@ impl Sim {
             crash_point_percent,
             unsynced_survive,
             reconfigs,
+            diff_bytes_max: if rng.percent(33) {
+                rng.range(1, 400) as usize
+            } else {
+                usize::MAX
+            },
         };
         let first_members = Members {
             version: 0,
@@ -611,6 +619,7 @@ impl Sim {
             sync_limit_ticks: SYNC_LIMIT_TICKS,
             committed_log_max: self.sc.committed_log_max,
             outstanding_max: 64,
+            diff_bytes_max: self.sc.diff_bytes_max,
             // With reconfigs, a learner may come with a stale idea of its role.
             accept_non_members: self.sc.reconfigs > 0,
         })

@@ -118,6 +118,9 @@ pub struct PeerConfig {
     pub committed_log_max: usize,
     /// Proposals in flight before [`Leader::propose`] refuses more.
     pub outstanding_max: usize,
+    /// Once established, a learner whose DIFF (or TRUNC) would send more bytes of records
+    /// than this is sent a SNAP instead.
+    pub diff_bytes_max: usize,
     /// `reconfigEnabled`: a leader takes a server outside the membership as a non-voting
     /// follower (or observer), as ZooKeeper does, so that a server can sync before a
     /// reconfig adds it, and a removed one keeps learning.
@@ -936,25 +939,50 @@ impl Leader {
             return;
         }
         slot.stage = Stage::Syncing;
-        let from = if p < self.hist.log_base {
-            let d = self.hist.applied;
-            self.actions
-                .push_back(Action::SendSnapshot { to, last_zxid: d });
-            d
-        } else if self.hist.contains(p) {
-            self.send(to, Message::Diff { last_zxid: p });
-            p
-        } else {
-            let t = self.hist.floor(p);
-            self.send(to, Message::Trunc { truncate_to: t });
-            t
-        };
         // Observers see only committed txns (or, before establishment, the history that
         // commits with it); later ones come as INFORM.
         let limit = if observer && established {
             self.hist.applied
         } else {
             self.hist.last()
+        };
+        // (start, whether the learner first truncates to it) of a DIFF or TRUNC; none for
+        // a SNAP. Once established, a DIFF whose records would take more than
+        // `diff_bytes_max` goes as a SNAP too (ZooKeeper weighs the txns to send against
+        // the snapshot's size): all of it is queued for the learner at once. Before, the
+        // leader's applied zxid may be below what a learner applied, so it is a DIFF.
+        let incremental = if p < self.hist.log_base {
+            None
+        } else if self.hist.contains(p) {
+            Some((p, false))
+        } else {
+            Some((self.hist.floor(p), true))
+        };
+        let incremental = incremental.filter(|&(start, _)| {
+            !established
+                || self
+                    .hist
+                    .after(start)
+                    .take_while(|(z, _)| *z <= limit)
+                    .map(|(_, txn)| txn.len())
+                    .sum::<usize>()
+                    <= self.cfg.diff_bytes_max
+        });
+        let from = match incremental {
+            None => {
+                let d = self.hist.applied;
+                self.actions
+                    .push_back(Action::SendSnapshot { to, last_zxid: d });
+                d
+            }
+            Some((p, false)) => {
+                self.send(to, Message::Diff { last_zxid: p });
+                p
+            }
+            Some((t, true)) => {
+                self.send(to, Message::Trunc { truncate_to: t });
+                t
+            }
         };
         let records: Vec<(Zxid, Bytes)> = self
             .hist
@@ -1499,9 +1527,7 @@ impl Learner {
                 Message::Inform { zxid, txn },
             ) if self.observer => {
                 if zxid > self.hist.last() {
-                    if !matches!(self.phase, LearnerPhase::Syncing) {
-                        self.check_next_in_epoch(zxid)?;
-                    }
+                    self.check_next_in_epoch(zxid)?;
                     self.log_record(zxid, txn)?;
                 }
                 self.commit_up_to(zxid)

@@ -14,6 +14,7 @@ fn cfg(my_id: ServerId) -> PeerConfig {
         sync_limit_ticks: 5,
         committed_log_max: 4,
         outstanding_max: 8,
+        diff_bytes_max: usize::MAX,
         accept_non_members: false,
     }
 }
@@ -109,7 +110,16 @@ fn z(epoch: u64, counter: u32) -> Zxid {
 /// Leader 1 with `leader_log`, follower 2 with `follower_log`: runs discovery and sync up
 /// to establishment; returns the leader, the follower, and the sync header sent.
 fn establish(leader_log: Stored, follower_log: Stored) -> (Leader, Learner, Message) {
-    let mut leader = Leader::new(cfg(1), &leader_log, 1_000, 0);
+    establish_with(cfg(1), leader_log, follower_log)
+}
+
+/// [`establish`] with the leader's config `leader_cfg`.
+fn establish_with(
+    leader_cfg: PeerConfig,
+    leader_log: Stored,
+    follower_log: Stored,
+) -> (Leader, Learner, Message) {
+    let mut leader = Leader::new(leader_cfg, &leader_log, 1_000, 0);
     let mut f = Learner::new(cfg(2), &follower_log, 1, 1_000, 0);
     let a = drain_learner(&mut f);
     let b = to_leader(&mut leader, &a, 2);
@@ -757,4 +767,37 @@ fn learner_ends_its_role_on_a_gap_in_this_epochs_proposals() {
         .flatten()
         .collect();
     assert_eq!(appended, vec![first, second]);
+}
+
+#[test]
+fn an_established_leader_sends_a_snap_for_a_diff_over_diff_bytes_max() {
+    // Records of one byte each: with diff_bytes_max 2, a learner two records behind gets
+    // a DIFF, one three behind a SNAP. Before establishment it is always a DIFF (the
+    // follower that makes the quorum here is four records behind).
+    let leader_cfg = PeerConfig {
+        diff_bytes_max: 2,
+        ..cfg(1)
+    };
+    let history = [z(1, 1), z(1, 2), z(1, 3), z(1, 4)];
+    let (mut leader, _f, header) = establish_with(leader_cfg, stored(1, &history), stored(1, &[]));
+    assert_eq!(header, Message::Diff { last_zxid: 0 });
+    let sync_header = |leader: &mut Leader, from: ServerId, log: &[Zxid]| {
+        let mut l = Learner::new(cfg(from), &stored(1, log), 1, 1_000, 0);
+        let a = drain_learner(&mut l);
+        let b = to_leader(leader, &a, from);
+        let c = to_learner(&mut l, &b, 1);
+        let d = to_leader(leader, &c, from);
+        sends(&d, from)[0].clone()
+    };
+    assert_eq!(
+        sync_header(&mut leader, 3, &history[..2]),
+        Message::Diff { last_zxid: z(1, 2) }
+    );
+    assert_eq!(
+        sync_header(&mut leader, 4, &history[..1]),
+        Message::Snap {
+            last_zxid: z(1, 4),
+            snapshot_bytes: 0
+        }
+    );
 }

@@ -33,8 +33,16 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Dial backoff bounds.
 const DIAL_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// Bytes queued for one peer beyond which its connection is closed (the peer is not reading).
+/// Bytes queued for one peer beyond which its connection is closed if it is not reading:
+/// its writer has not taken the outbox for [`OUTBOX_STALL_MS`]. A peer that drains is left
+/// alone whatever the volume (a DIFF of `committed_log_max` large records is queued in one
+/// turn; so is a burst of large writes).
 const OUTBOX_BYTES_MAX: usize = 64 << 20;
+const OUTBOX_STALL_MS: i64 = 5_000;
+/// Bytes queued for one peer beyond which its connection is closed in any case: the bound
+/// on a peer's share of memory. A leader sends a SNAP instead of a DIFF that would be
+/// half of it (`PeerConfig::diff_bytes_max`).
+pub const OUTBOX_BYTES_HARD_MAX: usize = 1 << 30;
 /// The largest written buffer kept for the next turn (one that grew past it, in a burst or
 /// a snapshot transfer, is freed).
 const OUTBOX_KEPT_BYTES_MAX: usize = 1 << 20;
@@ -66,6 +74,9 @@ pub struct MeshConfig {
 /// One live connection's send side.
 struct Link {
     outbox: BytesMut,
+    /// When the writer last took the outbox (its previous write had ended), or the link
+    /// was made.
+    taken_at_ms: i64,
     wake: Rc<Notify>,
     /// Distinguishes this connection from a later one to the same peer.
     generation: u64,
@@ -169,16 +180,26 @@ impl PeerMesh {
     ///
     /// A link is an ordered stream: a peer that misses one message and gets the next would
     /// see a gap (a follower acking past a proposal it never logged). So a message that
-    /// cannot be queued (the peer stopped reading, or the message is over the frame limit)
-    /// closes the connection as well; the peer comes back through a fresh sync.
+    /// cannot be queued (the peer stopped reading: see [`OUTBOX_BYTES_MAX`]; or the message
+    /// is over the frame limit) closes the connection as well; the peer comes back through
+    /// a fresh sync.
     pub fn send(&self, to: ServerId, msg: &Message) -> bool {
         let refused = {
             let mut state = self.state.borrow_mut();
             let Some(link) = state.links.get_mut(&to) else {
                 return false;
             };
-            if link.outbox.len() > OUTBOX_BYTES_MAX {
-                tracing::warn!(peer = to, "peer is not reading; closing its connection");
+            let queued_bytes = link.outbox.len();
+            let stalled_ms = crate::runtime::now_ms() - link.taken_at_ms;
+            if queued_bytes > OUTBOX_BYTES_HARD_MAX
+                || (queued_bytes > OUTBOX_BYTES_MAX && stalled_ms > OUTBOX_STALL_MS)
+            {
+                tracing::warn!(
+                    peer = to,
+                    queued_bytes,
+                    stalled_ms,
+                    "peer is not reading; closing its connection"
+                );
                 true
             } else if let Err(e) = wire::encode(msg, self.cfg.payload_bytes_max, &mut link.outbox) {
                 tracing::error!(peer = to, error = %e, "message not sent; closing the connection");
@@ -361,6 +382,7 @@ impl PeerMesh {
                 peer,
                 Link {
                     outbox: BytesMut::new(),
+                    taken_at_ms: crate::runtime::now_ms(),
                     wake: wake.clone(),
                     generation,
                 },
@@ -464,7 +486,8 @@ impl PeerMesh {
                 let mut state = self.state.borrow_mut();
                 match state.links.get_mut(&peer) {
                     Some(l) if l.generation == generation => {
-                        std::mem::swap(&mut l.outbox, &mut pending)
+                        std::mem::swap(&mut l.outbox, &mut pending);
+                        l.taken_at_ms = crate::runtime::now_ms();
                     }
                     _ => return Err("replaced by a newer connection".into()),
                 }

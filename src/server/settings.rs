@@ -336,6 +336,8 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
             init_limit_ticks,
             sync_limit_ticks,
             committed_log_max: COMMITTED_LOG_MAX,
+            // Half of what the mesh queues for one peer at most.
+            diff_bytes_max: crate::server::peers::OUTBOX_BYTES_HARD_MAX / 2,
             outstanding_max: OUTSTANDING_PROPOSALS_MAX,
             accept_non_members: config.reconfig_enabled,
         },

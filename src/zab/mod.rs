@@ -311,6 +311,7 @@ impl Sequencer {
                 for id in self.sessions.poll_expired(now_ms) {
                     tracing::info!(session = format_args!("0x{id:x}"), "session expired");
                     let t = prep::close_session(&self.tree, id);
+                    let t = self.close_in_pieces(now_ms, id, t);
                     self.order(now_ms, id, 0, t, None);
                 }
                 if now_ms >= self.next_reap_at_ms {
@@ -342,28 +343,28 @@ impl Sequencer {
                 auth_ids,
             };
             let t = match req {
-                Request::Reconfig(rc) => {
-                    let t = prep::prepare_reconfig(
-                        &self.tree,
-                        rc,
-                        &caller,
-                        &self.cfg.prep,
-                        self.reconfig.as_ref(),
-                        self.last_zxid + 1,
-                    );
-                    if let (true, Some(view)) = (prep::is_reconfig(&t), self.reconfig.as_mut()) {
-                        view.in_progress = true;
-                    }
-                    t
-                }
+                Request::Reconfig(rc) => prep::prepare_reconfig(
+                    &self.tree,
+                    rc,
+                    &caller,
+                    &self.cfg.prep,
+                    self.reconfig.as_ref(),
+                    self.last_zxid + 1,
+                ),
                 _ => prep::prepare(&self.tree, req, &caller, &self.cfg.prep),
             };
-            if matches!(t, Txn::CloseSession { .. }) {
+            self.close_in_pieces(now_ms, session_id, t)
+        };
+        // What ordering the txn commits the session or the reconfig view to happens only
+        // once it is known to fit.
+        let txn = if self.fits_in_a_record(&txn) {
+            if matches!(txn, Txn::CloseSession { .. }) {
                 self.sessions.set_closing(session_id);
             }
-            t
-        };
-        let txn = if self.fits_in_a_record(&txn) {
+            let reconfig = matches!(req, Request::Reconfig(_)) && prep::is_reconfig(&txn);
+            if let (true, Some(view)) = (reconfig, self.reconfig.as_mut()) {
+                view.in_progress = true;
+            }
             txn
         } else {
             tracing::warn!(
@@ -377,6 +378,48 @@ impl Sequencer {
             }
         };
         self.order(now_ms, session_id, xid, txn, reply_to);
+    }
+
+    /// A closeSession lists the session's ephemerals; when that list is more than a record
+    /// holds (thousands of ephemerals with long paths), the ephemerals are first deleted
+    /// by multis of deletes, each within half a record, and the closeSession lists the
+    /// rest. Any other txn is returned as it is.
+    fn close_in_pieces(&mut self, now_ms: i64, session_id: SessionId, txn: Txn) -> Txn {
+        use crate::storage::record::RECORD_FIELDS_BYTES;
+        /// A txn's tag and a list's count.
+        const TAG_AND_COUNT_BYTES: usize = 1 + 4;
+        /// A delete in a multi: its tag and the path's length.
+        const DELETE_OP_BYTES: usize = 1 + 4;
+        let Txn::CloseSession { ephemerals } = txn else {
+            return txn;
+        };
+        let close_len = |paths: &[std::sync::Arc<str>]| {
+            RECORD_FIELDS_BYTES
+                + TAG_AND_COUNT_BYTES
+                + paths.iter().map(|p| 4 + p.len()).sum::<usize>()
+        };
+        let mut rest = ephemerals;
+        let piece_bytes_max = self.cfg.txn_bytes_max / 2;
+        while close_len(&rest) > self.cfg.txn_bytes_max {
+            let mut piece_bytes = RECORD_FIELDS_BYTES + TAG_AND_COUNT_BYTES;
+            let mut n = 0;
+            for p in &rest {
+                let op_bytes = DELETE_OP_BYTES + p.len();
+                if n > 0 && piece_bytes + op_bytes > piece_bytes_max {
+                    break;
+                }
+                piece_bytes += op_bytes;
+                n += 1;
+            }
+            let ops: Vec<Txn> = rest.drain(..n).map(|path| Txn::Delete { path }).collect();
+            tracing::info!(
+                session = format_args!("0x{session_id:x}"),
+                ephemerals = ops.len(),
+                "closing a session: its ephemerals are more than one record lists; deleting some first"
+            );
+            self.order(now_ms, session_id, 0, Txn::Multi { ops }, None);
+        }
+        Txn::CloseSession { ephemerals: rest }
     }
 
     fn fits_in_a_record(&self, txn: &Txn) -> bool {

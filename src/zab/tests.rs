@@ -167,6 +167,88 @@ fn a_write_whose_txn_is_over_the_record_limit_is_marshalling_error_and_changes_n
 }
 
 #[test]
+fn closing_a_session_whose_ephemerals_overflow_a_record_deletes_them_in_pieces_first() {
+    let txn_bytes_max = 300;
+    let mut s = seq_with_txn_bytes_max(txn_bytes_max);
+    let id = new_session(&mut s, 0);
+    let paths: Vec<String> = (0..20)
+        .map(|i| format!("/ephemeral-node-number-{i:04}"))
+        .collect();
+    for (xid, path) in paths.iter().enumerate() {
+        s.handle(
+            1,
+            Input::Write {
+                reply_to: ReplyTo {
+                    origin: ORIGIN,
+                    xid: xid as i32,
+                    op: op::CREATE,
+                },
+                session_id: id,
+                auth_ids: Arc::from(vec![]),
+                req: Request::Create {
+                    op: op::CREATE,
+                    req: CreateRequest {
+                        path: path.as_str().into(),
+                        data: None,
+                        acl: Acl::open_unsafe(),
+                        flags: 1,
+                        ttl: None,
+                    },
+                },
+            },
+        );
+    }
+    drain(&mut s);
+    s.handle(
+        2,
+        Input::Write {
+            reply_to: ReplyTo {
+                origin: ORIGIN,
+                xid: 100,
+                op: op::CLOSE_SESSION,
+            },
+            session_id: id,
+            auth_ids: Arc::from(vec![]),
+            req: Request::CloseSession,
+        },
+    );
+    let actions = drain(&mut s);
+    let Action::Deliver(batch) = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    let recs: Vec<&TxnRecord> = batch.iter().map(|c| c.rec.as_ref().unwrap()).collect();
+    assert!(recs.len() > 2, "deleted in pieces: {recs:?}");
+    let mut deleted = Vec::new();
+    for r in &recs[..recs.len() - 1] {
+        assert!(crate::storage::record::encoded_len(r) <= txn_bytes_max);
+        let Txn::Multi { ops } = &r.txn else {
+            panic!("{:?}", r.txn)
+        };
+        for op in ops {
+            let Txn::Delete { path } = op else {
+                panic!("{op:?}")
+            };
+            deleted.push(path.to_string());
+        }
+    }
+    // Only the closeSession is answered.
+    assert!(batch[..batch.len() - 1]
+        .iter()
+        .all(|c| c.reply_to.is_none()));
+    let last = recs[recs.len() - 1];
+    assert!(crate::storage::record::encoded_len(last) <= txn_bytes_max);
+    let Txn::CloseSession { ephemerals } = &last.txn else {
+        panic!("{:?}", last.txn)
+    };
+    deleted.extend(ephemerals.iter().map(|p| p.to_string()));
+    deleted.sort();
+    assert_eq!(deleted, paths);
+    assert_eq!(batch.last().unwrap().reply_to.map(|r| r.xid), Some(100));
+    assert!(paths.iter().all(|p| s.tree().get(p).is_none()));
+    assert!(!s.sessions().is_active(id));
+}
+
+#[test]
 fn handle_revalidate_checks_password_and_moves_session() {
     let mut s = seq();
     let id = new_session(&mut s, 0);
