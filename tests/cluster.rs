@@ -1325,11 +1325,17 @@ fn raw_create_body(path: &str) -> Vec<u8> {
     body.extend_from_slice(&1i32.to_be_bytes());
     body.push(b'x');
     body.extend_from_slice(&1i32.to_be_bytes());
-    body.extend_from_slice(&31i32.to_be_bytes());
-    body.extend_from_slice(&common::jute_string("world"));
-    body.extend_from_slice(&common::jute_string("anyone"));
+    push_acl_entry(&mut body, "world", b"anyone");
     body.extend_from_slice(&0i32.to_be_bytes());
     body
+}
+
+/// Appends one ACL entry with every permission: perms, scheme, and `id` as raw bytes.
+fn push_acl_entry(body: &mut Vec<u8>, scheme: &str, id: &[u8]) {
+    body.extend_from_slice(&31i32.to_be_bytes());
+    body.extend_from_slice(&common::jute_string(scheme));
+    body.extend_from_slice(&(id.len() as i32).to_be_bytes());
+    body.extend_from_slice(id);
 }
 
 #[test]
@@ -1532,13 +1538,8 @@ fn raw_create_with_sasl_id(path: &str, id: &[u8]) -> Vec<u8> {
     let mut body = common::jute_string(path);
     body.extend_from_slice(&(-1i32).to_be_bytes());
     body.extend_from_slice(&2i32.to_be_bytes());
-    body.extend_from_slice(&31i32.to_be_bytes());
-    body.extend_from_slice(&common::jute_string("sasl"));
-    body.extend_from_slice(&(id.len() as i32).to_be_bytes());
-    body.extend_from_slice(id);
-    body.extend_from_slice(&31i32.to_be_bytes());
-    body.extend_from_slice(&common::jute_string("world"));
-    body.extend_from_slice(&common::jute_string("anyone"));
+    push_acl_entry(&mut body, "sasl", id);
+    push_acl_entry(&mut body, "world", b"anyone");
     body.extend_from_slice(&0i32.to_be_bytes());
     body
 }

@@ -30,6 +30,37 @@ fn drain(s: &mut Sequencer) -> Vec<Action> {
     std::iter::from_fn(|| s.poll_action()).collect()
 }
 
+/// A create of `path` by `session_id` (answered at `xid` on ORIGIN) with `acl` and
+/// `flags`, from a connection holding `auth_ids`.
+fn create_input(
+    session_id: SessionId,
+    xid: i32,
+    path: &str,
+    acl: Vec<Acl>,
+    flags: i32,
+    auth_ids: &[Id],
+) -> Input {
+    Input::Write {
+        reply_to: ReplyTo {
+            origin: ORIGIN,
+            xid,
+            op: op::CREATE,
+        },
+        session_id,
+        auth_ids: Arc::from(auth_ids.to_vec()),
+        req: Request::Create {
+            op: op::CREATE,
+            req: CreateRequest {
+                path: path.into(),
+                data: None,
+                acl,
+                flags,
+                ttl: None,
+            },
+        },
+    }
+}
+
 fn new_session(s: &mut Sequencer, now_ms: i64) -> SessionId {
     s.handle(
         now_ms,
@@ -129,25 +160,8 @@ fn a_write_whose_txn_is_over_the_record_limit_is_marshalling_error_and_changes_n
     let caller_ids: Vec<Id> = (0..40)
         .map(|i| Id::new("digest", &format!("user{i}:0123456789abcdefghijklmnopq=")))
         .collect();
-    let create = |xid: i32, path: &str, acl: Vec<Acl>| Input::Write {
-        reply_to: ReplyTo {
-            origin: ORIGIN,
-            xid,
-            op: op::CREATE,
-        },
-        session_id: id,
-        auth_ids: Arc::from(caller_ids.clone()),
-        req: Request::Create {
-            op: op::CREATE,
-            req: CreateRequest {
-                path: path.into(),
-                data: None,
-                acl,
-                flags: 0,
-                ttl: None,
-            },
-        },
-    };
+    let create =
+        |xid: i32, path: &str, acl: Vec<Acl>| create_input(id, xid, path, acl, 0, &caller_ids);
     s.handle(1, create(1, "/big", vec![Acl::new(31, "auth", "")]));
     s.handle(1, create(2, "/small", Acl::open_unsafe()));
     let actions = drain(&mut s);
@@ -175,27 +189,10 @@ fn closing_a_session_whose_ephemerals_overflow_a_record_deletes_them_in_pieces_f
         .map(|i| format!("/ephemeral-node-number-{i:04}"))
         .collect();
     for (xid, path) in paths.iter().enumerate() {
+        // flags 1: ephemeral.
         s.handle(
             1,
-            Input::Write {
-                reply_to: ReplyTo {
-                    origin: ORIGIN,
-                    xid: xid as i32,
-                    op: op::CREATE,
-                },
-                session_id: id,
-                auth_ids: Arc::from(vec![]),
-                req: Request::Create {
-                    op: op::CREATE,
-                    req: CreateRequest {
-                        path: path.as_str().into(),
-                        data: None,
-                        acl: Acl::open_unsafe(),
-                        flags: 1,
-                        ttl: None,
-                    },
-                },
-            },
+            create_input(id, xid as i32, path, Acl::open_unsafe(), 1, &[]),
         );
     }
     drain(&mut s);
