@@ -666,12 +666,10 @@ mod tests {
         })
     }
 
-    /// Two servers each queue 16 MiB for the other before reading anything: with sending
-    /// and receiving side by side, both get everything (one at a time would deadlock once
-    /// the socket buffers are full).
-    #[test]
-    fn both_ends_sending_more_than_the_socket_holds_do_not_deadlock() {
-        const MESSAGES: usize = 256;
+    /// Two servers, 1 and 2: server `i + 1` queues `sends[i]` proposals of 64 KiB for the
+    /// other in one go, then reads until it has all the other sent (or 30 s pass). Returns
+    /// per server (proposals received, links that went down).
+    fn exchange(sends: [usize; 2]) -> Vec<(usize, usize)> {
         let addrs: Vec<(ServerId, SocketAddr)> = (1..=2)
             .map(|id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
             .collect();
@@ -680,6 +678,11 @@ mod tests {
             .map(|id| {
                 let addrs = addrs.clone();
                 let done = done.clone();
+                let (ours, theirs) = if id == 1 {
+                    (sends[0], sends[1])
+                } else {
+                    (sends[1], sends[0])
+                };
                 std::thread::spawn(move || {
                     crate::runtime::spawn_unpinned("mesh-test", move || async move {
                         let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
@@ -703,7 +706,7 @@ mod tests {
                             glommio::timer::sleep(Duration::from_millis(10)).await;
                         }
                         let txn = bytes::Bytes::from(vec![id as u8; 64 << 10]);
-                        for zxid in 0..MESSAGES as i64 {
+                        for zxid in 0..ours as i64 {
                             mesh.send(
                                 other,
                                 &Message::Proposal {
@@ -712,19 +715,20 @@ mod tests {
                                 },
                             );
                         }
-                        let mut got = 0;
-                        while got < MESSAGES && std::time::Instant::now() < deadline {
+                        let (mut got, mut downs) = (0, 0);
+                        while got < theirs && std::time::Instant::now() < deadline {
                             futures_lite::future::or(
                                 mesh.inbox_wake.wait(),
                                 glommio::timer::sleep(Duration::from_millis(50)),
                             )
                             .await;
-                            got += mesh
-                                .inbox
-                                .borrow_mut()
-                                .drain(..)
-                                .filter(|e| matches!(e, MeshEvent::Message { .. }))
-                                .count();
+                            for e in mesh.inbox.borrow_mut().drain(..) {
+                                match e {
+                                    MeshEvent::Message { .. } => got += 1,
+                                    MeshEvent::Down { .. } => downs += 1,
+                                    MeshEvent::Up { .. } => {}
+                                }
+                            }
                         }
                         // Stay up until the other side has read ours too.
                         done.fetch_add(1, Ordering::SeqCst);
@@ -733,7 +737,12 @@ mod tests {
                         {
                             glommio::timer::sleep(Duration::from_millis(10)).await;
                         }
-                        got
+                        for e in mesh.inbox.borrow_mut().drain(..) {
+                            if let MeshEvent::Down { .. } = e {
+                                downs += 1;
+                            }
+                        }
+                        (got, downs)
                     })
                     .expect("executor")
                     .join()
@@ -741,10 +750,30 @@ mod tests {
                 })
             })
             .collect();
-        for (i, h) in handles.into_iter().enumerate() {
-            let got = h.join().expect("node thread");
-            assert_eq!(got, MESSAGES, "server {} received all proposals", i + 1);
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("node thread"))
+            .collect()
+    }
+
+    /// Two servers each queue 16 MiB for the other before reading anything: with sending
+    /// and receiving side by side, both get everything (one at a time would deadlock once
+    /// the socket buffers are full).
+    #[test]
+    fn both_ends_sending_more_than_the_socket_holds_do_not_deadlock() {
+        for (i, (got, _)) in exchange([256, 256]).into_iter().enumerate() {
+            assert_eq!(got, 256, "server {} received all proposals", i + 1);
         }
+    }
+
+    /// 100 MiB queued in one go (a DIFF of large records does that) is more than
+    /// OUTBOX_BYTES_MAX, but the peer reads: the link stays up and everything arrives.
+    #[test]
+    fn a_peer_that_reads_keeps_its_link_whatever_is_queued_for_it() {
+        let results = exchange([1600, 0]);
+        assert_eq!(results[1].0, 1600, "server 2 received every proposal");
+        assert_eq!(results[0].1, 0, "server 1 kept its link");
+        assert_eq!(results[1].1, 0, "server 2 kept its link");
     }
 
     #[test]
