@@ -948,9 +948,10 @@ impl Leader {
         };
         // (start, whether the learner first truncates to it) of a DIFF or TRUNC; none for
         // a SNAP. Once established, a DIFF whose records would take more than
-        // `diff_bytes_max` goes as a SNAP too (ZooKeeper weighs the txns to send against
-        // the snapshot's size): all of it is queued for the learner at once. Before, the
-        // leader's applied zxid may be below what a learner applied, so it is a DIFF.
+        // `diff_bytes_max` goes as a SNAP too, since all of it is queued for the learner at
+        // once (a fixed bound; ZooKeeper compares the txns with the snapshot's size).
+        // Before, the leader's applied zxid may be below what a learner applied, so it is a
+        // DIFF.
         let incremental = if p < self.hist.log_base {
             None
         } else if self.hist.contains(p) {

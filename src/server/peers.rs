@@ -26,7 +26,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a new connection has to say who it is.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,11 +34,13 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 const DIAL_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Bytes queued for one peer beyond which its connection is closed if it is not reading:
-/// its writer has not taken the outbox for [`OUTBOX_STALL_MS`]. A peer that drains is left
-/// alone whatever the volume (a DIFF of `committed_log_max` large records is queued in one
-/// turn; so is a burst of large writes).
+/// no byte went out to it for [`OUTBOX_STALL`] while something waited. A peer that keeps
+/// reading is left alone up to [`OUTBOX_BYTES_HARD_MAX`] (a DIFF of `committed_log_max`
+/// large records is queued in one turn; so is a burst of large writes).
 const OUTBOX_BYTES_MAX: usize = 64 << 20;
-const OUTBOX_STALL_MS: i64 = 5_000;
+const OUTBOX_STALL: Duration = Duration::from_secs(5);
+/// A writer sends at most this much per write, and notes its progress after each.
+const WRITE_SLICE_BYTES: usize = 1 << 20;
 /// Bytes queued for one peer beyond which its connection is closed in any case: the bound
 /// on a peer's share of memory. A leader sends a SNAP instead of a DIFF that would be
 /// half of it (`PeerConfig::diff_bytes_max`).
@@ -74,9 +76,9 @@ pub struct MeshConfig {
 /// One live connection's send side.
 struct Link {
     outbox: BytesMut,
-    /// When the writer last took the outbox (its previous write had ended), or the link
-    /// was made.
-    taken_at_ms: i64,
+    /// The last sign that the peer reads: the writer sent a slice, or a message was queued
+    /// with nothing waiting before it (or the link was made).
+    progress_at: Instant,
     wake: Rc<Notify>,
     /// Distinguishes this connection from a later one to the same peer.
     generation: u64,
@@ -190,14 +192,17 @@ impl PeerMesh {
                 return false;
             };
             let queued_bytes = link.outbox.len();
-            let stalled_ms = crate::runtime::now_ms() - link.taken_at_ms;
+            if queued_bytes == 0 {
+                link.progress_at = Instant::now();
+            }
+            // The clock is read only past the soft bound: this is every message's path.
             if queued_bytes > OUTBOX_BYTES_HARD_MAX
-                || (queued_bytes > OUTBOX_BYTES_MAX && stalled_ms > OUTBOX_STALL_MS)
+                || (queued_bytes > OUTBOX_BYTES_MAX && link.progress_at.elapsed() > OUTBOX_STALL)
             {
                 tracing::warn!(
                     peer = to,
                     queued_bytes,
-                    stalled_ms,
+                    no_progress_ms = link.progress_at.elapsed().as_millis() as u64,
                     "peer is not reading; closing its connection"
                 );
                 true
@@ -382,7 +387,7 @@ impl PeerMesh {
                 peer,
                 Link {
                     outbox: BytesMut::new(),
-                    taken_at_ms: crate::runtime::now_ms(),
+                    progress_at: Instant::now(),
                     wake: wake.clone(),
                     generation,
                 },
@@ -486,8 +491,7 @@ impl PeerMesh {
                 let mut state = self.state.borrow_mut();
                 match state.links.get_mut(&peer) {
                     Some(l) if l.generation == generation => {
-                        std::mem::swap(&mut l.outbox, &mut pending);
-                        l.taken_at_ms = crate::runtime::now_ms();
+                        std::mem::swap(&mut l.outbox, &mut pending)
                     }
                     _ => return Err("replaced by a newer connection".into()),
                 }
@@ -496,10 +500,19 @@ impl PeerMesh {
                 wake.wait().await;
                 continue;
             }
-            writer
-                .write_all(&pending)
-                .await
-                .map_err(|e| format!("sending: {e}"))?;
+            // In slices, noting after each that the peer reads: a big buffer (a sync, a
+            // burst) may take seconds to a reading peer, and is no sign of a stall.
+            for slice in pending.chunks(WRITE_SLICE_BYTES) {
+                writer
+                    .write_all(slice)
+                    .await
+                    .map_err(|e| format!("sending: {e}"))?;
+                if let Some(l) = self.state.borrow_mut().links.get_mut(&peer) {
+                    if l.generation == generation {
+                        l.progress_at = Instant::now();
+                    }
+                }
+            }
             pending.clear();
             if pending.capacity() > OUTBOX_KEPT_BYTES_MAX {
                 pending = BytesMut::new();
