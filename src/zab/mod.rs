@@ -384,34 +384,32 @@ impl Sequencer {
     /// holds (thousands of ephemerals with long paths), the ephemerals are first deleted
     /// by multis of deletes, each within half a record, and the closeSession lists the
     /// rest. Any other txn is returned as it is.
-    fn close_in_pieces(&mut self, now_ms: i64, session_id: SessionId, txn: Txn) -> Txn {
-        use crate::storage::record::RECORD_FIELDS_BYTES;
-        /// A txn's tag and a list's count.
-        const TAG_AND_COUNT_BYTES: usize = 1 + 4;
-        /// A delete in a multi: its tag and the path's length.
-        const DELETE_OP_BYTES: usize = 1 + 4;
-        let Txn::CloseSession { ephemerals } = txn else {
+    fn close_in_pieces(&mut self, now_ms: i64, session_id: SessionId, mut txn: Txn) -> Txn {
+        use crate::storage::record::txn_encoded_len;
+        if !matches!(txn, Txn::CloseSession { .. }) {
+            // Every write passes here: its size is checked once, by the caller.
             return txn;
-        };
-        let close_len = |paths: &[std::sync::Arc<str>]| {
-            RECORD_FIELDS_BYTES
-                + TAG_AND_COUNT_BYTES
-                + paths.iter().map(|p| 4 + p.len()).sum::<usize>()
-        };
-        let mut rest = ephemerals;
+        }
         let piece_bytes_max = self.cfg.txn_bytes_max / 2;
-        while close_len(&rest) > self.cfg.txn_bytes_max {
-            let mut piece_bytes = RECORD_FIELDS_BYTES + TAG_AND_COUNT_BYTES;
-            let mut n = 0;
-            for p in &rest {
-                let op_bytes = DELETE_OP_BYTES + p.len();
-                if n > 0 && piece_bytes + op_bytes > piece_bytes_max {
-                    break;
-                }
-                piece_bytes += op_bytes;
-                n += 1;
-            }
-            let ops: Vec<Txn> = rest.drain(..n).map(|path| Txn::Delete { path }).collect();
+        while !self.fits_in_a_record(&txn) {
+            let Txn::CloseSession { ephemerals } = &mut txn else {
+                break;
+            };
+            let mut piece_bytes = 0;
+            let n = ephemerals
+                .iter()
+                .take_while(|path| {
+                    piece_bytes += txn_encoded_len(&Txn::Delete {
+                        path: Arc::clone(path),
+                    });
+                    piece_bytes <= piece_bytes_max
+                })
+                .count()
+                .max(1);
+            let ops: Vec<Txn> = ephemerals
+                .drain(..n)
+                .map(|path| Txn::Delete { path })
+                .collect();
             tracing::info!(
                 session = format_args!("0x{session_id:x}"),
                 ephemerals = ops.len(),
@@ -419,7 +417,7 @@ impl Sequencer {
             );
             self.order(now_ms, session_id, 0, Txn::Multi { ops }, None);
         }
-        Txn::CloseSession { ephemerals: rest }
+        txn
     }
 
     fn fits_in_a_record(&self, txn: &Txn) -> bool {
