@@ -28,8 +28,9 @@
 # --cluster: instead of one standalone server per flavor, a pseudo-cluster of 3
 # participants + 1 observer per flavor (the mission's zoo1.cfg ... zoo4.cfg: tickTime=2000,
 # initLimit=10, syncLimit=5, a dataDir and myid per node, server.1..3 and server.4
-# observer, every port on 127.0.0.1 below 32768; plus the keys above, Corral with
-# corral.shards=1 and corral.ioMemoryKb=512, each ZooKeeper JVM with -Xmx$ZK_HEAP). The two
+# observer, every port on 127.0.0.1 below 32768; plus the keys above, Corral with the
+# profile tuning/pseudo-cluster.cfg (corral.shards=0, corral.ioMemoryKb=512; CORRAL_SHARDS
+# overrides the shard count), each ZooKeeper JVM with -Xmx$ZK_HEAP). The two
 # clusters run one after the other, never together: Corral's starts, runs every workload
 # and stops, then ZooKeeper's. Each is up when `srvr` shows one leader, two followers and
 # one observer (60 s at most). The load generator connects to all four client ports
@@ -61,7 +62,7 @@
 # by PID on exit, and the temporary data removed.
 #
 # Env: CORRAL_BIN, ZK_JAVA_CP (default Debian's jars), SESSIONS (8), OUTSTANDING (16 per
-# session), VALUE_BYTES (1024), KEYS (1000), CORRAL_SHARDS (cluster mode 1;
+# session), VALUE_BYTES (1024), KEYS (1000), CORRAL_SHARDS (cluster mode: the profile's 0;
 # standalone: the server's default), WATCHERS (100, for
 # watch-fanout), MEMORY_ZNODES, MEMORY_VALUE_BYTES (--memory), ZK_HEAP (256m, cluster mode), ZK_LOG_LEVEL (WARN; INFO in cluster mode,
 # where Debian's slf4j-log4j12 and log4j-1.2 jars join the default class path).
@@ -293,8 +294,9 @@ if ((CLUSTER)); then
         common_cfg "$dir/data" "${NODE_PORTS[$((i - 1))]}"
         printf '%s' "$servers"
         if [[ $flavor == corral ]]; then
-          echo "corral.shards=${CORRAL_SHARDS:-1}"
-          echo "corral.ioMemoryKb=512"
+          # As an operator sets up several nodes on one host; CORRAL_SHARDS overrides.
+          echo "corral.profile=$ROOT/tuning/pseudo-cluster.cfg"
+          if [[ -n ${CORRAL_SHARDS:-} ]]; then echo "corral.shards=$CORRAL_SHARDS"; fi
         fi
       } >"$cfg"
       if [[ $flavor == corral ]]; then
@@ -615,7 +617,8 @@ def fmt(x):
 def div(a, b):
     return a / b if a is not None and b else None
 print("Cluster mode: 3 participants + 1 observer per flavor (tickTime=2000, forceSync=yes),")
-print(f"Corral corral.shards={os.environ.get('CORRAL_SHARDS', '1')}, ZooKeeper -Xmx{zk_heap} per JVM; one cluster at a time, clients on all four ports.")
+shards = os.environ.get('CORRAL_SHARDS')
+print(f"Corral with tuning/pseudo-cluster.cfg{f' and corral.shards={shards}' if shards else ''}, ZooKeeper -Xmx{zk_heap} per JVM; one cluster at a time, clients on all four ports.")
 print()
 print("| run | outstanding | Corral ops/s | Corral p50 µs | Corral p99 µs | Corral p99.9 µs "
       "| ZooKeeper ops/s | ZooKeeper p50 µs | ZooKeeper p99 µs | ZooKeeper p99.9 µs "

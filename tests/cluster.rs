@@ -533,9 +533,24 @@ fn leader_kill_elects_a_new_leader_and_old_rejoins() {
 /// whole tree.
 #[test]
 fn emptied_member_is_synced_by_snapshot() {
+    emptied_member_is_synced_by_snapshot_with("");
+}
+
+/// The same with the client sessions on each node's ZAB executor (`corral.shards=0`, the
+/// pseudo-cluster profile's choice): shard 0, which captures the snapshots, then shares
+/// the executor with the ZAB loop.
+#[test]
+fn emptied_member_is_synced_by_snapshot_without_shard_executors() {
+    if Flavor::from_env() != Flavor::Corral {
+        return;
+    }
+    emptied_member_is_synced_by_snapshot_with("corral.shards=0\n");
+}
+
+fn emptied_member_is_synced_by_snapshot_with(extra_config: &str) {
     let mut cluster = TestCluster::configure(3, 1);
     // Snapshots every few txns, so the logs no longer reach back to the start.
-    cluster.add_config("snapCount=10");
+    cluster.add_config(&format!("snapCount=10\n{extra_config}"));
     for n in 1..=cluster.size() {
         cluster.start_node(n);
     }

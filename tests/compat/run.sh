@@ -15,8 +15,9 @@
 # zoo4.cfg with server.1-3 participants and server.4 an observer
 # (`server.N=127.0.0.1:QUORUM:ELECTION[:observer]`, tickTime=2000,
 # initLimit=10, syncLimit=5), a dataDir with `myid` each, every port free and
-# in 22200-31999 (below the kernel's ephemeral range); Corral nodes get
-# corral.shards=1 and corral.ioMemoryKb=512, ZooKeeper's JVMs -Xmx256m. Waits
+# in 22200-31999 (below the kernel's ephemeral range); Corral nodes include
+# tuning/pseudo-cluster.cfg (corral.shards=0, corral.ioMemoryKb=512), ZooKeeper's
+# JVMs -Xmx256m. Waits
 # (bounded) until `srvr` shows one leader and two followers among servers 1-3
 # and server 4 an observer. ZK_HOSTS is then all four servers, server 1
 # first, and ZK_CLUSTER=1.
@@ -343,7 +344,9 @@ else
       echo clientPortAddress=127.0.0.1
       common_cfg
       if [[ $FLAVOR == corral ]]; then
-        printf '%s\n' corral.shards=1 corral.ioMemoryKb=512
+        # The profile for several nodes on one host (corral.shards=0: the sessions on
+        # the ZAB executor); tests/cluster.rs covers corral.shards=1.
+        echo "corral.profile=$ROOT/tuning/pseudo-cluster.cfg"
         admin_cfg "${ports[$((3 * NODES + n - 1))]}" "${ports[$((4 * NODES + n - 1))]}"
       else
         echo "admin.enableServer=false"
