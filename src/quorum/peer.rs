@@ -273,6 +273,9 @@ struct History {
     log: VecDeque<(Zxid, Bytes)>,
     synced: Zxid,
     applied: Zxid,
+    /// How many records of `log` are at or below `applied` (they come first): kept so
+    /// that every proposal and commit does not search the window for it.
+    applied_len: usize,
 }
 
 impl History {
@@ -286,11 +289,13 @@ impl History {
             log.push_back((*zxid, txn.clone()));
         }
         assert!(s.applied_zxid >= s.log_base);
+        let applied_len = log.partition_point(|(z, _)| *z <= s.applied_zxid);
         let mut h = History {
             log_base: s.log_base,
             log,
             synced: s.log_base.max(s.synced_zxid),
             applied: s.applied_zxid,
+            applied_len,
         };
         h.synced = h.synced.min(h.last());
         assert!(h.applied <= h.last(), "applied beyond the log");
@@ -320,6 +325,16 @@ impl History {
         self.log.range(idx..)
     }
 
+    /// The first record not yet applied.
+    fn next_unapplied(&self) -> Option<&(Zxid, Bytes)> {
+        self.log.get(self.applied_len)
+    }
+
+    /// Records in the window not yet applied.
+    fn unapplied_len(&self) -> usize {
+        self.log.len() - self.applied_len
+    }
+
     fn append(&mut self, zxid: Zxid, txn: Bytes) {
         assert!(zxid > self.last(), "log appends in zxid order");
         self.log.push_back((zxid, txn));
@@ -337,23 +352,33 @@ impl History {
     fn apply_up_to(&mut self, to: Zxid) -> Vec<(Zxid, Bytes)> {
         assert!(to <= self.last(), "apply only what is logged");
         let out: Vec<(Zxid, Bytes)> = self
-            .after(self.applied)
+            .log
+            .range(self.applied_len..)
             .take_while(|(z, _)| *z <= to)
             .cloned()
             .collect();
+        self.applied_len += out.len();
         self.applied = self.applied.max(to);
         out
     }
 
+    /// Marks the first record not yet applied applied; returns it.
+    fn apply_next(&mut self) -> Option<(Zxid, Bytes)> {
+        let next = self.log.get(self.applied_len).cloned()?;
+        self.applied_len += 1;
+        self.applied = next.0;
+        Some(next)
+    }
+
     /// Drops applied records beyond the newest `keep` from memory.
     fn trim(&mut self, keep: usize) {
-        let applied_count = self.log.partition_point(|(z, _)| *z <= self.applied);
-        let drop = applied_count.saturating_sub(keep);
+        let drop = self.applied_len.saturating_sub(keep);
         for _ in 0..drop {
             if let Some((z, _)) = self.log.pop_front() {
                 self.log_base = z;
             }
         }
+        self.applied_len -= drop;
     }
 }
 
@@ -680,7 +705,7 @@ impl Leader {
         if self.phase != LeaderPhase::Broadcasting {
             return Err(ProposeError::NotEstablished);
         }
-        let outstanding = self.hist.log.len() - self.applied_count();
+        let outstanding = self.hist.unapplied_len();
         if outstanding >= self.cfg.outstanding_max {
             return Err(ProposeError::Backlog { outstanding });
         }
@@ -1102,30 +1127,32 @@ impl Leader {
 
     // Broadcast.
 
-    fn applied_count(&self) -> usize {
-        self.hist
-            .log
-            .partition_point(|(z, _)| *z <= self.hist.applied)
-    }
-
     fn try_commit(&mut self) {
         if self.phase != LeaderPhase::Broadcasting {
             self.try_establish();
             return;
         }
         let mut committed = Vec::new();
-        loop {
-            let Some((zxid, txn)) = self.hist.after(self.hist.applied).next().cloned() else {
-                break;
-            };
-            let mut acks: BTreeSet<ServerId> = self
-                .learners
-                .iter()
-                .filter(|(_, s)| !s.observer && s.acked_newleader() && s.acked >= zxid)
-                .map(|(id, _)| *id)
-                .collect();
-            if self.hist.synced >= zxid {
-                acks.insert(self.cfg.my_id);
+        // The voters that logged the next proposal, and the last zxid every one of them
+        // logged: acks are cumulative, so up to there the set is the same and is not
+        // gathered again for each proposal of a batch.
+        let mut acks: BTreeSet<ServerId> = BTreeSet::new();
+        let mut acks_hold_to: Option<Zxid> = None;
+        while let Some(&(zxid, _)) = self.hist.next_unapplied() {
+            if acks_hold_to.is_none_or(|to| zxid > to) {
+                acks.clear();
+                let mut hold_to = Zxid::MAX;
+                for (id, s) in &self.learners {
+                    if !s.observer && s.acked_newleader() && s.acked >= zxid {
+                        acks.insert(*id);
+                        hold_to = hold_to.min(s.acked);
+                    }
+                }
+                if self.hist.synced >= zxid {
+                    acks.insert(self.cfg.my_id);
+                    hold_to = hold_to.min(self.hist.synced);
+                }
+                acks_hold_to = Some(hold_to);
             }
             if !self.cfg.quorum.contains_quorum(&acks) {
                 break;
@@ -1140,15 +1167,18 @@ impl Leader {
                 self.epoch,
                 "commit only this epoch's proposals"
             );
-            let applied = self.hist.apply_up_to(zxid);
-            assert_eq!(applied.len(), 1, "commits one proposal at a time, in order");
-            committed.push((zxid, txn));
+            let Some(next) = self.hist.apply_next() else {
+                break;
+            };
+            committed.push(next);
             if self
                 .pending_reconfig
                 .as_ref()
                 .is_some_and(|p| p.zxid == zxid)
             {
                 self.activate_reconfig();
+                // Roles and the quorum may have changed: gather the acks anew.
+                acks_hold_to = None;
             }
         }
         let Some(&(last, _)) = committed.last() else {
@@ -1635,6 +1665,7 @@ impl Learner {
             log: VecDeque::new(),
             synced: last_zxid,
             applied: last_zxid,
+            applied_len: 0,
         };
         self.installing = Some(last_zxid);
         self.actions.push_back(Action::InstallSnapshot {
