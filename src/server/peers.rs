@@ -789,6 +789,108 @@ mod tests {
         assert_eq!(results[1].1, 0, "server 2 kept its link");
     }
 
+    /// A peer whose executor stops reading (its thread blocked) while more than
+    /// OUTBOX_BYTES_MAX waits for it: once no byte went out to it for OUTBOX_STALL, the
+    /// next message closes the link instead of queueing without end, and not before.
+    #[test]
+    fn a_peer_that_stops_reading_loses_its_link_after_the_stall_time() {
+        let addrs: Vec<(ServerId, SocketAddr)> = (1..=2)
+            .map(|id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
+            .collect();
+        let connected = Arc::new(AtomicUsize::new(0));
+        let start_mesh = |id: ServerId, addrs: &[(ServerId, SocketAddr)]| {
+            let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
+            PeerMesh::start(MeshConfig {
+                my_id: id,
+                cluster_id: 7,
+                listen: listen.expect("own address"),
+                peers: addrs.iter().copied().filter(|(p, _)| *p != id).collect(),
+                payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
+                accept_strangers: false,
+                tls: None,
+            })
+            .expect("bind")
+        };
+        // Server 2 connects, then blocks its executor's thread: nothing reads from server 1.
+        let stalled = {
+            let (addrs, connected) = (addrs.clone(), connected.clone());
+            std::thread::spawn(move || {
+                crate::runtime::spawn_unpinned("mesh-test", move || async move {
+                    let mesh = start_mesh(2, &addrs);
+                    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                    while !mesh.connected().contains(&1) && std::time::Instant::now() < deadline {
+                        glommio::timer::sleep(Duration::from_millis(10)).await;
+                    }
+                    connected.fetch_add(1, Ordering::SeqCst);
+                    // Until the sender is done (20 s at most), without yielding.
+                    let blocked_until = std::time::Instant::now() + Duration::from_secs(20);
+                    while connected.load(Ordering::SeqCst) < 2
+                        && std::time::Instant::now() < blocked_until
+                    {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                })
+                .expect("executor")
+                .join()
+                .expect("join")
+            })
+        };
+        let connected_done = connected.clone();
+        let sender = std::thread::spawn(move || {
+            crate::runtime::spawn_unpinned("mesh-test", move || async move {
+                let mesh = start_mesh(1, &addrs);
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while (!mesh.connected().contains(&2) || connected.load(Ordering::SeqCst) == 0)
+                    && std::time::Instant::now() < deadline
+                {
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+                let txn = bytes::Bytes::from(vec![1u8; 64 << 10]);
+                let proposal = |zxid| Message::Proposal {
+                    zxid,
+                    txn: txn.clone(),
+                };
+                // 16 MiB for the writer to take and stall on (the socket buffers hold a
+                // few), then more than OUTBOX_BYTES_MAX behind it.
+                for zxid in 0..256 {
+                    mesh.send(2, &proposal(zxid));
+                }
+                glommio::timer::sleep(Duration::from_millis(200)).await;
+                let stalled_at = std::time::Instant::now();
+                for zxid in 256..(256 + 1100) {
+                    if !mesh.send(2, &proposal(zxid)) {
+                        return (false, stalled_at.elapsed());
+                    }
+                }
+                // One message every 100 ms until the link closes (15 s at most).
+                let mut zxid = 2000;
+                while stalled_at.elapsed() < Duration::from_secs(15) {
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                    zxid += 1;
+                    if !mesh.send(2, &proposal(zxid)) {
+                        return (true, stalled_at.elapsed());
+                    }
+                }
+                (false, stalled_at.elapsed())
+            })
+            .expect("executor")
+            .join()
+            .expect("join")
+        });
+        let sent = sender.join();
+        connected_done.fetch_add(1, Ordering::SeqCst);
+        stalled.join().expect("stalled thread");
+        let (closed, after) = sent.expect("sender thread");
+        assert!(
+            closed,
+            "the link to the peer that stopped reading was closed"
+        );
+        assert!(
+            after >= OUTBOX_STALL,
+            "closed {after:?} into the stall, before {OUTBOX_STALL:?}"
+        );
+    }
+
     #[test]
     fn three_servers_exchange_messages_and_garbage_is_dropped() {
         let addrs: Vec<(ServerId, SocketAddr)> = (1..=3)
