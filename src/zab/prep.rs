@@ -68,6 +68,9 @@ struct Overlay {
 struct View<'a> {
     tree: &'a DataTree,
     overlay: Overlay,
+    /// Whether `set` records changes for later ops to read (a multi). A single op reads
+    /// nothing after its sets, so it skips the path copy and map entry each would cost.
+    keeps_changes: bool,
 }
 
 impl View<'_> {
@@ -88,7 +91,9 @@ impl View<'_> {
     }
 
     fn set(&mut self, p: &str, rec: Option<Rec>) {
-        self.overlay.changes.insert(p.to_string(), rec);
+        if self.keeps_changes {
+            self.overlay.changes.insert(p.to_string(), rec);
+        }
     }
 
     fn intern(&self, p: &str) -> Arc<str> {
@@ -191,6 +196,7 @@ pub fn prepare(
     let mut view = View {
         tree,
         overlay: Overlay::default(),
+        keeps_changes: false,
     };
     let result = match req {
         R::Create { op, req } => prep_create(&mut view, *op, req, false, caller, cfg),
@@ -273,6 +279,7 @@ fn prep_reconfig(
     let view_tree = View {
         tree,
         overlay: Overlay::default(),
+        keeps_changes: false,
     };
     let node = view_tree.get(CONFIG_PATH).ok_or(ErrorCode::NoNode)?;
     require(&node, perms::WRITE, caller, cfg)?;
@@ -300,6 +307,7 @@ fn prep_multi(tree: &DataTree, ops: &[MultiOp], caller: &Caller, cfg: &PrepConfi
     let mut view = View {
         tree,
         overlay: Overlay::default(),
+        keeps_changes: true,
     };
     let mut txns = Vec::with_capacity(ops.len());
     for (i, o) in ops.iter().enumerate() {
