@@ -114,6 +114,11 @@ mod tests {
         ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
+        // Every ASCII character inside a name: only controls and DEL are refused.
+        for b in 0u8..0x80 {
+            let p = format!("/a{}b", b as char);
+            assert_eq!(validate(&p).is_err(), b < 0x20 || b == 0x7f, "{p:?}");
+        }
     }
 
     #[test]
