@@ -627,8 +627,9 @@ pub const SESSIONS_ON_ZAB_CORES_MAX: usize = 2;
 /// The fewest shard executors a replicated server gets by default. Its snapshots are
 /// captured in one step on shard 0 (~650 ns a znode: 0.65 s at a million); on the ZAB
 /// executor that would stall its ZAB loop as long, and a leader's stall holds every write
-/// of the ensemble. `corral.shards=0` is still allowed (the 3 + 1 on a 2-vCPU host writes
-/// as much with it as with one shard, on a small tree).
+/// of the ensemble. `corral.shards=0` is still allowed, and `tuning/pseudo-cluster.cfg`
+/// sets it: with several nodes on one host, one thread per node wrote about 20 % more in
+/// the 3 + 1 on a 2-vCPU host (a small tree, so short walks).
 pub const REPLICATED_SHARDS_MIN_DEFAULT: usize = 1;
 
 /// Cores this process may use (1 if the OS will not say).
