@@ -852,20 +852,24 @@ mod tests {
                     zxid,
                     txn: txn.clone(),
                 };
-                // 16 MiB for the writer to take and stall on (the socket buffers hold a
-                // few), then more than OUTBOX_BYTES_MAX behind it.
-                for zxid in 0..256 {
+                // 48 MiB for the writer to take and stall on (more than the socket
+                // buffers' maxima here, tcp_wmem 4 and tcp_rmem 32 MiB), then more than
+                // OUTBOX_BYTES_MAX behind it.
+                for zxid in 0..768 {
                     mesh.send(2, &proposal(zxid));
                 }
-                glommio::timer::sleep(Duration::from_millis(200)).await;
+                // Until the writer has taken them (its outbox empties as it starts writing).
+                while mesh.queued_bytes(2) > 0 && std::time::Instant::now() < deadline {
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
                 let stalled_at = std::time::Instant::now();
-                for zxid in 256..(256 + 1100) {
+                for zxid in 768..(768 + 1100) {
                     if !mesh.send(2, &proposal(zxid)) {
                         return (false, stalled_at.elapsed());
                     }
                 }
                 // One message every 100 ms until the link closes (15 s at most).
-                let mut zxid = 2000;
+                let mut zxid = 3000;
                 while stalled_at.elapsed() < Duration::from_secs(15) {
                     glommio::timer::sleep(Duration::from_millis(100)).await;
                     zxid += 1;
@@ -887,10 +891,9 @@ mod tests {
             closed,
             "the link to the peer that stopped reading was closed"
         );
-        // The clock starts at the first message behind the stalled buffer, a moment
-        // before `stalled_at` if the writer had not yet taken the first 16 MiB.
+        // The clock starts at the first message queued behind the buffer being written.
         assert!(
-            after >= OUTBOX_STALL - Duration::from_millis(500),
+            after >= OUTBOX_STALL,
             "closed {after:?} into the stall, before {OUTBOX_STALL:?}"
         );
     }
