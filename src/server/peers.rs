@@ -195,7 +195,8 @@ impl PeerMesh {
             if queued_bytes == 0 {
                 link.progress_at = Instant::now();
             }
-            // The clock is read only past the soft bound: this is every message's path.
+            // A message queued behind nothing restarts the clock (the writer takes it at
+            // once); past the soft bound the clock says whether the peer still reads.
             if queued_bytes > OUTBOX_BYTES_HARD_MAX
                 || (queued_bytes > OUTBOX_BYTES_MAX && link.progress_at.elapsed() > OUTBOX_STALL)
             {
@@ -613,6 +614,35 @@ mod tests {
         })
     }
 
+    /// Servers 1..=n, each on a free loopback port.
+    fn loopback_addrs(n: u64) -> Vec<(ServerId, SocketAddr)> {
+        (1..=n)
+            .map(|id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
+            .collect()
+    }
+
+    /// Server `id`'s mesh (started on the calling executor), the rest of `addrs` its peers.
+    fn start_mesh(id: ServerId, addrs: &[(ServerId, SocketAddr)]) -> Rc<PeerMesh> {
+        let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
+        PeerMesh::start(MeshConfig {
+            my_id: id,
+            cluster_id: 7,
+            listen: listen.expect("own address"),
+            peers: addrs.iter().copied().filter(|(p, _)| *p != id).collect(),
+            payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
+            accept_strangers: false,
+            tls: None,
+        })
+        .expect("bind")
+    }
+
+    /// Until `mesh` has a link to `peer` (or `deadline` passes).
+    async fn wait_for_link(mesh: &PeerMesh, peer: ServerId, deadline: std::time::Instant) {
+        while !mesh.connected().contains(&peer) && std::time::Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Runs a mesh node for `id` on its own executor until it has received `want` messages
     /// from every peer (or the deadline passes); sends one notification per round to every
     /// peer meanwhile.
@@ -623,20 +653,10 @@ mod tests {
         done: Arc<AtomicUsize>,
         parties: usize,
     ) -> std::thread::JoinHandle<Vec<(ServerId, Message)>> {
-        let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
-        let peers: Vec<_> = addrs.into_iter().filter(|(p, _)| *p != id).collect();
         std::thread::spawn(move || {
             crate::runtime::spawn_unpinned("mesh-test", move || async move {
-                let cfg = MeshConfig {
-                    my_id: id,
-                    cluster_id: 7,
-                    listen: listen.expect("own address"),
-                    peers: peers.clone(),
-                    payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
-                    accept_strangers: false,
-                    tls: None,
-                };
-                let mesh = PeerMesh::start(cfg).expect("bind");
+                let mesh = start_mesh(id, &addrs);
+                let peers: Vec<_> = addrs.into_iter().filter(|(p, _)| *p != id).collect();
                 let deadline = std::time::Instant::now() + Duration::from_secs(20);
                 let mut got = Vec::new();
                 let mut round = 0;
@@ -683,9 +703,7 @@ mod tests {
     /// other in one go, then reads until it has all the other sent (or 30 s pass). Returns
     /// per server (proposals received, links that went down).
     fn exchange(sends: [usize; 2]) -> Vec<(usize, usize)> {
-        let addrs: Vec<(ServerId, SocketAddr)> = (1..=2)
-            .map(|id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
-            .collect();
+        let addrs = loopback_addrs(2);
         let done = Arc::new(AtomicUsize::new(0));
         let handles: Vec<_> = (1..=2u64)
             .map(|id| {
@@ -698,26 +716,10 @@ mod tests {
                 };
                 std::thread::spawn(move || {
                     crate::runtime::spawn_unpinned("mesh-test", move || async move {
-                        let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
-                        let peers: Vec<_> =
-                            addrs.iter().copied().filter(|(p, _)| *p != id).collect();
-                        let other = peers[0].0;
-                        let mesh = PeerMesh::start(MeshConfig {
-                            my_id: id,
-                            cluster_id: 7,
-                            listen: listen.expect("own address"),
-                            peers,
-                            payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
-                            accept_strangers: false,
-                            tls: None,
-                        })
-                        .expect("bind");
+                        let other = if id == 1 { 2 } else { 1 };
+                        let mesh = start_mesh(id, &addrs);
                         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-                        while !mesh.connected().contains(&other)
-                            && std::time::Instant::now() < deadline
-                        {
-                            glommio::timer::sleep(Duration::from_millis(10)).await;
-                        }
+                        wait_for_link(&mesh, other, deadline).await;
                         let txn = bytes::Bytes::from(vec![id as u8; 64 << 10]);
                         for zxid in 0..ours as i64 {
                             mesh.send(
@@ -794,24 +796,9 @@ mod tests {
     /// next message closes the link instead of queueing without end, and not before.
     #[test]
     fn a_peer_that_stops_reading_loses_its_link_after_the_stall_time() {
-        let addrs: Vec<(ServerId, SocketAddr)> = (1..=2)
-            .map(|id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
-            .collect();
+        let addrs = loopback_addrs(2);
         let peer_connected = Arc::new(AtomicBool::new(false));
         let sender_done = Arc::new(AtomicBool::new(false));
-        let start_mesh = |id: ServerId, addrs: &[(ServerId, SocketAddr)]| {
-            let listen = addrs.iter().find(|(p, _)| *p == id).map(|(_, a)| *a);
-            PeerMesh::start(MeshConfig {
-                my_id: id,
-                cluster_id: 7,
-                listen: listen.expect("own address"),
-                peers: addrs.iter().copied().filter(|(p, _)| *p != id).collect(),
-                payload_bytes_max: wire::PAYLOAD_BYTES_MAX_DEFAULT,
-                accept_strangers: false,
-                tls: None,
-            })
-            .expect("bind")
-        };
         // Server 2 connects, then blocks its executor's thread: nothing reads from server 1.
         let stalled = {
             let (addrs, peer_connected, sender_done) =
@@ -820,9 +807,7 @@ mod tests {
                 crate::runtime::spawn_unpinned("mesh-test", move || async move {
                     let mesh = start_mesh(2, &addrs);
                     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                    while !mesh.connected().contains(&1) && std::time::Instant::now() < deadline {
-                        glommio::timer::sleep(Duration::from_millis(10)).await;
-                    }
+                    wait_for_link(&mesh, 1, deadline).await;
                     peer_connected.store(true, Ordering::SeqCst);
                     // Until the sender is done (20 s at most), without yielding.
                     let blocked_until = std::time::Instant::now() + Duration::from_secs(20);
@@ -842,9 +827,8 @@ mod tests {
             crate::runtime::spawn_unpinned("mesh-test", move || async move {
                 let mesh = start_mesh(1, &addrs);
                 let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                while (!mesh.connected().contains(&2) || !sender_sees.load(Ordering::SeqCst))
-                    && std::time::Instant::now() < deadline
-                {
+                wait_for_link(&mesh, 2, deadline).await;
+                while !sender_sees.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
                     glommio::timer::sleep(Duration::from_millis(10)).await;
                 }
                 let txn = bytes::Bytes::from(vec![1u8; 64 << 10]);
@@ -900,9 +884,7 @@ mod tests {
 
     #[test]
     fn three_servers_exchange_messages_and_garbage_is_dropped() {
-        let addrs: Vec<(ServerId, SocketAddr)> = (1..=3)
-            .map(|id| (id, SocketAddr::from(([127, 0, 0, 1], free_port()))))
-            .collect();
+        let addrs = loopback_addrs(3);
         let a3 = addrs[2].1;
         let done = Arc::new(AtomicUsize::new(0));
         // Four parties: the three nodes and this thread's garbage check, so that server 3
