@@ -617,6 +617,191 @@ fn emptied_member_is_synced_by_snapshot_with(extra_config: &str) {
     }
 }
 
+/// Snapshots copied in steps while writes go on: a walk every ten txns, one node per turn
+/// of shard 0 (`corral.snapshot.stepNodes=1`, on the ZAB executor), over a tree of 4 000
+/// znodes, under sixteen writers that set, delete and create again. A follower emptied
+/// meanwhile, and started again once the leader's in-memory history has moved past it, is
+/// synced from a snapshot the leader copies under those writes; afterwards
+/// every server, and every server restarted from its own newest snapshot (taken under the
+/// writes too), holds exactly what the writers were acknowledged. A copy showing a change
+/// after its zxid, or missing one before it, breaks the replay after it (a create over a
+/// node, a delete of none) or the final state.
+#[test]
+fn snapshots_copied_in_steps_under_writes_restore_and_sync_exactly() {
+    const BALLAST: usize = 4000;
+    const KEYS: usize = 160;
+    const WRITERS: usize = 16;
+    /// Acknowledged writes to wait for before and after the emptied follower's sync.
+    const WRITES_BETWEEN: usize = 300;
+    const ROUNDS_MAX: usize = 500;
+    /// Committed records a leader keeps to sync a learner by DIFF (`COMMITTED_LOG_MAX`).
+    const LEADER_HISTORY_RECORDS: usize = 10_000;
+    let mut cluster = TestCluster::configure(3, 1);
+    if cluster.flavor != Flavor::Corral {
+        return;
+    }
+    cluster.add_config("snapCount=10\ncorral.snapshot.stepNodes=1\ncorral.shards=0");
+    start_all(&mut cluster);
+    let root = "/steps";
+    {
+        let client = connect(&cluster.hosts());
+        client
+            .create(root, Some(b""), &open(), CreateMode::Persistent)
+            .expect("create the root");
+        client
+            .create("/ballast", Some(b""), &open(), CreateMode::Persistent)
+            .expect("create the ballast root");
+        for batch in 0..BALLAST / 500 {
+            let ops: Vec<corral::client::Op> = (0..500)
+                .map(|i| corral::client::Op::Create {
+                    path: format!("/ballast/b-{batch}-{i}"),
+                    data: Some(b"ballast".to_vec()),
+                    acl: open(),
+                    mode: CreateMode::Persistent,
+                    ttl_ms: None,
+                })
+                .collect();
+            client.multi(&ops).expect("create ballast");
+        }
+        for k in 0..KEYS {
+            client
+                .create(
+                    &format!("{root}/k-{k}"),
+                    Some(b"0"),
+                    &open(),
+                    CreateMode::Persistent,
+                )
+                .expect("create a key");
+        }
+    }
+    let leader = cluster.leader();
+    let victim = (1..=3)
+        .find(|&n| n != leader)
+        .expect("a follower among three voters");
+    // The writers use every server but the one to be emptied.
+    let addrs: Vec<String> = (1..=cluster.size())
+        .filter(|&n| n != victim)
+        .map(|n| cluster.client_addr(n))
+        .collect();
+    let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Each writer owns the keys k with k % WRITERS == w and knows their final state.
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let addr = addrs[w % addrs.len()].clone();
+            let (acked, stop) = (acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let client = connect(&addr);
+                let mut state: Vec<(String, Option<String>)> = (w..KEYS)
+                    .step_by(WRITERS)
+                    .map(|k| (format!("k-{k}"), Some("0".to_string())))
+                    .collect();
+                'rounds: for round in 0..ROUNDS_MAX {
+                    for (key, value) in state.iter_mut() {
+                        if stop.load(Ordering::Relaxed) {
+                            break 'rounds;
+                        }
+                        let path = format!("{root}/{key}");
+                        let v = format!("r{round}");
+                        *value = match value {
+                            Some(_) if round % 2 == 0 => {
+                                client
+                                    .set_data(&path, Some(v.as_bytes()), -1)
+                                    .expect("setData");
+                                Some(v)
+                            }
+                            Some(_) => {
+                                client.delete(&path, -1).expect("delete");
+                                None
+                            }
+                            None => {
+                                client
+                                    .create(
+                                        &path,
+                                        Some(v.as_bytes()),
+                                        &open(),
+                                        CreateMode::Persistent,
+                                    )
+                                    .expect("create again");
+                                Some(v)
+                            }
+                        };
+                        acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                state
+            })
+        })
+        .collect();
+    let acked_at_least = |n: usize, what: &str| {
+        wait_for(what, 60, || acked.load(Ordering::Relaxed) >= n);
+    };
+    acked_at_least(WRITES_BETWEEN, "the writers under way");
+    cluster.kill9(victim);
+    cluster.wipe_data(victim);
+    // Past the leader's in-memory history, so the emptied follower gets a snapshot.
+    let past_history = acked.load(Ordering::Relaxed) + LEADER_HISTORY_RECORDS + WRITES_BETWEEN;
+    acked_at_least(past_history, "writes past the leader's in-memory history");
+    cluster.start_node(victim);
+    wait_mode(&cluster, victim, "follower", deadline(SETTLE_S));
+    let after_sync = acked.load(Ordering::Relaxed) + WRITES_BETWEEN;
+    acked_at_least(after_sync, "writes after the emptied follower's sync");
+    stop.store(true, Ordering::Relaxed);
+    let mut expected = std::collections::BTreeMap::new();
+    for writer in writers {
+        expected.extend(writer.join().expect("writer thread"));
+    }
+    let leader_log = cluster.log(cluster.leader());
+    assert!(
+        leader_log.contains("syncing a learner by snapshot"),
+        "server {victim} was not synced by snapshot: {}",
+        leader_log
+            .lines()
+            .filter(|l| l.contains("syncing learner"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let check = |cluster: &TestCluster, when: &str| {
+        for n in 1..=cluster.size() {
+            let client = connect(&cluster.client_addr(n));
+            let children = synced_children(&client, root);
+            for (key, value) in &expected {
+                assert_eq!(
+                    children.contains(key),
+                    value.is_some(),
+                    "{when}: server {n} on {key}"
+                );
+                if let Some(v) = value {
+                    let (data, _) = client
+                        .get_data(&format!("{root}/{key}"), false)
+                        .expect("read a key");
+                    assert_eq!(
+                        data.as_deref(),
+                        Some(v.as_bytes()),
+                        "{when}: server {n} on {key}"
+                    );
+                }
+            }
+            assert_eq!(
+                children.len(),
+                expected.values().filter(|v| v.is_some()).count(),
+                "{when}: server {n}"
+            );
+            assert_eq!(
+                synced_children(&client, "/ballast").len(),
+                BALLAST,
+                "{when}: server {n}"
+            );
+        }
+    };
+    check(&cluster, "after the writes");
+    for n in 1..=cluster.size() {
+        cluster.kill9(n);
+    }
+    start_all(&mut cluster);
+    check(&cluster, "after a restart from the snapshots");
+}
+
 /// `readonlymode.enabled`: a server cut off from its quorum serves read-only sessions
 /// (reads from its data, writes refused with NotReadOnly, `isro` says `ro`, `srvr` says
 /// `Mode: read-only`) and goes back to normal once the quorum is back. ZooKeeper reads

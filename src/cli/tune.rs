@@ -779,8 +779,7 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
         host.cores_available,
         host.cpus_online.len(),
         if shards == 0 {
-            "the ZAB executor, serving the client sessions too (a replicated server: + 1 shard)"
-                .to_string()
+            "the ZAB executor, serving the client sessions too".to_string()
         } else {
             format!("{shards} shard(s) + the ZAB executor")
         }

@@ -19,7 +19,7 @@ use super::properties::{self, Entry};
 use super::whitelist::FourLetterWhitelist;
 use super::{
     ClientAuth, Config, Host, KeyAt, Pinning, CONFIG_BYTES_MAX, PROMETHEUS_PROVIDER_CLASS,
-    REPLICATED_SHARDS_MIN_DEFAULT, SHARDS_MAX,
+    SHARDS_MAX,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -811,8 +811,6 @@ fn finish(mut c: Config, mut p: Pending, file: &str, cores: usize) -> Result<Con
 
     if let Some((shards, _)) = p.shards {
         c.corral.shards = shards;
-    } else if !standalone {
-        c.corral.shards = c.corral.shards.max(REPLICATED_SHARDS_MIN_DEFAULT);
     }
     if let Some((list, at)) = &p.pinning {
         if let Some(missing) = list.iter().find(|&&core| core >= cores) {

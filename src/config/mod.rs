@@ -134,8 +134,8 @@ impl Default for SslStores {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorralTuning {
     /// `corral.shards`: client-serving executors; 0 serves the client sessions on the ZAB
-    /// executor (one executor in all). Default: cores - 1; with 2 cores or fewer 0 for a
-    /// standalone server, 1 for a replicated one ([`REPLICATED_SHARDS_MIN_DEFAULT`]).
+    /// executor (one executor in all). Default: cores - 1; 0 with 2 cores or fewer
+    /// ([`default_shards`]).
     pub shards: usize,
     /// `corral.pinning`: `off` (default), `on`, or a comma list of core ids.
     pub pinning: Pinning,
@@ -150,8 +150,8 @@ pub struct CorralTuning {
     /// `corral.commit.maxWaitUs`: longest a record waits for a batch to fill (default 200).
     pub commit_max_wait_us: u32,
     /// `corral.snapshot.stepNodes`: nodes a snapshot in progress copies per turn of the ZAB
-    /// loop, between write batches (default 1024: about 0.7 ms at a million znodes). Smaller: shorter
-    /// pauses, longer snapshots.
+    /// loop (standalone) or of shard 0 (replicated), between write batches (default 1024:
+    /// about 0.7 ms at a million znodes). Smaller: shorter pauses, longer snapshots.
     pub snapshot_step_nodes: u32,
     /// `corral.zab.spinUs`: how long the ZAB executor polls for completions before it
     /// sleeps (default 0). On VMs a thread asleep in an fdatasync can wake only at the next
@@ -607,8 +607,7 @@ impl Config {
 
 /// Default shard count for a host with `cores` cores: one core stays for the ZAB executor.
 /// `corral.shards` when the config does not set it: cores - 1, or 0 (the sessions on the
-/// ZAB executor) with 2 cores or fewer; a replicated server then gets at least
-/// [`REPLICATED_SHARDS_MIN_DEFAULT`] (applied where the config knows its mode).
+/// ZAB executor) with 2 cores or fewer, standalone or replicated.
 pub fn default_shards(cores: usize) -> usize {
     if cores <= SESSIONS_ON_ZAB_CORES_MAX {
         0
@@ -617,20 +616,15 @@ pub fn default_shards(cores: usize) -> usize {
     }
 }
 
-/// Up to this many cores a standalone server runs its client sessions on the ZAB executor
-/// by default. On a 2-vCPU host one executor for everything measured better than ZAB + one
-/// shard: writes 133–134k against 101–106k ops/s and unloaded write latency 222–233
-/// against 290–304 µs; reads the same. Two executors there hand every request across
-/// threads that share the two cores with the kernel's own work and the clients.
+/// Up to this many cores a server runs its client sessions on the ZAB executor by
+/// default. On a 2-vCPU host one executor for everything measured better than ZAB + one
+/// shard: standalone writes 133–134k against 101–106k ops/s and unloaded write latency
+/// 222–233 against 290–304 µs, reads the same; the 3 + 1 pseudo-cluster wrote about 20 %
+/// more (median 33 200 against 27 200 ops/s). Two executors there hand every request
+/// across threads that share the two cores with the kernel's own work and the clients.
+/// Shard 0 copies a replicated server's snapshots in steps (`ShardCtx::capture_snapshot`),
+/// so on the ZAB executor the walk does not stall the ZAB loop.
 pub const SESSIONS_ON_ZAB_CORES_MAX: usize = 2;
-
-/// The fewest shard executors a replicated server gets by default. Its snapshots are
-/// captured in one step on shard 0 (~650 ns a znode: 0.65 s at a million); on the ZAB
-/// executor that would stall its ZAB loop as long, and a leader's stall holds every write
-/// of the ensemble. `corral.shards=0` is still allowed, and `tuning/pseudo-cluster.cfg`
-/// sets it: with several nodes on one host, one thread per node wrote about 20 % more in
-/// the 3 + 1 on a 2-vCPU host (a small tree, so short walks).
-pub const REPLICATED_SHARDS_MIN_DEFAULT: usize = 1;
 
 /// Cores this process may use (1 if the OS will not say).
 pub fn available_cores() -> usize {

@@ -927,9 +927,10 @@ async fn run_zab(
                     );
                 }
             } else {
-                // Come back for the next step, after letting queued requests in.
+                // Come back for the next step, after letting requests in (polled I/O:
+                // `yield_to_io`, not a plain yield, which would run the whole walk first).
                 wake.notify();
-                futures_lite::future::yield_now().await;
+                crate::runtime::yield_to_io().await;
             }
         }
     }
@@ -1021,7 +1022,7 @@ pub(crate) fn membership_in(tree: &crate::tree::DataTree) -> Option<crate::confi
 /// A snapshot to write: captured here (encoded on the way), or already encoded elsewhere.
 enum ToWrite {
     Image(crate::storage::snapshot::SnapshotImage),
-    File { zxid: i64, bytes: Vec<u8> },
+    File { zxid: i64, bytes: bytes::Bytes },
 }
 
 /// Encodes and writes a finished snapshot off the executor, then purges if configured.

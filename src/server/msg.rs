@@ -23,10 +23,10 @@ pub enum ToZab {
         report: Box<ShardReport>,
     },
     /// A snapshot file (its bytes, or why there are none) of this shard's replica, asked
-    /// for by [`ToShard::CaptureSnapshot`] for server `peer`.
+    /// for by [`ToShard::CaptureSnapshot`] for server `peer` (one message per peer asked).
     SnapshotReady {
         peer: u64,
-        file: Result<Vec<u8>, String>,
+        file: Result<bytes::Bytes, String>,
     },
 }
 
@@ -62,10 +62,12 @@ pub enum ToShard {
         err: crate::proto::ErrorCode,
     },
     /// Capture this replica (only committed txns) as a snapshot file with `sessions`, encode
-    /// it off the executor and answer [`ToZab::SnapshotReady`]: the leader syncs a learner
-    /// too far behind for a DIFF with it.
+    /// it off the executor and answer [`ToZab::SnapshotReady`] for each of `peers`: this
+    /// server's own snapshot, and learners too far behind for a DIFF. The copy is taken in
+    /// steps between which the shard goes on applying and serving, exact at the zxid it
+    /// began at; one at a time (the ZAB executor asks again once every peer was answered).
     CaptureSnapshot {
-        peer: u64,
+        peers: Vec<u64>,
         sessions: Vec<(SessionId, i32)>,
     },
     /// Replace the replica (a learner installed a snapshot from its leader; no connection

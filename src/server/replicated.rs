@@ -196,9 +196,14 @@ struct Node {
     held_handshakes: VecDeque<(SeqInput, i64)>,
     /// Leader: snapshots being sent, per learner.
     snap_transfers: HashMap<ServerId, SnapTransfer>,
-    /// Leader: learners whose snapshot shard 0 is to capture (asked after this turn's
-    /// commits reach it, so the capture holds everything the sync announced).
+    /// Servers (learners, and this one for its own snapshot) whose snapshot shard 0 is to
+    /// capture: asked after this turn's commits reach it, so the capture holds everything
+    /// the sync announced, and once no capture is in flight.
     snap_requests: Vec<ServerId>,
+    /// The servers of the capture shard 0 is taking, not yet answered. Shard 0 copies one
+    /// snapshot at a time, in steps; requests that come meanwhile wait for the next one
+    /// (whose copy then begins after their sync's zxid).
+    snap_capture_unanswered: Vec<ServerId>,
     /// Learner: a snapshot being received.
     snap_install: Option<SnapInstall>,
     /// Learner: the zxid of the snapshot installed from the leader; the records up to it
@@ -478,6 +483,7 @@ impl Node {
             held_handshakes: VecDeque::new(),
             snap_transfers: HashMap::new(),
             snap_requests: Vec::new(),
+            snap_capture_unanswered: Vec::new(),
             snap_install: None,
             snap_floor: Zxid::MIN,
             policy,
@@ -2051,7 +2057,10 @@ impl Node {
 
     /// Shard 0 encoded a snapshot for `peer`: announce it, then stream it (see
     /// [`Self::pump_snapshots`]).
-    fn snapshot_ready(&mut self, peer: ServerId, file: Result<Vec<u8>, String>) {
+    fn snapshot_ready(&mut self, peer: ServerId, file: Result<Bytes, String>) {
+        if let Some(i) = self.snap_capture_unanswered.iter().position(|p| *p == peer) {
+            self.snap_capture_unanswered.swap_remove(i);
+        }
         if peer == self.q.my_id {
             self.own_snapshot_ready(file);
             return;
@@ -2068,7 +2077,7 @@ impl Node {
                         snapshot_bytes: file.len() as u64,
                     },
                 );
-                transfer.file = Some(Bytes::from(file));
+                transfer.file = Some(file);
                 self.pump_snapshots();
             }
             Err(reason) => {
@@ -2236,22 +2245,17 @@ impl Node {
                 let _ = s.send(ToShard::Deliver(batch.clone())).await;
             }
         }
-        if !self.snap_requests.is_empty() {
+        if !self.snap_requests.is_empty() && self.snap_capture_unanswered.is_empty() {
             let sessions: Vec<(SessionId, i32)> = self
                 .seq
                 .sessions()
                 .ids()
                 .map(|(id, s)| (*id, s.timeout_ms))
                 .collect();
-            for peer in std::mem::take(&mut self.snap_requests) {
-                if let Some(s) = self.shards.first() {
-                    let _ = s
-                        .send(ToShard::CaptureSnapshot {
-                            peer,
-                            sessions: sessions.clone(),
-                        })
-                        .await;
-                }
+            let peers = std::mem::take(&mut self.snap_requests);
+            if let Some(s) = self.shards.first() {
+                self.snap_capture_unanswered = peers.clone();
+                let _ = s.send(ToShard::CaptureSnapshot { peers, sessions }).await;
             }
         }
         for msg in std::mem::take(&mut self.to_shards) {
@@ -2287,7 +2291,7 @@ impl Node {
 
     /// This server's own snapshot, encoded by shard 0: written in the background; the
     /// records it covers leave the in-memory window.
-    fn own_snapshot_ready(&mut self, file: Result<Vec<u8>, String>) {
+    fn own_snapshot_ready(&mut self, file: Result<Bytes, String>) {
         self.own_snapshot_in_flight = false;
         let bytes = match file {
             Ok(bytes) => bytes,

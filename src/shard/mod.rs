@@ -222,6 +222,8 @@ pub struct ShardState {
     /// Measurements for mntr and /metrics (never reset).
     pub stats: crate::metrics::ShardStats,
     pub next_query_id: u64,
+    /// Names each snapshot walk to the tree (see [`ShardCtx::capture_snapshot`]).
+    next_walk_id: u64,
     pub queries: HashMap<u64, LocalSender<crate::server::fourlw::Gathered>>,
     /// Connections whose next read waits for this replica to catch up.
     pub lagging: HashSet<ConnId>,
@@ -265,6 +267,7 @@ impl ShardCtx {
                 },
                 stats: crate::metrics::ShardStats::default(),
                 next_query_id: 0,
+                next_walk_id: 0,
                 queries: HashMap::new(),
                 lagging: HashSet::new(),
                 scratch_triggers: Vec::new(),
@@ -285,6 +288,67 @@ impl ShardCtx {
     /// Queues a message for the ZAB executor. Never blocks: the forwarder task awaits the
     /// cross-core channel, so the committed-stream task can never deadlock against it.
     /// Growth is bounded by the per-connection outstanding limit.
+    /// Copies the replica for a snapshot, `corral.snapshotStepNodes` nodes per turn of the
+    /// executor: between steps this shard applies commits and serves its sessions as
+    /// usual (with `corral.shards=0` it is the ZAB executor, whose loop must not stall for
+    /// the whole walk: ~650 ns a znode). The tree keeps pre-images meanwhile, so the copy is
+    /// exact at the zxid it began at, as learners and the log trim need. Encoded off the
+    /// executor; every peer in `peers` is answered.
+    fn capture_snapshot(self: &Rc<Self>, peers: Vec<u64>, sessions: Vec<(SessionId, i32)>) {
+        use crate::storage::snapshot::{SnapshotCapture, TreeReplaced};
+        let shard = self.clone();
+        glommio::spawn_local(async move {
+            let step_nodes = (shard.settings.config.corral.snapshot_step_nodes as usize).max(1);
+            let mut walk = {
+                let mut st = shard.state.borrow_mut();
+                if st.tree.preimages_walk().is_some() {
+                    // The ZAB executor asks for one capture at a time.
+                    drop(st);
+                    for peer in peers {
+                        shard.send_to_zab(ToZab::SnapshotReady {
+                            peer,
+                            file: Err("another snapshot is being copied".into()),
+                        });
+                    }
+                    return;
+                }
+                st.next_walk_id += 1;
+                let walk_id = st.next_walk_id;
+                SnapshotCapture::start_exact(&mut st.tree, sessions, walk_id)
+            };
+            let image = loop {
+                let done = walk.step_exact(&mut shard.state.borrow_mut().tree, step_nodes);
+                match done {
+                    Ok(false) => crate::runtime::yield_to_io().await,
+                    Ok(true) => break walk.finish_exact(&mut shard.state.borrow_mut().tree),
+                    Err(e) => break Err(e),
+                }
+            };
+            let file = match image {
+                Ok(image) => {
+                    glommio::executor()
+                        .spawn_blocking(move || {
+                            image
+                                .encode()
+                                .map(bytes::Bytes::from)
+                                .map_err(|e| e.to_string())
+                        })
+                        .await
+                }
+                Err(TreeReplaced) => Err(
+                    "the replica was replaced by the leader's snapshot while it was copied".into(),
+                ),
+            };
+            for peer in peers {
+                shard.send_to_zab(ToZab::SnapshotReady {
+                    peer,
+                    file: file.clone(),
+                });
+            }
+        })
+        .detach();
+    }
+
     pub fn send_to_zab(&self, msg: ToZab) {
         self.outbox.borrow_mut().push_back(msg);
         self.outbox_wake.notify();
@@ -370,20 +434,7 @@ impl ShardCtx {
                     c.close();
                 }
             }
-            ToShard::CaptureSnapshot { peer, sessions } => {
-                let image = {
-                    let st = self.state.borrow();
-                    crate::storage::snapshot::SnapshotImage::capture(&st.tree, sessions)
-                };
-                let zab = self.clone();
-                glommio::spawn_local(async move {
-                    let file = glommio::executor()
-                        .spawn_blocking(move || image.encode().map_err(|e| e.to_string()))
-                        .await;
-                    zab.send_to_zab(ToZab::SnapshotReady { peer, file });
-                })
-                .detach();
-            }
+            ToShard::CaptureSnapshot { peers, sessions } => self.capture_snapshot(peers, sessions),
             ToShard::ConfigNode {
                 data,
                 version_zxid,

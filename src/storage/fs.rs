@@ -50,6 +50,27 @@ pub trait Fs {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StdFs;
 
+/// How much of a large file [`StdFs::write_new_synced`] lets the kernel write back at a
+/// time. A snapshot written whole and then fsynced puts all of it (tens of MiB) in the
+/// device's queue at once, and the transaction log's syncs on the same device wait behind
+/// it: with a 200 000-znode tree (36 MiB, ~85 ms at this VM's 450 MB/s) a 3-node
+/// pseudo-cluster's write p99 went from 10 to ~90 ms while snapshots were taken. Written
+/// back 1 MiB at a time, a log sync waits for at most that much (~2 ms here).
+const WRITEBACK_CHUNK_BYTES: usize = 1 << 20;
+
+/// Writes back `[offset, offset + len)` of `f` and waits for it (`sync_file_range`: data
+/// only, no metadata, no device cache flush; the final fsync does those). Only pacing: a
+/// file system without it, or a write error, is left to that fsync to report.
+fn write_back(f: &std::fs::File, offset: usize, len: usize) {
+    use std::os::fd::AsRawFd;
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+        | libc::SYNC_FILE_RANGE_WRITE
+        | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: `f` is an open file for the whole call, so its descriptor is valid; the call
+    // takes no pointer, and offsets past the end of the file are allowed (nothing to write).
+    let _ = unsafe { libc::sync_file_range(f.as_raw_fd(), offset as i64, len as i64, flags) };
+}
+
 impl Fs for StdFs {
     fn create_dir_all(&mut self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)
@@ -76,7 +97,12 @@ impl Fs for StdFs {
 
     fn write_new_synced(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         let mut f = std::fs::File::create(path)?;
-        f.write_all(bytes)?;
+        let mut offset = 0;
+        for chunk in bytes.chunks(WRITEBACK_CHUNK_BYTES) {
+            f.write_all(chunk)?;
+            write_back(&f, offset, chunk.len());
+            offset += chunk.len();
+        }
         f.sync_all()
     }
 

@@ -40,6 +40,16 @@ struct Gen {
 }
 
 impl Gen {
+    fn new(seed: u64) -> Gen {
+        Gen {
+            rng: seed,
+            tree: DataTree::new(Bytes::from_static(b"cfg")),
+            zxid: 0,
+            sessions: Vec::new(),
+            universe: universe(),
+        }
+    }
+
     fn rand(&mut self) -> u64 {
         // splitmix64
         self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -277,6 +287,28 @@ impl Gen {
         }
     }
 
+    /// Applies a create of `p` with `data` (its parent exists).
+    fn put(&mut self, p: &str, data: &str) {
+        let parent = path::parent(p).unwrap_or("/");
+        let parent_cversion = View::of(&self.tree).creations(parent) + 1;
+        self.zxid += 1;
+        let rec = TxnRecord {
+            zxid: self.zxid,
+            time_ms: 1_700_000_000_000 + self.zxid,
+            session_id: 0,
+            cxid: self.zxid as i32,
+            txn: Txn::Create(CreateTxn {
+                path: Arc::from(p),
+                data: Some(Bytes::from(data.to_string())),
+                acl: self.acl(),
+                ephemeral_owner: 0,
+                parent_cversion,
+                with_stat: false,
+            }),
+        };
+        self.tree.apply(&rec, &mut Vec::new());
+    }
+
     fn next(&mut self) -> TxnRecord {
         let (session_id, txn) = self.next_txn();
         self.zxid += 1;
@@ -289,6 +321,25 @@ impl Gen {
         };
         self.tree.apply(&rec, &mut Vec::new());
         rec
+    }
+}
+
+/// Runs `run` for the seed `CORRAL_FUZZY_SEED` alone, else for seeds 1 to
+/// `CORRAL_FUZZY_SEEDS` (600).
+fn for_each_seed(run: fn(u64)) {
+    if let Some(seed) = std::env::var("CORRAL_FUZZY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        run(seed);
+        return;
+    }
+    let seeds: u64 = std::env::var("CORRAL_FUZZY_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    for seed in 1..=seeds {
+        run(seed);
     }
 }
 
@@ -318,13 +369,7 @@ impl View {
 
 /// One seed: writes, a capture interleaved with more writes, then restore + replay.
 fn run_seed(seed: u64) {
-    let mut g = Gen {
-        rng: seed,
-        tree: DataTree::new(Bytes::from_static(b"cfg")),
-        zxid: 0,
-        sessions: Vec::new(),
-        universe: universe(),
-    };
+    let mut g = Gen::new(seed);
     let warmup = 20 + g.pick(200);
     let mut log = Vec::new();
     for _ in 0..warmup {
@@ -368,33 +413,14 @@ fn run_seed(seed: u64) {
 
 #[test]
 fn replay_over_a_fuzzy_snapshot_gives_the_live_tree() {
-    if let Some(seed) = std::env::var("CORRAL_FUZZY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        run_seed(seed);
-        return;
-    }
-    let seeds: u64 = std::env::var("CORRAL_FUZZY_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
-    for seed in 1..=seeds {
-        run_seed(seed);
-    }
+    for_each_seed(run_seed);
 }
 
 /// The same replay over an exact snapshot is plain application.
 #[test]
 fn replay_over_an_exact_snapshot_gives_the_live_tree() {
     for seed in 1..=200u64 {
-        let mut g = Gen {
-            rng: seed,
-            tree: DataTree::new(Bytes::from_static(b"cfg")),
-            zxid: 0,
-            sessions: Vec::new(),
-            universe: universe(),
-        };
+        let mut g = Gen::new(seed);
         for _ in 0..100 {
             g.next();
         }
@@ -411,4 +437,79 @@ fn replay_over_an_exact_snapshot_gives_the_live_tree() {
         }
         assert_same_tree(&g.tree, &restored);
     }
+}
+
+/// One seed of an exact walk: copied a few nodes at a time while writes go on, it must
+/// give the very image a one-step copy gave when it began.
+fn run_exact_seed(seed: u64) {
+    let mut g = Gen::new(seed);
+    // A quota on /a: its stats node changes with every create and delete below /a.
+    g.put("/zookeeper/quota/a", "");
+    g.put("/zookeeper/quota/a/zookeeper_limits", "count=-1,bytes=-1");
+    g.put("/zookeeper/quota/a/zookeeper_stats", "count=0,bytes=0");
+    for _ in 0..20 + g.pick(200) {
+        g.next();
+    }
+    let sessions: Vec<(i64, i32)> = g.sessions.iter().map(|&id| (id, 4000)).collect();
+    let expected = snapshot::SnapshotImage::capture(&g.tree, sessions.iter().copied()).to_body();
+    let mut walk = SnapshotCapture::start_exact(&mut g.tree, sessions, seed);
+    loop {
+        let chunk = 1 + g.pick(4);
+        if walk.step_exact(&mut g.tree, chunk).expect("same tree") {
+            break;
+        }
+        for _ in 0..g.pick(4) {
+            g.next();
+        }
+    }
+    for _ in 0..g.pick(10) {
+        g.next();
+    }
+    let got = walk.finish_exact(&mut g.tree).expect("same tree").to_body();
+    assert!(
+        g.tree.preimages_walk().is_none(),
+        "seed {seed}: still keeping pre-images"
+    );
+    if got != expected {
+        let paths = |b: &snapshot::SnapshotBody| -> Vec<String> {
+            b.nodes.iter().map(|n| format!("{n:?}")).collect()
+        };
+        let (got_nodes, expected_nodes) = (paths(&got), paths(&expected));
+        let missing: Vec<_> = expected_nodes
+            .iter()
+            .filter(|n| !got_nodes.contains(n))
+            .collect();
+        let extra: Vec<_> = got_nodes
+            .iter()
+            .filter(|n| !expected_nodes.contains(n))
+            .collect();
+        panic!(
+            "seed {seed}: the exact walk differs from the copy at its zxid\n\
+             missing: {missing:#?}\nextra: {extra:#?}\n\
+             replay: CORRAL_FUZZY_SEED={seed} cargo test --lib exact_walk -- --nocapture"
+        );
+    }
+}
+
+#[test]
+fn an_exact_walk_in_steps_gives_the_tree_at_its_start() {
+    for_each_seed(run_exact_seed);
+}
+
+#[test]
+fn an_exact_walk_stops_when_its_tree_is_replaced() {
+    let mut tree = DataTree::new(Bytes::from_static(b"cfg"));
+    let mut walk = SnapshotCapture::start_exact(&mut tree, [], 7);
+    assert_eq!(walk.step_exact(&mut tree, 1), Ok(false));
+    // The tree a learner installs from its leader keeps no pre-images for this walk.
+    let mut installed = DataTree::new(Bytes::from_static(b"cfg"));
+    assert!(walk.step_exact(&mut installed, 100).is_err());
+    installed.keep_preimages(8);
+    assert!(walk.step_exact(&mut installed, 100).is_err());
+    assert!(walk.finish_exact(&mut installed).is_err());
+    assert_eq!(
+        installed.preimages_walk(),
+        Some(8),
+        "another walk's pre-images are kept"
+    );
 }

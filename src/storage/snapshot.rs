@@ -19,7 +19,8 @@
 use super::fs::{Fs, StdFs};
 use super::txn_log::zxid_of_name;
 use crate::proto::{Acl, Id, SessionId};
-use crate::tree::{Children, DataTree, Node};
+use crate::tree::preimages::Preimage;
+use crate::tree::{Children, DataTree, Node, NodeCopy};
 use bytes::Bytes;
 use rkyv::util::AlignedVec;
 use std::collections::HashMap;
@@ -136,128 +137,164 @@ pub struct SnapshotBody {
 /// the archive ([`SnapshotImage::to_body`]) happen on the thread that encodes.
 pub struct SnapshotImage {
     pub zxid: i64,
-    nodes: Vec<(Arc<str>, CapturedNode)>,
+    nodes: Vec<(Arc<str>, NodeCopy)>,
     sessions: Vec<(SessionId, i32)>,
 }
 
-/// A node's fields at copy time (no children: the archive recomputes them from paths).
-struct CapturedNode {
-    data: Option<Bytes>,
-    acl: Arc<Vec<Acl>>,
-    czxid: i64,
-    mzxid: i64,
-    ctime_ms: i64,
-    mtime_ms: i64,
-    version: i32,
-    cversion_creations: i32,
-    aversion: i32,
-    ephemeral_owner: i64,
-    pzxid: i64,
-}
-
-impl CapturedNode {
-    /// The archived form, with its path and its index into the ACL table.
-    fn to_snap(&self, path: String, acl: u32) -> SnapNode {
-        SnapNode {
-            path,
-            data: self.data.clone(),
-            acl,
-            czxid: self.czxid,
-            mzxid: self.mzxid,
-            ctime_ms: self.ctime_ms,
-            mtime_ms: self.mtime_ms,
-            version: self.version,
-            cversion_creations: self.cversion_creations,
-            aversion: self.aversion,
-            ephemeral_owner: self.ephemeral_owner,
-            pzxid: self.pzxid,
-        }
-    }
-
-    fn of(n: &Node) -> CapturedNode {
-        CapturedNode {
-            data: n.data.clone(),
-            acl: n.acl.clone(),
-            czxid: n.czxid,
-            mzxid: n.mzxid,
-            ctime_ms: n.ctime_ms,
-            mtime_ms: n.mtime_ms,
-            version: n.version,
-            cversion_creations: n.cversion_creations,
-            aversion: n.aversion,
-            ephemeral_owner: n.ephemeral_owner,
-            pzxid: n.pzxid,
-        }
+/// A node's archived form, with its path and its index into the ACL table.
+fn to_snap(n: &NodeCopy, path: String, acl: u32) -> SnapNode {
+    SnapNode {
+        path,
+        data: n.data.clone(),
+        acl,
+        czxid: n.czxid,
+        mzxid: n.mzxid,
+        ctime_ms: n.ctime_ms,
+        mtime_ms: n.mtime_ms,
+        version: n.version,
+        cversion_creations: n.cversion_creations,
+        aversion: n.aversion,
+        ephemeral_owner: n.ephemeral_owner,
+        pzxid: n.pzxid,
     }
 }
 
-/// A snapshot taken a few nodes at a time, so that the ZAB executor never stops ordering
-/// writes for long (at a million znodes a whole copy took ~0.2 s; see `bench/storage.rs`).
+/// A snapshot taken a few nodes at a time, so that the executor holding the tree never
+/// stops for long (at a million znodes a whole copy took ~0.2 s; see `bench/storage.rs`).
 ///
 /// A walk from `/`, parents before children, each node copied when it is reached: the
-/// snapshot never holds a node without its parent. Nodes created after the walk passed
-/// their parent are missing and nodes deleted meanwhile may still be there; the log after
-/// `zxid` (the last zxid when the walk began) sets both right at recovery, because a
-/// fuzzy snapshot is replayed with [`DataTree::apply_replayed`] (ZooKeeper's "fuzzy
-/// snapshot" scheme, with our stamps deciding what a copy already shows).
+/// snapshot never holds a node without its parent. Two kinds:
+///
+/// - **Fuzzy** ([`start`](Self::start), [`step`](Self::step); the standalone ZAB
+///   executor's own snapshots): nodes created after the walk passed their parent are
+///   missing and nodes deleted meanwhile may still be there; the log after `zxid` (the
+///   last zxid when the walk began) sets both right at recovery, because a fuzzy snapshot
+///   is replayed with [`DataTree::apply_replayed`] (ZooKeeper's "fuzzy snapshot" scheme,
+///   with our stamps deciding what a copy already shows).
+/// - **Exact** ([`start_exact`](Self::start_exact), [`step_exact`](Self::step_exact); a
+///   replicated server's shard 0, whose snapshots learners install): the tree keeps
+///   pre-images of what changes during the walk (`tree::preimages`), so the image is the
+///   tree at `zxid` exactly, as [`SnapshotImage::capture`] would have copied it then.
 pub struct SnapshotCapture {
     zxid: i64,
     sessions: Vec<(SessionId, i32)>,
-    /// Paths still to visit; the root is visited first.
+    /// Paths still to visit; the root first.
     to_visit: Vec<Arc<str>>,
-    root_done: bool,
-    nodes: Vec<(Arc<str>, CapturedNode)>,
+    nodes: Vec<(Arc<str>, NodeCopy)>,
+    /// Exact walks: the id the tree keeps pre-images under.
+    exact_walk: Option<u64>,
 }
 
+/// An exact walk's tree no longer keeps its pre-images: it was replaced by another (a
+/// learner installed its leader's snapshot). The walk cannot finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeReplaced;
+
 impl SnapshotCapture {
-    /// Begins at `tree.last_zxid()`, which must be covered by a completed log sync (the
-    /// snapshot is replayed from there). `sessions` are the live sessions at that zxid.
+    /// A fuzzy walk from `tree.last_zxid()`, which must be covered by a completed log sync
+    /// (the snapshot is replayed from there). `sessions` are the live sessions at that zxid.
     pub fn start(tree: &DataTree, sessions: impl IntoIterator<Item = (SessionId, i32)>) -> Self {
         SnapshotCapture {
             zxid: tree.last_zxid(),
             sessions: sessions.into_iter().collect(),
-            to_visit: Vec::new(),
-            root_done: false,
+            to_visit: vec![Arc::from("/")],
             nodes: Vec::with_capacity(tree.node_count()),
+            exact_walk: None,
         }
+    }
+
+    /// An exact walk of `tree` as it is now (`sessions` as of now too); `walk_id` names it
+    /// to the tree, which keeps pre-images for it until [`finish_exact`](Self::finish_exact).
+    pub fn start_exact(
+        tree: &mut DataTree,
+        sessions: impl IntoIterator<Item = (SessionId, i32)>,
+        walk_id: u64,
+    ) -> Self {
+        let mut walk = Self::start(tree, sessions);
+        walk.zxid = tree.keep_preimages(walk_id);
+        walk.exact_walk = Some(walk_id);
+        walk
     }
 
     pub fn zxid(&self) -> i64 {
         self.zxid
     }
 
-    /// Copies up to `max_nodes` more nodes of `tree` as it is now. True when the walk is
-    /// complete.
+    /// Copies up to `max_nodes` more nodes of `tree` as it is now (a fuzzy walk). True
+    /// when the walk is complete.
     pub fn step(&mut self, tree: &DataTree, max_nodes: usize) -> bool {
-        let mut copied = 0;
-        if !self.root_done {
-            self.root_done = true;
-            if let Some((key, node)) = tree.get_with_key("/") {
-                self.visit(key, node);
-                copied += 1;
-            }
+        debug_assert!(
+            self.exact_walk.is_none(),
+            "an exact walk steps with step_exact"
+        );
+        self.walk(max_nodes, |path, to_visit| {
+            let node = tree.get(path)?;
+            push_children(to_visit, node);
+            Some(node.copy_fields())
+        })
+    }
+
+    /// Copies up to `max_nodes` more nodes of `tree` as they were at [`zxid`](Self::zxid)
+    /// (an exact walk). True when the walk is complete.
+    pub fn step_exact(
+        &mut self,
+        tree: &mut DataTree,
+        max_nodes: usize,
+    ) -> Result<bool, TreeReplaced> {
+        if self.exact_walk.is_none() || tree.preimages_walk() != self.exact_walk {
+            return Err(TreeReplaced);
         }
+        let as_of = self.zxid;
+        Ok(self.walk(max_nodes, |path, to_visit| {
+            let before = tree.take_preimage(path);
+            let live = tree.get(path);
+            match before {
+                // Changed or deleted since: as it was then. Its children then are the live
+                // ones that were there then (the walk skips the newer ones) and the deleted
+                // ones, whose pre-images `finish_exact` adds.
+                Preimage::Before(node) => {
+                    if let Some(live) = live {
+                        push_children(to_visit, live);
+                    }
+                    Some(node)
+                }
+                Preimage::Taken => None,
+                Preimage::Unchanged => {
+                    let live = live?;
+                    // Created since the walk began, and so is everything below it.
+                    if live.czxid > as_of {
+                        return None;
+                    }
+                    push_children(to_visit, live);
+                    Some(live.copy_fields())
+                }
+            }
+        }))
+    }
+
+    /// Pops paths and copies what `reach` finds there (it pushes the children to visit)
+    /// until `max_nodes` were copied or none is left to visit.
+    fn walk(
+        &mut self,
+        max_nodes: usize,
+        mut reach: impl FnMut(&str, &mut Vec<Arc<str>>) -> Option<NodeCopy>,
+    ) -> bool {
+        let mut copied = 0;
         while copied < max_nodes {
-            let Some(child_path) = self.to_visit.pop() else {
+            let Some(path) = self.to_visit.pop() else {
                 return true;
             };
-            // Gone since its parent was copied: its deletion is in the log after `zxid`.
-            if let Some((key, node)) = tree.get_with_key(&child_path) {
-                let key = key.clone();
-                self.visit(&key, node);
+            // None: gone since its parent was copied (a fuzzy walk: its deletion is in the
+            // log after `zxid`), or not part of the tree at `zxid` (an exact walk).
+            if let Some(node) = reach(&path, &mut self.to_visit) {
+                self.nodes.push((path, node));
                 copied += 1;
             }
         }
         self.to_visit.is_empty()
     }
 
-    fn visit(&mut self, key: &Arc<str>, node: &Node) {
-        self.nodes.push((key.clone(), CapturedNode::of(node)));
-        // Reversed, so the stack pops children in name order (parents still come first).
-        self.to_visit.extend(node.children.paths().rev().cloned());
-    }
-
-    /// The image, once [`step`](Self::step) returned true.
+    /// The image of a fuzzy walk, once [`step`](Self::step) returned true.
     pub fn finish(self) -> SnapshotImage {
         SnapshotImage {
             zxid: self.zxid,
@@ -265,6 +302,26 @@ impl SnapshotCapture {
             sessions: self.sessions,
         }
     }
+
+    /// The image of an exact walk, once [`step_exact`](Self::step_exact) returned true:
+    /// with the nodes deleted before the walk reached them. `tree` stops keeping
+    /// pre-images.
+    pub fn finish_exact(mut self, tree: &mut DataTree) -> Result<SnapshotImage, TreeReplaced> {
+        if self.exact_walk.is_none() || tree.preimages_walk() != self.exact_walk {
+            return Err(TreeReplaced);
+        }
+        // Copies of nodes changed after the walk took them are here too: they equal the
+        // walk's copy (nothing changed them before), and `to_body` keeps one per path.
+        for (path, node) in tree.stop_keeping_preimages() {
+            self.nodes.push((path, node));
+        }
+        Ok(self.finish())
+    }
+}
+
+/// Reversed, so the stack pops children in name order (parents still come first).
+fn push_children(to_visit: &mut Vec<Arc<str>>, node: &Node) {
+    to_visit.extend(node.children.paths().rev().cloned());
 }
 
 impl SnapshotImage {
@@ -285,6 +342,8 @@ impl SnapshotImage {
     pub fn to_body(&self) -> SnapshotBody {
         let mut order: Vec<usize> = (0..self.nodes.len()).collect();
         order.sort_unstable_by(|&a, &b| self.nodes[a].0.cmp(&self.nodes[b].0));
+        // An exact walk may hold two equal copies of a node (see `finish_exact`).
+        order.dedup_by(|a, b| self.nodes[*a].0 == self.nodes[*b].0);
         let mut acl_index: HashMap<*const Vec<Acl>, u32> = HashMap::new();
         let mut acls: Vec<Vec<SnapAcl>> = Vec::new();
         let mut nodes = Vec::with_capacity(self.nodes.len());
@@ -303,7 +362,7 @@ impl SnapshotImage {
                 );
                 (acls.len() - 1) as u32
             });
-            nodes.push(n.to_snap(p.to_string(), acl));
+            nodes.push(to_snap(n, p.to_string(), acl));
         }
         let mut sessions: Vec<SnapSession> = self
             .sessions

@@ -11,6 +11,7 @@
 //! the sequential suffix uses the stored count.
 
 pub mod acl;
+pub mod preimages;
 pub mod quota;
 pub mod replay;
 pub mod restore;
@@ -46,6 +47,23 @@ pub struct Node {
     pub ephemeral_owner: i64,
     pub pzxid: i64,
     pub children: Children,
+}
+
+/// A node's fields without its children: what a snapshot copies (it derives the children
+/// from the paths) and what a pre-image keeps (`preimages`).
+#[derive(Debug, Clone)]
+pub struct NodeCopy {
+    pub data: Option<Bytes>,
+    pub acl: Arc<Vec<Acl>>,
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime_ms: i64,
+    pub mtime_ms: i64,
+    pub version: i32,
+    pub cversion_creations: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub pzxid: i64,
 }
 
 /// A node's children, held by their full paths: the very `Arc`s that key the node map, so
@@ -114,6 +132,23 @@ impl Node {
             ephemeral_owner: 0,
             pzxid: 0,
             children: Children::default(),
+        }
+    }
+
+    /// Every field but the children (data and ACL shared by refcount).
+    pub fn copy_fields(&self) -> NodeCopy {
+        NodeCopy {
+            data: self.data.clone(),
+            acl: self.acl.clone(),
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime_ms: self.ctime_ms,
+            mtime_ms: self.mtime_ms,
+            version: self.version,
+            cversion_creations: self.cversion_creations,
+            aversion: self.aversion,
+            ephemeral_owner: self.ephemeral_owner,
+            pzxid: self.pzxid,
         }
     }
 
@@ -197,6 +232,8 @@ pub struct DataTree {
     data_bytes: u64,
     /// Every node's ACL list comes from here (shared by content).
     acls: acl::AclCache,
+    /// While an exact snapshot is copied in steps: nodes as they were when it began.
+    preimages: Option<Box<preimages::Preimages>>,
 }
 
 impl DataTree {
@@ -370,6 +407,7 @@ impl DataTree {
                 acl,
                 aversion,
             } => {
+                self.before_change(path);
                 let node = self
                     .nodes
                     .get_mut(&**path)
@@ -410,6 +448,7 @@ impl DataTree {
         zxid: i64,
         time_ms: i64,
     ) -> bool {
+        self.before_change(path);
         let Some(node) = self.nodes.get_mut(&**path) else {
             return false;
         };
@@ -433,6 +472,7 @@ impl DataTree {
         triggers: &mut Vec<Trigger>,
     ) -> OpResult {
         let parent_path = path::parent(&c.path).expect("create txn for /");
+        self.before_change(parent_path);
         let parent = self
             .nodes
             .get_mut(parent_path)
@@ -482,6 +522,7 @@ impl DataTree {
     }
 
     fn delete_node(&mut self, p: &Arc<str>, zxid: i64, triggers: &mut Vec<Trigger>) {
+        self.before_change(p);
         let node = self
             .nodes
             .remove(&**p)
@@ -501,6 +542,7 @@ impl DataTree {
         let parent_path = path::parent(p).expect("delete txn for /");
         let parent_key = self.interned(parent_path).expect("parent of a node exists");
         let mut parent_acl = Arc::default();
+        self.before_change(parent_path);
         if let Some(parent) = self.nodes.get_mut(parent_path) {
             parent.children.remove(p);
             parent.pzxid = zxid;
@@ -548,6 +590,7 @@ impl DataTree {
     fn write_quota_stats(&mut self, root: &str, usage: quota::Usage) {
         let stats_path = quota::stats_path(root);
         let text = format!("count={},bytes={}", usage.count, usage.bytes);
+        self.before_change(&stats_path);
         if let Some(stats) = self.nodes.get_mut(stats_path.as_str()) {
             if stats.data.as_deref() != Some(text.as_bytes()) {
                 self.data_bytes =

@@ -46,6 +46,10 @@ impl DataTree {
     /// Applies `rec`, logged after the zxid of the (possibly fuzzy) snapshot this tree was
     /// restored from, changing only what the tree does not already show. See the module doc.
     pub fn apply_replayed(&mut self, rec: &TxnRecord) {
+        debug_assert!(
+            self.preimages.is_none(),
+            "recovery replays into a tree no snapshot walk copies"
+        );
         if rec.zxid <= self.last_zxid {
             return;
         }

@@ -540,9 +540,9 @@ walkthrough() {
     hosts="127.0.0.1:${WC[1]},127.0.0.1:${WC[2]},127.0.0.1:${WC[3]},127.0.0.1:${WC[4]}"
     ZKCLI=(env CORRAL_BIN="$REAL_BIN" timeout 30 bash "$REPO/scripts/zkCli.sh")
 
-    # 1. zoo1.cfg .. zoo4.cfg as the walkthrough writes them, then what Corral needs on a
-    #    small host (one shard, a small io_uring buffer), no admin server, every four-letter
-    #    word; `myid` in each dataDir.
+    # 1. zoo1.cfg .. zoo4.cfg as the walkthrough writes them (Corral's defaults on a small
+    #    host: client sessions on the ZAB executor, a small io_uring buffer), then no admin
+    #    server and every four-letter word; `myid` in each dataDir.
     for n in 1 2 3 4; do
         mkdir -p "$WALK/data/zk$n"
         echo "$n" >"$WALK/data/zk$n/myid"
@@ -556,8 +556,6 @@ server.1=127.0.0.1:${WQ[1]}:${WE[1]}
 server.2=127.0.0.1:${WQ[2]}:${WE[2]}
 server.3=127.0.0.1:${WQ[3]}:${WE[3]}
 server.4=127.0.0.1:${WQ[4]}:${WE[4]}:observer
-corral.shards=1
-corral.ioMemoryKb=512
 admin.enableServer=false
 4lw.commands.whitelist=*
 CFG
