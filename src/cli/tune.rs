@@ -744,7 +744,7 @@ pub fn decide(host: &Host, disk: &Disk, small: &SyncStats, batch: Option<&SyncSt
     let profile = if small_cores || small_memory {
         if small_cores {
             why.push(format!(
-                "{} cores available (<= {SMALL_VM_CORES_MAX}): a standalone server runs its client sessions on the ZAB executor (a replicated one adds one shard), and pinning would fight whatever else runs here",
+                "{} cores available (<= {SMALL_VM_CORES_MAX}): the server runs its client sessions on the ZAB executor, and pinning would fight whatever else runs here",
                 host.cores_available
             ));
         }

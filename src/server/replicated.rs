@@ -2068,8 +2068,20 @@ impl Node {
         let Some(transfer) = self.snap_transfers.get_mut(&peer) else {
             return;
         };
+        // The answer to an earlier transfer to this learner, which asked again since (it is
+        // queued for the next walk, which answers this transfer) or is being served already.
+        if transfer.file.is_some() || self.snap_requests.contains(&peer) {
+            return;
+        }
         match file {
             Ok(file) => {
+                if crate::storage::snapshot::file_zxid(&file)
+                    .is_none_or(|zxid| zxid < transfer.announced_zxid)
+                {
+                    // Copied before this transfer's sync announced its zxid: copy again.
+                    self.snap_requests.push(peer);
+                    return;
+                }
                 self.mesh.send(
                     peer,
                     &Message::Snap {
@@ -2275,8 +2287,8 @@ impl Node {
 
     /// Asks shard 0 for a snapshot once one is due. Its replica holds exactly the
     /// committed txns (this executor's tree may run ahead by proposals in flight, which must
-    /// never be saved: they may still be truncated); the capture is an exact copy, taken in
-    /// one step on that shard.
+    /// never be saved: they may still be truncated); the capture is an exact copy at its
+    /// zxid, taken in steps on that shard (`ShardCtx::capture_snapshot`).
     fn maybe_snapshot(&mut self) {
         if !self.snapshot_wanted || self.own_snapshot_in_flight || self.disk_full.is_some() {
             return;

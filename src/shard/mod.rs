@@ -285,10 +285,7 @@ impl ShardCtx {
         }
     }
 
-    /// Queues a message for the ZAB executor. Never blocks: the forwarder task awaits the
-    /// cross-core channel, so the committed-stream task can never deadlock against it.
-    /// Growth is bounded by the per-connection outstanding limit.
-    /// Copies the replica for a snapshot, `corral.snapshotStepNodes` nodes per turn of the
+    /// Copies the replica for a snapshot, `corral.snapshot.stepNodes` nodes per turn of the
     /// executor: between steps this shard applies commits and serves its sessions as
     /// usual (with `corral.shards=0` it is the ZAB executor, whose loop must not stall for
     /// the whole walk: ~650 ns a znode). The tree keeps pre-images meanwhile, so the copy is
@@ -296,26 +293,29 @@ impl ShardCtx {
     /// executor; every peer in `peers` is answered.
     fn capture_snapshot(self: &Rc<Self>, peers: Vec<u64>, sessions: Vec<(SessionId, i32)>) {
         use crate::storage::snapshot::{SnapshotCapture, TreeReplaced};
+        // Begun here, not in the task: `sessions` are the ones at the zxid of this shard's
+        // last applied commit, and a commit applied before the task first ran (a session
+        // created, a tree replaced) would not be in them.
+        let mut walk = {
+            let mut st = self.state.borrow_mut();
+            if st.tree.preimages_walk().is_some() {
+                // The ZAB executor asks for one capture at a time.
+                drop(st);
+                for peer in peers {
+                    self.send_to_zab(ToZab::SnapshotReady {
+                        peer,
+                        file: Err("another snapshot is being copied".into()),
+                    });
+                }
+                return;
+            }
+            st.next_walk_id += 1;
+            let walk_id = st.next_walk_id;
+            SnapshotCapture::start_exact(&mut st.tree, sessions, walk_id)
+        };
         let shard = self.clone();
         glommio::spawn_local(async move {
             let step_nodes = (shard.settings.config.corral.snapshot_step_nodes as usize).max(1);
-            let mut walk = {
-                let mut st = shard.state.borrow_mut();
-                if st.tree.preimages_walk().is_some() {
-                    // The ZAB executor asks for one capture at a time.
-                    drop(st);
-                    for peer in peers {
-                        shard.send_to_zab(ToZab::SnapshotReady {
-                            peer,
-                            file: Err("another snapshot is being copied".into()),
-                        });
-                    }
-                    return;
-                }
-                st.next_walk_id += 1;
-                let walk_id = st.next_walk_id;
-                SnapshotCapture::start_exact(&mut st.tree, sessions, walk_id)
-            };
             let image = loop {
                 let done = walk.step_exact(&mut shard.state.borrow_mut().tree, step_nodes);
                 match done {
@@ -349,6 +349,9 @@ impl ShardCtx {
         .detach();
     }
 
+    /// Queues a message for the ZAB executor. Never blocks: the forwarder task awaits the
+    /// cross-core channel, so the committed-stream task can never deadlock against it.
+    /// Growth is bounded by the per-connection outstanding limit.
     pub fn send_to_zab(&self, msg: ToZab) {
         self.outbox.borrow_mut().push_back(msg);
         self.outbox_wake.notify();

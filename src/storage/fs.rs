@@ -59,16 +59,25 @@ pub struct StdFs;
 const WRITEBACK_CHUNK_BYTES: usize = 1 << 20;
 
 /// Writes back `[offset, offset + len)` of `f` and waits for it (`sync_file_range`: data
-/// only, no metadata, no device cache flush; the final fsync does those). Only pacing: a
-/// file system without it, or a write error, is left to that fsync to report.
-fn write_back(f: &std::fs::File, offset: usize, len: usize) {
+/// only, no metadata, no device cache flush; the final fsync does those). A write-back
+/// error is returned: once reported here, the same descriptor's fsync would not report it
+/// again. A file system without the call is fine: the fsync writes everything.
+fn write_back(f: &std::fs::File, offset: usize, len: usize) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
         | libc::SYNC_FILE_RANGE_WRITE
         | libc::SYNC_FILE_RANGE_WAIT_AFTER;
     // SAFETY: `f` is an open file for the whole call, so its descriptor is valid; the call
     // takes no pointer, and offsets past the end of the file are allowed (nothing to write).
-    let _ = unsafe { libc::sync_file_range(f.as_raw_fd(), offset as i64, len as i64, flags) };
+    let rc = unsafe { libc::sync_file_range(f.as_raw_fd(), offset as i64, len as i64, flags) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::ESPIPE) => Ok(()),
+        _ => Err(e),
+    }
 }
 
 impl Fs for StdFs {
@@ -100,7 +109,7 @@ impl Fs for StdFs {
         let mut offset = 0;
         for chunk in bytes.chunks(WRITEBACK_CHUNK_BYTES) {
             f.write_all(chunk)?;
-            write_back(&f, offset, chunk.len());
+            write_back(&f, offset, chunk.len())?;
             offset += chunk.len();
         }
         f.sync_all()

@@ -273,14 +273,13 @@ impl SnapshotCapture {
     }
 
     /// Pops paths and copies what `reach` finds there (it pushes the children to visit)
-    /// until `max_nodes` were copied or none is left to visit.
+    /// until `max_nodes` were visited or none is left to visit.
     fn walk(
         &mut self,
         max_nodes: usize,
         mut reach: impl FnMut(&str, &mut Vec<Arc<str>>) -> Option<NodeCopy>,
     ) -> bool {
-        let mut copied = 0;
-        while copied < max_nodes {
+        for _ in 0..max_nodes {
             let Some(path) = self.to_visit.pop() else {
                 return true;
             };
@@ -288,7 +287,6 @@ impl SnapshotCapture {
             // log after `zxid`), or not part of the tree at `zxid` (an exact walk).
             if let Some(node) = reach(&path, &mut self.to_visit) {
                 self.nodes.push((path, node));
-                copied += 1;
             }
         }
         self.to_visit.is_empty()

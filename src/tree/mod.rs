@@ -343,6 +343,12 @@ impl DataTree {
             rec.zxid,
             self.last_zxid
         );
+        debug_assert!(
+            self.preimages
+                .as_deref()
+                .is_none_or(|p| rec.zxid > p.as_of_zxid()),
+            "a snapshot walk's pre-images need every later record above its zxid"
+        );
         self.last_zxid = rec.zxid;
         self.apply_txn(&rec.txn, rec.zxid, rec.time_ms, rec.session_id, triggers)
     }

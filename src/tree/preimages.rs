@@ -40,6 +40,13 @@ pub enum Preimage {
     Taken,
 }
 
+impl Preimages {
+    /// The zxid the walk copies the tree at.
+    pub(super) fn as_of_zxid(&self) -> i64 {
+        self.as_of_zxid
+    }
+}
+
 impl DataTree {
     /// Starts keeping pre-images for walk `walk_id` (replacing any earlier walk's); returns
     /// the zxid the walk copies the tree at (the last applied).
