@@ -683,7 +683,8 @@ fn snapshots_copied_in_steps_under_writes_restore_and_sync_exactly() {
         .filter(|&n| n != victim)
         .map(|n| cluster.client_addr(n))
         .collect();
-    let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Acknowledged writes, counted under a lock the main thread waits on.
+    let acked = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
     let stop = Arc::new(AtomicBool::new(false));
     // Each writer owns the keys k with k % WRITERS == w and knows their final state.
     let writers: Vec<_> = (0..WRITERS)
@@ -726,25 +727,35 @@ fn snapshots_copied_in_steps_under_writes_restore_and_sync_exactly() {
                                 Some(v)
                             }
                         };
-                        acked.fetch_add(1, Ordering::Relaxed);
+                        *acked.0.lock().expect("count lock") += 1;
+                        acked.1.notify_all();
                     }
                 }
                 state
             })
         })
         .collect();
+    let acked_now = || *acked.0.lock().expect("count lock");
     let acked_at_least = |n: usize, what: &str| {
-        wait_for(what, 60, || acked.load(Ordering::Relaxed) >= n);
+        let (count, _) = acked
+            .1
+            .wait_timeout_while(
+                acked.0.lock().expect("count lock"),
+                Duration::from_secs(60),
+                |count| *count < n,
+            )
+            .expect("count lock");
+        assert!(*count >= n, "{what}: {} of {n} writes within 60 s", *count);
     };
     acked_at_least(WRITES_BETWEEN, "the writers under way");
     cluster.kill9(victim);
     cluster.wipe_data(victim);
     // Past the leader's in-memory history, so the emptied follower gets a snapshot.
-    let past_history = acked.load(Ordering::Relaxed) + LEADER_HISTORY_RECORDS + WRITES_BETWEEN;
+    let past_history = acked_now() + LEADER_HISTORY_RECORDS + WRITES_BETWEEN;
     acked_at_least(past_history, "writes past the leader's in-memory history");
     cluster.start_node(victim);
     wait_mode(&cluster, victim, "follower", deadline(SETTLE_S));
-    let after_sync = acked.load(Ordering::Relaxed) + WRITES_BETWEEN;
+    let after_sync = acked_now() + WRITES_BETWEEN;
     acked_at_least(after_sync, "writes after the emptied follower's sync");
     stop.store(true, Ordering::Relaxed);
     let mut expected = std::collections::BTreeMap::new();

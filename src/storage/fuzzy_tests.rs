@@ -291,26 +291,24 @@ impl Gen {
     fn put(&mut self, p: &str, data: &str) {
         let parent = path::parent(p).unwrap_or("/");
         let parent_cversion = View::of(&self.tree).creations(parent) + 1;
-        self.zxid += 1;
-        let rec = TxnRecord {
-            zxid: self.zxid,
-            time_ms: 1_700_000_000_000 + self.zxid,
-            session_id: 0,
-            cxid: self.zxid as i32,
-            txn: Txn::Create(CreateTxn {
-                path: Arc::from(p),
-                data: Some(Bytes::from(data.to_string())),
-                acl: self.acl(),
-                ephemeral_owner: 0,
-                parent_cversion,
-                with_stat: false,
-            }),
-        };
-        self.tree.apply(&rec, &mut Vec::new());
+        let txn = Txn::Create(CreateTxn {
+            path: Arc::from(p),
+            data: Some(Bytes::from(data.to_string())),
+            acl: self.acl(),
+            ephemeral_owner: 0,
+            parent_cversion,
+            with_stat: false,
+        });
+        self.apply_next(0, txn);
     }
 
     fn next(&mut self) -> TxnRecord {
         let (session_id, txn) = self.next_txn();
+        self.apply_next(session_id, txn)
+    }
+
+    /// Applies `txn` as the next zxid's record.
+    fn apply_next(&mut self, session_id: i64, txn: Txn) -> TxnRecord {
         self.zxid += 1;
         let rec = TxnRecord {
             zxid: self.zxid,

@@ -241,9 +241,7 @@ impl SnapshotCapture {
         tree: &mut DataTree,
         max_nodes: usize,
     ) -> Result<bool, TreeReplaced> {
-        if self.exact_walk.is_none() || tree.preimages_walk() != self.exact_walk {
-            return Err(TreeReplaced);
-        }
+        self.check_tree(tree)?;
         let as_of = self.zxid;
         Ok(self.walk(max_nodes, |path, to_visit| {
             let before = tree.take_preimage(path);
@@ -270,6 +268,14 @@ impl SnapshotCapture {
                 }
             }
         }))
+    }
+
+    /// An exact walk whose pre-images `tree` keeps.
+    fn check_tree(&self, tree: &DataTree) -> Result<(), TreeReplaced> {
+        match self.exact_walk {
+            Some(id) if tree.preimages_walk() == Some(id) => Ok(()),
+            _ => Err(TreeReplaced),
+        }
     }
 
     /// Pops paths and copies what `reach` finds there (it pushes the children to visit)
@@ -305,9 +311,7 @@ impl SnapshotCapture {
     /// with the nodes deleted before the walk reached them. `tree` stops keeping
     /// pre-images.
     pub fn finish_exact(mut self, tree: &mut DataTree) -> Result<SnapshotImage, TreeReplaced> {
-        if self.exact_walk.is_none() || tree.preimages_walk() != self.exact_walk {
-            return Err(TreeReplaced);
-        }
+        self.check_tree(tree)?;
         // Copies of nodes changed after the walk took them are here too: they equal the
         // walk's copy (nothing changed them before), and `to_body` keeps one per path.
         for (path, node) in tree.stop_keeping_preimages() {
