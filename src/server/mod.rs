@@ -15,6 +15,7 @@ pub mod admin;
 pub mod commit;
 pub mod fourlw;
 pub mod http;
+mod log_sync;
 pub mod msg;
 pub mod peers;
 mod replicated;
@@ -26,13 +27,14 @@ use crate::storage::snapshot::SnapshotCapture;
 use crate::zab::{Action, Committed, Origin, ReplyTo, Sequencer, SequencerConfig};
 use commit::CommitPolicy;
 use glommio::channels::shared_channel::{self, ConnectedSender};
+use log_sync::InFlightSync;
 use msg::{ShardReport, ToShard, ToZab, ZabReport};
 use settings::Settings;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The one fact all executors share: the highest zxid the ZAB executor has committed
 /// and handed to the shards. Written by the ZAB executor only (before it sends the
@@ -697,10 +699,13 @@ async fn run_zab(
         cfg.snap_size_limit_kb,
         now_ms() as u64,
     )));
-    let mut actions: Vec<Out> = Vec::new();
     let mut disk_full: Option<DiskFull> = None;
     let mut gathers = Gathers::default();
-    let mut snapshot_walk: Option<(SnapshotCapture, std::time::Instant)> = None;
+    let mut snapshot_walk: Option<(SnapshotCapture, Instant)> = None;
+    // A finished walk's image, held until the log is durable up to the zxid the tree had
+    // when the walk ended: a fuzzy image may show any change up to there, and recovery must
+    // find every such change in the log (see `release_held_snapshot`).
+    let mut held_snapshot: Option<HeldSnapshot> = None;
     // A fuzzy snapshot holds changes up to the end of its walk, so every record up to there
     // must be durable before the snapshot is: true when each sync fdatasyncs. With
     // forceSync=no it is not, and the walk is done in one step (an exact copy at its zxid).
@@ -713,40 +718,77 @@ async fn run_zab(
         settings.config.corral.commit_max_batch,
         settings.config.corral.commit_max_wait_us,
     );
+    // Group commit, pipelined: one batch is written and synced by a task of its own
+    // (`InFlightSync`) while this loop validates and appends the next one, and a batch's
+    // answers go out only once its sync returned. The next batch's sync starts as soon as
+    // the one in flight ends, before the ended one's answers are sent, so the disk is not
+    // idle while the executor delivers, applies and answers.
+    let mut in_flight: Option<(InFlightSync, Vec<Out>)> = None;
+    // The answers for the records appended since the last sync began (and for inputs that
+    // need no record), in the sequencer's order.
+    let mut actions: Vec<Out> = Vec::new();
+    // Records appended since the last sync began, and when the first of them was.
+    let mut appended: usize = 0;
+    let mut batch_started_at: Option<Instant> = None;
+    // The batching policy's wait for more records, with no sync in flight: when it began,
+    // and how long it has left as of the last turn.
+    let mut policy_wait_started: Option<Instant> = None;
+    let mut policy_wait_left_us: Option<u64> = None;
     loop {
-        // Messages left over from a full batch are handled without waiting.
-        if inbox.borrow().is_empty() {
-            wake.wait().await;
-        }
-        // Group commit: every record ordered since the last sync goes to the log, one
-        // fdatasync covers them all, and only then is anything delivered (acknowledged).
-        // While this sync is in flight, new requests pile up in the inbox for the next one.
-        actions.clear();
-        let batch_started_at = std::time::Instant::now();
-        let bytes_before = log.written_bytes();
-        let mut appended: usize = 0;
-        // Requests refused this turn (log disk full): bounded per turn like a batch.
-        let mut refused: usize = 0;
-        let mut batch_started: Option<std::time::Instant> = None;
-        loop {
-            if appended + refused >= commit.max_batch_records() {
-                break;
+        // Work is an input (while the next batch has room), the sync in flight ending, or
+        // the end of the batching policy's wait.
+        let sync_ended = in_flight
+            .as_ref()
+            .is_some_and(|(sync, _)| sync.is_finished());
+        let batch_full = appended >= commit.max_batch_records();
+        if !sync_ended && (batch_full || inbox.borrow().is_empty()) {
+            match (&in_flight, policy_wait_left_us) {
+                (Some((sync, _)), _) if batch_full => sync.wait().await,
+                (None, Some(left_us)) => {
+                    futures_lite::future::or(
+                        wake.wait(),
+                        glommio::timer::sleep(Duration::from_micros(left_us)),
+                    )
+                    .await
+                }
+                (None, None) if batch_full => {}
+                _ => wake.wait().await,
             }
+        }
+        // The sync in flight ended: its records are durable, and its answers go out after
+        // the next batch's sync has started.
+        let mut durable_answers: Option<Vec<Out>> = None;
+        if in_flight
+            .as_ref()
+            .is_some_and(|(sync, _)| sync.is_finished())
+        {
+            if let Some((sync, answers)) = in_flight.take() {
+                let settled = sync.settle(&mut log).await;
+                commit.synced(settled.records);
+                if policy
+                    .borrow_mut()
+                    .after_sync(settled.records as u64, settled.batch_bytes)
+                {
+                    // The tree as ordered now, records not yet durable included: the
+                    // snapshot is named by its last zxid (where recovery replays from), the
+                    // log rolls before the next batch, and the image is held until the log
+                    // is durable up to the walk's end.
+                    let walk = SnapshotCapture::start(
+                        seq.tree(),
+                        seq.sessions().ids().map(|(id, s)| (*id, s.timeout_ms)),
+                    );
+                    snapshot_walk = Some((walk, Instant::now()));
+                    log.roll();
+                }
+                durable_answers = Some(answers);
+            }
+        }
+        // Inputs, into the next batch (at most a batch's worth of records and refusals).
+        let mut refused: usize = 0;
+        while appended + refused < commit.max_batch_records() {
             let next = inbox.borrow_mut().pop_front();
             let Some(msg) = next else {
-                let waited_us = batch_started.map_or(0, |t| t.elapsed().as_micros() as u64);
-                match commit.wait_more_us(appended, waited_us) {
-                    Some(left_us) => {
-                        batch_started.get_or_insert_with(std::time::Instant::now);
-                        futures_lite::future::or(
-                            wake.wait(),
-                            glommio::timer::sleep(Duration::from_micros(left_us)),
-                        )
-                        .await;
-                        continue;
-                    }
-                    None => break,
-                }
+                break;
             };
             match msg {
                 ToZab::Input(input) => {
@@ -767,6 +809,7 @@ async fn run_zab(
                             for rec in batch.iter().filter_map(|c| c.rec.as_ref()) {
                                 log.append(std::slice::from_ref(rec));
                                 appended += 1;
+                                batch_started_at.get_or_insert_with(Instant::now);
                             }
                         }
                         push_action(&mut actions, action);
@@ -789,7 +832,7 @@ async fn run_zab(
             }
         }
         if let Some(full) = disk_full.as_mut() {
-            if full.probe_due() {
+            if full.probe_due() && !log.sync_in_flight() {
                 match log.probe_space().await {
                     Ok(()) => {
                         tracing::info!(
@@ -807,130 +850,187 @@ async fn run_zab(
                 }
             }
         }
-        let mut synced = true;
-        let sync_started_at = std::time::Instant::now();
-        if appended > 0 {
-            match log.sync().await {
-                Ok(_) => {}
-                Err(e) if e.is_no_space() => {
-                    // Nothing of the batch reached the log: its writes are refused, and the
-                    // sequencer's tree, which ran ahead by them, is rebuilt from the files.
-                    tracing::error!(
-                        path = %e.path().display(),
-                        error = %e,
-                        "log disk full; refusing writes until space returns"
-                    );
-                    log.discard_pending();
-                    let refused = std::mem::take(&mut actions);
-                    actions = refuse_unlogged(refused);
-                    let synced_zxid = log.synced_zxid();
-                    let config_node_data = settings.config_node_data.clone();
-                    seq = rebuild_sequencer(&settings, config_node_data, synced_zxid).await;
-                    if seq.last_zxid() != synced_zxid {
-                        fatal_storage(
-                            "the log reloaded after a full disk does not end at the last synced zxid",
-                            &format_args!("{:#x} != {synced_zxid:#x}", seq.last_zxid()),
+        // With no sync in flight, the batch goes to disk now, unless the policy waits for
+        // more records (`CommitPolicy`).
+        policy_wait_left_us = None;
+        if in_flight.is_none() && appended > 0 {
+            let waited_us = policy_wait_started.map_or(0, |t| t.elapsed().as_micros() as u64);
+            policy_wait_left_us = commit.wait_more_us(appended, waited_us);
+            if policy_wait_left_us.is_some() {
+                policy_wait_started.get_or_insert_with(Instant::now);
+            } else {
+                policy_wait_started = None;
+                match log.start_sync().await {
+                    Ok(Some(job)) => {
+                        let started_at = batch_started_at.take().unwrap_or_else(Instant::now);
+                        let sync = InFlightSync::spawn(job, appended, started_at, wake.clone());
+                        in_flight = Some((sync, std::mem::take(&mut actions)));
+                    }
+                    Ok(None) => {}
+                    Err(e) if e.is_no_space() => {
+                        // Nothing of the batch reached the log (and no other sync is out):
+                        // its writes are refused, and the sequencer's tree, which ran ahead
+                        // by them, is rebuilt from the files.
+                        tracing::error!(
+                            path = %e.path().display(),
+                            error = %e,
+                            "log disk full; refusing writes until space returns"
                         );
+                        log.discard_pending();
+                        actions = refuse_unlogged(std::mem::take(&mut actions));
+                        let synced_zxid = log.synced_zxid();
+                        let config_node_data = settings.config_node_data.clone();
+                        seq = rebuild_sequencer(&settings, config_node_data, synced_zxid).await;
+                        if seq.last_zxid() != synced_zxid {
+                            fatal_storage(
+                                "the log reloaded after a full disk does not end at the last synced zxid",
+                                &format_args!("{:#x} != {synced_zxid:#x}", seq.last_zxid()),
+                            );
+                        }
+                        disk_full = Some(DiskFull::new(appended as u64));
+                        // A walk begun or ended since the last sync may show the refused
+                        // writes; the next snapshot is taken afresh.
+                        if snapshot_walk.take().is_some() | held_snapshot.take().is_some() {
+                            policy.borrow_mut().snapshot_done();
+                        }
                     }
-                    disk_full = Some(DiskFull::new(appended as u64));
-                    synced = false;
+                    Err(e) => fatal_storage("cannot sync the transaction log", &e),
                 }
-                Err(e) => fatal_storage("cannot sync the transaction log", &e),
+                appended = 0;
+                batch_started_at = None;
             }
         }
-        if appended > 0 && synced {
-            crate::metrics::zab_synced(batch_started_at, sync_started_at, appended);
-            commit.synced(appended);
-            let bytes = log.written_bytes() - bytes_before;
-            if policy.borrow_mut().after_sync(appended as u64, bytes) {
-                // Right after a sync, so the walk starts from a synced zxid, which is where
-                // recovery replays from; the log rolls to a new segment after it (as soon
-                // as the next one is made).
-                let walk = SnapshotCapture::start(
-                    seq.tree(),
-                    seq.sessions().ids().map(|(id, s)| (*id, s.timeout_ms)),
-                );
-                snapshot_walk = Some((walk, std::time::Instant::now()));
-                log.roll();
-            }
+        if let Some(answers) = durable_answers {
+            send_actions(answers, &shards, &shared).await;
         }
-        for action in actions.drain(..) {
-            let action = match action {
-                Out::Seq(action) => action,
-                Out::Refused(reply_to) => {
-                    if let Some(s) = shards.get(reply_to.origin.shard) {
-                        let _ = s
-                            .send(ToShard::Fail {
-                                reply_to,
-                                err: DISK_FULL_ERROR,
-                            })
-                            .await;
-                    }
-                    continue;
-                }
-                Out::RefusedSession(origin) => {
-                    if let Some(s) = shards.get(origin.shard) {
-                        let _ = s.send(ToShard::Refuse { origin }).await;
-                    }
-                    continue;
-                }
-            };
-            match action {
-                Action::Deliver(batch) => {
-                    if let Some(zxid) = batch
-                        .iter()
-                        .rev()
-                        .find_map(|c| c.rec.as_ref().map(|r| r.zxid))
-                    {
-                        // Release: a shard that sees this zxid will find the batch behind it.
-                        shared
-                            .committed_zxid
-                            .store(zxid, std::sync::atomic::Ordering::Release);
-                    }
-                    for s in &shards {
-                        let _ = s.send(ToShard::Deliver(batch.clone())).await;
-                    }
-                }
-                Action::Revalidated {
-                    origin,
-                    session_id,
-                    timeout_ms,
-                } => {
-                    if let Some(s) = shards.get(origin.shard) {
-                        let _ = s
-                            .send(ToShard::Revalidated {
-                                origin,
-                                session_id,
-                                timeout_ms,
-                            })
-                            .await;
-                    }
-                }
-                Action::SessionMoved { session_id, keep } => {
-                    for s in &shards {
-                        let _ = s.send(ToShard::SessionMoved { session_id, keep }).await;
-                    }
-                }
-            }
+        // Answers with no record behind them go out at once when nothing before them is
+        // still on its way to disk.
+        if in_flight.is_none() && appended == 0 && !actions.is_empty() {
+            send_actions(std::mem::take(&mut actions), &shards, &shared).await;
         }
         // A snapshot in progress copies a bounded step of nodes per turn of the loop, so
         // writes keep flowing while it is taken (a fuzzy snapshot: see SnapshotCapture).
         if let Some((walk, _)) = snapshot_walk.as_mut() {
             if walk.step(seq.tree(), snapshot_step_nodes) {
                 if let Some((walk, started_at)) = snapshot_walk.take() {
-                    write_snapshot_in_background(
-                        ToWrite::Image(walk.finish()),
-                        &start.snap_dir,
-                        &settings,
-                        &policy,
+                    held_snapshot = Some(HeldSnapshot {
+                        image: walk.finish(),
+                        durable_from_zxid: seq.last_zxid(),
                         started_at,
-                    );
+                    });
                 }
             } else {
                 // Come back for the next step, after letting requests in (polled I/O:
                 // `yield_to_io`, not a plain yield, which would run the whole walk first).
                 wake.notify();
                 crate::runtime::yield_to_io().await;
+            }
+        }
+        release_held_snapshot(
+            &mut held_snapshot,
+            log.synced_zxid(),
+            &start.snap_dir,
+            &settings,
+            &policy,
+        );
+    }
+}
+
+/// A standalone snapshot's image waiting for the log (see [`release_held_snapshot`]).
+struct HeldSnapshot {
+    image: crate::storage::snapshot::SnapshotImage,
+    /// The tree's last ordered zxid when the walk ended: the image may show any change up
+    /// to it.
+    durable_from_zxid: i64,
+    started_at: Instant,
+}
+
+/// Writes a held snapshot once the log is durable up to the end of its walk (`synced_zxid`
+/// is the last durable zxid). Published earlier, a crash could leave a snapshot showing
+/// writes the log never kept, and replay would hand their zxids out again.
+fn release_held_snapshot(
+    held: &mut Option<HeldSnapshot>,
+    synced_zxid: i64,
+    snap_dir: &std::path::Path,
+    settings: &Arc<Settings>,
+    policy: &Rc<RefCell<crate::storage::SnapshotPolicy>>,
+) {
+    if held
+        .as_ref()
+        .is_none_or(|h| h.durable_from_zxid > synced_zxid)
+    {
+        return;
+    }
+    if let Some(h) = held.take() {
+        write_snapshot_in_background(
+            ToWrite::Image(h.image),
+            snap_dir,
+            settings,
+            policy,
+            h.started_at,
+        );
+    }
+}
+
+/// Sends a batch's answers to the shards, in order: deliveries (after publishing their last
+/// zxid as committed), revalidated and moved sessions, refusals.
+async fn send_actions(actions: Vec<Out>, shards: &[ConnectedSender<ToShard>], shared: &Shared) {
+    for action in actions {
+        let action = match action {
+            Out::Seq(action) => action,
+            Out::Refused(reply_to) => {
+                if let Some(s) = shards.get(reply_to.origin.shard) {
+                    let _ = s
+                        .send(ToShard::Fail {
+                            reply_to,
+                            err: DISK_FULL_ERROR,
+                        })
+                        .await;
+                }
+                continue;
+            }
+            Out::RefusedSession(origin) => {
+                if let Some(s) = shards.get(origin.shard) {
+                    let _ = s.send(ToShard::Refuse { origin }).await;
+                }
+                continue;
+            }
+        };
+        match action {
+            Action::Deliver(batch) => {
+                if let Some(zxid) = batch
+                    .iter()
+                    .rev()
+                    .find_map(|c| c.rec.as_ref().map(|r| r.zxid))
+                {
+                    // Release: a shard that sees this zxid will find the batch behind it.
+                    shared
+                        .committed_zxid
+                        .store(zxid, std::sync::atomic::Ordering::Release);
+                }
+                for s in shards {
+                    let _ = s.send(ToShard::Deliver(batch.clone())).await;
+                }
+            }
+            Action::Revalidated {
+                origin,
+                session_id,
+                timeout_ms,
+            } => {
+                if let Some(s) = shards.get(origin.shard) {
+                    let _ = s
+                        .send(ToShard::Revalidated {
+                            origin,
+                            session_id,
+                            timeout_ms,
+                        })
+                        .await;
+                }
+            }
+            Action::SessionMoved { session_id, keep } => {
+                for s in shards {
+                    let _ = s.send(ToShard::SessionMoved { session_id, keep }).await;
+                }
             }
         }
     }

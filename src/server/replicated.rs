@@ -48,6 +48,7 @@
 //! created or resumed on; a learner's write for a session that moved since fails with
 //! SessionMoved and that learner closes the connection, as ZooKeeper 3.8 does.
 
+use super::log_sync::InFlightSync;
 use super::msg::{QuorumReport, ToShard, ToZab, ZabReport};
 use super::settings::{QuorumSettings, Settings};
 use super::{
@@ -68,7 +69,7 @@ use crate::runtime::now_ms;
 use crate::runtime::Notify;
 use crate::server::peers::{MeshEvent, PeerMesh};
 use crate::storage::epoch::{ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE};
-use crate::storage::txn_log::{LogWriter, SyncDone};
+use crate::storage::txn_log::LogWriter;
 use crate::tree::{Txn, TxnRecord};
 use crate::zab::{Action as SeqAction, Committed, Input as SeqInput, Origin, ReplyTo, Sequencer};
 use bytes::{Bytes, BytesMut};
@@ -248,17 +249,6 @@ struct Node {
     log_sync: Option<InFlightSync>,
     /// Wakes the loop (the inbox's): a finished log sync rings it.
     loop_wake: Rc<Notify>,
-}
-
-/// A log batch on its way to disk in a task of its own: the task leaves the outcome in
-/// `done` and rings `finished` and the loop.
-struct InFlightSync {
-    done: Rc<RefCell<Option<SyncDone>>>,
-    finished: Rc<Notify>,
-    /// Records in the batch.
-    records: usize,
-    batch_bytes: u64,
-    started_at: std::time::Instant,
 }
 
 pub(super) async fn run(
@@ -1965,27 +1955,12 @@ impl Node {
             }
             Err(e) => fatal_storage("cannot sync the transaction log", &e),
         };
-        let done = Rc::new(RefCell::new(None));
-        let finished = Rc::new(Notify::default());
-        let batch_bytes = job.batch_bytes();
-        {
-            let (done, finished, loop_wake) =
-                (done.clone(), finished.clone(), self.loop_wake.clone());
-            glommio::spawn_local(async move {
-                let outcome = job.run().await;
-                *done.borrow_mut() = Some(outcome);
-                finished.notify();
-                loop_wake.notify();
-            })
-            .detach();
-        }
-        self.log_sync = Some(InFlightSync {
-            done,
-            finished,
-            records: self.appended,
-            batch_bytes,
-            started_at: std::time::Instant::now(),
-        });
+        self.log_sync = Some(InFlightSync::spawn(
+            job,
+            self.appended,
+            std::time::Instant::now(),
+            self.loop_wake.clone(),
+        ));
         self.appended = 0;
     }
 
@@ -1993,7 +1968,7 @@ impl Node {
     fn log_sync_finished(&self) -> bool {
         self.log_sync
             .as_ref()
-            .is_some_and(|sync| sync.done.borrow().is_some())
+            .is_some_and(InFlightSync::is_finished)
     }
 
     /// A finished sync (with `wait`, the sync in flight once it finishes): its records are
@@ -2029,30 +2004,15 @@ impl Node {
     /// made durable, for the caller to tell the role if it still runs.
     async fn settle_log_sync(&mut self) -> Option<Zxid> {
         let sync = self.log_sync.take()?;
-        let done = loop {
-            let taken = sync.done.borrow_mut().take();
-            match taken {
-                Some(done) => break done,
-                None => sync.finished.wait().await,
-            }
-        };
-        // The write's own time, not the wait for this loop to collect it.
-        let write_started = std::time::Instant::now()
-            .checked_sub(done.took())
-            .unwrap_or(sync.started_at);
-        let up_to = match self.log.finish_sync(done) {
-            Ok(up_to) => up_to,
-            Err(e) => fatal_storage("cannot sync the transaction log", &e),
-        };
-        crate::metrics::zab_synced(sync.started_at, write_started, sync.records);
+        let settled = sync.settle(&mut self.log).await;
         if self
             .policy
             .borrow_mut()
-            .after_sync(sync.records as u64, sync.batch_bytes)
+            .after_sync(settled.records as u64, settled.batch_bytes)
         {
             self.snapshot_wanted = true;
         }
-        Some(up_to)
+        Some(settled.up_to)
     }
 
     /// Shard 0 encoded a snapshot for `peer`: announce it, then stream it (see
