@@ -707,8 +707,10 @@ async fn run_zab(
     // find every such change in the log (see `release_held_snapshot`).
     let mut held_snapshot: Option<HeldSnapshot> = None;
     // A fuzzy snapshot holds changes up to the end of its walk, so every record up to there
-    // must be durable before the snapshot is: true when each sync fdatasyncs. With
-    // forceSync=no it is not, and the walk is done in one step (an exact copy at its zxid).
+    // must be durable before the snapshot is written (the image is held until the log is
+    // synced that far); that means durable only when each sync fdatasyncs. With
+    // forceSync=no it does not, and the walk is done in one step as it starts, before any
+    // input changes the tree (an exact copy at its zxid).
     let snapshot_step_nodes = if settings.config.force_sync {
         settings.config.corral.snapshot_step_nodes as usize
     } else {
@@ -721,8 +723,9 @@ async fn run_zab(
     // Group commit, pipelined: one batch is written and synced by a task of its own
     // (`InFlightSync`) while this loop validates and appends the next one, and a batch's
     // answers go out only once its sync returned. The next batch's sync starts as soon as
-    // the one in flight ends, before the ended one's answers are sent, so the disk is not
-    // idle while the executor delivers, applies and answers.
+    // the one in flight ends (unless `CommitPolicy` waits for more records), before the
+    // ended one's answers are sent, so the disk is not idle while the executor delivers,
+    // applies and answers.
     let mut in_flight: Option<(InFlightSync, Vec<Out>)> = None;
     // The answers for the records appended since the last sync began (and for inputs that
     // need no record), in the sequencer's order.
@@ -756,7 +759,7 @@ async fn run_zab(
             }
         }
         // The sync in flight ended: its records are durable, and its answers go out after
-        // the next batch's sync has started.
+        // the next batch's sync has started (unless the batching policy waits for more).
         let mut durable_answers: Option<Vec<Out>> = None;
         if in_flight
             .as_ref()
@@ -773,12 +776,23 @@ async fn run_zab(
                     // snapshot is named by its last zxid (where recovery replays from), the
                     // log rolls before the next batch, and the image is held until the log
                     // is durable up to the walk's end.
-                    let walk = SnapshotCapture::start(
+                    let mut walk = SnapshotCapture::start(
                         seq.tree(),
                         seq.sessions().ids().map(|(id, s)| (*id, s.timeout_ms)),
                     );
-                    snapshot_walk = Some((walk, Instant::now()));
                     log.roll();
+                    // The first step before any input of this turn changes the tree: with
+                    // forceSync=no the one step is the whole walk, exact at its zxid.
+                    let started_at = Instant::now();
+                    if walk.step(seq.tree(), snapshot_step_nodes) {
+                        held_snapshot = Some(HeldSnapshot {
+                            image: walk.finish(),
+                            durable_from_zxid: seq.last_zxid(),
+                            started_at,
+                        });
+                    } else {
+                        snapshot_walk = Some((walk, started_at));
+                    }
                 }
                 durable_answers = Some(answers);
             }
@@ -876,6 +890,10 @@ async fn run_zab(
                             error = %e,
                             "log disk full; refusing writes until space returns"
                         );
+                        // The batch that ended is durable: answered before the reload.
+                        if let Some(answers) = durable_answers.take() {
+                            send_actions(answers, &shards, &shared).await;
+                        }
                         log.discard_pending();
                         actions = refuse_unlogged(std::mem::take(&mut actions));
                         let synced_zxid = log.synced_zxid();

@@ -8,15 +8,17 @@
 //! 1. At start, [`open`] loads the newest valid snapshot, replays the log after it (repairing
 //!    a torn tail, refusing to start on corruption) and returns a [`Recovered`]: the tree, the
 //!    session table and the last zxid. Blocking std I/O: it runs before serving.
-//! 2. On the ZAB executor, [`txn_log::LogWriter::open`] with `Recovered::last_zxid`; then per
-//!    drained batch: `append` each record, `sync().await` once, acknowledge up to the zxid it
-//!    returns (group commit).
+//! 2. On the ZAB executor, [`txn_log::LogWriter::open`] with `Recovered::last_zxid`; then
+//!    `append` each record as it is ordered, and one sync at a time
+//!    ([`txn_log::LogWriter::start_sync`], run by a task, [`txn_log::LogWriter::finish_sync`])
+//!    covers everything appended before it began; acknowledge up to the zxid it returns
+//!    (group commit).
 //! 3. After each sync, [`SnapshotPolicy::after_sync`] says whether to snapshot; if so, the
-//!    executor starts a [`snapshot::SnapshotCapture`] *right after a sync* (so its zxid is
-//!    durable in the log), calls `LogWriter::roll`, copies a step of nodes per loop turn
-//!    while writes go on (a fuzzy snapshot, replayed at recovery with
-//!    [`crate::tree::DataTree::apply_replayed`]), and writes the image off the executor
-//!    ([`snapshot::write_snapshot_async`]). Then [`purge`] if configured.
+//!    executor starts a [`snapshot::SnapshotCapture`] at its tree's last zxid, calls
+//!    `LogWriter::roll`, copies a step of nodes per loop turn while writes go on (a fuzzy
+//!    snapshot, replayed at recovery with [`crate::tree::DataTree::apply_replayed`]), and
+//!    once the log is synced up to the tree's zxid at the walk's end writes the image off
+//!    the executor ([`snapshot::write_snapshot_async`]). Then [`purge`] if configured.
 //!
 //! Matches `FileTxnSnapLog`, `FileTxnLog`, `FileSnap`, `PurgeTxnLog`.
 

@@ -7,14 +7,13 @@
 //! the body into an aligned buffer, checks its crc32c, validates the archive (bytecheck via
 //! `rkyv::access`) and rebuilds the tree with `DataTree::restore`. Layout: `docs/storage.md`.
 //!
-//! **Consistent, not fuzzy.** ZooKeeper serialises a tree that keeps changing and relies on
-//! replaying transactions the snapshot already holds being harmless. Our `DataTree::apply`
-//! asserts instead (a create over an existing node is a bug there, and we want it caught),
-//! so we snapshot a consistent image: [`SnapshotImage::capture`] copies the node list at a
-//! batch boundary right after a log sync (zxid = the synced zxid; every node's data and ACL
-//! are shared by refcount, only the path strings are copied, O(nodes)); encoding and writing
-//! then run off the executor while writes continue, and recovery replays exactly the records
-//! after the image's zxid. Matches `FileSnap` / `SnapStream` in role.
+//! **Taken in steps while writes go on.** [`SnapshotCapture`] copies the tree a step of
+//! nodes at a time (every node's data and ACL shared by refcount): a standalone server's
+//! walk is *fuzzy* (each node as of some moment after the snapshot's zxid, replayed at
+//! recovery with `DataTree::apply_replayed`, which changes only what a copy does not already
+//! show), a replicated server's is *exact* at its zxid (the pre-images the tree keeps while
+//! it runs). Encoding and writing run off the executor. `docs/storage.md` ("Snapshots while
+//! writes continue") has the rules. Matches `FileSnap` / `SnapStream` in role.
 
 use super::fs::{Fs, StdFs};
 use super::txn_log::zxid_of_name;
@@ -191,8 +190,10 @@ pub struct SnapshotCapture {
 pub struct TreeReplaced;
 
 impl SnapshotCapture {
-    /// A fuzzy walk from `tree.last_zxid()`, which must be covered by a completed log sync
-    /// (the snapshot is replayed from there). `sessions` are the live sessions at that zxid.
+    /// A fuzzy walk from `tree.last_zxid()` (the snapshot is replayed from there). Its
+    /// image may show any change up to the tree's zxid when the walk ends: it may be
+    /// written only once the log is durable that far. `sessions` are the live sessions at
+    /// the walk's start.
     pub fn start(tree: &DataTree, sessions: impl IntoIterator<Item = (SessionId, i32)>) -> Self {
         SnapshotCapture {
             zxid: tree.last_zxid(),

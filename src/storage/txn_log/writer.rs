@@ -2,12 +2,11 @@
 //! writes everything appended so far with one io_uring write that returns once the bytes
 //! are on stable storage (`O_DSYNC`; see [`DurableHandle`]).
 //!
-//! Group commit is the caller's loop: append every record of a drained batch, then `sync`
-//! once; while that sync is in flight the executor's inbox fills with the next batch, which
-//! the next `sync` covers. A write may be acknowledged only after the `sync` that covered
-//! its zxid returned `Ok` (the returned zxid says which). A caller with other work to do
-//! meanwhile splits the sync in two ([`LogWriter::start_sync`], [`LogWriter::finish_sync`])
-//! and appends the next batch while the first one's [`SyncJob`] runs.
+//! Group commit is the caller's loop: a sync covers every record appended before it began.
+//! The server's loops split it in two ([`LogWriter::start_sync`], [`LogWriter::finish_sync`])
+//! and append the next batch while the first one's [`SyncJob`] runs; `sync` does both in one
+//! go (tools, tests). A write may be acknowledged only after the sync that covered its zxid
+//! returned `Ok` (the returned zxid says which).
 //!
 //! Record batches go through glommio's `DmaFile` (`O_DIRECT | O_DSYNC`), or a `BufferedFile`
 //! with `O_DSYNC` where the file system has no direct I/O; headers and zeros through a
