@@ -785,11 +785,7 @@ async fn run_zab(
                     // forceSync=no the one step is the whole walk, exact at its zxid.
                     let started_at = Instant::now();
                     if walk.step(seq.tree(), snapshot_step_nodes) {
-                        held_snapshot = Some(HeldSnapshot {
-                            image: walk.finish(),
-                            durable_from_zxid: seq.last_zxid(),
-                            started_at,
-                        });
+                        held_snapshot = Some(HeldSnapshot::of(walk, &seq, started_at));
                     } else {
                         snapshot_walk = Some((walk, started_at));
                     }
@@ -931,11 +927,7 @@ async fn run_zab(
         if let Some((walk, _)) = snapshot_walk.as_mut() {
             if walk.step(seq.tree(), snapshot_step_nodes) {
                 if let Some((walk, started_at)) = snapshot_walk.take() {
-                    held_snapshot = Some(HeldSnapshot {
-                        image: walk.finish(),
-                        durable_from_zxid: seq.last_zxid(),
-                        started_at,
-                    });
+                    held_snapshot = Some(HeldSnapshot::of(walk, &seq, started_at));
                 }
             } else {
                 // Come back for the next step, after letting requests in (polled I/O:
@@ -959,8 +951,19 @@ struct HeldSnapshot {
     image: crate::storage::snapshot::SnapshotImage,
     /// The tree's last ordered zxid when the walk ended: the image may show any change up
     /// to it.
-    durable_from_zxid: i64,
+    log_needed_to_zxid: i64,
     started_at: Instant,
+}
+
+impl HeldSnapshot {
+    /// The image of a finished walk over `seq`'s tree, as it is now.
+    fn of(walk: SnapshotCapture, seq: &Sequencer, started_at: Instant) -> HeldSnapshot {
+        HeldSnapshot {
+            image: walk.finish(),
+            log_needed_to_zxid: seq.last_zxid(),
+            started_at,
+        }
+    }
 }
 
 /// Writes a held snapshot once the log is durable up to the end of its walk (`synced_zxid`
@@ -975,7 +978,7 @@ fn release_held_snapshot(
 ) {
     if held
         .as_ref()
-        .is_none_or(|h| h.durable_from_zxid > synced_zxid)
+        .is_none_or(|h| h.log_needed_to_zxid > synced_zxid)
     {
         return;
     }
