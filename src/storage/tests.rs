@@ -426,6 +426,33 @@ fn snapshot_round_trips_tree_and_sessions() {
     assert!(!dir.0.join("snapshot.1f4.tmp").exists());
 }
 
+/// The file is the header followed by the archive exactly as rkyv serializes it on its own:
+/// serializing behind the header's room changes no byte (rkyv pads by position, which
+/// counts from the archive's start), and the buffer was sized for it up front.
+#[test]
+fn a_snapshot_file_is_its_header_and_the_archive_alone() {
+    let mut w = Workload::new(11);
+    for _ in 0..300 {
+        w.next();
+    }
+    let sessions: Vec<(i64, i32)> = w.sessions.iter().map(|(k, v)| (*k, *v)).collect();
+    let body = SnapshotImage::capture(&w.tree, sessions).to_body();
+    let alone = rkyv::to_bytes::<rkyv::rancor::Error>(&body).unwrap();
+    let file = body.encode().unwrap();
+    let header_bytes = snapshot::SNAPSHOT_HEADER_BYTES;
+    assert_eq!(
+        file[..header_bytes],
+        snapshot::encode_header(body.zxid, &alone)
+    );
+    assert!(file[header_bytes..] == alone[..], "the archive differs");
+    assert!(
+        body.body_bytes_estimate() >= alone.len(),
+        "estimate {} below the archive's {} bytes",
+        body.body_bytes_estimate(),
+        alone.len()
+    );
+}
+
 /// The same tree encodes to the same bytes, whatever the order of the tree's hash map:
 /// ACL lists are numbered by first use in path order.
 #[test]
