@@ -28,6 +28,16 @@ fn snapshot_count(version_2: &std::path::Path) -> usize {
         .count()
 }
 
+/// Waits for writer tasks, a minute at most for each.
+async fn join_writers(writers: Vec<tokio::task::JoinHandle<()>>) {
+    for h in writers {
+        tokio::time::timeout(Duration::from_secs(60), h)
+            .await
+            .expect("writers finish")
+            .expect("writer");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9() {
     // A small snapCount so that recovery goes through a snapshot plus the log after it.
@@ -253,12 +263,7 @@ async fn fuzzy_snapshots_under_churn_recover_the_exact_tree() {
             }
         }));
     }
-    for h in writers {
-        tokio::time::timeout(Duration::from_secs(60), h)
-            .await
-            .expect("writers finish")
-            .expect("writer");
-    }
+    join_writers(writers).await;
     async fn dump(c: &zk::Client) -> Vec<(String, Vec<u8>, zk::Stat)> {
         let mut out = Vec::new();
         let mut stack = vec!["/fz".to_string()];
@@ -371,12 +376,7 @@ async fn snapshots_without_fsync_are_exact_at_their_zxid() {
             }
         }));
     }
-    for h in writers {
-        tokio::time::timeout(Duration::from_secs(60), h)
-            .await
-            .expect("writers finish")
-            .expect("writer");
-    }
+    join_writers(writers).await;
     server.crash();
     let snapshots =
         corral::storage::snapshot::list_snapshots(&server.dir.join("data/version-2")).unwrap();

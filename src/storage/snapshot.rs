@@ -389,9 +389,8 @@ impl SnapshotImage {
 
 impl SnapshotBody {
     /// The whole file: header + archive. The archive is serialized straight after room for
-    /// the header, into a buffer sized for it up front: serializing into a growing buffer
-    /// and copying it behind the header moved a large tree's bytes about three times more
-    /// (tens of MiB per snapshot).
+    /// the header, into a buffer sized for it up front: a growing buffer copied behind the
+    /// header would move a large snapshot's tens of MiB two more times.
     pub fn encode(&self) -> Result<Vec<u8>, SnapshotError> {
         let mut file = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + self.body_bytes_estimate());
         file.resize(SNAPSHOT_HEADER_BYTES, 0);
