@@ -230,9 +230,9 @@ async fn check_nodes(c: &zk::Client, acked: &[(String, usize)], refused: &[Strin
 
 /// Twice, one scenario after the other (one loop device and one server at a time): the log
 /// runs out of room when its `preAllocSize` segment is full and the next one cannot be
-/// made, then when a snapshot every 10–20 txns rolls the log (a segment never fills). A
-/// segment is never extended, so both fail making a new segment, where the unfinished
-/// `log.tmp` must be removed.
+/// made, without snapshots and then with one every 10–20 txns (on the data directory's own
+/// file system, while the log's is full). A segment is never extended, so both fail making
+/// a new segment, where the unfinished `log.tmp` must be removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_log_disk_refuses_writes_and_recovers_without_a_restart() {
     full_disk_scenario("").await;

@@ -295,16 +295,16 @@ async fn fuzzy_snapshots_under_churn_recover_the_exact_tree() {
 /// server recovers every write from what is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_keeps_what_recovery_needs() {
-    // Small segments: the log rolls at a snapshot only once the next segment is made (a
-    // roll asked for waits while it is being made), and a 64 KiB one is made in a few
-    // milliseconds, so most of these snapshots start a segment of their own.
+    // Small segments (64 KiB) and 1 KiB values: the 150 creates fill a few, and the log
+    // does not roll at a snapshot, so the oldest snapshots' segments are the ones to go.
     let mut server = TestServer::start("snapCount=20\npreAllocSize=64");
     let hosts = server.hosts();
+    let value = vec![b'v'; 1024];
     {
         let c = connect(&hosts).await;
         c.create("/p", b"", &OPEN).await.unwrap();
         for i in 0..150 {
-            c.create(&format!("/p/n{i}"), b"v", &OPEN).await.unwrap();
+            c.create(&format!("/p/n{i}"), &value, &OPEN).await.unwrap();
         }
     }
     // Stopped first, so that no snapshot still being taken lands after the purge and the

@@ -773,14 +773,15 @@ async fn run_zab(
                     .after_sync(settled.records as u64, settled.batch_bytes)
                 {
                     // The tree as ordered now, records not yet durable included: the
-                    // snapshot is named by its last zxid (where recovery replays from), the
-                    // log rolls before the next batch, and the image is held until the log
-                    // is durable up to the walk's end.
+                    // snapshot is named by its last zxid (where recovery replays from), and
+                    // the image is held until the log is durable up to the walk's end. The
+                    // log goes on in its segment (no roll, unlike ZooKeeper: the rest of a
+                    // segment left at a roll was zeroed for nothing, and writing zeros
+                    // slows the log's own syncs; docs/storage.md).
                     let mut walk = SnapshotCapture::start(
                         seq.tree(),
                         seq.sessions().ids().map(|(id, s)| (*id, s.timeout_ms)),
                     );
-                    log.roll();
                     // The first step before any input of this turn changes the tree: with
                     // forceSync=no the one step is the whole walk, exact at its zxid.
                     let started_at = Instant::now();

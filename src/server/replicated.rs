@@ -2255,9 +2255,7 @@ impl Node {
         }
         self.snapshot_wanted = false;
         self.own_snapshot_in_flight = true;
-        // The next records go to a new segment (once the spare is made: the log may go on
-        // in this one a little longer), after everything the capture can hold.
-        self.log.roll();
+        // The log goes on in its segment, as in the standalone loop (`server::run_zab`).
         self.snap_requests.push(self.q.my_id);
     }
 

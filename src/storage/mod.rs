@@ -14,8 +14,8 @@
 //!    covers everything appended before it began; acknowledge up to the zxid it returns
 //!    (group commit).
 //! 3. After each sync, [`SnapshotPolicy::after_sync`] says whether to snapshot; if so, the
-//!    executor starts a [`snapshot::SnapshotCapture`] at its tree's last zxid, calls
-//!    `LogWriter::roll`, copies a step of nodes per loop turn while writes go on (a fuzzy
+//!    executor starts a [`snapshot::SnapshotCapture`] at its tree's last zxid (the log
+//!    goes on in its segment), copies a step of nodes per loop turn while writes go on (a fuzzy
 //!    snapshot, replayed at recovery with [`crate::tree::DataTree::apply_replayed`]), and
 //!    once the log is synced up to the tree's zxid at the walk's end writes the image off
 //!    the executor ([`snapshot::write_snapshot_async`]). Then [`purge`] if configured.

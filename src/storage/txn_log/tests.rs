@@ -328,7 +328,67 @@ fn rolls_switch_to_the_spare_made_ahead() {
     );
 }
 
-/// A roll asked for (at a snapshot) while the spare is still being made waits for it as
+/// A spare's zeros keep pace with the log (`SparePace`): while the log writes, they are
+/// never more than twice the log's bytes since the spare was begun (and one chunk) ahead,
+/// and the spare is made once the log has written about half its size, before the
+/// segment is full and a roll would hurry it.
+#[test]
+fn a_spare_is_zero_filled_at_the_pace_of_the_log() {
+    const SPARE_BYTES: u64 = 1 << 20;
+    let dir = TempDir::new("log-spare-pace");
+    let log_dir = dir.0.clone();
+    run(move || async move {
+        let opts = LogOptions {
+            pre_alloc_bytes: SPARE_BYTES,
+            ..small_opts()
+        };
+        let mut w = Workload::new(12);
+        let mut writer = LogWriter::open(&log_dir, opts, 0).await.unwrap();
+        // Only the log's bytes give credit here, however slow this machine is.
+        writer.set_spare_idle_after(std::time::Duration::from_secs(3600));
+        // The first batch takes the spare made since the open (a roll hurries it); the
+        // next spare is begun then. Log bytes are counted from before it: at most what
+        // that spare counts from.
+        let (start, _) = writer.spare_pace_seen();
+        writer.append(&[w.next()]);
+        writer.sync().await.unwrap();
+        let chunk = layout::DIRECT_ZERO_CHUNK_BYTES as u64;
+        let spare_bytes = || {
+            std::fs::read_dir(&log_dir)
+                .unwrap()
+                .map(|e| e.unwrap())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("log.next."))
+                .map(|e| e.metadata().unwrap().len())
+                .sum::<u64>()
+        };
+        let mut logged_when_made = None;
+        for _ in 0..20_000 {
+            let recs: Vec<TxnRecord> = (0..20).map(|_| w.next()).collect();
+            writer.append(&recs);
+            writer.sync().await.unwrap();
+            let (log_bytes, made) = writer.spare_pace_seen();
+            let logged = log_bytes - start;
+            let zeros = spare_bytes();
+            assert!(
+                zeros <= 2 * logged + chunk,
+                "{zeros} bytes of zeros after {logged} bytes of log"
+            );
+            if made {
+                logged_when_made = Some(logged);
+                break;
+            }
+        }
+        let logged = logged_when_made.expect("the spare is made");
+        assert_eq!(spare_bytes(), SPARE_BYTES);
+        assert!(
+            logged >= SPARE_BYTES / 2 - chunk && logged < SPARE_BYTES * 3 / 4,
+            "made after {logged} bytes of log"
+        );
+        writer.close().await.unwrap();
+    });
+}
+
+/// A roll asked for (after a truncation) while the spare is still being made waits for it as
 /// long as the segment has room (rolling would hold the batch until the spare is made); a
 /// batch that does not fit rolls at once; once the spare is made, the roll happens.
 #[test]

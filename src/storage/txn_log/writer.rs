@@ -50,6 +50,18 @@ const SPARE_WAIT_LOGGED_MS: u64 = 5;
 /// is freed after its write.
 const PENDING_REUSE_BYTES_MAX: usize = 4 << 20;
 
+/// While the log is busy, a spare's zeros may reach this many times the log bytes written
+/// since it was begun, plus one chunk ([`SparePace`]): it is made by the time the segment
+/// it follows is half full.
+const SPARE_ZEROS_PER_LOG_BYTE: u64 = 2;
+
+/// The log counts as idle (the spare is then zero-filled as fast as the device takes it)
+/// when it started no write for this long.
+const LOG_IDLE_FOR_SPARE: Duration = Duration::from_millis(10);
+
+/// How often a spare out of credit looks again at what the log wrote.
+const SPARE_PACE_POLL: Duration = Duration::from_millis(1);
+
 /// Writer settings, from zoo.cfg.
 #[derive(Debug, Clone)]
 pub struct LogOptions {
@@ -116,6 +128,53 @@ struct Spare {
     path: PathBuf,
     file: BufferedFile,
     bytes: u64,
+}
+
+/// What the log has written, as the task making the spare sees it: its zeros keep pace
+/// with the log instead of going to the device as fast as it takes them. Zeros written
+/// flat out took the device from the log for a second or more per 64 MiB spare (the four
+/// nodes of a pseudo-cluster roll at the same zxid, so all four at once): the log's syncs
+/// in that second took about 10 ms, where they otherwise took 1 (docs/storage.md, "Log
+/// segment"). Paced, the same zeros are spread over half a segment's worth of log.
+struct SparePace {
+    /// Bytes of batches the log started writing since the writer opened.
+    log_bytes: std::cell::Cell<u64>,
+    /// When the log last started writing a batch.
+    last_write_at: std::cell::Cell<Instant>,
+    /// A roll waits for the spare: no more pacing.
+    hurry: std::cell::Cell<bool>,
+    /// [`LOG_IDLE_FOR_SPARE`]; tests make it long, so that only the log's bytes count.
+    idle_after: std::cell::Cell<Duration>,
+}
+
+impl SparePace {
+    fn new() -> SparePace {
+        SparePace {
+            log_bytes: std::cell::Cell::new(0),
+            last_write_at: std::cell::Cell::new(Instant::now()),
+            hurry: std::cell::Cell::new(false),
+            idle_after: std::cell::Cell::new(LOG_IDLE_FOR_SPARE),
+        }
+    }
+
+    /// Waits until `zeros_bytes` of zeros may be written, for a spare begun when the log
+    /// had written `log_bytes_at_start`: at once when a roll waits for it or the log is
+    /// idle, else once the log has written half as many bytes since.
+    async fn credit(&self, log_bytes_at_start: u64, zeros_bytes: u64) {
+        loop {
+            let logged = self.log_bytes.get().saturating_sub(log_bytes_at_start);
+            let allowed = logged
+                .saturating_mul(SPARE_ZEROS_PER_LOG_BYTE)
+                .saturating_add(DIRECT_ZERO_CHUNK_BYTES as u64);
+            if zeros_bytes <= allowed
+                || self.hurry.get()
+                || self.last_write_at.get().elapsed() >= self.idle_after.get()
+            {
+                return;
+            }
+            glommio::timer::sleep(SPARE_PACE_POLL).await;
+        }
+    }
 }
 
 /// With `forceSync` on, a batch is written by one io_uring write that returns once the
@@ -196,6 +255,8 @@ pub struct LogWriter {
     /// Set by the spare's task when it has finished (made or failed): a requested roll
     /// waits for it while the current segment has room (see [`Self::start_sync`]).
     spare_finished: std::rc::Rc<std::cell::Cell<bool>>,
+    /// What the log wrote, for the pace of the spare's zeros.
+    spare_pace: std::rc::Rc<SparePace>,
     /// Bytes written to the log since the writer opened (for snapSizeLimitInKb).
     written_bytes: u64,
     /// The size of the new segment the last `sync` could not make for want of space (a
@@ -243,6 +304,7 @@ impl LogWriter {
             roll_requested: false,
             spare: None,
             spare_finished: std::rc::Rc::new(std::cell::Cell::new(false)),
+            spare_pace: std::rc::Rc::new(SparePace::new()),
             written_bytes: 0,
             failed_segment_bytes: None,
             #[cfg(test)]
@@ -275,6 +337,7 @@ impl LogWriter {
     /// Tests: waits until the spare being made is ready (as it is under a steady load).
     #[cfg(test)]
     pub(crate) async fn spare_ready(&mut self) {
+        self.spare_pace.hurry.set(true);
         if let Some(task) = self.spare.take() {
             if let Some(made) = task.await {
                 self.spare_finished.set(true);
@@ -289,6 +352,18 @@ impl LogWriter {
     #[cfg(test)]
     pub(crate) fn spare_in_progress(&mut self) {
         self.spare_finished.set(false);
+    }
+
+    /// Tests: the log counts as idle for the spare's pace only after `idle_after`.
+    #[cfg(test)]
+    pub(crate) fn set_spare_idle_after(&mut self, idle_after: Duration) {
+        self.spare_pace.idle_after.set(idle_after);
+    }
+
+    /// Tests: the log bytes the spare's pace has seen, and whether the spare is made.
+    #[cfg(test)]
+    pub(crate) fn spare_pace_seen(&self) -> (u64, bool) {
+        (self.spare_pace.log_bytes.get(), self.spare_finished.get())
     }
 
     /// Tests: align direct writes to `bytes` instead of the device's block size.
@@ -432,7 +507,9 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Ask for the next sync to start a new segment (ZooKeeper rolls at each snapshot).
+    /// Ask for the next sync to start a new segment, once the spare is made or the current
+    /// segment is full (as after a truncation). ZooKeeper rolls at each snapshot; the
+    /// server does not (docs/storage.md, "Log segment").
     pub fn roll(&mut self) {
         self.roll_requested = true;
     }
@@ -473,8 +550,8 @@ impl LogWriter {
             return Ok(None);
         };
         let batch_bytes = self.pending.len() as u64;
-        // A roll asked for (at a snapshot) while the spare is still being made waits for
-        // it, as long as the current segment has room: rolling now would wait for the
+        // A roll asked for (after a truncation) while the spare is still being made waits
+        // for it, as long as the current segment has room: rolling now would wait for the
         // spare, holding every write (up to the ~0.1 s a 64 MiB spare takes here).
         let roll_now = self.roll_requested && (self.spare.is_none() || self.spare_finished.get());
         let needs_new = layout::needs_new_segment(
@@ -515,6 +592,9 @@ impl LogWriter {
         let batch = std::mem::replace(&mut self.pending, next);
         self.pending_first_zxid = None;
         self.sync_in_flight = true;
+        let pace = &self.spare_pace;
+        pace.log_bytes.set(pace.log_bytes.get() + batch_bytes);
+        pace.last_write_at.set(Instant::now());
         Ok(Some(SyncJob {
             seg,
             batch,
@@ -670,12 +750,11 @@ impl LogWriter {
     }
 
     /// Starts making the next segment's file in the background: its zeros (written
-    /// directly, a chunk at a time: [`zero_fill_paced`]), its fdatasync and the
-    /// directory's. A segment made at the roll held every write for 6-17 ms here (the
-    /// fdatasync that allocates the file's blocks and the rename wait for ext4's journal),
-    /// and the log rolls at every snapshot and whenever a segment is full: under load,
-    /// several times a second. A failure (a full disk) only means the next roll makes its
-    /// segment inline.
+    /// directly, a chunk at a time, keeping pace with the log: [`zero_fill_paced`]), its
+    /// fdatasync and the directory's. A segment made at the roll held every write for
+    /// 6-17 ms here (the fdatasync that allocates the file's blocks and the rename wait for
+    /// ext4's journal), and under load a segment fills about once a second. A failure (a
+    /// full disk) only means the next roll makes its segment inline.
     fn prepare_spare(&mut self) {
         if self.spare.is_some() {
             return;
@@ -692,8 +771,11 @@ impl LogWriter {
         let (dir, bytes) = (self.dir.clone(), self.prealloc_bytes());
         let finished = std::rc::Rc::new(std::cell::Cell::new(false));
         self.spare_finished = finished.clone();
+        let pace = self.spare_pace.clone();
+        pace.hurry.set(false);
+        let log_bytes_at_start = pace.log_bytes.get();
         let task = glommio::spawn_local(async move {
-            let made = make_spare(path, dir, bytes).await;
+            let made = make_spare(path, dir, bytes, (&pace, log_bytes_at_start)).await;
             finished.set(true);
             made
         });
@@ -706,6 +788,7 @@ impl LogWriter {
     async fn take_spare(&mut self, bytes: u64) -> Option<Spare> {
         let task = self.spare.take()?;
         let waited = (!self.spare_finished.get()).then(Instant::now);
+        self.spare_pace.hurry.set(true);
         let made = task.await?;
         if let Some(since) = waited {
             // The log outran the making of its next segment: every write waited here.
@@ -814,6 +897,8 @@ impl LogWriter {
             self.close_segment(seg).await?;
         }
         if let Some(task) = self.spare.take() {
+            // No more log to keep pace with.
+            self.spare_pace.hurry.set(true);
             if let Some(Ok(spare)) = task.await {
                 let _ = spare.file.close().await;
                 glommio::io::remove(&spare.path)
@@ -1014,14 +1099,20 @@ fn raw_os_error(e: &glommio::GlommioError<()>) -> Option<i32> {
     }
 }
 
-/// Makes a spare segment file at `path` in `dir`: `bytes` of zeros ([`zero_fill_paced`]),
-/// its fdatasync, the directory's fsync. On failure the partial file is removed.
-async fn make_spare(path: PathBuf, dir: PathBuf, bytes: u64) -> Result<Spare, String> {
+/// Makes a spare segment file at `path` in `dir`: `bytes` of zeros at the log's pace
+/// ([`zero_fill_paced`]), its fdatasync, the directory's fsync. On failure the partial file
+/// is removed.
+async fn make_spare(
+    path: PathBuf,
+    dir: PathBuf,
+    bytes: u64,
+    pace: (&SparePace, u64),
+) -> Result<Spare, String> {
     let file = create_for_zeros(&path)
         .await
         .map_err(|e| format!("creating {}: {e}", path.display()))?;
     let spare = Spare { path, file, bytes };
-    let filled = match zero_fill_paced(&spare.path, &spare.file, bytes).await {
+    let filled = match zero_fill_paced(&spare.path, &spare.file, bytes, pace).await {
         Ok(()) => spare.file.fdatasync().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
@@ -1092,12 +1183,19 @@ async fn write_all(file: &BufferedFile, bytes: Vec<u8>, pos: u64) -> glommio::Re
 /// more than one chunk queued at the device ahead of the log's own writes, and leaves no
 /// dirty pages for an fdatasync to flush at once: through the page cache, the 64 MiB of a
 /// spare went to the device in one burst at its fdatasync and held the log's syncs for
-/// ~30 ms. Falls back to [`zero_fill`] through `file` where the file cannot be opened for
+/// ~30 ms. No faster than `pace` allows either ([`SparePace::credit`]: twice what the log
+/// wrote since the spare was begun, unless the log is idle or a roll waits for the spare).
+/// Falls back to [`zero_fill`] through `file` (unpaced) where the file cannot be opened for
 /// direct I/O, where `bytes` is not a whole number of the device's blocks and of chunks,
 /// and where the device refuses the first direct write (`EINVAL`: it wants a coarser
 /// alignment than glommio found). On a file system without `O_DIRECT` (tmpfs) glommio
 /// opens the file buffered and the chunks go through the page cache.
-async fn zero_fill_paced(path: &Path, file: &BufferedFile, bytes: u64) -> glommio::Result<(), ()> {
+async fn zero_fill_paced(
+    path: &Path,
+    file: &BufferedFile,
+    bytes: u64,
+    (pace, log_bytes_at_start): (&SparePace, u64),
+) -> glommio::Result<(), ()> {
     let direct = match OpenOptions::new().write(true).dma_open(path).await {
         Ok(direct) => direct,
         Err(_) => return zero_fill(file, 0, bytes).await,
@@ -1120,6 +1218,7 @@ async fn zero_fill_paced(path: &Path, file: &BufferedFile, bytes: u64) -> glommi
     let zeros = std::rc::Rc::new(zeros);
     let mut at = 0;
     while at < bytes {
+        pace.credit(log_bytes_at_start, at + n as u64).await;
         let written = match direct.write_rc_at(zeros.clone(), at).await {
             Ok(written) => written,
             Err(e) => {
