@@ -371,10 +371,11 @@ fn run_workload(
             continue;
         }
         // As the ZAB executor: capture right after a sync, write the image. The server's
-        // log goes on in its segment; half the time this one asks for a roll here too (as
-        // a truncation does), so that runs hold requested rolls as well as full segments.
+        // log goes on in its segment; at every other snapshot this one asks for a roll
+        // (without a draw, so seeds keep their runs), so that runs hold snapshots inside
+        // segments and at their starts.
         let image = SnapshotImage::capture(&gen.tree, gen.sessions.iter().map(|(k, v)| (*k, *v)));
-        if rng.chance(1, 2) {
+        if run.snapshots.len() % 2 == 1 {
             writer.roll();
         }
         let bytes = image

@@ -50,13 +50,13 @@ const SPARE_WAIT_LOGGED_MS: u64 = 5;
 /// is freed after its write.
 const PENDING_REUSE_BYTES_MAX: usize = 4 << 20;
 
-/// While the log is busy, a spare's zeros may reach this many times the log bytes written
-/// since it was begun, plus one chunk ([`SparePace`]): it is made by the time the segment
-/// it follows is half full.
-const SPARE_ZEROS_PER_LOG_BYTE: u64 = 2;
+/// While the log is busy, a spare is made by the time the segment it follows is this
+/// fraction full (1/2): its zeros may reach `spare bytes / (segment bytes / 2)` times the log
+/// bytes written since it was begun, plus one chunk ([`SparePace`]).
+const SPARE_DONE_AT_SEGMENT_FRACTION_INVERSE: u64 = 2;
 
 /// The log counts as idle (the spare is then zero-filled as fast as the device takes it)
-/// when it started no write for this long.
+/// when no write is in flight and none ended for this long.
 const LOG_IDLE_FOR_SPARE: Duration = Duration::from_millis(10);
 
 /// How often a spare out of credit looks again at what the log wrote.
@@ -139,38 +139,57 @@ struct Spare {
 struct SparePace {
     /// Bytes of batches the log started writing since the writer opened.
     log_bytes: std::cell::Cell<u64>,
-    /// When the log last started writing a batch.
+    /// A batch is being written (a slow sync is not an idle log).
+    writing: std::cell::Cell<bool>,
+    /// When the log last started or finished writing a batch.
     last_write_at: std::cell::Cell<Instant>,
-    /// A roll waits for the spare: no more pacing.
+    /// Someone waits for the spare (a roll, a truncation's next segment): no more pacing.
     hurry: std::cell::Cell<bool>,
+    /// The writer is closing: the spare is not wanted, stop making it.
+    abandoned: std::cell::Cell<bool>,
     /// [`LOG_IDLE_FOR_SPARE`]; tests make it long, so that only the log's bytes count.
     idle_after: std::cell::Cell<Duration>,
+}
+
+/// One spare's claim on [`SparePace`]: where the log stood when it was begun, and how
+/// many bytes of zeros each byte of log since then allows.
+#[derive(Clone, Copy)]
+struct SpareCredit {
+    log_bytes_at_start: u64,
+    zeros_per_log_byte: u64,
 }
 
 impl SparePace {
     fn new() -> SparePace {
         SparePace {
             log_bytes: std::cell::Cell::new(0),
+            writing: std::cell::Cell::new(false),
             last_write_at: std::cell::Cell::new(Instant::now()),
             hurry: std::cell::Cell::new(false),
+            abandoned: std::cell::Cell::new(false),
             idle_after: std::cell::Cell::new(LOG_IDLE_FOR_SPARE),
         }
     }
 
-    /// Waits until `zeros_bytes` of zeros may be written, for a spare begun when the log
-    /// had written `log_bytes_at_start`: at once when a roll waits for it or the log is
-    /// idle, else once the log has written half as many bytes since.
-    async fn credit(&self, log_bytes_at_start: u64, zeros_bytes: u64) {
+    /// Waits until the spare may hold `zeros_bytes` of zeros: at once when someone waits
+    /// for it or the log is idle, else once the log has written enough since the spare
+    /// was begun (`credit`). `false`: the spare was abandoned, stop.
+    async fn credit(&self, credit: SpareCredit, zeros_bytes: u64) -> bool {
         loop {
-            let logged = self.log_bytes.get().saturating_sub(log_bytes_at_start);
+            if self.abandoned.get() {
+                return false;
+            }
+            let logged = self
+                .log_bytes
+                .get()
+                .saturating_sub(credit.log_bytes_at_start);
             let allowed = logged
-                .saturating_mul(SPARE_ZEROS_PER_LOG_BYTE)
+                .saturating_mul(credit.zeros_per_log_byte)
                 .saturating_add(DIRECT_ZERO_CHUNK_BYTES as u64);
-            if zeros_bytes <= allowed
-                || self.hurry.get()
-                || self.last_write_at.get().elapsed() >= self.idle_after.get()
-            {
-                return;
+            let idle =
+                !self.writing.get() && self.last_write_at.get().elapsed() >= self.idle_after.get();
+            if zeros_bytes <= allowed || self.hurry.get() || idle {
+                return true;
             }
             glommio::timer::sleep(SPARE_PACE_POLL).await;
         }
@@ -320,6 +339,7 @@ impl LogWriter {
     /// The spare made since `open` is removed first (it took no budget).
     #[cfg(test)]
     pub(crate) async fn set_allocation_budget(&mut self, bytes: Option<u64>) {
+        self.spare_pace.hurry.set(true);
         if let Some(task) = self.spare.take() {
             if let Some(Ok(spare)) = task.await {
                 discard(spare.file, &spare.path).await;
@@ -352,6 +372,17 @@ impl LogWriter {
     #[cfg(test)]
     pub(crate) fn spare_in_progress(&mut self) {
         self.spare_finished.set(false);
+    }
+
+    /// Tests: waits until the spare being made is ready, without hurrying it (its pace
+    /// alone decides when).
+    #[cfg(test)]
+    pub(crate) async fn spare_made_unhurried(&mut self) {
+        if let Some(task) = self.spare.take() {
+            if let Some(made) = task.await {
+                self.spare = Some(glommio::spawn_local(async move { made }).detach());
+            }
+        }
     }
 
     /// Tests: the log counts as idle for the spare's pace only after `idle_after`.
@@ -491,6 +522,8 @@ impl LogWriter {
     /// segment.
     pub async fn truncate_after(&mut self, to: i64) -> Result<(), LogError> {
         assert!(!self.sync_in_flight, "log truncated with a sync in flight");
+        // The next batch starts a new segment: the spare's zeros go on while this runs.
+        self.spare_pace.hurry.set(true);
         self.pending.clear();
         self.pending_first_zxid = None;
         if let Some(seg) = self.segment.take() {
@@ -508,8 +541,9 @@ impl LogWriter {
     }
 
     /// Ask for the next sync to start a new segment, once the spare is made or the current
-    /// segment is full (as after a truncation). ZooKeeper rolls at each snapshot; the
-    /// server does not (docs/storage.md, "Log segment").
+    /// segment is full. ZooKeeper rolls at each snapshot; the server does not (its segments
+    /// roll when full, or after a truncation, which leaves no current segment;
+    /// docs/storage.md, "Log segment"). Tests and tools use it to place a segment boundary.
     pub fn roll(&mut self) {
         self.roll_requested = true;
     }
@@ -550,9 +584,9 @@ impl LogWriter {
             return Ok(None);
         };
         let batch_bytes = self.pending.len() as u64;
-        // A roll asked for (after a truncation) while the spare is still being made waits
-        // for it, as long as the current segment has room: rolling now would wait for the
-        // spare, holding every write (up to the ~0.1 s a 64 MiB spare takes here).
+        // A roll asked for (`roll`) while the spare is still being made waits for it, as
+        // long as the current segment has room: rolling now would wait for the spare,
+        // holding every write (up to the ~0.1 s a 64 MiB spare takes here).
         let roll_now = self.roll_requested && (self.spare.is_none() || self.spare_finished.get());
         let needs_new = layout::needs_new_segment(
             self.segment.as_ref().map(|s| SegmentCursor {
@@ -594,6 +628,7 @@ impl LogWriter {
         self.sync_in_flight = true;
         let pace = &self.spare_pace;
         pace.log_bytes.set(pace.log_bytes.get() + batch_bytes);
+        pace.writing.set(true);
         pace.last_write_at.set(Instant::now());
         Ok(Some(SyncJob {
             seg,
@@ -609,6 +644,8 @@ impl LogWriter {
     /// are the next batch). Any `Err` is fatal, as in [`Self::sync`].
     pub fn finish_sync(&mut self, done: SyncDone) -> Result<i64, LogError> {
         self.sync_in_flight = false;
+        self.spare_pace.writing.set(false);
+        self.spare_pace.last_write_at.set(Instant::now());
         let SyncDone {
             seg,
             up_to_zxid,
@@ -773,9 +810,19 @@ impl LogWriter {
         self.spare_finished = finished.clone();
         let pace = self.spare_pace.clone();
         pace.hurry.set(false);
-        let log_bytes_at_start = pace.log_bytes.get();
+        // The segment this spare follows may roll before it reaches `bytes`
+        // (txnLogSizeLimitInKb): the spare is due by half of what it will hold.
+        let segment_bytes = self
+            .opts
+            .segment_bytes_max
+            .map_or(bytes, |max| max.clamp(1, bytes));
+        let credit = SpareCredit {
+            log_bytes_at_start: pace.log_bytes.get(),
+            zeros_per_log_byte: (bytes * SPARE_DONE_AT_SEGMENT_FRACTION_INVERSE)
+                .div_ceil(segment_bytes),
+        };
         let task = glommio::spawn_local(async move {
-            let made = make_spare(path, dir, bytes, (&pace, log_bytes_at_start)).await;
+            let made = make_spare(path, dir, bytes, (&pace, credit)).await;
             finished.set(true);
             made
         });
@@ -851,7 +898,7 @@ impl LogWriter {
             .await
             .map_err(|e| self.alloc_err(tmp, "creating", e))?;
         let filled = match self.charge_allocation(bytes) {
-            Ok(()) => zero_fill(&file, 0, bytes).await,
+            Ok(()) => zero_fill(&file, 0, bytes, None).await,
             Err(e) => Err(e),
         };
         if let Err(e) = filled {
@@ -897,8 +944,8 @@ impl LogWriter {
             self.close_segment(seg).await?;
         }
         if let Some(task) = self.spare.take() {
-            // No more log to keep pace with.
-            self.spare_pace.hurry.set(true);
+            // Not wanted any more: its task stops at the next chunk and removes the file.
+            self.spare_pace.abandoned.set(true);
             if let Some(Ok(spare)) = task.await {
                 let _ = spare.file.close().await;
                 glommio::io::remove(&spare.path)
@@ -1099,6 +1146,11 @@ fn raw_os_error(e: &glommio::GlommioError<()>) -> Option<i32> {
     }
 }
 
+/// Why a spare's zero-fill stopped when its writer closed.
+fn abandoned() -> glommio::GlommioError<()> {
+    std::io::Error::new(std::io::ErrorKind::Interrupted, "the log writer closed").into()
+}
+
 /// Makes a spare segment file at `path` in `dir`: `bytes` of zeros at the log's pace
 /// ([`zero_fill_paced`]), its fdatasync, the directory's fsync. On failure the partial file
 /// is removed.
@@ -1106,7 +1158,7 @@ async fn make_spare(
     path: PathBuf,
     dir: PathBuf,
     bytes: u64,
-    pace: (&SparePace, u64),
+    pace: (&SparePace, SpareCredit),
 ) -> Result<Spare, String> {
     let file = create_for_zeros(&path)
         .await
@@ -1183,9 +1235,9 @@ async fn write_all(file: &BufferedFile, bytes: Vec<u8>, pos: u64) -> glommio::Re
 /// more than one chunk queued at the device ahead of the log's own writes, and leaves no
 /// dirty pages for an fdatasync to flush at once: through the page cache, the 64 MiB of a
 /// spare went to the device in one burst at its fdatasync and held the log's syncs for
-/// ~30 ms. No faster than `pace` allows either ([`SparePace::credit`]: twice what the log
-/// wrote since the spare was begun, unless the log is idle or a roll waits for the spare).
-/// Falls back to [`zero_fill`] through `file` (unpaced) where the file cannot be opened for
+/// ~30 ms. No faster than `pace` allows either ([`SparePace::credit`]: in step with what the
+/// log wrote since the spare was begun, unless the log is idle or someone waits for the
+/// spare). Falls back to [`zero_fill`] through `file` (paced the same) where the file cannot be opened for
 /// direct I/O, where `bytes` is not a whole number of the device's blocks and of chunks,
 /// and where the device refuses the first direct write (`EINVAL`: it wants a coarser
 /// alignment than glommio found). On a file system without `O_DIRECT` (tmpfs) glommio
@@ -1194,11 +1246,11 @@ async fn zero_fill_paced(
     path: &Path,
     file: &BufferedFile,
     bytes: u64,
-    (pace, log_bytes_at_start): (&SparePace, u64),
+    pace: (&SparePace, SpareCredit),
 ) -> glommio::Result<(), ()> {
     let direct = match OpenOptions::new().write(true).dma_open(path).await {
         Ok(direct) => direct,
-        Err(_) => return zero_fill(file, 0, bytes).await,
+        Err(_) => return zero_fill(file, 0, bytes, Some(pace)).await,
     };
     let chunk_bytes = DIRECT_ZERO_CHUNK_BYTES as u64;
     let block_bytes = direct.alignment().max(1);
@@ -1208,7 +1260,7 @@ async fn zero_fill_paced(
         || !whole_chunks
     {
         let _ = direct.close().await;
-        return zero_fill(file, 0, bytes).await;
+        return zero_fill(file, 0, bytes, Some(pace)).await;
     }
     // One zeroed buffer for every chunk (the file's size is a whole number of chunks or
     // smaller than one).
@@ -1218,13 +1270,16 @@ async fn zero_fill_paced(
     let zeros = std::rc::Rc::new(zeros);
     let mut at = 0;
     while at < bytes {
-        pace.credit(log_bytes_at_start, at + n as u64).await;
+        if !pace.0.credit(pace.1, at + n as u64).await {
+            let _ = direct.close().await;
+            return Err(abandoned());
+        }
         let written = match direct.write_rc_at(zeros.clone(), at).await {
             Ok(written) => written,
             Err(e) => {
                 let _ = direct.close().await;
                 if at == 0 && raw_os_error(&e) == Some(libc::EINVAL) {
-                    return zero_fill(file, 0, bytes).await;
+                    return zero_fill(file, 0, bytes, Some(pace)).await;
                 }
                 return Err(e);
             }
@@ -1242,10 +1297,22 @@ async fn zero_fill_paced(
     direct.close().await
 }
 
-async fn zero_fill(file: &BufferedFile, from: u64, to: u64) -> glommio::Result<(), ()> {
+/// Zero-fills `from..to` of `file` through the page cache, 1 MiB a write; a spare's at the
+/// log's pace (`pace`), a segment made inline at once.
+async fn zero_fill(
+    file: &BufferedFile,
+    from: u64,
+    to: u64,
+    pace: Option<(&SparePace, SpareCredit)>,
+) -> glommio::Result<(), ()> {
     let mut at = from;
     while at < to {
         let n = ((to - at) as usize).min(ZERO_CHUNK_BYTES);
+        if let Some((pace, credit)) = pace {
+            if !pace.credit(credit, at + n as u64).await {
+                return Err(abandoned());
+            }
+        }
         // A fresh zeroed Vec per write: calloc'd pages, no copy.
         let written = file.write_at(vec![0u8; n], at).await?;
         if written == 0 {
