@@ -353,8 +353,9 @@ fn a_spare_is_zero_filled_at_the_pace_of_the_log() {
         writer.append(&[w.next()]);
         writer.sync().await.unwrap();
         let chunk = layout::DIRECT_ZERO_CHUNK_BYTES as u64;
-        // The spare being made: a `log.next.*` file still all zeros (the one the log
-        // switched to has a header, and may keep that name a moment longer).
+        // The spare being made: a `log.next.*` file still all zeros. The one the log
+        // switched to has a header, and may keep that name a moment longer: its rename
+        // runs in the background, so it may also be gone between the listing and the open.
         let spare_bytes = || {
             let mut found = Vec::new();
             for e in std::fs::read_dir(&log_dir).unwrap() {
@@ -362,17 +363,18 @@ fn a_spare_is_zero_filled_at_the_pace_of_the_log() {
                 if !e.file_name().to_string_lossy().starts_with("log.next.") {
                     continue;
                 }
+                let Ok(file) = std::fs::File::open(e.path()) else {
+                    continue;
+                };
+                let len = file.metadata().unwrap().len();
                 let mut head = Vec::new();
                 std::io::Read::read_to_end(
-                    &mut std::io::Read::take(
-                        std::fs::File::open(e.path()).unwrap(),
-                        SEGMENT_HEADER_BYTES as u64,
-                    ),
+                    &mut std::io::Read::take(file, SEGMENT_HEADER_BYTES as u64),
                     &mut head,
                 )
                 .unwrap();
                 if head.iter().all(|&b| b == 0) {
-                    found.push(e.metadata().unwrap().len());
+                    found.push(len);
                 }
             }
             assert!(found.len() <= 1, "one spare at a time: {found:?}");
