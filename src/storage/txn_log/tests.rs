@@ -357,6 +357,7 @@ fn a_spare_is_zero_filled_at_the_pace_of_the_log() {
         // switched to has a header, and may keep that name a moment longer: its rename
         // runs in the background, so it may also be gone between the listing and the open.
         let spare_bytes = || {
+            use std::io::Read;
             let mut found = Vec::new();
             for e in std::fs::read_dir(&log_dir).unwrap() {
                 let e = e.unwrap();
@@ -368,11 +369,9 @@ fn a_spare_is_zero_filled_at_the_pace_of_the_log() {
                 };
                 let len = file.metadata().unwrap().len();
                 let mut head = Vec::new();
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(file, SEGMENT_HEADER_BYTES as u64),
-                    &mut head,
-                )
-                .unwrap();
+                file.take(SEGMENT_HEADER_BYTES as u64)
+                    .read_to_end(&mut head)
+                    .unwrap();
                 if head.iter().all(|&b| b == 0) {
                     found.push(len);
                 }
@@ -396,8 +395,7 @@ fn a_spare_is_zero_filled_at_the_pace_of_the_log() {
         }
         // Enough log for the whole spare: it is made without another byte of log.
         let made = glommio::timer::timeout(std::time::Duration::from_secs(60), async {
-            writer.spare_made_unhurried().await;
-            Ok(())
+            Ok(writer.spare_made_unhurried().await)
         })
         .await;
         assert!(made.is_ok(), "not made after {logged} bytes of log");

@@ -137,7 +137,7 @@ struct Spare {
 /// in that second took about 10 ms, where they otherwise took 1 (docs/storage.md, "Log
 /// segment"). Paced, the same zeros are spread over half a segment's worth of log.
 struct SparePace {
-    /// Bytes of batches the log started writing since the writer opened.
+    /// Bytes of batches the log wrote since the writer opened.
     log_bytes: std::cell::Cell<u64>,
     /// A batch is being written (a slow sync is not an idle log).
     writing: std::cell::Cell<bool>,
@@ -151,10 +151,10 @@ struct SparePace {
     idle_after: std::cell::Cell<Duration>,
 }
 
-/// One spare's claim on [`SparePace`]: where the log stood when it was begun, and how
-/// many bytes of zeros each byte of log since then allows.
-#[derive(Clone, Copy)]
+/// One spare's claim on the log's [`SparePace`]: where the log stood when the spare was
+/// begun, and how many bytes of zeros each byte of log since then allows.
 struct SpareCredit {
+    pace: std::rc::Rc<SparePace>,
     log_bytes_at_start: u64,
     zeros_per_log_byte: u64,
 }
@@ -170,25 +170,25 @@ impl SparePace {
             idle_after: std::cell::Cell::new(LOG_IDLE_FOR_SPARE),
         }
     }
+}
 
+impl SpareCredit {
     /// Waits until the spare may hold `zeros_bytes` of zeros: at once when someone waits
     /// for it or the log is idle, else once the log has written enough since the spare
-    /// was begun (`credit`). `false`: the spare was abandoned, stop.
-    async fn credit(&self, credit: SpareCredit, zeros_bytes: u64) -> bool {
+    /// was begun. `false`: the spare was abandoned, stop.
+    async fn allows(&self, zeros_bytes: u64) -> bool {
+        let pace = &*self.pace;
         loop {
-            if self.abandoned.get() {
+            if pace.abandoned.get() {
                 return false;
             }
-            let logged = self
-                .log_bytes
-                .get()
-                .saturating_sub(credit.log_bytes_at_start);
+            let logged = pace.log_bytes.get().saturating_sub(self.log_bytes_at_start);
             let allowed = logged
-                .saturating_mul(credit.zeros_per_log_byte)
+                .saturating_mul(self.zeros_per_log_byte)
                 .saturating_add(DIRECT_ZERO_CHUNK_BYTES as u64);
             let idle =
-                !self.writing.get() && self.last_write_at.get().elapsed() >= self.idle_after.get();
-            if zeros_bytes <= allowed || self.hurry.get() || idle {
+                !pace.writing.get() && pace.last_write_at.get().elapsed() >= pace.idle_after.get();
+            if zeros_bytes <= allowed || pace.hurry.get() || idle {
                 return true;
             }
             glommio::timer::sleep(SPARE_PACE_POLL).await;
@@ -276,8 +276,6 @@ pub struct LogWriter {
     spare_finished: std::rc::Rc<std::cell::Cell<bool>>,
     /// What the log wrote, for the pace of the spare's zeros.
     spare_pace: std::rc::Rc<SparePace>,
-    /// Bytes written to the log since the writer opened (for snapSizeLimitInKb).
-    written_bytes: u64,
     /// The size of the new segment the last `sync` could not make for want of space (a
     /// segment is never extended, so that is the only allocation that fails), until
     /// [`Self::probe_space`] or a `sync` makes one.
@@ -324,7 +322,6 @@ impl LogWriter {
             spare: None,
             spare_finished: std::rc::Rc::new(std::cell::Cell::new(false)),
             spare_pace: std::rc::Rc::new(SparePace::new()),
-            written_bytes: 0,
             failed_segment_bytes: None,
             #[cfg(test)]
             allocation_budget: None,
@@ -358,11 +355,8 @@ impl LogWriter {
     #[cfg(test)]
     pub(crate) async fn spare_ready(&mut self) {
         self.spare_pace.hurry.set(true);
-        if let Some(task) = self.spare.take() {
-            if let Some(made) = task.await {
-                self.spare_finished.set(true);
-                self.spare = Some(glommio::spawn_local(async move { made }).detach());
-            }
+        if self.spare_made_unhurried().await {
+            self.spare_finished.set(true);
         }
     }
 
@@ -375,14 +369,17 @@ impl LogWriter {
     }
 
     /// Tests: waits until the spare being made is ready, without hurrying it (its pace
-    /// alone decides when).
+    /// alone decides when); keeps it as the spare. `false`: there was none.
     #[cfg(test)]
-    pub(crate) async fn spare_made_unhurried(&mut self) {
-        if let Some(task) = self.spare.take() {
-            if let Some(made) = task.await {
-                self.spare = Some(glommio::spawn_local(async move { made }).detach());
-            }
-        }
+    pub(crate) async fn spare_made_unhurried(&mut self) -> bool {
+        let Some(task) = self.spare.take() else {
+            return false;
+        };
+        let Some(made) = task.await else {
+            return false;
+        };
+        self.spare = Some(glommio::spawn_local(async move { made }).detach());
+        true
     }
 
     /// Tests: the log counts as idle for the spare's pace only after `idle_after`.
@@ -464,11 +461,6 @@ impl LogWriter {
     /// Bytes appended and not yet synced.
     pub fn pending_bytes(&self) -> usize {
         self.pending.len()
-    }
-
-    /// Bytes written since open (all segments).
-    pub fn written_bytes(&self) -> u64 {
-        self.written_bytes
     }
 
     /// The segment being written, if one is open.
@@ -626,10 +618,8 @@ impl LogWriter {
         let batch = std::mem::replace(&mut self.pending, next);
         self.pending_first_zxid = None;
         self.sync_in_flight = true;
-        let pace = &self.spare_pace;
-        pace.log_bytes.set(pace.log_bytes.get() + batch_bytes);
-        pace.writing.set(true);
-        pace.last_write_at.set(Instant::now());
+        self.spare_pace.writing.set(true);
+        self.spare_pace.last_write_at.set(Instant::now());
         Ok(Some(SyncJob {
             seg,
             batch,
@@ -660,7 +650,8 @@ impl LogWriter {
                 self.reusable_pending = Some(copied);
             }
         }
-        self.written_bytes += batch_bytes;
+        let pace = &self.spare_pace;
+        pace.log_bytes.set(pace.log_bytes.get() + batch_bytes);
         self.synced_zxid = up_to_zxid;
         Ok(up_to_zxid)
     }
@@ -808,8 +799,7 @@ impl LogWriter {
         let (dir, bytes) = (self.dir.clone(), self.prealloc_bytes());
         let finished = std::rc::Rc::new(std::cell::Cell::new(false));
         self.spare_finished = finished.clone();
-        let pace = self.spare_pace.clone();
-        pace.hurry.set(false);
+        self.spare_pace.hurry.set(false);
         // The segment this spare follows may roll before it reaches `bytes`
         // (txnLogSizeLimitInKb): the spare is due by half of what it will hold.
         let segment_bytes = self
@@ -817,12 +807,13 @@ impl LogWriter {
             .segment_bytes_max
             .map_or(bytes, |max| max.clamp(1, bytes));
         let credit = SpareCredit {
-            log_bytes_at_start: pace.log_bytes.get(),
+            pace: self.spare_pace.clone(),
+            log_bytes_at_start: self.spare_pace.log_bytes.get(),
             zeros_per_log_byte: (bytes * SPARE_DONE_AT_SEGMENT_FRACTION_INVERSE)
                 .div_ceil(segment_bytes),
         };
         let task = glommio::spawn_local(async move {
-            let made = make_spare(path, dir, bytes, (&pace, credit)).await;
+            let made = make_spare(path, dir, bytes, &credit).await;
             finished.set(true);
             made
         });
@@ -1158,13 +1149,13 @@ async fn make_spare(
     path: PathBuf,
     dir: PathBuf,
     bytes: u64,
-    pace: (&SparePace, SpareCredit),
+    credit: &SpareCredit,
 ) -> Result<Spare, String> {
     let file = create_for_zeros(&path)
         .await
         .map_err(|e| format!("creating {}: {e}", path.display()))?;
     let spare = Spare { path, file, bytes };
-    let filled = match zero_fill_paced(&spare.path, &spare.file, bytes, pace).await {
+    let filled = match zero_fill_paced(&spare.path, &spare.file, bytes, credit).await {
         Ok(()) => spare.file.fdatasync().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
@@ -1235,7 +1226,7 @@ async fn write_all(file: &BufferedFile, bytes: Vec<u8>, pos: u64) -> glommio::Re
 /// more than one chunk queued at the device ahead of the log's own writes, and leaves no
 /// dirty pages for an fdatasync to flush at once: through the page cache, the 64 MiB of a
 /// spare went to the device in one burst at its fdatasync and held the log's syncs for
-/// ~30 ms. No faster than `pace` allows either ([`SparePace::credit`]: in step with what the
+/// ~30 ms. No faster than `credit` allows either ([`SpareCredit::allows`]: in step with what the
 /// log wrote since the spare was begun, unless the log is idle or someone waits for the
 /// spare). Falls back to [`zero_fill`] through `file` (paced the same) where the file cannot be opened for
 /// direct I/O, where `bytes` is not a whole number of the device's blocks and of chunks,
@@ -1246,11 +1237,11 @@ async fn zero_fill_paced(
     path: &Path,
     file: &BufferedFile,
     bytes: u64,
-    pace: (&SparePace, SpareCredit),
+    credit: &SpareCredit,
 ) -> glommio::Result<(), ()> {
     let direct = match OpenOptions::new().write(true).dma_open(path).await {
         Ok(direct) => direct,
-        Err(_) => return zero_fill(file, 0, bytes, Some(pace)).await,
+        Err(_) => return zero_fill(file, 0, bytes, Some(credit)).await,
     };
     let chunk_bytes = DIRECT_ZERO_CHUNK_BYTES as u64;
     let block_bytes = direct.alignment().max(1);
@@ -1260,7 +1251,7 @@ async fn zero_fill_paced(
         || !whole_chunks
     {
         let _ = direct.close().await;
-        return zero_fill(file, 0, bytes, Some(pace)).await;
+        return zero_fill(file, 0, bytes, Some(credit)).await;
     }
     // One zeroed buffer for every chunk (the file's size is a whole number of chunks or
     // smaller than one).
@@ -1270,7 +1261,7 @@ async fn zero_fill_paced(
     let zeros = std::rc::Rc::new(zeros);
     let mut at = 0;
     while at < bytes {
-        if !pace.0.credit(pace.1, at + n as u64).await {
+        if !credit.allows(at + n as u64).await {
             let _ = direct.close().await;
             return Err(abandoned());
         }
@@ -1279,7 +1270,7 @@ async fn zero_fill_paced(
             Err(e) => {
                 let _ = direct.close().await;
                 if at == 0 && raw_os_error(&e) == Some(libc::EINVAL) {
-                    return zero_fill(file, 0, bytes, Some(pace)).await;
+                    return zero_fill(file, 0, bytes, Some(credit)).await;
                 }
                 return Err(e);
             }
@@ -1298,18 +1289,18 @@ async fn zero_fill_paced(
 }
 
 /// Zero-fills `from..to` of `file` through the page cache, 1 MiB a write; a spare's at the
-/// log's pace (`pace`), a segment made inline at once.
+/// log's pace (`credit`), a segment made inline at once.
 async fn zero_fill(
     file: &BufferedFile,
     from: u64,
     to: u64,
-    pace: Option<(&SparePace, SpareCredit)>,
+    credit: Option<&SpareCredit>,
 ) -> glommio::Result<(), ()> {
     let mut at = from;
     while at < to {
         let n = ((to - at) as usize).min(ZERO_CHUNK_BYTES);
-        if let Some((pace, credit)) = pace {
-            if !pace.credit(credit, at + n as u64).await {
+        if let Some(credit) = credit {
+            if !credit.allows(at + n as u64).await {
                 return Err(abandoned());
             }
         }
