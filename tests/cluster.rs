@@ -547,6 +547,18 @@ fn emptied_member_is_synced_by_snapshot_without_shard_executors() {
     emptied_member_is_synced_by_snapshot_with("corral.shards=0\n");
 }
 
+/// The same with `corral.snapshot.logInMemoryKb` the only reason for snapshots
+/// (`snapCount` too high, `snapSizeLimitInKb` off; the later lines win): a replicated
+/// server keeps the records since its newest snapshot in memory, and that bound asks for
+/// snapshots every kilobyte of them, so the survivors' histories no longer reach back to
+/// the start.
+#[test]
+fn emptied_member_is_synced_by_snapshot_when_the_in_memory_log_is_bounded() {
+    emptied_member_is_synced_by_snapshot_with(
+        "snapCount=1000000\nsnapSizeLimitInKb=-1\ncorral.snapshot.logInMemoryKb=1\n",
+    );
+}
+
 fn emptied_member_is_synced_by_snapshot_with(extra_config: &str) {
     let mut cluster = TestCluster::configure(3, 1);
     // Snapshots every few txns, so the logs no longer reach back to the start.

@@ -19,7 +19,7 @@ use super::properties::{self, Entry};
 use super::whitelist::FourLetterWhitelist;
 use super::{
     ClientAuth, Config, Host, KeyAt, Pinning, CONFIG_BYTES_MAX, PROMETHEUS_PROVIDER_CLASS,
-    SHARDS_MAX,
+    SHARDS_MAX, SNAPSHOT_LOG_IN_MEMORY_KB_DEFAULT,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -44,7 +44,7 @@ const IO_RING_DEPTH_MAX: u32 = 32_768;
 
 /// The known `corral.` keys, for the unknown-key message.
 const CORRAL_KEYS: &str =
-    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.ioRingDepth, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.zab.spinUs, corral.client.maxOutputBytes, corral.releaseStartupCode, corral.profile";
+    "corral.shards, corral.pinning, corral.ioMemoryKb, corral.ioRingDepth, corral.commit.maxBatch, corral.commit.maxWaitUs, corral.snapshot.stepNodes, corral.snapshot.logInMemoryKb, corral.zab.spinUs, corral.client.maxOutputBytes, corral.releaseStartupCode, corral.profile";
 
 /// The ZooKeeper class names meaning "no HTTP metrics".
 const PLAIN_PROVIDER_CLASSES: &[&str] = &[
@@ -415,7 +415,18 @@ fn apply_peer_config(
             let role = Role::parse(&s.value).ok_or_else(|| s.invalid("participant or observer"))?;
             p.peer_type = Some((role, s.at.clone()));
         }
-        "syncEnabled" => c.sync_enabled = s.true_false()?,
+        "syncEnabled" => {
+            c.sync_enabled = s.true_false()?;
+            if !c.sync_enabled {
+                // ZooKeeper's observers then keep no log and take no snapshots. Corral's
+                // always log and snapshot: an observer that a reconfig makes a voter must
+                // not hold a log with a hole in it.
+                c.warnings.push(format!(
+                    "{}: {} is false, which Corral does not support; observers log and snapshot every txn",
+                    s.at, s.key
+                ));
+            }
+        }
         "dynamicConfigFile" => {
             c.dynamic_config_file = Some(s.path()?);
             p.dynamic_config_file = Some(s.at.clone());
@@ -644,6 +655,11 @@ fn apply_corral(
         "corral.snapshot.stepNodes" => {
             let nodes = s.in_range(1, 1_000_000, "a node count from 1 to 1000000")?;
             c.corral.snapshot_step_nodes = u32::try_from(nodes).unwrap_or(1024);
+        }
+        "corral.snapshot.logInMemoryKb" => {
+            let kb = s.in_range(1, 1 << 32, "a size in KiB from 1 to 2^32")?;
+            c.corral.snapshot_log_in_memory_kb =
+                u64::try_from(kb).unwrap_or(SNAPSHOT_LOG_IN_MEMORY_KB_DEFAULT);
         }
         "corral.client.maxOutputBytes" => {
             let bytes = s.in_range(65_536, 1 << 40, "a size in bytes from 65536 to 2^40")?;

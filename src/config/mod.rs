@@ -51,6 +51,9 @@ pub const CONFIG_BYTES_MAX: u64 = 1 << 20;
 pub const SHARDS_MAX: usize = 1024;
 /// Default `tickTime` when the key is absent (ZooKeeper's `ZooKeeperServer.DEFAULT_TICK_TIME`).
 pub const TICK_MS_DEFAULT: u32 = 3000;
+/// Default `corral.snapshot.logInMemoryKb`: 1 GiB.
+pub const SNAPSHOT_LOG_IN_MEMORY_KB_DEFAULT: u64 = 1 << 20;
+
 /// Default `corral.client.maxOutputBytes`: 16 MiB.
 pub const CLIENT_MAX_OUTPUT_BYTES_DEFAULT: u64 = 16 << 20;
 
@@ -153,6 +156,12 @@ pub struct CorralTuning {
     /// loop (standalone) or of shard 0 (replicated), between write batches (default 1024:
     /// about 0.7 ms at a million znodes). Smaller: shorter pauses, longer snapshots.
     pub snapshot_step_nodes: u32,
+    /// `corral.snapshot.logInMemoryKb`: a replicated server keeps the log records written
+    /// since its newest snapshot in memory (to sync learners by DIFF and to settle its log
+    /// at the next election); once they pass this many KiB it takes a snapshot, which lets
+    /// them go, as `snapSizeLimitInKb` does for the log on disk (default 1 GiB). Bounds a
+    /// server's memory under large values, where `snapCount` records could be gigabytes.
+    pub snapshot_log_in_memory_kb: u64,
     /// `corral.zab.spinUs`: how long the ZAB executor polls for completions before it
     /// sleeps (default 0). On VMs a thread asleep in an fdatasync can wake only at the next
     /// timer tick; polling through the sync catches its completion at once, at the price of
@@ -305,7 +314,8 @@ pub struct Config {
     pub multi_address_enabled: bool,
     /// `quorumListenOnAllIPs` (default false).
     pub quorum_listen_on_all_ips: bool,
-    /// `syncEnabled`: observers persist txns (default true).
+    /// `syncEnabled` (default true): in ZooKeeper, whether observers persist txns. Corral's
+    /// always do; `false` is only a warning ([`Config::warnings`]).
     pub sync_enabled: bool,
     /// `leaderServes` (`yes`/`no`, default yes): the leader accepts clients.
     pub leader_serves: bool,
@@ -460,6 +470,7 @@ impl Config {
                 commit_max_batch: 256,
                 commit_max_wait_us: 200,
                 snapshot_step_nodes: 1024,
+                snapshot_log_in_memory_kb: SNAPSHOT_LOG_IN_MEMORY_KB_DEFAULT,
                 zab_spin_us: 0,
                 client_max_output_bytes: CLIENT_MAX_OUTPUT_BYTES_DEFAULT,
                 release_startup_code: true,

@@ -403,6 +403,20 @@ fn adjustments_become_warnings() {
 }
 
 #[test]
+fn sync_enabled_false_is_a_warning_not_a_silent_no_op() {
+    let c = ok("dataDir=d\nclientPort=1\nsyncEnabled=true\n");
+    assert!(c.sync_enabled && c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = ok("dataDir=d\nclientPort=1\nsyncEnabled=FALSE\n");
+    assert!(!c.sync_enabled);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].starts_with("zoo.cfg:3: syncEnabled is false, which Corral does not support"),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
 fn size_limits_off_when_not_positive() {
     let c = ok("dataDir=d\nclientPort=1\nsnapSizeLimitInKb=-1\ntxnLogSizeLimitInKb=1024\nlargeRequestThreshold=4096\n");
     assert_eq!(c.snap_size_limit_kb, None);
@@ -519,9 +533,11 @@ fn release_startup_code_is_on_unless_turned_off() {
 fn corral_keys() {
     let c = ok(
         "dataDir=d\nclientPort=1\ncorral.shards=2\ncorral.pinning=0,1,2\ncorral.ioMemoryKb=192\n\
-                corral.ioRingDepth=512\ncorral.commit.maxBatch=64\ncorral.commit.maxWaitUs=0\ncorral.snapshot.stepNodes=16\ncorral.zab.spinUs=300\n",
+                corral.ioRingDepth=512\ncorral.commit.maxBatch=64\ncorral.commit.maxWaitUs=0\ncorral.snapshot.stepNodes=16\ncorral.zab.spinUs=300\n\
+                corral.snapshot.logInMemoryKb=2048\n",
     );
     assert_eq!(c.corral.snapshot_step_nodes, 16);
+    assert_eq!(c.corral.snapshot_log_in_memory_kb, 2048);
     assert_eq!(c.corral.zab_spin_us, 300);
     assert_eq!(c.corral.shards, 2);
     assert_eq!(c.corral.pinning, Pinning::Cores(vec![0, 1, 2]));
@@ -584,6 +600,17 @@ fn corral_key_errors() {
     assert!(
         err("dataDir=d\nclientPort=1\ncorral.snapshot.stepNodes=0\n")
             .contains("corral.snapshot.stepNodes")
+    );
+    assert!(
+        err("dataDir=d\nclientPort=1\ncorral.snapshot.logInMemoryKb=0\n")
+            .contains("corral.snapshot.logInMemoryKb")
+    );
+    assert_eq!(
+        ok("dataDir=d\nclientPort=1\n")
+            .corral
+            .snapshot_log_in_memory_kb,
+        1 << 20,
+        "1 GiB by default"
     );
 }
 

@@ -61,8 +61,9 @@
 //! passes. Txns are opaque bytes here: the leader's caller validated them (`zab::prep`).
 //!
 //! Bounds: at most `outstanding_max` proposals uncommitted ([`ProposeError::Backlog`]); the
-//! in-memory window keeps at most `committed_log_max` committed entries (older ones live in
-//! the snapshot and the on-disk log; a learner behind them gets a SNAP).
+//! in-memory window keeps at most `committed_log_max` committed entries, of at most
+//! `diff_bytes_max` bytes of txns (older ones live in the snapshot and the on-disk log; a
+//! learner behind them gets a SNAP).
 //!
 //! Reconfig: [`Leader::reconfig_proposed`] marks a proposal that changes the voters; it and
 //! the proposals after it commit only with a quorum of the old voters and one of the new,
@@ -114,7 +115,8 @@ pub struct PeerConfig {
     pub init_limit_ticks: u32,
     /// Ticks a peer may go unheard once established.
     pub sync_limit_ticks: u32,
-    /// Committed entries kept in memory for DIFF (Java's `commitLogCount`, 500).
+    /// Committed entries kept in memory for DIFF (Java's `commitLogCount`, 500); fewer when
+    /// their txns pass `diff_bytes_max`, beyond which a DIFF is not sent.
     pub committed_log_max: usize,
     /// Proposals in flight before [`Leader::propose`] refuses more.
     pub outstanding_max: usize,
@@ -276,6 +278,8 @@ struct History {
     /// How many records of `log` are at or below `applied` (they come first): kept so
     /// that every proposal and commit does not search the window for it.
     applied_len: usize,
+    /// The bytes of those `applied_len` records' txns.
+    applied_bytes: usize,
 }
 
 impl History {
@@ -290,12 +294,14 @@ impl History {
         }
         assert!(s.applied_zxid >= s.log_base);
         let applied_len = log.partition_point(|(z, _)| *z <= s.applied_zxid);
+        let applied_bytes = log.range(..applied_len).map(|(_, txn)| txn.len()).sum();
         let mut h = History {
             log_base: s.log_base,
             log,
             synced: s.log_base.max(s.synced_zxid),
             applied: s.applied_zxid,
             applied_len,
+            applied_bytes,
         };
         h.synced = h.synced.min(h.last());
         assert!(h.applied <= h.last(), "applied beyond the log");
@@ -358,6 +364,7 @@ impl History {
             .cloned()
             .collect();
         self.applied_len += out.len();
+        self.applied_bytes += out.iter().map(|(_, txn)| txn.len()).sum::<usize>();
         self.applied = self.applied.max(to);
         out
     }
@@ -366,19 +373,23 @@ impl History {
     fn apply_next(&mut self) -> Option<(Zxid, Bytes)> {
         let next = self.log.get(self.applied_len).cloned()?;
         self.applied_len += 1;
+        self.applied_bytes += next.1.len();
         self.applied = next.0;
         Some(next)
     }
 
-    /// Drops applied records beyond the newest `keep` from memory.
-    fn trim(&mut self, keep: usize) {
-        let drop = self.applied_len.saturating_sub(keep);
-        for _ in 0..drop {
-            if let Some((z, _)) = self.log.pop_front() {
-                self.log_base = z;
-            }
+    /// Drops the oldest applied records from memory until at most `keep` of them, holding
+    /// at most `keep_bytes` of txns, are left. (With large values the count alone let the
+    /// window hold gigabytes; a DIFF bigger than `keep_bytes` goes as a SNAP anyway.)
+    fn trim(&mut self, keep: usize, keep_bytes: usize) {
+        while self.applied_len > keep || self.applied_bytes > keep_bytes {
+            let Some((z, txn)) = self.log.pop_front() else {
+                break;
+            };
+            self.log_base = z;
+            self.applied_len -= 1;
+            self.applied_bytes -= txn.len();
         }
-        self.applied_len -= drop;
     }
 }
 
@@ -489,6 +500,12 @@ pub struct Leader {
 }
 
 impl Leader {
+    /// Lets applied records beyond what a DIFF may carry leave memory ([`History::trim`]).
+    fn trim_history(&mut self) {
+        self.hist
+            .trim(self.cfg.committed_log_max, self.cfg.diff_bytes_max);
+    }
+
     /// Takes the lead after an election. `establish_by_ms` is the decision's deadline.
     pub fn new(cfg: PeerConfig, stored: &Stored, establish_by_ms: i64, now_ms: i64) -> Leader {
         assert!(cfg.is_voter(cfg.my_id), "only a voter leads");
@@ -1110,7 +1127,7 @@ impl Leader {
         for id in held {
             self.sync_learner(id);
         }
-        self.hist.trim(self.cfg.committed_log_max);
+        self.trim_history();
         if !self.cfg.is_voter(self.cfg.my_id) {
             self.step_down("no longer a voter after the reconfig in its history".to_string());
         }
@@ -1208,7 +1225,7 @@ impl Leader {
         self.actions
             .push_back(Action::Deliver { records: committed });
         self.answer_syncs();
-        self.hist.trim(self.cfg.committed_log_max);
+        self.trim_history();
         if !self.cfg.is_voter(self.cfg.my_id) {
             self.step_down("no longer a voter after a reconfig".to_string());
         }
@@ -1364,6 +1381,13 @@ pub struct Learner {
 }
 
 impl Learner {
+    /// Lets applied records beyond what a DIFF may carry leave memory ([`History::trim`]),
+    /// as a leader does.
+    fn trim_history(&mut self) {
+        self.hist
+            .trim(self.cfg.committed_log_max, self.cfg.diff_bytes_max);
+    }
+
     /// Follows (or observes) `leader` after an election. `establish_by_ms` is the
     /// decision's deadline to be synced.
     pub fn new(
@@ -1666,6 +1690,7 @@ impl Learner {
             synced: last_zxid,
             applied: last_zxid,
             applied_len: 0,
+            applied_bytes: 0,
         };
         self.installing = Some(last_zxid);
         self.actions.push_back(Action::InstallSnapshot {
@@ -1740,7 +1765,7 @@ impl Learner {
         if !records.is_empty() {
             self.actions.push_back(Action::Deliver { records });
         }
-        self.hist.trim(self.cfg.committed_log_max);
+        self.trim_history();
         Ok(())
     }
 

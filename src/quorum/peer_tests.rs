@@ -801,3 +801,34 @@ fn an_established_leader_sends_a_snap_for_a_diff_over_diff_bytes_max() {
         }
     );
 }
+
+#[test]
+fn applied_history_is_bounded_by_count_and_by_bytes() {
+    let records: Vec<(Zxid, Bytes)> = (1..=10).map(|z| (z, Bytes::from(vec![0u8; 100]))).collect();
+    let stored = Stored {
+        accepted_epoch: 1,
+        current_epoch: 1,
+        log_base: 0,
+        applied_zxid: 0,
+        synced_zxid: 10,
+        log: records,
+        reconfig: None,
+    };
+    let mut h = History::from_stored(&stored);
+    assert_eq!(h.apply_up_to(8).len(), 8);
+    assert_eq!(h.applied_bytes, 800);
+    // The count binds: five applied records stay.
+    h.trim(5, usize::MAX);
+    assert_eq!((h.log_base, h.applied_len, h.applied_bytes), (3, 5, 500));
+    // The bytes bind: 250 bytes hold two of them.
+    h.trim(5, 250);
+    assert_eq!((h.log_base, h.applied_len, h.applied_bytes), (6, 2, 200));
+    // Unapplied records are never dropped, whatever they weigh.
+    h.trim(0, 0);
+    assert_eq!((h.log_base, h.applied_len, h.applied_bytes), (8, 0, 0));
+    assert_eq!(h.log.len(), 2);
+    assert!(h.contains(8) && h.contains(10));
+    // Applying one at a time counts its bytes as well.
+    assert!(h.apply_next().is_some());
+    assert_eq!((h.applied_len, h.applied_bytes), (1, 100));
+}

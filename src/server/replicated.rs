@@ -412,7 +412,7 @@ impl Node {
         let election = Election::new(q.election.clone(), q.my_id, own_vote, now);
         let policy = Rc::new(RefCell::new(crate::storage::SnapshotPolicy::new(
             cfg.snap_count.max(2),
-            cfg.snap_size_limit_kb,
+            snap_size_limit_kb(cfg.snap_size_limit_kb, cfg.corral.snapshot_log_in_memory_kb),
             now as u64,
         )));
         tracing::info!(
@@ -2299,7 +2299,13 @@ impl Node {
     }
 }
 
-/// The connection a client input came from (to refuse it when not serving).
+/// The log size since the newest snapshot that asks for the next one: `snapSizeLimitInKb`
+/// (`None`: off), lowered to `corral.snapshot.logInMemoryKb`, since a replicated server holds
+/// those records in `window` too and only a snapshot lets them go.
+fn snap_size_limit_kb(snap_size_limit_kb: Option<u64>, log_in_memory_kb: u64) -> Option<u64> {
+    Some(snap_size_limit_kb.map_or(log_in_memory_kb, |kb| kb.min(log_in_memory_kb)))
+}
+
 /// Drops from the front of `window` at most `max` records at or below `trim_to`, moving
 /// `base` up to each one dropped, and to `trim_to` once none is left: `window` always holds
 /// exactly the logged records after `base`.
@@ -2452,6 +2458,18 @@ mod tests {
 
     fn window_of(zxids: std::ops::RangeInclusive<Zxid>) -> VecDeque<(Zxid, Bytes)> {
         zxids.map(|z| (z, Bytes::from(vec![0u8; 8]))).collect()
+    }
+
+    #[test]
+    fn the_records_kept_in_memory_bound_the_log_between_snapshots() {
+        // snapSizeLimitInKb off: the in-memory bound still asks for snapshots.
+        assert_eq!(snap_size_limit_kb(None, 1024), Some(1024));
+        // Whichever is lower.
+        assert_eq!(
+            snap_size_limit_kb(Some(4_194_304), 1_048_576),
+            Some(1_048_576)
+        );
+        assert_eq!(snap_size_limit_kb(Some(512), 1_048_576), Some(512));
     }
 
     #[test]

@@ -84,6 +84,14 @@ pub struct QuorumSettings {
     pub peer: PeerConfig,
 }
 
+/// The biggest DIFF a leader sends (bytes of records; a learner further behind is sent a
+/// snapshot), which also bounds the committed records kept in memory for one.
+fn diff_bytes_max(log_in_memory_kb: u64) -> usize {
+    let in_memory_bytes =
+        usize::try_from(log_in_memory_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
+    (crate::server::peers::OUTBOX_BYTES_HARD_MAX / 2).min(in_memory_bytes)
+}
+
 /// Committed proposals a leader keeps in memory to bring a lagging learner up by DIFF
 /// (Java's `commitLogCount` is 500; a learner further behind needs a snapshot sent).
 const COMMITTED_LOG_MAX: usize = 10_000;
@@ -336,8 +344,10 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
             init_limit_ticks,
             sync_limit_ticks,
             committed_log_max: COMMITTED_LOG_MAX,
-            // Half of what the mesh queues for one peer at most.
-            diff_bytes_max: crate::server::peers::OUTBOX_BYTES_HARD_MAX / 2,
+            // Half of what the mesh queues for one peer at most, and no more than the log a
+            // server keeps in memory (`corral.snapshot.logInMemoryKb`): committed records
+            // stay in memory only as far back as a DIFF may reach.
+            diff_bytes_max: diff_bytes_max(config.corral.snapshot_log_in_memory_kb),
             outstanding_max: OUTSTANDING_PROPOSALS_MAX,
             accept_non_members: config.reconfig_enabled,
         },
@@ -352,4 +362,21 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
 /// open then fails and names the path).
 pub fn absolute(dir: &std::path::Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diff_is_bounded_by_the_outbox_and_by_the_log_kept_in_memory() {
+        let outbox_half = crate::server::peers::OUTBOX_BYTES_HARD_MAX / 2;
+        assert_eq!(
+            diff_bytes_max(1 << 20),
+            outbox_half,
+            "1 GiB: the outbox binds"
+        );
+        assert_eq!(diff_bytes_max(262_144), 256 << 20);
+        assert_eq!(diff_bytes_max(u64::MAX), outbox_half, "no overflow");
+    }
 }
