@@ -589,6 +589,11 @@ fn emptied_member_is_synced_by_snapshot_with(extra_config: &str) {
     for n in 1..=cluster.size() {
         cluster.kill9(n);
     }
+    if cluster.flavor == Flavor::Corral {
+        for n in 2..=cluster.size() {
+            assert!(cluster.has_snapshot(n), "server {n} took no snapshot");
+        }
+    }
     cluster.wipe_data(1);
     for n in 1..=cluster.size() {
         cluster.start_node(n);

@@ -237,6 +237,10 @@ struct Pending {
     init_limit: Option<(u32, Location)>,
     sync_limit: Option<(u32, Location)>,
     peer_type: Option<(Role, Location)>,
+    /// Where `syncEnabled` and `corral.snapshot.logInMemoryKb` were last set: their
+    /// warnings are about the value in force, not one a later line overrode.
+    sync_enabled_at: Option<Location>,
+    log_in_memory_at: Option<Location>,
     whitelist: Option<String>,
     shards: Option<(usize, Location)>,
     pinning: Option<(Vec<usize>, Location)>,
@@ -417,15 +421,7 @@ fn apply_peer_config(
         }
         "syncEnabled" => {
             c.sync_enabled = s.true_false()?;
-            if !c.sync_enabled {
-                // ZooKeeper's observers then keep no log and take no snapshots. Corral's
-                // always log and snapshot: an observer that a reconfig makes a voter must
-                // not hold a log with a hole in it.
-                c.warnings.push(format!(
-                    "{}: {} is false, which Corral does not support; observers log and snapshot every txn",
-                    s.at, s.key
-                ));
-            }
+            p.sync_enabled_at = Some(s.at.clone());
         }
         "dynamicConfigFile" => {
             c.dynamic_config_file = Some(s.path()?);
@@ -660,6 +656,7 @@ fn apply_corral(
             let kb = s.in_range(1, 1 << 32, "a size in KiB from 1 to 2^32")?;
             c.corral.snapshot_log_in_memory_kb =
                 u64::try_from(kb).unwrap_or(SNAPSHOT_LOG_IN_MEMORY_KB_DEFAULT);
+            p.log_in_memory_at = Some(s.at.clone());
         }
         "corral.client.maxOutputBytes" => {
             let bytes = s.in_range(65_536, 1 << 40, "a size in bytes from 65536 to 2^40")?;
@@ -837,8 +834,25 @@ fn finish(mut c: Config, mut p: Pending, file: &str, cores: usize) -> Result<Con
             });
         }
     }
+    if let (false, Some(at)) = (c.sync_enabled, &p.sync_enabled_at) {
+        // ZooKeeper's observers then keep no log and take no snapshots. Corral's always log
+        // and snapshot: an observer that a reconfig makes a voter must not hold a log with
+        // a hole in it.
+        c.warnings.push(format!(
+            "{at}: syncEnabled is false, which Corral does not support; observers log and snapshot every txn"
+        ));
+    }
+    let log_in_memory_kb = c.corral.snapshot_log_in_memory_kb;
+    if let (true, Some(at)) = (log_in_memory_kb < LOG_IN_MEMORY_KB_LOW, &p.log_in_memory_at) {
+        c.warnings.push(format!(
+            "{at}: corral.snapshot.logInMemoryKb is {log_in_memory_kb}: a replicated server then snapshots every {log_in_memory_kb} KiB of log, and sends a snapshot to a learner behind by more"
+        ));
+    }
     Ok(c)
 }
+
+/// Below this `corral.snapshot.logInMemoryKb` (1 MiB) the config warns: meant for tests.
+const LOG_IN_MEMORY_KB_LOW: u64 = 1024;
 
 fn required_limit(
     setting: Option<(u32, Location)>,

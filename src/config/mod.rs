@@ -161,6 +161,7 @@ pub struct CorralTuning {
     /// at the next election); once they pass this many KiB it takes a snapshot, which lets
     /// them go, as `snapSizeLimitInKb` does for the log on disk (default 1 GiB). Bounds a
     /// server's memory under large values, where `snapCount` records could be gigabytes.
+    /// Also the biggest DIFF a leader sends: a learner further behind gets a snapshot.
     pub snapshot_log_in_memory_kb: u64,
     /// `corral.zab.spinUs`: how long the ZAB executor polls for completions before it
     /// sleeps (default 0). On VMs a thread asleep in an fdatasync can wake only at the next
@@ -209,6 +210,7 @@ pub struct Config {
     /// `snapCount`: snapshot after about this many txns (default 100000, at least 2).
     pub snap_count: u32,
     /// `snapSizeLimitInKb`: snapshot after about this much log (default 4 GiB); `None` = off.
+    /// In replicated mode `corral.snapshot.logInMemoryKb` lowers it (and applies when off).
     pub snap_size_limit_kb: Option<u64>,
     /// `txnLogSizeLimitInKb`: roll the log past this size; `None` (default) = no limit.
     pub txn_log_size_limit_kb: Option<u64>,

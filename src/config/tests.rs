@@ -414,6 +414,28 @@ fn sync_enabled_false_is_a_warning_not_a_silent_no_op() {
         "{:?}",
         c.warnings
     );
+    // A later line that turns it back on leaves only the "set again" warning.
+    let c = ok("dataDir=d\nclientPort=1\nsyncEnabled=false\nsyncEnabled=true\n");
+    assert!(c.sync_enabled);
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("does not support")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn a_small_log_in_memory_bound_is_a_warning() {
+    let c = ok("dataDir=d\nclientPort=1\ncorral.snapshot.logInMemoryKb=512\n");
+    assert_eq!(c.corral.snapshot_log_in_memory_kb, 512);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].starts_with("zoo.cfg:3: corral.snapshot.logInMemoryKb is 512"),
+        "{:?}",
+        c.warnings
+    );
+    let c = ok("dataDir=d\nclientPort=1\ncorral.snapshot.logInMemoryKb=1024\n");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
 
 #[test]

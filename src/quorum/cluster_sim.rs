@@ -620,6 +620,7 @@ impl Sim {
             committed_log_max: self.sc.committed_log_max,
             outstanding_max: 64,
             diff_bytes_max: self.sc.diff_bytes_max,
+            committed_log_bytes_max: self.sc.diff_bytes_max,
             // With reconfigs, a learner may come with a stale idea of its role.
             accept_non_members: self.sc.reconfigs > 0,
         })

@@ -62,8 +62,8 @@
 //!
 //! Bounds: at most `outstanding_max` proposals uncommitted ([`ProposeError::Backlog`]); the
 //! in-memory window keeps at most `committed_log_max` committed entries, of at most
-//! `diff_bytes_max` bytes of txns (older ones live in the snapshot and the on-disk log; a
-//! learner behind them gets a SNAP).
+//! `committed_log_bytes_max` bytes of txns (older ones live in the snapshot and the on-disk
+//! log; a learner behind them gets a SNAP).
 //!
 //! Reconfig: [`Leader::reconfig_proposed`] marks a proposal that changes the voters; it and
 //! the proposals after it commit only with a quorum of the old voters and one of the new,
@@ -116,8 +116,11 @@ pub struct PeerConfig {
     /// Ticks a peer may go unheard once established.
     pub sync_limit_ticks: u32,
     /// Committed entries kept in memory for DIFF (Java's `commitLogCount`, 500); fewer when
-    /// their txns pass `diff_bytes_max`, beyond which a DIFF is not sent.
+    /// their txns pass `committed_log_bytes_max`.
     pub committed_log_max: usize,
+    /// Bytes of committed txns kept in memory for DIFF (the runtime passes
+    /// `diff_bytes_max`: once established, a DIFF bigger than that is not sent anyway).
+    pub committed_log_bytes_max: usize,
     /// Proposals in flight before [`Leader::propose`] refuses more.
     pub outstanding_max: usize,
     /// Once established, a learner whose DIFF (or TRUNC) would send more bytes of records
@@ -382,7 +385,7 @@ impl History {
     /// at most `keep_bytes` of txns, are left. (With large values the count alone let the
     /// window hold gigabytes; a DIFF bigger than `keep_bytes` goes as a SNAP anyway.)
     fn trim(&mut self, keep: usize, keep_bytes: usize) {
-        while self.applied_len > keep || self.applied_bytes > keep_bytes {
+        while self.applied_len > 0 && (self.applied_len > keep || self.applied_bytes > keep_bytes) {
             let Some((z, txn)) = self.log.pop_front() else {
                 break;
             };
@@ -503,7 +506,7 @@ impl Leader {
     /// Lets applied records beyond what a DIFF may carry leave memory ([`History::trim`]).
     fn trim_history(&mut self) {
         self.hist
-            .trim(self.cfg.committed_log_max, self.cfg.diff_bytes_max);
+            .trim(self.cfg.committed_log_max, self.cfg.committed_log_bytes_max);
     }
 
     /// Takes the lead after an election. `establish_by_ms` is the decision's deadline.
@@ -1385,7 +1388,7 @@ impl Learner {
     /// as a leader does.
     fn trim_history(&mut self) {
         self.hist
-            .trim(self.cfg.committed_log_max, self.cfg.diff_bytes_max);
+            .trim(self.cfg.committed_log_max, self.cfg.committed_log_bytes_max);
     }
 
     /// Follows (or observes) `leader` after an election. `establish_by_ms` is the

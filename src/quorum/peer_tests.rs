@@ -15,6 +15,7 @@ fn cfg(my_id: ServerId) -> PeerConfig {
         committed_log_max: 4,
         outstanding_max: 8,
         diff_bytes_max: usize::MAX,
+        committed_log_bytes_max: usize::MAX,
         accept_non_members: false,
     }
 }

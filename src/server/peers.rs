@@ -35,8 +35,8 @@ const DIAL_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Bytes queued for one peer beyond which its connection is closed if it is not reading:
 /// no byte went out to it for [`OUTBOX_STALL`] while something waited. A peer that keeps
-/// reading is left alone up to [`OUTBOX_BYTES_HARD_MAX`] (a DIFF of `committed_log_max`
-/// large records is queued in one turn; so is a burst of large writes).
+/// reading is left alone up to [`OUTBOX_BYTES_HARD_MAX`] (a DIFF of up to
+/// `PeerConfig::diff_bytes_max` is queued in one turn; so is a burst of large writes).
 const OUTBOX_BYTES_MAX: usize = 64 << 20;
 const OUTBOX_STALL: Duration = Duration::from_secs(5);
 /// A writer sends at most this much per write, and notes its progress after each.

@@ -2442,6 +2442,7 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     Ok(())
 }
 
+/// The connection a client input came from (to refuse it when not serving).
 fn origin_of(input: &SeqInput) -> Option<Origin> {
     match input {
         SeqInput::Write { reply_to, .. } | SeqInput::Sync { reply_to, .. } => Some(reply_to.origin),

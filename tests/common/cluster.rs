@@ -375,6 +375,21 @@ impl TestCluster {
         }
     }
 
+    /// Whether server `n` wrote a snapshot of something (a `snapshot.<zxid>` file in its
+    /// dataDir's `version-2`, zxid above 0).
+    pub fn has_snapshot(&self, n: usize) -> bool {
+        let dir = self.data_dir(n).join("version-2");
+        std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries.flatten().any(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_prefix("snapshot.")
+                        .is_some_and(|zxid| u64::from_str_radix(zxid, 16).is_ok_and(|z| z > 0))
+                })
+            })
+            .unwrap_or(false)
+    }
+
     /// Removes everything in server `n`'s dataDir but its `myid` (the server must be down):
     /// it comes back as a new, empty member.
     pub fn wipe_data(&self, n: usize) {
