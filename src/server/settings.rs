@@ -325,6 +325,9 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
     } else {
         None
     };
+    // Half of what the mesh queues for one peer at most, and no more than the log a server
+    // keeps in memory (`corral.snapshot.logInMemoryKb`).
+    let diff_bytes_max = diff_bytes_max(config.corral.snapshot_log_in_memory_kb);
     Ok(QuorumSettings {
         my_id: me.id,
         mesh: MeshConfig {
@@ -344,11 +347,9 @@ fn quorum_settings(config: &Config, file: &str) -> Result<QuorumSettings, Settin
             init_limit_ticks,
             sync_limit_ticks,
             committed_log_max: COMMITTED_LOG_MAX,
-            // Half of what the mesh queues for one peer at most, and no more than the log a
-            // server keeps in memory (`corral.snapshot.logInMemoryKb`); committed records
-            // stay in memory only as far back as a DIFF may reach.
-            diff_bytes_max: diff_bytes_max(config.corral.snapshot_log_in_memory_kb),
-            committed_log_bytes_max: diff_bytes_max(config.corral.snapshot_log_in_memory_kb),
+            diff_bytes_max,
+            // Committed records stay in memory only as far back as a DIFF may reach.
+            committed_log_bytes_max: diff_bytes_max,
             outstanding_max: OUTSTANDING_PROPOSALS_MAX,
             accept_non_members: config.reconfig_enabled,
         },

@@ -889,7 +889,7 @@ impl LogWriter {
             .await
             .map_err(|e| self.alloc_err(tmp, "creating", e))?;
         let filled = match self.charge_allocation(bytes) {
-            Ok(()) => zero_fill(&file, 0, bytes, None).await,
+            Ok(()) => zero_fill(&file, bytes, None).await,
             Err(e) => Err(e),
         };
         if let Err(e) = filled {
@@ -1241,7 +1241,7 @@ async fn zero_fill_paced(
 ) -> glommio::Result<(), ()> {
     let direct = match OpenOptions::new().write(true).dma_open(path).await {
         Ok(direct) => direct,
-        Err(_) => return zero_fill(file, 0, bytes, Some(credit)).await,
+        Err(_) => return zero_fill(file, bytes, Some(credit)).await,
     };
     let chunk_bytes = DIRECT_ZERO_CHUNK_BYTES as u64;
     let block_bytes = direct.alignment().max(1);
@@ -1251,7 +1251,7 @@ async fn zero_fill_paced(
         || !whole_chunks
     {
         let _ = direct.close().await;
-        return zero_fill(file, 0, bytes, Some(credit)).await;
+        return zero_fill(file, bytes, Some(credit)).await;
     }
     // One zeroed buffer for every chunk (the file's size is a whole number of chunks or
     // smaller than one).
@@ -1270,7 +1270,7 @@ async fn zero_fill_paced(
             Err(e) => {
                 let _ = direct.close().await;
                 if at == 0 && raw_os_error(&e) == Some(libc::EINVAL) {
-                    return zero_fill(file, 0, bytes, Some(credit)).await;
+                    return zero_fill(file, bytes, Some(credit)).await;
                 }
                 return Err(e);
             }
@@ -1288,17 +1288,16 @@ async fn zero_fill_paced(
     direct.close().await
 }
 
-/// Zero-fills `from..to` of `file` through the page cache, 1 MiB a write; a spare's at the
-/// log's pace (`credit`), a segment made inline at once.
+/// Zero-fills the first `bytes` of `file` through the page cache, 1 MiB a write; a spare's
+/// at the log's pace (`credit`), a segment made inline at once.
 async fn zero_fill(
     file: &BufferedFile,
-    from: u64,
-    to: u64,
+    bytes: u64,
     credit: Option<&SpareCredit>,
 ) -> glommio::Result<(), ()> {
-    let mut at = from;
-    while at < to {
-        let n = ((to - at) as usize).min(ZERO_CHUNK_BYTES);
+    let mut at = 0;
+    while at < bytes {
+        let n = ((bytes - at) as usize).min(ZERO_CHUNK_BYTES);
         if let Some(credit) = credit {
             if !credit.allows(at + n as u64).await {
                 return Err(abandoned());
